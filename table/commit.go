@@ -1,0 +1,222 @@
+package table
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/loglake/loglake/storage"
+)
+
+// Commit is one transaction to write.
+type Commit struct {
+	// Actions are the data actions: add, remove, and metaData/protocol for
+	// schema or property changes. commitInfo and txn are added by Commit.
+	Actions []Action
+	// Operation, Parameters and Metrics go to commitInfo (e.g. "WRITE",
+	// "STREAMING UPDATE", "OPTIMIZE").
+	Operation  string
+	Parameters map[string]any
+	Metrics    map[string]any
+	// AppID and AppVersion, when AppID is set, add txn{AppID, AppVersion} to
+	// the commit. If the table already holds a txn for AppID at AppVersion or
+	// later, Commit returns ErrAlreadyCommitted and writes nothing.
+	AppID      string
+	AppVersion int64
+	// ExactVersion demands the commit land at exactly Version; losing that
+	// race returns ErrConflict (replicas keep their source's versions).
+	ExactVersion bool
+	Version      int64
+	// CommitInfo, when set, is written instead of a generated one (a clone
+	// replays the source commit's provenance); txnId is still set.
+	CommitInfo *CommitInfo
+}
+
+// Commit writes c as the next version after read, with optimistic
+// concurrency: the commit file is created put-if-absent; when another writer
+// won that version, the winning commit is checked for logical conflicts and
+// the commit is retried at the following version with jittered backoff. It
+// never gives up silently: it returns the version it committed at, or an
+// error (ErrConflict, ErrAlreadyCommitted, storage or context errors).
+func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, error) {
+	if err := checkWrite(read.protocol, read.metadata); err != nil {
+		return -1, err
+	}
+	for _, a := range c.Actions {
+		if a.Protocol != nil {
+			if err := checkWrite(a.Protocol, read.metadata); err != nil {
+				return -1, err
+			}
+		}
+	}
+	if c.AppID != "" {
+		if v, ok := read.AppVersion(c.AppID); ok && v >= c.AppVersion {
+			return -1, fmt.Errorf("%w: %s version %d (table has %d)", ErrAlreadyCommitted, c.AppID, c.AppVersion, v)
+		}
+	}
+	ci := c.CommitInfo
+	if ci == nil {
+		ci = t.commitInfo(c, read.version, isBlindAppend(c.Actions))
+	} else {
+		cp := *ci
+		ci = &cp
+	}
+	ci.TxnID = uuid.NewString()
+	actions := make([]Action, 0, len(c.Actions)+2)
+	actions = append(actions, Action{CommitInfo: ci})
+	if c.AppID != "" {
+		now := time.Now().UnixMilli()
+		actions = append(actions, Action{Txn: &Txn{AppID: c.AppID, Version: c.AppVersion, LastUpdated: &now}})
+	}
+	actions = append(actions, c.Actions...)
+	data, err := encodeCommit(actions)
+	if err != nil {
+		return -1, err
+	}
+
+	version := read.version + 1
+	if c.ExactVersion {
+		version = c.Version
+	}
+	for attempt := 1; ; attempt++ {
+		err := t.bucket.PutIfAbsent(ctx, commitKey(version), data)
+		if err == nil {
+			t.committed(ctx, version, attempt)
+			return version, nil
+		}
+		if !errors.Is(err, storage.ErrExists) {
+			return -1, fmt.Errorf("commit version %d: %w", version, err)
+		}
+		winner, err := readCommit(ctx, t.bucket, version)
+		if err != nil {
+			return -1, fmt.Errorf("commit version %d: reading the winning commit: %w", version, err)
+		}
+		if commitTxnID(winner) == ci.TxnID {
+			// Our own earlier attempt landed but its response was lost.
+			t.committed(ctx, version, attempt)
+			return version, nil
+		}
+		if t.hooks.Conflict != nil {
+			t.hooks.Conflict(version)
+		}
+		if err := checkConflict(c, winner, version); err != nil {
+			return -1, err
+		}
+		if c.ExactVersion {
+			return -1, fmt.Errorf("%w: version %d was written by another writer", ErrConflict, version)
+		}
+		t.log.Debug("commit lost a version race; retrying", "version", version, "attempt", attempt)
+		version++
+		if err := sleepJitter(ctx, attempt); err != nil {
+			return -1, err
+		}
+	}
+}
+
+// committed runs after a successful commit: hooks, and a checkpoint every
+// delta.checkpointInterval versions. Checkpoint failures are logged, not
+// returned: the commit itself is durable and a later writer checkpoints.
+func (t *Table) committed(ctx context.Context, version int64, attempts int) {
+	if t.hooks.Committed != nil {
+		t.hooks.Committed(version, attempts)
+	}
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		t.log.Warn("refresh after commit failed", "version", version, "err", err)
+		return
+	}
+	if version == 0 || version%checkpointInterval(snap.metadata) != 0 {
+		return
+	}
+	if snap.version != version {
+		if snap, err = t.SnapshotAt(ctx, version); err != nil {
+			t.log.Warn("checkpoint: loading snapshot failed", "version", version, "err", err)
+			return
+		}
+	}
+	if err := WriteCheckpoint(ctx, t.bucket, version, snap.actions()); err != nil {
+		t.log.Warn("checkpoint failed", "version", version, "err", err)
+	}
+}
+
+// checkConflict decides whether c can be retried after winner took version.
+func checkConflict(c *Commit, winner []Action, version int64) error {
+	removes := map[string]bool{}
+	for _, a := range c.Actions {
+		if a.Remove != nil {
+			removes[a.Remove.Path] = true
+		}
+	}
+	blind := isBlindAppend(c.Actions)
+	for _, w := range winner {
+		switch {
+		case w.Txn != nil && c.AppID != "" && w.Txn.AppID == c.AppID && w.Txn.Version >= c.AppVersion:
+			return fmt.Errorf("%w: %s version %d committed concurrently at table version %d", ErrAlreadyCommitted, c.AppID, w.Txn.Version, version)
+		case w.Protocol != nil:
+			return fmt.Errorf("%w: protocol changed at version %d", ErrConflict, version)
+		case w.MetaData != nil:
+			return fmt.Errorf("%w: metadata changed at version %d", ErrConflict, version)
+		case w.Remove != nil && removes[w.Remove.Path]:
+			return fmt.Errorf("%w: %s was removed concurrently at version %d", ErrConflict, w.Remove.Path, version)
+		case w.Add != nil && w.Add.DataChange && !blind:
+			// A rewrite (DELETE, OPTIMIZE) read a set of files; new data it
+			// did not see may match its predicate.
+			return fmt.Errorf("%w: data added concurrently at version %d", ErrConflict, version)
+		}
+	}
+	return nil
+}
+
+// isBlindAppend reports whether actions only add data.
+func isBlindAppend(actions []Action) bool {
+	for _, a := range actions {
+		if a.Remove != nil || a.MetaData != nil || a.Protocol != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func commitTxnID(actions []Action) string {
+	for _, a := range actions {
+		if a.CommitInfo != nil {
+			return a.CommitInfo.TxnID
+		}
+	}
+	return ""
+}
+
+func (t *Table) commitInfo(c *Commit, readVersion int64, blind bool) *CommitInfo {
+	ci := &CommitInfo{
+		Timestamp:           time.Now().UnixMilli(),
+		Operation:           c.Operation,
+		OperationParameters: c.Parameters,
+		OperationMetrics:    c.Metrics,
+		EngineInfo:          Engine,
+		IsBlindAppend:       &blind,
+	}
+	if ci.Operation == "" {
+		ci.Operation = "WRITE"
+	}
+	if readVersion >= 0 {
+		ci.ReadVersion = &readVersion
+	}
+	return ci
+}
+
+// sleepJitter backs off between commit attempts: full jitter over an
+// exponentially growing window capped at one second.
+func sleepJitter(ctx context.Context, attempt int) error {
+	window := time.Duration(1<<min(attempt, 10)) * time.Millisecond
+	window = min(window, time.Second)
+	d := time.Duration(rand.Int64N(int64(window) + 1))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}

@@ -1,0 +1,238 @@
+package table
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loglake/loglake/storage"
+)
+
+const (
+	logDir            = "_delta_log/"
+	lastCheckpointKey = logDir + "_last_checkpoint"
+)
+
+// commitKey is the key of commit v.
+func commitKey(v int64) string { return fmt.Sprintf("%s%020d.json", logDir, v) }
+
+// versionPrefix sorts just before every log file of version v, so listing
+// after it yields versions >= v.
+func versionPrefix(v int64) string { return fmt.Sprintf("%s%020d", logDir, v) }
+
+// logFile is one file of _delta_log/ that log replay uses.
+type logFile struct {
+	version int64
+	key     string
+	// checkpoint part numbering: parts == 0 for commits, 1 for a single-file
+	// checkpoint, n for multi-part checkpoints.
+	part, parts int
+	modTime     time.Time
+	size        int64
+}
+
+func (f logFile) isCheckpoint() bool { return f.parts > 0 }
+
+// parseLogKey recognises commit and classic checkpoint files; everything else
+// (crc, _last_checkpoint, compacted logs, temp files) is ignored.
+func parseLogKey(o storage.Object) (logFile, bool) {
+	name, ok := strings.CutPrefix(o.Key, logDir)
+	if !ok || len(name) < 21 || strings.Contains(name, "/") {
+		return logFile{}, false
+	}
+	v, err := strconv.ParseInt(name[:20], 10, 64)
+	if err != nil || name[20] != '.' {
+		return logFile{}, false
+	}
+	f := logFile{version: v, key: o.Key, modTime: o.ModTime, size: o.Size}
+	rest := name[21:]
+	switch {
+	case rest == "json":
+		return f, true
+	case rest == "checkpoint.parquet":
+		f.part, f.parts = 1, 1
+		return f, true
+	case strings.HasPrefix(rest, "checkpoint.") && strings.HasSuffix(rest, ".parquet"):
+		// multi-part: checkpoint.%010d.%010d.parquet (v2 UUID checkpoints
+		// have a different shape and are not matched).
+		nums := strings.Split(strings.TrimSuffix(strings.TrimPrefix(rest, "checkpoint."), ".parquet"), ".")
+		if len(nums) != 2 || len(nums[0]) != 10 || len(nums[1]) != 10 {
+			return logFile{}, false
+		}
+		p, err1 := strconv.Atoi(nums[0])
+		n, err2 := strconv.Atoi(nums[1])
+		if err1 != nil || err2 != nil || p < 1 || p > n {
+			return logFile{}, false
+		}
+		f.part, f.parts = p, n
+		return f, true
+	}
+	return logFile{}, false
+}
+
+// lastCheckpoint is the _last_checkpoint hint.
+type lastCheckpoint struct {
+	Version int64 `json:"version"`
+	Size    int64 `json:"size"`
+	Parts   *int  `json:"parts,omitempty"`
+	// NumOfAddFiles lets readers size their state up front.
+	NumOfAddFiles *int64 `json:"numOfAddFiles,omitempty"`
+}
+
+// readLastCheckpoint returns the hint, or ok=false when it is missing or
+// unreadable (a stale or broken hint is never fatal: listing corrects it).
+func readLastCheckpoint(ctx context.Context, b storage.Bucket) (lastCheckpoint, bool, error) {
+	data, err := b.Get(ctx, lastCheckpointKey)
+	if errors.Is(err, storage.ErrNotFound) {
+		return lastCheckpoint{}, false, nil
+	}
+	if err != nil {
+		return lastCheckpoint{}, false, err
+	}
+	var lc lastCheckpoint
+	if json.Unmarshal(data, &lc) != nil || lc.Version < 0 {
+		return lastCheckpoint{}, false, nil
+	}
+	return lc, true, nil
+}
+
+// segment is what log replay reads to build version `version`: a checkpoint
+// (optional) and the contiguous commits after it.
+type segment struct {
+	version    int64
+	checkpoint []logFile // parts of the checkpoint, empty if none
+	commits    []logFile // ascending, contiguous, ending at version
+}
+
+// listLog lists log files of versions >= from, up to and including `to`
+// (to < 0: no upper bound).
+func listLog(ctx context.Context, b storage.Bucket, from, to int64) ([]logFile, error) {
+	start := ""
+	if from > 0 {
+		start = versionPrefix(from)
+	}
+	it := b.List(ctx, logDir, start)
+	var out []logFile
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		f, ok := parseLogKey(o)
+		if !ok || f.version < from {
+			continue
+		}
+		if to >= 0 && f.version > to {
+			return out, nil
+		}
+		out = append(out, f)
+	}
+}
+
+// findSegment locates the newest complete checkpoint at or below target
+// (target < 0: the latest version) and the commits after it. It lists from the
+// _last_checkpoint hint when that hint is usable, so its cost does not grow
+// with the table's history.
+func findSegment(ctx context.Context, b storage.Bucket, target int64) (segment, error) {
+	from := int64(0)
+	if lc, ok, err := readLastCheckpoint(ctx, b); err != nil {
+		return segment{}, err
+	} else if ok && (target < 0 || lc.Version <= target) {
+		from = lc.Version
+	}
+	files, err := listLog(ctx, b, from, target)
+	if err != nil {
+		return segment{}, err
+	}
+	if len(files) == 0 && from > 0 {
+		// The hint points past what is listable (stale or cleaned): list all.
+		if files, err = listLog(ctx, b, 0, target); err != nil {
+			return segment{}, err
+		}
+	}
+	return buildSegment(files, target)
+}
+
+// buildSegment picks the checkpoint and commits for target out of a sorted
+// listing.
+func buildSegment(files []logFile, target int64) (segment, error) {
+	var seg segment
+	seg.version = -1
+	// newest complete checkpoint
+	parts := map[int64]map[int]logFile{}
+	var best []logFile
+	for _, f := range files {
+		if !f.isCheckpoint() {
+			continue
+		}
+		if parts[f.version] == nil {
+			parts[f.version] = map[int]logFile{}
+		}
+		parts[f.version][f.part] = f
+		if len(parts[f.version]) == f.parts {
+			set := make([]logFile, f.parts)
+			complete := true
+			for i := 1; i <= f.parts; i++ {
+				p, ok := parts[f.version][i]
+				if !ok || p.parts != f.parts {
+					complete = false
+					break
+				}
+				set[i-1] = p
+			}
+			if complete {
+				best = set
+			}
+		}
+	}
+	cpVersion := int64(-1)
+	if best != nil {
+		seg.checkpoint = best
+		cpVersion = best[0].version
+		seg.version = cpVersion
+	}
+	for _, f := range files {
+		if f.isCheckpoint() || f.version <= cpVersion {
+			continue
+		}
+		if f.version != seg.version+1 {
+			if seg.version < 0 {
+				return segment{}, fmt.Errorf("%w: log starts at version %d with no checkpoint before it", ErrVersionNotFound, f.version)
+			}
+			return segment{}, fmt.Errorf("%w: commit %d missing from the log", ErrCorrupt, seg.version+1)
+		}
+		seg.commits = append(seg.commits, f)
+		seg.version = f.version
+	}
+	if seg.version < 0 {
+		return segment{}, ErrNoTable
+	}
+	if target >= 0 && seg.version != target {
+		return segment{}, fmt.Errorf("%w: version %d (latest is %d)", ErrVersionNotFound, target, seg.version)
+	}
+	return seg, nil
+}
+
+// readCommit reads and decodes commit v.
+func readCommit(ctx context.Context, b storage.Bucket, v int64) ([]Action, error) {
+	data, err := b.Get(ctx, commitKey(v))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: commit %d", ErrVersionNotFound, v)
+	}
+	if err != nil {
+		return nil, err
+	}
+	actions, err := decodeCommit(data)
+	if err != nil {
+		return nil, fmt.Errorf("commit %d: %w", v, err)
+	}
+	return actions, nil
+}

@@ -1,0 +1,344 @@
+package table
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table/expr"
+)
+
+// ScanOptions select what a scan returns. The zero value scans every row and
+// column.
+type ScanOptions struct {
+	// Columns to return, in this order (nil: all, partition columns included).
+	Columns []string
+	// Filter is a predicate in the expr language (e.g. "level = 'ERROR' AND
+	// date >= '2026-11-01'"). Files that cannot match are skipped using
+	// partition values and stats; rows are filtered exactly.
+	Filter string
+	// Limit stops the scan after this many rows (0: no limit).
+	Limit int64
+	// BatchRows bounds the rows per returned record (default 64Ki).
+	BatchRows int
+}
+
+// Scanner iterates a scan's records.
+type Scanner struct {
+	snap    *Snapshot
+	opts    ScanOptions
+	schema  *Schema
+	pred    *expr.Predicate
+	read    []string // columns read: requested ∪ filter columns
+	files   []*Add
+	next    int
+	cur     RecordReader
+	emitted int64
+}
+
+// Scan starts a scan of the snapshot.
+func (s *Snapshot) Scan(ctx context.Context, opts *ScanOptions) (*Scanner, error) {
+	sch, err := s.Schema()
+	if err != nil {
+		return nil, err
+	}
+	sc := &Scanner{snap: s, schema: sch}
+	if opts != nil {
+		sc.opts = *opts
+	}
+	if sc.opts.BatchRows <= 0 {
+		sc.opts.BatchRows = 64 << 10
+	}
+	if sc.opts.Columns == nil {
+		for _, f := range sch.Fields {
+			sc.opts.Columns = append(sc.opts.Columns, f.Name)
+		}
+	}
+	for _, c := range sc.opts.Columns {
+		if sch.Field(c) == nil {
+			return nil, fmt.Errorf("table: unknown column %q", c)
+		}
+	}
+	sc.read = sc.opts.Columns
+	if sc.opts.Filter != "" {
+		if sc.pred, err = s.Predicate(sc.opts.Filter); err != nil {
+			return nil, err
+		}
+		for _, c := range expr.Columns(sc.pred.Expr()) {
+			if !slices.Contains(sc.read, c) {
+				sc.read = append(slices.Clip(sc.read), c)
+			}
+		}
+	}
+	sc.files = s.PruneFiles(sc.pred)
+	return sc, nil
+}
+
+// Predicate parses and binds a filter against the table schema.
+func (s *Snapshot) Predicate(filter string) (*expr.Predicate, error) {
+	sch, err := s.Schema()
+	if err != nil {
+		return nil, err
+	}
+	e, err := expr.Parse(filter)
+	if err != nil {
+		return nil, err
+	}
+	return expr.Bind(e, sch.Arrow())
+}
+
+// PruneFiles returns the live files that may contain rows matching pred
+// (all files when pred is nil), judged by partition values and stats.
+func (s *Snapshot) PruneFiles(pred *expr.Predicate) []*Add {
+	if pred == nil {
+		return s.Files()
+	}
+	var out []*Add
+	for _, f := range s.Files() {
+		if pred.MayMatch(newFileInfo(f)) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Next returns the next record, or io.EOF. The caller releases it.
+func (sc *Scanner) Next(ctx context.Context) (arrow.Record, error) {
+	for {
+		if sc.opts.Limit > 0 && sc.emitted >= sc.opts.Limit {
+			return nil, io.EOF
+		}
+		if sc.cur == nil {
+			if sc.next >= len(sc.files) {
+				return nil, io.EOF
+			}
+			f := sc.files[sc.next]
+			sc.next++
+			r, err := sc.openFile(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			sc.cur = r
+		}
+		rec, err := sc.cur.Next()
+		if err == io.EOF {
+			sc.cur.Close()
+			sc.cur = nil
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rec, err = sc.shape(rec); err != nil {
+			return nil, err
+		}
+		if rec.NumRows() == 0 {
+			rec.Release()
+			continue
+		}
+		sc.emitted += rec.NumRows()
+		return rec, nil
+	}
+}
+
+// shape filters rows, drops filter-only columns and applies the limit.
+func (sc *Scanner) shape(rec arrow.Record) (arrow.Record, error) {
+	if sc.pred != nil {
+		filtered, err := sc.pred.Filter(rec)
+		rec.Release()
+		if err != nil {
+			return nil, err
+		}
+		rec = filtered
+	}
+	if len(sc.read) != len(sc.opts.Columns) {
+		cols := make([]arrow.Array, len(sc.opts.Columns))
+		fields := make([]arrow.Field, len(sc.opts.Columns))
+		for i := range sc.opts.Columns {
+			cols[i], fields[i] = rec.Column(i), rec.Schema().Field(i)
+		}
+		projected := array.NewRecord(arrow.NewSchema(fields, nil), cols, rec.NumRows())
+		rec.Release()
+		rec = projected
+	}
+	if left := sc.opts.Limit - sc.emitted; sc.opts.Limit > 0 && rec.NumRows() > left {
+		sliced := rec.NewSlice(0, left)
+		rec.Release()
+		rec = sliced
+	}
+	return rec, nil
+}
+
+func (sc *Scanner) openFile(ctx context.Context, f *Add) (RecordReader, error) {
+	key, err := FileKey(f.Path)
+	if err != nil {
+		return nil, err
+	}
+	src, err := OpenFile(ctx, sc.snap.bucket, key, f.Size)
+	if err != nil {
+		return nil, err
+	}
+	return ReadFile(ctx, src, f.Size, &ReadOptions{
+		Schema:           sc.schema,
+		Columns:          sc.read,
+		PartitionValues:  f.PartitionValues,
+		PartitionColumns: sc.snap.metadata.PartitionColumns,
+		BatchRows:        sc.opts.BatchRows,
+	})
+}
+
+// Close releases the scanner's open file.
+func (sc *Scanner) Close() error {
+	if sc.cur != nil {
+		err := sc.cur.Close()
+		sc.cur = nil
+		return err
+	}
+	return nil
+}
+
+// smallFile is the size under which a data file is fetched in one GET rather
+// than with ranged reads.
+const smallFile = 16 << 20
+
+// OpenFile gives random access to a stored file: small files are fetched
+// whole, larger ones are read with ranged GETs as the Parquet reader seeks.
+func OpenFile(ctx context.Context, b storage.Bucket, key string, size int64) (ReaderAtSeeker, error) {
+	if size >= 0 && size <= smallFile {
+		data, err := b.Get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		return bytes.NewReader(data), nil
+	}
+	if size < 0 {
+		o, err := b.Stat(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		size = o.Size
+	}
+	return &rangeReader{ctx: ctx, b: b, key: key, size: size}, nil
+}
+
+// ReaderAtSeeker is what the Parquet reader needs of a file.
+type ReaderAtSeeker interface {
+	io.ReaderAt
+	io.ReadSeeker
+}
+
+// rangeReader serves ReadAt with ranged GETs. The ctx is held only for the
+// duration of one scan of one file.
+type rangeReader struct {
+	ctx  context.Context
+	b    storage.Bucket
+	key  string
+	size int64
+	off  int64
+}
+
+func (r *rangeReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), r.size-off)
+	rc, err := r.b.NewReader(r.ctx, r.key, off, n)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	m, err := io.ReadFull(rc, p[:n])
+	if err == nil && int64(m) < int64(len(p)) {
+		err = io.EOF
+	}
+	return m, err
+}
+
+func (r *rangeReader) Read(p []byte) (int, error) {
+	n, err := r.ReadAt(p, r.off)
+	r.off += int64(n)
+	return n, err
+}
+
+func (r *rangeReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.size
+	}
+	if offset < 0 {
+		return 0, fmt.Errorf("table: seek to negative offset")
+	}
+	r.off = offset
+	return offset, nil
+}
+
+// fileInfo adapts an Add's partition values and stats for pruning.
+type fileInfo struct {
+	add   *Add
+	stats *Stats
+}
+
+func newFileInfo(a *Add) fileInfo {
+	st, _ := ParseStats(a.Stats)
+	return fileInfo{add: a, stats: st}
+}
+
+func (f fileInfo) Partition(col string) (*string, bool) {
+	v, ok := f.add.PartitionValues[col]
+	return v, ok
+}
+
+func (f fileInfo) Min(col string) (any, bool) {
+	if f.stats == nil {
+		return nil, false
+	}
+	v, ok := lookupStat(f.stats.MinValues, col)
+	return v, ok
+}
+
+func (f fileInfo) Max(col string) (any, bool) {
+	if f.stats == nil {
+		return nil, false
+	}
+	v, ok := lookupStat(f.stats.MaxValues, col)
+	return v, ok
+}
+
+func (f fileInfo) NullCount(col string) (int64, bool) {
+	if f.stats == nil {
+		return 0, false
+	}
+	v, ok := lookupStat(f.stats.NullCount, col)
+	n, isNum := v.(float64)
+	return int64(n), ok && isNum
+}
+
+func (f fileInfo) NumRecords() (int64, bool) {
+	if f.stats == nil {
+		return 0, false
+	}
+	return f.stats.NumRecords, true
+}
+
+// lookupStat finds a possibly nested ("a.b") column's stat.
+func lookupStat(m map[string]any, col string) (any, bool) {
+	if v, ok := m[col]; ok {
+		return v, v != nil
+	}
+	for i := 0; i < len(col); i++ {
+		if col[i] == '.' {
+			if sub, ok := m[col[:i]].(map[string]any); ok {
+				return lookupStat(sub, col[i+1:])
+			}
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,273 @@
+package table
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/loglake/loglake/storage"
+)
+
+// Snapshot is the immutable state of a table at one version.
+type Snapshot struct {
+	bucket     storage.Bucket
+	version    int64
+	protocol   *Protocol
+	metadata   *Metadata
+	files      map[string]*Add
+	tombstones map[string]*Remove
+	txns       map[string]Txn
+	// commitTime is the version's commit timestamp (commitInfo.timestamp or
+	// the file's modification time), Unix ms.
+	commitTime int64
+
+	once     sync.Once
+	sorted   []*Add
+	schema   *Schema
+	schemaEr error
+}
+
+// Version is the snapshot's table version.
+func (s *Snapshot) Version() int64 { return s.version }
+
+// Protocol is the table's protocol at this version.
+func (s *Snapshot) Protocol() *Protocol { return s.protocol }
+
+// Metadata is the table's metadata at this version.
+func (s *Snapshot) Metadata() *Metadata { return s.metadata }
+
+// Timestamp is the commit time of this version.
+func (s *Snapshot) Timestamp() time.Time { return time.UnixMilli(s.commitTime).UTC() }
+
+// Schema is the table's logical schema.
+func (s *Snapshot) Schema() (*Schema, error) {
+	s.init()
+	return s.schema, s.schemaEr
+}
+
+// Files returns the live data files, sorted by path. The slice is shared:
+// callers must not modify it.
+func (s *Snapshot) Files() []*Add {
+	s.init()
+	return s.sorted
+}
+
+// Tombstones returns the removed files still remembered by the log, sorted by
+// path (VACUUM and checkpoints use them).
+func (s *Snapshot) Tombstones() []*Remove {
+	out := slices.Collect(maps.Values(s.tombstones))
+	slices.SortFunc(out, func(a, b *Remove) int { return cmpString(a.Path, b.Path) })
+	return out
+}
+
+// AppVersion returns the latest version committed by appID's stream.
+func (s *Snapshot) AppVersion(appID string) (int64, bool) {
+	t, ok := s.txns[appID]
+	return t.Version, ok
+}
+
+// Txns returns every application's latest transaction.
+func (s *Snapshot) Txns() map[string]Txn { return maps.Clone(s.txns) }
+
+// NumRecords sums numRecords over the files' stats; ok is false when any file
+// lacks stats.
+func (s *Snapshot) NumRecords() (n int64, ok bool) {
+	for _, f := range s.Files() {
+		st, err := ParseStats(f.Stats)
+		if err != nil || st == nil {
+			return 0, false
+		}
+		n += st.NumRecords
+	}
+	return n, true
+}
+
+// SizeBytes sums the live files' sizes.
+func (s *Snapshot) SizeBytes() int64 {
+	var n int64
+	for _, f := range s.Files() {
+		n += f.Size
+	}
+	return n
+}
+
+func (s *Snapshot) init() {
+	s.once.Do(func() {
+		s.sorted = slices.Collect(maps.Values(s.files))
+		slices.SortFunc(s.sorted, func(a, b *Add) int { return cmpString(a.Path, b.Path) })
+		if s.metadata != nil {
+			s.schema, s.schemaEr = ParseSchema(s.metadata.SchemaString)
+		} else {
+			s.schemaEr = fmt.Errorf("%w: no metaData action", ErrCorrupt)
+		}
+	})
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// actions returns the snapshot's state as actions, in the order a checkpoint
+// stores them.
+func (s *Snapshot) actions() []Action {
+	out := make([]Action, 0, 2+len(s.txns)+len(s.files)+len(s.tombstones))
+	out = append(out, Action{Protocol: s.protocol}, Action{MetaData: s.metadata})
+	for _, id := range slices.Sorted(maps.Keys(s.txns)) {
+		t := s.txns[id]
+		out = append(out, Action{Txn: &t})
+	}
+	for _, f := range s.Files() {
+		out = append(out, Action{Add: f})
+	}
+	for _, r := range s.Tombstones() {
+		out = append(out, Action{Remove: r})
+	}
+	return out
+}
+
+// clone copies the mutable state so a newer snapshot can be derived without
+// touching this one.
+func (s *Snapshot) clone() *Snapshot {
+	return &Snapshot{
+		bucket:     s.bucket,
+		version:    s.version,
+		protocol:   s.protocol,
+		metadata:   s.metadata,
+		files:      maps.Clone(s.files),
+		tombstones: maps.Clone(s.tombstones),
+		txns:       maps.Clone(s.txns),
+		commitTime: s.commitTime,
+	}
+}
+
+// apply replays one commit's actions onto the (unshared) state.
+func (s *Snapshot) apply(actions []Action) {
+	for i := range actions {
+		a := &actions[i]
+		switch {
+		case a.Add != nil:
+			s.files[a.Add.Path] = a.Add
+			delete(s.tombstones, a.Add.Path)
+		case a.Remove != nil:
+			delete(s.files, a.Remove.Path)
+			s.tombstones[a.Remove.Path] = a.Remove
+		case a.Txn != nil:
+			s.txns[a.Txn.AppID] = *a.Txn
+		case a.MetaData != nil:
+			s.metadata = a.MetaData
+		case a.Protocol != nil:
+			s.protocol = a.Protocol
+		}
+	}
+}
+
+// commitTimestamp is a commit's timestamp: inCommitTimestamp, else
+// commitInfo.timestamp, else the file's modification time.
+func commitTimestamp(actions []Action, modTime time.Time) int64 {
+	for _, a := range actions {
+		if ci := a.CommitInfo; ci != nil {
+			if ci.InCommitTimestamp != nil {
+				return *ci.InCommitTimestamp
+			}
+			if ci.Timestamp > 0 {
+				return ci.Timestamp
+			}
+		}
+	}
+	return modTime.UnixMilli()
+}
+
+// loadSnapshot replays a segment into a snapshot.
+func loadSnapshot(ctx context.Context, b storage.Bucket, seg segment) (*Snapshot, error) {
+	s := &Snapshot{
+		bucket:     b,
+		version:    -1,
+		files:      map[string]*Add{},
+		tombstones: map[string]*Remove{},
+		txns:       map[string]Txn{},
+	}
+	if len(seg.checkpoint) > 0 {
+		actions, err := readCheckpoint(ctx, b, seg.checkpoint)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %d: %w", seg.checkpoint[0].version, err)
+		}
+		s.apply(actions)
+		s.version = seg.checkpoint[0].version
+		s.commitTime = seg.checkpoint[0].modTime.UnixMilli()
+	}
+	if err := s.replay(ctx, seg.commits); err != nil {
+		return nil, err
+	}
+	return s, s.validate()
+}
+
+// replay applies commits in order. Commits are fetched up to 16 at a time
+// because object stores reward parallel GETs; they are applied strictly in
+// order.
+func (s *Snapshot) replay(ctx context.Context, commits []logFile) error {
+	type result struct {
+		actions []Action
+		err     error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]chan result, len(commits))
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	go func() {
+		sem := make(chan struct{}, 16)
+		for i, f := range commits {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				a, err := readCommit(ctx, s.bucket, f.version)
+				results[i] <- result{a, err}
+				<-sem
+			}()
+		}
+	}()
+	for i, f := range commits {
+		var r result
+		select {
+		case r = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return r.err
+		}
+		s.apply(r.actions)
+		s.version = f.version
+		s.commitTime = commitTimestamp(r.actions, f.modTime)
+	}
+	return nil
+}
+
+// validate checks the replayed state is a readable table.
+func (s *Snapshot) validate() error {
+	if s.protocol == nil || s.metadata == nil {
+		return fmt.Errorf("%w: version %d has no protocol or metaData", ErrCorrupt, s.version)
+	}
+	if err := checkRead(s.protocol, s.metadata); err != nil {
+		return err
+	}
+	for _, f := range s.files {
+		if len(f.DeletionVector) > 0 && string(f.DeletionVector) != "null" {
+			return &FeatureError{Feature: "deletionVectors", Op: "read"}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,341 @@
+package table
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/loglake/loglake/storage"
+)
+
+// Engine is recorded as commitInfo.engineInfo.
+var Engine = "loglake/0.1.0"
+
+// Options configure a Table. The zero value is the documented default.
+type Options struct {
+	// Logger receives commit retries and checkpoint failures (default: discard).
+	Logger *slog.Logger
+	// Hooks observe commits; used for metrics.
+	Hooks Hooks
+}
+
+// Hooks are called on commit events; any may be nil.
+type Hooks struct {
+	// Committed is called after a commit landed at version with attempts tries.
+	Committed func(version int64, attempts int)
+	// Conflict is called each time a commit attempt lost a version race.
+	Conflict func(version int64)
+}
+
+// Table is a Delta table at one location. It caches the latest snapshot and
+// refreshes it incrementally. Safe for concurrent use.
+type Table struct {
+	bucket storage.Bucket
+	log    *slog.Logger
+	hooks  Hooks
+
+	mu     sync.Mutex
+	latest *Snapshot
+}
+
+func newTable(b storage.Bucket, opts *Options) *Table {
+	t := &Table{bucket: b, log: slog.New(slog.DiscardHandler)}
+	if opts != nil {
+		if opts.Logger != nil {
+			t.log = opts.Logger
+		}
+		t.hooks = opts.Hooks
+	}
+	return t
+}
+
+// Open opens the table stored in b. It returns ErrNoTable when b has no
+// Delta log, and ErrUnsupportedFeature when the table needs a feature
+// loglake cannot read.
+func Open(ctx context.Context, b storage.Bucket, opts *Options) (*Table, error) {
+	t := newTable(b, opts)
+	if _, err := t.Snapshot(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// CreateOptions describe a new table.
+type CreateOptions struct {
+	Schema           *Schema
+	PartitionColumns []string
+	Properties       map[string]string
+	Name             string
+	Description      string
+}
+
+// Create writes version 0 of a new table in b: protocol (reader 1, writer 2)
+// and metaData. It returns ErrExists if a table is already there.
+func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Options) (*Table, error) {
+	if c.Schema == nil || len(c.Schema.Fields) == 0 {
+		return nil, errors.New("table: create needs a schema with at least one field")
+	}
+	for _, p := range c.PartitionColumns {
+		if c.Schema.Field(p) == nil {
+			return nil, fmt.Errorf("table: partition column %q is not in the schema", p)
+		}
+	}
+	now := time.Now().UnixMilli()
+	md := &Metadata{
+		ID:               uuid.NewString(),
+		Format:           Format{Provider: "parquet", Options: map[string]string{}},
+		SchemaString:     c.Schema.String(),
+		PartitionColumns: append([]string{}, c.PartitionColumns...),
+		Configuration:    map[string]string{},
+		CreatedTime:      &now,
+	}
+	if md.PartitionColumns == nil {
+		md.PartitionColumns = []string{}
+	}
+	for k, v := range c.Properties {
+		md.Configuration[k] = v
+	}
+	if c.Name != "" {
+		md.Name = &c.Name
+	}
+	if c.Description != "" {
+		md.Description = &c.Description
+	}
+	actions := []Action{
+		{Protocol: &Protocol{MinReaderVersion: writeReaderVersion, MinWriterVersion: writeWriterVersion}},
+		{MetaData: md},
+	}
+	t := newTable(b, opts)
+	ci := t.commitInfo(&Commit{Operation: "CREATE TABLE", Parameters: map[string]any{
+		"partitionBy": md.PartitionColumns, "properties": md.Configuration}}, -1, true)
+	data, err := encodeCommit(append([]Action{{CommitInfo: ci}}, actions...))
+	if err != nil {
+		return nil, err
+	}
+	if err := b.PutIfAbsent(ctx, commitKey(0), data); err != nil {
+		if errors.Is(err, storage.ErrExists) {
+			return nil, ErrExists
+		}
+		return nil, err
+	}
+	if _, err := t.Snapshot(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Bucket is the table's storage location.
+func (t *Table) Bucket() storage.Bucket { return t.bucket }
+
+// Snapshot returns the latest snapshot, refreshing the cached one with only
+// the commits written since.
+func (t *Table) Snapshot(ctx context.Context) (*Snapshot, error) {
+	t.mu.Lock()
+	cur := t.latest
+	t.mu.Unlock()
+	var next *Snapshot
+	var err error
+	if cur == nil {
+		next, err = t.load(ctx, -1)
+	} else {
+		next, err = t.refresh(ctx, cur)
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	if t.latest == nil || next.version > t.latest.version {
+		t.latest = next
+	}
+	next = t.latest
+	t.mu.Unlock()
+	return next, nil
+}
+
+// load builds the snapshot at version (-1: latest) from checkpoint + commits.
+func (t *Table) load(ctx context.Context, version int64) (*Snapshot, error) {
+	seg, err := findSegment(ctx, t.bucket, version)
+	if err != nil {
+		return nil, err
+	}
+	return loadSnapshot(ctx, t.bucket, seg)
+}
+
+// refresh applies the commits after cur. If the log has moved past what can
+// be replayed incrementally (cleaned up), it reloads from a checkpoint.
+func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
+	files, err := listLog(ctx, t.bucket, cur.version+1, -1)
+	if err != nil {
+		return nil, err
+	}
+	var commits []logFile
+	for _, f := range files {
+		if f.isCheckpoint() {
+			continue
+		}
+		if f.version != cur.version+1+int64(len(commits)) {
+			return t.load(ctx, -1)
+		}
+		commits = append(commits, f)
+	}
+	if len(commits) == 0 {
+		return cur, nil
+	}
+	next := cur.clone()
+	if err := next.replay(ctx, commits); err != nil {
+		return nil, err
+	}
+	return next, next.validate()
+}
+
+// SnapshotAt returns the snapshot at version v (time travel).
+func (t *Table) SnapshotAt(ctx context.Context, v int64) (*Snapshot, error) {
+	if v < 0 {
+		return nil, fmt.Errorf("%w: negative version %d", ErrVersionNotFound, v)
+	}
+	t.mu.Lock()
+	cur := t.latest
+	t.mu.Unlock()
+	if cur != nil && cur.version == v {
+		return cur, nil
+	}
+	return t.load(ctx, v)
+}
+
+// SnapshotAsOf returns the snapshot of the latest version committed at or
+// before ts (time travel by timestamp).
+func (t *Table) SnapshotAsOf(ctx context.Context, ts time.Time) (*Snapshot, error) {
+	v, err := t.VersionAsOf(ctx, ts)
+	if err != nil {
+		return nil, err
+	}
+	return t.SnapshotAt(ctx, v)
+}
+
+// VersionAsOf finds the latest version whose commit timestamp is at or
+// before ts, by binary search over the commits still in the log.
+func (t *Table) VersionAsOf(ctx context.Context, ts time.Time) (int64, error) {
+	files, err := listLog(ctx, t.bucket, 0, -1)
+	if err != nil {
+		return 0, err
+	}
+	var commits []logFile
+	for _, f := range files {
+		if !f.isCheckpoint() {
+			commits = append(commits, f)
+		}
+	}
+	target := ts.UnixMilli()
+	var firstErr error
+	i := sort.Search(len(commits), func(i int) bool {
+		ct, err := t.commitTime(ctx, commits[i])
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		return ct > target
+	})
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, ts.UTC().Format(time.RFC3339))
+	}
+	return commits[i-1].version, nil
+}
+
+func (t *Table) commitTime(ctx context.Context, f logFile) (int64, error) {
+	actions, err := readCommit(ctx, t.bucket, f.version)
+	if err != nil {
+		return 0, err
+	}
+	return commitTimestamp(actions, f.modTime), nil
+}
+
+// Entry is one version in the table's history.
+type Entry struct {
+	Version    int64
+	Timestamp  time.Time
+	CommitInfo *CommitInfo // nil when the commit has none
+}
+
+// History returns the commits still in the log, newest first. limit <= 0
+// means all.
+func (t *Table) History(ctx context.Context, limit int) ([]Entry, error) {
+	files, err := listLog(ctx, t.bucket, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for i := len(files) - 1; i >= 0 && (limit <= 0 || len(out) < limit); i-- {
+		f := files[i]
+		if f.isCheckpoint() {
+			continue
+		}
+		actions, err := readCommit(ctx, t.bucket, f.version)
+		if err != nil {
+			return nil, err
+		}
+		e := Entry{Version: f.version, Timestamp: time.UnixMilli(commitTimestamp(actions, f.modTime)).UTC()}
+		for _, a := range actions {
+			if a.CommitInfo != nil {
+				e.CommitInfo = a.CommitInfo
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Change is one commit of the change feed.
+type Change struct {
+	Version   int64
+	Timestamp time.Time
+	Actions   []Action
+}
+
+// Changes returns the commits after version `after` up to and including
+// `upTo` (upTo < 0: the latest), oldest first, at most max commits (max <= 0:
+// no limit). It returns ErrVersionNotFound if commit after+1 is no longer in
+// the log.
+func (t *Table) Changes(ctx context.Context, after, upTo int64, max int) ([]Change, error) {
+	files, err := listLog(ctx, t.bucket, after+1, upTo)
+	if err != nil {
+		return nil, err
+	}
+	var out []Change
+	next := after + 1
+	for _, f := range files {
+		if f.isCheckpoint() {
+			continue
+		}
+		if f.version != next {
+			return nil, fmt.Errorf("%w: commit %d is no longer in the log", ErrVersionNotFound, next)
+		}
+		actions, err := readCommit(ctx, t.bucket, f.version)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Change{Version: f.version, Timestamp: time.UnixMilli(commitTimestamp(actions, f.modTime)).UTC(), Actions: actions})
+		next++
+		if max > 0 && len(out) >= max {
+			break
+		}
+	}
+	return out, nil
+}
+
+// checkpointInterval reads delta.checkpointInterval (default 100).
+func checkpointInterval(md *Metadata) int64 {
+	if md != nil {
+		if n, err := strconv.ParseInt(md.Configuration["delta.checkpointInterval"], 10, 64); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 100
+}

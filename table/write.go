@@ -1,0 +1,268 @@
+package table
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/google/uuid"
+)
+
+// WriteOptions tune data file writing. The zero value is the default.
+type WriteOptions struct {
+	// TargetFileSize rolls to a new file once a file's compressed size
+	// reaches it (default 128 MiB).
+	TargetFileSize int64
+	// Writer configures Parquet encoding (nil: zstd defaults).
+	Writer *WriterOptions
+}
+
+// Writer streams Arrow records into new data files of a table, one open file
+// per partition, each uploaded while it is written so memory stays bounded.
+// The files become visible only when their Add actions are committed.
+type Writer struct {
+	t        *Table
+	schema   *arrow.Schema // table schema, partition columns included
+	fileSch  *arrow.Schema // data file schema: without partition columns
+	parts    []string
+	opts     WriteOptions
+	open     map[string]*openFile
+	adds     []*Add
+	writeErr error
+}
+
+type openFile struct {
+	key    string
+	values map[string]*string
+	fw     *FileWriter
+	pw     *io.PipeWriter
+	count  *countingWriter
+	done   chan error
+}
+
+// NewWriter returns a Writer for data matching snap's schema.
+func (t *Table) NewWriter(snap *Snapshot, opts *WriteOptions) (*Writer, error) {
+	if err := checkWrite(snap.protocol, snap.metadata); err != nil {
+		return nil, err
+	}
+	sch, err := snap.Schema()
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{t: t, schema: sch.Arrow(), parts: snap.metadata.PartitionColumns, open: map[string]*openFile{}}
+	if opts != nil {
+		w.opts = *opts
+	}
+	if w.opts.TargetFileSize <= 0 {
+		w.opts.TargetFileSize = 128 << 20
+	}
+	var fields []arrow.Field
+	for _, f := range w.schema.Fields() {
+		if !slices.Contains(w.parts, f.Name) {
+			fields = append(fields, f)
+		}
+	}
+	w.fileSch = arrow.NewSchema(fields, nil)
+	return w, nil
+}
+
+// Schema is the Arrow schema records passed to Write must have.
+func (w *Writer) Schema() *arrow.Schema { return w.schema }
+
+// Write adds rec's rows to the table's pending files.
+func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
+	if w.writeErr != nil {
+		return w.writeErr
+	}
+	if !rec.Schema().Equal(w.schema) {
+		return fmt.Errorf("table: record schema %v does not match the table schema %v", rec.Schema(), w.schema)
+	}
+	groups, err := SplitByPartition(rec, w.parts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, g := range groups {
+			g.Record.Release()
+		}
+	}()
+	for _, g := range groups {
+		if err := w.writePart(ctx, g); err != nil {
+			w.writeErr = err
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Writer) writePart(ctx context.Context, g PartitionedRecord) error {
+	dir := PartitionPath(w.parts, g.Values)
+	f := w.open[dir]
+	if f == nil {
+		var err error
+		if f, err = w.openFile(ctx, dir, g.Values); err != nil {
+			return err
+		}
+		w.open[dir] = f
+	}
+	if err := f.fw.Write(g.Record); err != nil {
+		return err
+	}
+	if f.count.n.Load() >= w.opts.TargetFileSize {
+		delete(w.open, dir)
+		return w.finish(f)
+	}
+	return nil
+}
+
+func (w *Writer) openFile(ctx context.Context, dir string, values map[string]*string) (*openFile, error) {
+	key := dir + "part-" + uuid.NewString() + ".zstd.parquet"
+	pr, pw := io.Pipe()
+	f := &openFile{key: key, values: values, pw: pw, count: &countingWriter{w: pw}, done: make(chan error, 1)}
+	fw, err := NewFileWriter(f.count, w.fileSch, w.opts.Writer)
+	if err != nil {
+		pw.Close()
+		return nil, err
+	}
+	f.fw = fw
+	go func() {
+		err := w.t.bucket.Upload(ctx, key, pr)
+		pr.CloseWithError(err) // unblock the encoder if the upload failed
+		f.done <- err
+	}()
+	return f, nil
+}
+
+// finish closes a file and records its Add.
+func (w *Writer) finish(f *openFile) error {
+	stats, err := f.fw.Close()
+	f.pw.CloseWithError(err)
+	upErr := <-f.done
+	if err = errors.Join(err, upErr); err != nil {
+		return fmt.Errorf("table: writing %s: %w", f.key, err)
+	}
+	add := &Add{
+		Path:             escapePath(f.key),
+		PartitionValues:  f.values,
+		Size:             f.count.n.Load(),
+		ModificationTime: time.Now().UnixMilli(),
+		DataChange:       true,
+	}
+	if add.PartitionValues == nil {
+		add.PartitionValues = map[string]*string{}
+	}
+	if stats != nil {
+		add.Stats = stats.JSON()
+	}
+	w.adds = append(w.adds, add)
+	return nil
+}
+
+// Close finishes every open file and returns the Add actions to commit.
+func (w *Writer) Close() ([]Action, error) {
+	err := w.writeErr
+	for dir, f := range w.open {
+		delete(w.open, dir)
+		if e := w.finish(f); e != nil && err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Action, len(w.adds))
+	for i, a := range w.adds {
+		out[i] = Action{Add: a}
+	}
+	return out, nil
+}
+
+// Append writes records as new files and commits them in one blind append.
+// It is the simple path for callers without a stream identity.
+func (t *Table) Append(ctx context.Context, recs []arrow.Record, c *Commit) (int64, error) {
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return -1, err
+	}
+	w, err := t.NewWriter(snap, nil)
+	if err != nil {
+		return -1, err
+	}
+	for _, r := range recs {
+		if err := w.Write(ctx, r); err != nil {
+			w.Close()
+			return -1, err
+		}
+	}
+	adds, err := w.Close()
+	if err != nil {
+		return -1, err
+	}
+	if c == nil {
+		c = &Commit{Operation: "WRITE", Parameters: map[string]any{"mode": "Append"}}
+	}
+	cc := *c
+	cc.Actions = append(append([]Action{}, c.Actions...), adds...)
+	if cc.Metrics == nil {
+		cc.Metrics = fileMetrics(adds)
+	}
+	return t.Commit(ctx, snap, &cc)
+}
+
+// fileMetrics are Delta's WRITE operation metrics for a set of adds.
+func fileMetrics(adds []Action) map[string]any {
+	var rows, bytes int64
+	for _, a := range adds {
+		bytes += a.Add.Size
+		if st, _ := ParseStats(a.Add.Stats); st != nil {
+			rows += st.NumRecords
+		}
+	}
+	return map[string]any{
+		"numFiles":       fmt.Sprint(len(adds)),
+		"numOutputRows":  fmt.Sprint(rows),
+		"numOutputBytes": fmt.Sprint(bytes),
+	}
+}
+
+// escapePath turns a storage key into an add.path URI (RFC 2396): each
+// segment is percent-encoded, so Hive escapes like %3A become %253A.
+func escapePath(key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// FileKey returns the storage key of a data file path from the log, relative
+// to the table root. Absolute URIs are refused: loglake tables are
+// self-contained.
+func FileKey(path string) (string, error) {
+	if strings.Contains(path, "://") || strings.HasPrefix(path, "/") || strings.HasPrefix(path, "file:") {
+		return "", &FeatureError{Feature: "absolute file paths", Op: "read"}
+	}
+	key, err := url.PathUnescape(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: file path %q: %v", ErrCorrupt, path, err)
+	}
+	return key, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
