@@ -1,0 +1,829 @@
+package table
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// Defaults of WriterOptions and ReadOptions.
+const (
+	DefaultRowGroupRows  = 1 << 20
+	DefaultRowGroupBytes = 128 << 20
+	DefaultBatchRows     = 64 << 10
+)
+
+// writeChunkRows bounds how many rows go into the row group between checks
+// of its size, so a huge record cannot overshoot RowGroupBytes by much.
+const writeChunkRows = 64 << 10
+
+// WriterOptions configure a FileWriter. The zero value is the default.
+type WriterOptions struct {
+	// Compression is the Parquet codec: "zstd" (default), "snappy",
+	// "gzip", "lz4", "brotli" or "none".
+	Compression string
+	// CompressionLevel is passed to the codec; 0 is the codec's default.
+	CompressionLevel int
+	// RowGroupRows caps the rows of a row group (default DefaultRowGroupRows).
+	RowGroupRows int64
+	// RowGroupBytes starts a new row group once the current one holds this
+	// many encoded, compressed bytes (default DefaultRowGroupBytes). A row
+	// group is buffered in memory until it is cut, so this bounds memory.
+	RowGroupBytes int64
+	// Allocator for Arrow and Parquet buffers (default memory.DefaultAllocator).
+	Allocator memory.Allocator
+}
+
+func codecFor(name string) (compress.Compression, error) {
+	switch strings.ToLower(name) {
+	case "", "zstd":
+		return compress.Codecs.Zstd, nil
+	case "snappy":
+		return compress.Codecs.Snappy, nil
+	case "gzip":
+		return compress.Codecs.Gzip, nil
+	case "lz4", "lz4_raw":
+		return compress.Codecs.Lz4Raw, nil
+	case "brotli":
+		return compress.Codecs.Brotli, nil
+	case "none", "uncompressed":
+		return compress.Codecs.Uncompressed, nil
+	}
+	return 0, fmt.Errorf("table: unknown compression %q", name)
+}
+
+// FileWriter streams Arrow records into one Parquet data file and collects
+// the Delta statistics of what it wrote. Row groups are flushed to the
+// underlying writer as they fill, so memory stays bounded by one row group
+// whatever the file size. A FileWriter is not safe for concurrent use.
+type FileWriter struct {
+	pw      *pqarrow.FileWriter
+	sink    *countingWriter
+	schema  *arrow.Schema
+	stats   *statsCollector
+	rgRows  int64
+	rgBytes int64
+	cut     bool // start a new row group before the next write
+	closed  bool
+	err     error
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// NewFileWriter returns a writer of a Parquet file with Arrow schema sch onto
+// w. Timestamps are stored as INT64 TIMESTAMP_MICROS (isAdjustedToUTC when
+// the Arrow type has a zone), dictionary encoding is tried on every column
+// and dropped by the encoder for columns whose dictionary grows too large.
+func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWriter, error) {
+	var o WriterOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.RowGroupRows <= 0 {
+		o.RowGroupRows = DefaultRowGroupRows
+	}
+	if o.RowGroupBytes <= 0 {
+		o.RowGroupBytes = DefaultRowGroupBytes
+	}
+	if o.Allocator == nil {
+		o.Allocator = memory.DefaultAllocator
+	}
+	codec, err := codecFor(o.Compression)
+	if err != nil {
+		return nil, err
+	}
+	pprops := []parquet.WriterProperty{
+		parquet.WithAllocator(o.Allocator),
+		parquet.WithCompression(codec),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithDataPageVersion(parquet.DataPageV1),
+		parquet.WithVersion(parquet.V2_6),
+		parquet.WithMaxRowGroupLength(o.RowGroupRows),
+		parquet.WithStats(true),
+		parquet.WithCreatedBy("loglake (parquet-go arrow-go v18)"),
+	}
+	if o.CompressionLevel != 0 {
+		pprops = append(pprops, parquet.WithCompressionLevel(o.CompressionLevel))
+	}
+	aprops := pqarrow.NewArrowWriterProperties(
+		pqarrow.WithAllocator(o.Allocator),
+		pqarrow.WithCoerceTimestamps(arrow.Microsecond),
+		pqarrow.WithTruncatedTimestamps(true),
+	)
+	sink := &countingWriter{w: w}
+	pw, err := pqarrow.NewFileWriter(sch, sink, parquet.NewWriterProperties(pprops...), aprops)
+	if err != nil {
+		return nil, fmt.Errorf("table: parquet writer: %w", err)
+	}
+	return &FileWriter{pw: pw, sink: sink, schema: sch, stats: newStatsCollector(sch),
+		rgRows: o.RowGroupRows, rgBytes: o.RowGroupBytes}, nil
+}
+
+// Write appends rec, whose schema must equal the writer's. It does not keep
+// a reference to rec.
+func (w *FileWriter) Write(rec arrow.Record) error {
+	if w.closed {
+		return errors.New("table: write on closed FileWriter")
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if !rec.Schema().Equal(w.schema) {
+		return fmt.Errorf("%w: record schema %s does not match file schema %s", ErrSchema, rec.Schema(), w.schema)
+	}
+	n := rec.NumRows()
+	for off := int64(0); off < n; off += writeChunkRows {
+		end := min(off+writeChunkRows, n)
+		chunk := rec
+		if off != 0 || end != n {
+			chunk = rec.NewSlice(off, end)
+		}
+		err := w.writeChunk(chunk)
+		if chunk != rec {
+			chunk.Release()
+		}
+		if err != nil {
+			w.err = fmt.Errorf("table: write parquet: %w", err)
+			return w.err
+		}
+	}
+	w.stats.add(rec)
+	return nil
+}
+
+func (w *FileWriter) writeChunk(rec arrow.Record) error {
+	if w.cut {
+		if err := w.pw.NewBufferedRowGroupChecked(); err != nil {
+			return err
+		}
+		w.cut = false
+	}
+	if err := w.pw.WriteBuffered(rec); err != nil {
+		return err
+	}
+	rows, err := w.pw.RowGroupNumRows()
+	if err != nil {
+		return err
+	}
+	if int64(rows) >= w.rgRows || w.pw.RowGroupTotalCompressedBytes() >= w.rgBytes {
+		w.cut = true
+	}
+	return nil
+}
+
+// NumRows returns the rows written so far.
+func (w *FileWriter) NumRows() int64 { return w.stats.numRecords }
+
+// EstimatedSize returns the bytes the file would have if closed now, not
+// counting the footer: flushed row groups plus the buffered one, compressed.
+// Callers use it to roll files at a target size.
+func (w *FileWriter) EstimatedSize() int64 {
+	return w.sink.n + w.pw.RowGroupTotalCompressedBytes()
+}
+
+// Close flushes the last row group and the footer and returns the file's
+// statistics. It does not close the underlying io.Writer.
+func (w *FileWriter) Close() (*Stats, error) {
+	if w.closed {
+		return nil, errors.New("table: FileWriter closed twice")
+	}
+	w.closed = true
+	if err := w.pw.Close(); err != nil && w.err == nil {
+		w.err = fmt.Errorf("table: close parquet: %w", err)
+	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	return w.stats.stats(), nil
+}
+
+// BytesWritten returns the bytes written to the underlying writer; after
+// Close it is the file size.
+func (w *FileWriter) BytesWritten() int64 { return w.sink.n }
+
+// ReadOptions configure ReadFile.
+type ReadOptions struct {
+	// Schema is the table's logical schema. Records are returned in it,
+	// whatever the file's own types. nil means the file's schema.
+	Schema *Schema
+	// Columns projects the output, in this order; nil means every column
+	// of Schema. It may name partition columns.
+	Columns []string
+	// PartitionColumns and PartitionValues (add.partitionValues) give the
+	// columns that are not in the file and their constant values.
+	PartitionColumns []string
+	PartitionValues  map[string]*string
+	// BatchRows is the number of rows per record (default DefaultBatchRows).
+	BatchRows int
+	// Allocator for the records (default memory.DefaultAllocator).
+	Allocator memory.Allocator
+}
+
+// RecordReader iterates the records of a data file.
+type RecordReader interface {
+	// Next returns the next record, which the caller owns and must
+	// Release, or io.EOF after the last one.
+	Next() (arrow.Record, error)
+	// Close releases the reader's resources. It does not close the
+	// file handle given to ReadFile.
+	Close() error
+}
+
+type sourceKind int
+
+const (
+	srcFile      sourceKind = iota // a column of the pqarrow record
+	srcInt96                       // a top-level INT96 column read directly
+	srcPartition                   // constant partition value
+	srcNull                        // missing from the file
+)
+
+type colSource struct {
+	kind   sourceKind
+	name   string // file column name (srcFile)
+	target arrow.DataType
+	value  any          // srcPartition
+	int96  *int96Column // srcInt96
+	cache  arrow.Array  // constant column of the last length used
+}
+
+type fileReader struct {
+	ctx     context.Context
+	mem     memory.Allocator
+	schema  *arrow.Schema
+	sources []*colSource
+	rr      pqarrow.RecordReader
+	left    int64 // rows not yet returned, for readers without rr
+	batch   int64
+	closed  bool
+}
+
+// ReadFile opens a Parquet data file for reading in the table schema.
+// Columns of opts.Schema missing from the file read as nulls (the file
+// predates a schema change); file types are converted to the table's
+// (Spark's INT96 timestamps, narrower integers, other timestamp units,
+// binary stored for string, …); partition columns are materialized from
+// opts.PartitionValues. Only the projected columns are read from the file.
+// size is the file's length, used to check it is a Parquet file.
+func ReadFile(ctx context.Context, r parquet.ReaderAtSeeker, size int64, opts *ReadOptions) (RecordReader, error) {
+	var o ReadOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Allocator == nil {
+		o.Allocator = memory.DefaultAllocator
+	}
+	if o.BatchRows <= 0 {
+		o.BatchRows = DefaultBatchRows
+	}
+	if size >= 0 && size < 12 {
+		return nil, fmt.Errorf("%w: data file of %d bytes is not Parquet", ErrCorrupt, size)
+	}
+	pf, err := file.NewParquetReader(r, file.WithReadProps(parquet.NewReaderProperties(o.Allocator)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: open parquet: %v", ErrCorrupt, err)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(o.BatchRows)}, o.Allocator)
+	if err != nil {
+		return nil, fmt.Errorf("%w: parquet schema: %v", ErrCorrupt, err)
+	}
+	sch := o.Schema
+	if sch == nil {
+		fs, err := fr.Schema()
+		if err != nil {
+			return nil, fmt.Errorf("%w: parquet schema: %v", ErrCorrupt, err)
+		}
+		if sch, err = SchemaFromArrow(fs); err != nil {
+			return nil, err
+		}
+	}
+	cols := o.Columns
+	if cols == nil {
+		for _, f := range sch.Fields {
+			cols = append(cols, f.Name)
+		}
+	}
+
+	rd := &fileReader{ctx: ctx, mem: o.Allocator, batch: int64(o.BatchRows), left: pf.NumRows()}
+	var outFields []arrow.Field
+	var leaves []int
+	for _, name := range cols {
+		tf := sch.Field(name)
+		if tf == nil {
+			return nil, fmt.Errorf("%w: column %q is not in the table schema", ErrSchema, name)
+		}
+		af := tf.Arrow()
+		outFields = append(outFields, af)
+		src := &colSource{target: af.Type}
+		if isPartitionColumn(o.PartitionColumns, tf.Name) {
+			src.kind = srcPartition
+			v, err := ParsePartitionValue(partitionValue(o.PartitionValues, tf.Name), tf.Type)
+			if err != nil {
+				return nil, err
+			}
+			src.value = v
+		} else if sf := findFileField(fr.Manifest.Fields, tf.Name); sf == nil {
+			src.kind = srcNull
+		} else if sf.IsLeaf() && pf.MetaData().Schema.Column(sf.ColIndex).PhysicalType() == parquet.Types.Int96 {
+			src.kind = srcInt96
+			src.int96 = &int96Column{rdr: pf, col: sf.ColIndex, maxDef: pf.MetaData().Schema.Column(sf.ColIndex).MaxDefinitionLevel()}
+		} else {
+			src.kind = srcFile
+			src.name = sf.Field.Name
+			leaves = appendLeaves(leaves, sf)
+		}
+		rd.sources = append(rd.sources, src)
+	}
+	rd.schema = arrow.NewSchema(outFields, nil)
+	if len(leaves) > 0 {
+		rr, err := fr.GetRecordReader(ctx, leaves, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w: parquet columns: %v", ErrCorrupt, err)
+		}
+		rd.rr = rr
+	}
+	return rd, nil
+}
+
+func isPartitionColumn(cols []string, name string) bool {
+	for _, c := range cols {
+		if c == name || strings.EqualFold(c, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func partitionValue(vals map[string]*string, name string) *string {
+	if v, ok := vals[name]; ok {
+		return v
+	}
+	for k, v := range vals {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
+func findFileField(fields []pqarrow.SchemaField, name string) *pqarrow.SchemaField {
+	for i := range fields {
+		if fields[i].Field.Name == name {
+			return &fields[i]
+		}
+	}
+	for i := range fields {
+		if strings.EqualFold(fields[i].Field.Name, name) {
+			return &fields[i]
+		}
+	}
+	return nil
+}
+
+func appendLeaves(dst []int, f *pqarrow.SchemaField) []int {
+	if f.IsLeaf() {
+		return append(dst, f.ColIndex)
+	}
+	for i := range f.Children {
+		dst = appendLeaves(dst, &f.Children[i])
+	}
+	return dst
+}
+
+// Schema returns the Arrow schema of the records.
+func (r *fileReader) Schema() *arrow.Schema { return r.schema }
+
+func (r *fileReader) Next() (arrow.Record, error) {
+	if r.closed {
+		return nil, errors.New("table: read on closed RecordReader")
+	}
+	if err := r.ctx.Err(); err != nil {
+		return nil, err
+	}
+	var (
+		in arrow.Record
+		n  int64
+	)
+	if r.rr != nil {
+		if !r.rr.Next() {
+			if err := r.rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w: read parquet: %v", ErrCorrupt, err)
+			}
+			return nil, io.EOF
+		}
+		in = r.rr.RecordBatch()
+		n = in.NumRows()
+	} else {
+		if r.left <= 0 {
+			return nil, io.EOF
+		}
+		n = min(r.left, r.batch)
+		r.left -= n
+	}
+
+	cols := make([]arrow.Array, len(r.sources))
+	release := func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}
+	cctx := compute.WithAllocator(r.ctx, r.mem)
+	for i, src := range r.sources {
+		var err error
+		switch src.kind {
+		case srcFile:
+			idx := in.Schema().FieldIndices(src.name)
+			if len(idx) == 0 {
+				err = fmt.Errorf("%w: column %q missing from parquet batch", ErrCorrupt, src.name)
+				break
+			}
+			cols[i], err = conform(cctx, r.mem, in.Column(idx[0]), src.target)
+		case srcInt96:
+			var raw arrow.Array
+			if raw, err = src.int96.read(r.mem, n); err == nil {
+				cols[i], err = conform(cctx, r.mem, raw, src.target)
+				raw.Release()
+			}
+		case srcPartition, srcNull:
+			cols[i], err = src.constant(r.mem, int(n))
+		}
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("table: column %q: %w", r.schema.Field(i).Name, err)
+		}
+	}
+	rec := array.NewRecordBatch(r.schema, cols, n)
+	release()
+	return rec, nil
+}
+
+func (r *fileReader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.rr != nil {
+		r.rr.Release()
+	}
+	for _, s := range r.sources {
+		if s.cache != nil {
+			s.cache.Release()
+		}
+	}
+	return nil
+}
+
+// constant returns a column of n copies of the source's value (null for
+// missing columns). The last one built is kept: batches mostly share n.
+func (s *colSource) constant(mem memory.Allocator, n int) (arrow.Array, error) {
+	if s.cache != nil && s.cache.Len() >= n {
+		return array.NewSlice(s.cache, 0, int64(n)), nil
+	}
+	if s.cache != nil {
+		s.cache.Release()
+		s.cache = nil
+	}
+	var arr arrow.Array
+	if s.kind == srcNull || s.value == nil {
+		arr = array.MakeArrayOfNull(mem, s.target, n)
+	} else {
+		b := array.NewBuilder(mem, s.target)
+		defer b.Release()
+		b.Reserve(n)
+		for i := 0; i < n; i++ {
+			if err := appendScalar(b, s.value); err != nil {
+				return nil, err
+			}
+		}
+		arr = b.NewArray()
+	}
+	s.cache = arr
+	arr.Retain()
+	return arr, nil
+}
+
+// appendScalar appends a value of the Go types ParsePartitionValue returns.
+func appendScalar(b array.Builder, v any) error {
+	switch b := b.(type) {
+	case *array.StringBuilder:
+		if s, ok := v.(string); ok {
+			b.Append(s)
+			return nil
+		}
+	case *array.BinaryBuilder:
+		if s, ok := v.([]byte); ok {
+			b.Append(s)
+			return nil
+		}
+	case *array.Int64Builder:
+		if i, ok := v.(int64); ok {
+			b.Append(i)
+			return nil
+		}
+	case *array.Int32Builder:
+		if i, ok := v.(int64); ok {
+			b.Append(int32(i))
+			return nil
+		}
+	case *array.Int16Builder:
+		if i, ok := v.(int64); ok {
+			b.Append(int16(i))
+			return nil
+		}
+	case *array.Int8Builder:
+		if i, ok := v.(int64); ok {
+			b.Append(int8(i))
+			return nil
+		}
+	case *array.Float64Builder:
+		if f, ok := v.(float64); ok {
+			b.Append(f)
+			return nil
+		}
+	case *array.Float32Builder:
+		if f, ok := v.(float64); ok {
+			b.Append(float32(f))
+			return nil
+		}
+	case *array.BooleanBuilder:
+		if x, ok := v.(bool); ok {
+			b.Append(x)
+			return nil
+		}
+	case *array.Date32Builder:
+		if t, ok := v.(time.Time); ok {
+			b.Append(arrow.Date32(floorDiv(t.Unix(), 86400)))
+			return nil
+		}
+	case *array.TimestampBuilder:
+		if t, ok := v.(time.Time); ok {
+			b.Append(arrow.Timestamp(t.Unix()*1e6 + int64(t.Nanosecond()/1e3)))
+			return nil
+		}
+	case *array.Decimal128Builder:
+		if d, ok := v.(decimal128.Num); ok {
+			b.Append(d)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: cannot build a %s column from %T", ErrSchema, b.Type(), v)
+}
+
+// int96Column reads a top-level INT96 timestamp column (Spark's default
+// timestamp encoding) as µs. pqarrow converts INT96 to nanoseconds, which
+// overflows outside 1677-2262; Delta allows years 0001-9999.
+type int96Column struct {
+	rdr    *file.Reader
+	col    int
+	maxDef int16
+	rg     int
+	cur    *file.Int96ColumnChunkReader
+	vals   []parquet.Int96
+	defs   []int16
+}
+
+const julianEpochDay = 2440588 // Julian day number of 1970-01-01
+
+func int96Micros(v parquet.Int96) int64 {
+	nanos := binary.LittleEndian.Uint64(v[:8])
+	day := int64(binary.LittleEndian.Uint32(v[8:]))
+	return (day-julianEpochDay)*86400e6 + int64(nanos/1000)
+}
+
+func (c *int96Column) read(mem memory.Allocator, n int64) (arrow.Array, error) {
+	b := array.NewTimestampBuilder(mem, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"})
+	defer b.Release()
+	b.Reserve(int(n))
+	for left := n; left > 0; {
+		if c.cur == nil || !c.cur.HasNext() {
+			if c.rg >= c.rdr.NumRowGroups() {
+				return nil, fmt.Errorf("%w: INT96 column ended %d rows early", ErrCorrupt, left)
+			}
+			cr, err := c.rdr.RowGroup(c.rg).Column(c.col)
+			if err != nil {
+				return nil, err
+			}
+			c.rg++
+			r, ok := cr.(*file.Int96ColumnChunkReader)
+			if !ok {
+				return nil, fmt.Errorf("%w: column %d is not INT96", ErrCorrupt, c.col)
+			}
+			c.cur = r
+			continue
+		}
+		want := min(left, 4096)
+		if len(c.vals) < int(want) {
+			c.vals = make([]parquet.Int96, want)
+			c.defs = make([]int16, want)
+		}
+		total, nv, err := c.cur.ReadBatch(want, c.vals, c.defs, nil)
+		if err != nil {
+			return nil, err
+		}
+		if c.maxDef == 0 {
+			for _, v := range c.vals[:nv] {
+				b.Append(arrow.Timestamp(int96Micros(v)))
+			}
+		} else {
+			k := 0
+			for _, d := range c.defs[:total] {
+				if d == c.maxDef {
+					b.Append(arrow.Timestamp(int96Micros(c.vals[k])))
+					k++
+				} else {
+					b.AppendNull()
+				}
+			}
+		}
+		left -= total
+	}
+	return b.NewArray(), nil
+}
+
+// conform converts arr to type to. It retains arr when nothing changes.
+func conform(ctx context.Context, mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
+	from := arr.DataType()
+	if arrow.TypeEqual(from, to) {
+		arr.Retain()
+		return arr, nil
+	}
+	switch to := to.(type) {
+	case *arrow.StructType:
+		s, ok := arr.(*array.Struct)
+		if !ok {
+			break
+		}
+		return conformStruct(ctx, mem, s, to, false)
+	case *arrow.ListType:
+		l, ok := arr.(*array.List)
+		if !ok {
+			break
+		}
+		vals, err := conform(ctx, mem, l.ListValues(), to.Elem())
+		if err != nil {
+			return nil, err
+		}
+		defer vals.Release()
+		d := array.NewData(to, l.Len(), l.Data().Buffers(), []arrow.ArrayData{vals.Data()}, l.NullN(), l.Data().Offset())
+		defer d.Release()
+		return array.MakeFromData(d), nil
+	case *arrow.MapType:
+		m, ok := arr.(*array.Map)
+		if !ok {
+			break
+		}
+		entries, ok := m.ListValues().(*array.Struct)
+		if !ok {
+			break
+		}
+		ents, err := conformStruct(ctx, mem, entries, to.Elem().(*arrow.StructType), true)
+		if err != nil {
+			return nil, err
+		}
+		defer ents.Release()
+		d := array.NewData(to, m.Len(), m.Data().Buffers(), []arrow.ArrayData{ents.Data()}, m.NullN(), m.Data().Offset())
+		defer d.Release()
+		return array.MakeFromData(d), nil
+	case *arrow.TimestampType:
+		if ft, ok := from.(*arrow.TimestampType); ok {
+			return convertTimestamp(mem, arr.(*array.Timestamp), ft.Unit, to)
+		}
+	case *arrow.StringType:
+		if from.ID() == arrow.BINARY {
+			d := array.NewData(to, arr.Len(), arr.Data().Buffers(), nil, arr.NullN(), arr.Data().Offset())
+			defer d.Release()
+			return array.MakeFromData(d), nil
+		}
+	case *arrow.BinaryType:
+		if from.ID() == arrow.STRING {
+			d := array.NewData(to, arr.Len(), arr.Data().Buffers(), nil, arr.NullN(), arr.Data().Offset())
+			defer d.Release()
+			return array.MakeFromData(d), nil
+		}
+	}
+	if from.ID() == arrow.NULL {
+		return array.MakeArrayOfNull(mem, to, arr.Len()), nil
+	}
+	out, err := compute.CastArray(ctx, arr, compute.SafeCastOptions(to))
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot read %s as %s: %v", ErrSchema, from, to, err)
+	}
+	return out, nil
+}
+
+// conformStruct rebuilds a struct array with to's fields, matched by name
+// (or by position for map entries); absent fields become nulls.
+func conformStruct(ctx context.Context, mem memory.Allocator, s *array.Struct, to *arrow.StructType, byPosition bool) (arrow.Array, error) {
+	st := s.DataType().(*arrow.StructType)
+	n := s.Len()
+	children := make([]arrow.ArrayData, to.NumFields())
+	defer func() {
+		for _, c := range children {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for j, tf := range to.Fields() {
+		src := -1
+		if byPosition {
+			if j < st.NumFields() {
+				src = j
+			}
+		} else if idx, ok := st.FieldIdx(tf.Name); ok {
+			src = idx
+		} else {
+			for k, f := range st.Fields() {
+				if strings.EqualFold(f.Name, tf.Name) {
+					src = k
+					break
+				}
+			}
+		}
+		var c arrow.Array
+		if src < 0 {
+			c = array.MakeArrayOfNull(mem, tf.Type, n)
+		} else {
+			var err error
+			if c, err = conform(ctx, mem, s.Field(src), tf.Type); err != nil {
+				return nil, fmt.Errorf("field %q: %w", tf.Name, err)
+			}
+		}
+		children[j] = c.Data()
+		children[j].Retain()
+		c.Release()
+	}
+	// s.Field(j) is already sliced to s's window, so the new struct starts
+	// at offset 0 and needs a validity bitmap aligned to it.
+	var validity *memory.Buffer
+	if s.NullN() > 0 {
+		off := s.Data().Offset()
+		bm := s.Data().Buffers()[0]
+		if off == 0 {
+			bm.Retain()
+			validity = bm
+		} else {
+			validity = memory.NewResizableBuffer(mem)
+			validity.Resize(int(bitutil.BytesForBits(int64(n))))
+			bitutil.CopyBitmap(bm.Bytes(), off, n, validity.Bytes(), 0)
+		}
+		defer validity.Release()
+	}
+	d := array.NewData(to, n, []*memory.Buffer{validity}, children, s.NullN(), 0)
+	defer d.Release()
+	return array.MakeFromData(d), nil
+}
+
+func convertTimestamp(mem memory.Allocator, a *array.Timestamp, from arrow.TimeUnit, to *arrow.TimestampType) (arrow.Array, error) {
+	if from == to.Unit {
+		d := array.NewData(to, a.Len(), a.Data().Buffers(), nil, a.NullN(), a.Data().Offset())
+		defer d.Release()
+		return array.MakeFromData(d), nil
+	}
+	b := array.NewTimestampBuilder(mem, to)
+	defer b.Release()
+	b.Reserve(a.Len())
+	for i, v := range a.TimestampValues() {
+		if a.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		us := unitToMicros(int64(v), from)
+		switch to.Unit {
+		case arrow.Second:
+			us = floorDiv(us, 1e6)
+		case arrow.Millisecond:
+			us = floorDiv(us, 1e3)
+		case arrow.Nanosecond:
+			us *= 1e3
+		}
+		b.Append(arrow.Timestamp(us))
+	}
+	return b.NewArray(), nil
+}

@@ -1,0 +1,592 @@
+package table
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+)
+
+// ErrStats reports add.stats JSON that cannot be decoded.
+var ErrStats = errors.New("table: invalid file statistics")
+
+// StatsStringPrefix is how many characters of a string column the min/max
+// statistics keep (Delta's default, delta.dataSkippingStringPrefixLength).
+const StatsStringPrefix = 32
+
+// maxRune sorts after every other valid code point in UTF-8 byte order; it
+// is appended to a truncated maximum so that it stays an upper bound.
+const maxRune = "\U0010FFFF"
+
+// Stats are the per-file statistics of an add action (add.stats). Column
+// statistics mirror the schema: nested structs are nested maps. Leaf values
+// are JSON-decoded: json.Number for numbers, string for strings, dates and
+// timestamps, bool for booleans; StatValue converts them to typed values.
+type Stats struct {
+	NumRecords  int64          `json:"numRecords"`
+	MinValues   map[string]any `json:"minValues,omitempty"`
+	MaxValues   map[string]any `json:"maxValues,omitempty"`
+	NullCount   map[string]any `json:"nullCount,omitempty"`
+	TightBounds *bool          `json:"tightBounds,omitempty"`
+}
+
+// ParseStats decodes add.stats. Absent statistics ("" or "null") give
+// (nil, nil): the caller must then treat every column as unknown.
+func ParseStats(s string) (*Stats, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "null" {
+		return nil, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var raw struct {
+		NumRecords  *json.Number   `json:"numRecords"`
+		MinValues   map[string]any `json:"minValues"`
+		MaxValues   map[string]any `json:"maxValues"`
+		NullCount   map[string]any `json:"nullCount"`
+		TightBounds *bool          `json:"tightBounds"`
+	}
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStats, err)
+	}
+	if raw.NumRecords == nil {
+		// Without numRecords the column counts carry no meaning either.
+		return nil, nil
+	}
+	n, err := raw.NumRecords.Int64()
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("%w: numRecords %q", ErrStats, raw.NumRecords.String())
+	}
+	return &Stats{NumRecords: n, MinValues: raw.MinValues, MaxValues: raw.MaxValues,
+		NullCount: raw.NullCount, TightBounds: raw.TightBounds}, nil
+}
+
+// JSON returns the statistics as the compact JSON string stored in add.stats.
+func (s *Stats) JSON() string {
+	if s == nil {
+		return ""
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		// Only values put there by hand can fail (NaN floats); fall back
+		// to the counts, which are always encodable.
+		return fmt.Sprintf(`{"numRecords":%d}`, s.NumRecords)
+	}
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+func lookupPath(m map[string]any, path []string) (any, bool) {
+	if len(path) == 0 {
+		return nil, false
+	}
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = mm[p]; !ok {
+			return nil, false
+		}
+	}
+	if cur == nil {
+		return nil, false
+	}
+	if _, nested := cur.(map[string]any); nested {
+		return nil, false
+	}
+	return cur, true
+}
+
+// Min returns the raw minimum of the column at path (one name per nesting
+// level), or false when the file has none.
+func (s *Stats) Min(path ...string) (any, bool) {
+	if s == nil {
+		return nil, false
+	}
+	return lookupPath(s.MinValues, path)
+}
+
+// Max returns the raw maximum of the column at path, or false.
+func (s *Stats) Max(path ...string) (any, bool) {
+	if s == nil {
+		return nil, false
+	}
+	return lookupPath(s.MaxValues, path)
+}
+
+// Nulls returns the null count of the column at path, or false.
+func (s *Stats) Nulls(path ...string) (int64, bool) {
+	if s == nil {
+		return 0, false
+	}
+	v, ok := lookupPath(s.NullCount, path)
+	if !ok {
+		return 0, false
+	}
+	switch n := v.(type) {
+	case json.Number:
+		i, err := n.Int64()
+		return i, err == nil
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case float64:
+		return int64(n), n == math.Trunc(n)
+	}
+	return 0, false
+}
+
+// StatValue converts a raw statistics value of a column of type t to the Go
+// type ParsePartitionValue documents (int64, float64, bool, string, []byte,
+// time.Time, decimal128.Num).
+func StatValue(raw any, t DataType) (any, error) {
+	switch v := raw.(type) {
+	case nil:
+		return nil, nil
+	case json.Number:
+		return parseScalar(v.String(), t)
+	case string:
+		if p, ok := t.(PrimitiveType); ok && (p == TypeTimestamp || p == TypeTimestampNTZ) {
+			return parseTimestamp(v)
+		}
+		return parseScalar(v, t)
+	case bool:
+		if t != TypeBoolean {
+			return nil, fmt.Errorf("%w: boolean statistic for a %s column", ErrStats, t)
+		}
+		return v, nil
+	case float64:
+		return parseScalar(strconv.FormatFloat(v, 'g', -1, 64), t)
+	case int64:
+		return parseScalar(strconv.FormatInt(v, 10), t)
+	}
+	return nil, fmt.Errorf("%w: statistic of type %T", ErrStats, raw)
+}
+
+// statsCollector accumulates Delta statistics over the records written to
+// one file.
+type statsCollector struct {
+	numRecords int64
+	cols       []*colStats
+}
+
+type leafKind int
+
+const (
+	kindNone    leafKind = iota // null count only (binary, list, map, …)
+	kindInt                     // integers
+	kindFloat                   // float, double
+	kindBool                    // boolean
+	kindDate                    // date32, as days
+	kindTS                      // timestamp, as µs
+	kindString                  // string
+	kindDecimal                 // decimal128
+	kindStruct                  // nested struct
+)
+
+type colStats struct {
+	name     string
+	kind     leafKind
+	ntz      bool  // timestamp without zone
+	scale    int32 // decimal
+	children []*colStats
+
+	nulls   int64
+	seen    bool // a non-null value was seen
+	invalid bool // min/max cannot be represented (NaN, Inf, bad max)
+
+	minI, maxI int64
+	minF, maxF float64
+	minD, maxD decimal128.Num
+	minS, maxS string // already truncated prefixes
+	maxTrunc   bool   // some value with prefix maxS was longer than it
+}
+
+func newStatsCollector(sch *arrow.Schema) *statsCollector {
+	c := &statsCollector{}
+	for _, f := range sch.Fields() {
+		c.cols = append(c.cols, newColStats(f))
+	}
+	return c
+}
+
+func newColStats(f arrow.Field) *colStats {
+	cs := &colStats{name: f.Name}
+	dt := f.Type
+	if d, ok := dt.(*arrow.DictionaryType); ok {
+		dt = d.ValueType
+	}
+	switch t := dt.(type) {
+	case *arrow.Int8Type, *arrow.Int16Type, *arrow.Int32Type, *arrow.Int64Type,
+		*arrow.Uint8Type, *arrow.Uint16Type, *arrow.Uint32Type:
+		cs.kind = kindInt
+	case *arrow.Float32Type, *arrow.Float64Type:
+		cs.kind = kindFloat
+	case *arrow.BooleanType:
+		cs.kind = kindBool
+	case *arrow.Date32Type:
+		cs.kind = kindDate
+	case *arrow.TimestampType:
+		cs.kind = kindTS
+		cs.ntz = t.TimeZone == ""
+	case *arrow.StringType, *arrow.LargeStringType:
+		cs.kind = kindString
+	case *arrow.Decimal128Type:
+		cs.kind = kindDecimal
+		cs.scale = t.Scale
+	case *arrow.StructType:
+		cs.kind = kindStruct
+		for _, cf := range t.Fields() {
+			cs.children = append(cs.children, newColStats(cf))
+		}
+	}
+	return cs
+}
+
+func (c *statsCollector) add(rec arrow.Record) {
+	c.numRecords += rec.NumRows()
+	for i, cs := range c.cols {
+		cs.update(rec.Column(i), nil)
+	}
+}
+
+// update folds arr into the statistics. valid, when not nil, marks rows whose
+// ancestors are all non-null; other rows count as null whatever arr holds.
+func (cs *colStats) update(arr arrow.Array, valid []bool) {
+	n := arr.Len()
+	if d, ok := arr.(*array.Dictionary); ok {
+		// Rare for writes; materialize the values through the dictionary.
+		cs.updateDict(d, valid)
+		return
+	}
+	isValid := func(i int) bool { return (valid == nil || valid[i]) && arr.IsValid(i) }
+	if valid == nil {
+		cs.nulls += int64(arr.NullN())
+	} else {
+		for i := 0; i < n; i++ {
+			if !isValid(i) {
+				cs.nulls++
+			}
+		}
+	}
+	if cs.invalid {
+		return
+	}
+	allValid := valid == nil && arr.NullN() == 0
+	switch cs.kind {
+	case kindStruct:
+		var child []bool
+		if !allValid {
+			child = make([]bool, n)
+			for i := range child {
+				child[i] = isValid(i)
+			}
+		}
+		s := arr.(*array.Struct)
+		for j, cc := range cs.children {
+			cc.update(s.Field(j), child)
+		}
+	case kindInt:
+		switch a := arr.(type) {
+		case *array.Int8:
+			intMinMax(cs, a.Int8Values(), allValid, isValid)
+		case *array.Int16:
+			intMinMax(cs, a.Int16Values(), allValid, isValid)
+		case *array.Int32:
+			intMinMax(cs, a.Int32Values(), allValid, isValid)
+		case *array.Int64:
+			intMinMax(cs, a.Int64Values(), allValid, isValid)
+		case *array.Uint8:
+			intMinMax(cs, a.Uint8Values(), allValid, isValid)
+		case *array.Uint16:
+			intMinMax(cs, a.Uint16Values(), allValid, isValid)
+		case *array.Uint32:
+			intMinMax(cs, a.Uint32Values(), allValid, isValid)
+		}
+	case kindDate:
+		intMinMax(cs, arr.(*array.Date32).Date32Values(), allValid, isValid)
+	case kindTS:
+		a := arr.(*array.Timestamp)
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		if unit == arrow.Microsecond {
+			intMinMax(cs, a.TimestampValues(), allValid, isValid)
+			break
+		}
+		for i, v := range a.TimestampValues() {
+			if allValid || isValid(i) {
+				cs.observeInt(unitToMicros(int64(v), unit))
+			}
+		}
+	case kindBool:
+		a := arr.(*array.Boolean)
+		for i := 0; i < n; i++ {
+			if allValid || isValid(i) {
+				v := int64(0)
+				if a.Value(i) {
+					v = 1
+				}
+				cs.observeInt(v)
+			}
+		}
+	case kindFloat:
+		switch a := arr.(type) {
+		case *array.Float32:
+			for i, v := range a.Float32Values() {
+				if allValid || isValid(i) {
+					cs.observeFloat(float64(v))
+				}
+			}
+		case *array.Float64:
+			for i, v := range a.Float64Values() {
+				if allValid || isValid(i) {
+					cs.observeFloat(v)
+				}
+			}
+		}
+	case kindDecimal:
+		a := arr.(*array.Decimal128)
+		for i := 0; i < n; i++ {
+			if allValid || isValid(i) {
+				v := a.Value(i)
+				if !cs.seen || v.Less(cs.minD) {
+					cs.minD = v
+				}
+				if !cs.seen || v.Greater(cs.maxD) {
+					cs.maxD = v
+				}
+				cs.seen = true
+			}
+		}
+	case kindString:
+		switch a := arr.(type) {
+		case *array.String:
+			for i := 0; i < n; i++ {
+				if allValid || isValid(i) {
+					cs.observeString(a.Value(i))
+				}
+			}
+		case *array.LargeString:
+			for i := 0; i < n; i++ {
+				if allValid || isValid(i) {
+					cs.observeString(a.Value(i))
+				}
+			}
+		}
+	}
+}
+
+func (cs *colStats) updateDict(d *array.Dictionary, valid []bool) {
+	n := d.Len()
+	for i := 0; i < n; i++ {
+		if (valid != nil && !valid[i]) || d.IsNull(i) {
+			cs.nulls++
+		}
+	}
+	if cs.kind == kindNone || cs.kind == kindStruct || cs.invalid {
+		return
+	}
+	// Fold in the dictionary entries actually referenced by valid rows.
+	used := make([]bool, d.Dictionary().Len())
+	for i := 0; i < n; i++ {
+		if (valid == nil || valid[i]) && d.IsValid(i) {
+			used[d.GetValueIndex(i)] = true
+		}
+	}
+	saved := cs.nulls
+	cs.update(d.Dictionary(), used)
+	cs.nulls = saved
+}
+
+func intMinMax[T ~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32](cs *colStats, vals []T, allValid bool, isValid func(int) bool) {
+	if len(vals) == 0 {
+		return
+	}
+	var lo, hi T
+	found := false
+	for i, v := range vals {
+		if !allValid && !isValid(i) {
+			continue
+		}
+		if !found {
+			lo, hi, found = v, v, true
+			continue
+		}
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+	}
+	if found {
+		cs.observeInt(int64(lo))
+		cs.observeInt(int64(hi))
+	}
+}
+
+func (cs *colStats) observeInt(v int64) {
+	if !cs.seen || v < cs.minI {
+		cs.minI = v
+	}
+	if !cs.seen || v > cs.maxI {
+		cs.maxI = v
+	}
+	cs.seen = true
+}
+
+func (cs *colStats) observeFloat(v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		// JSON has no spelling for these and Spark's skipping treats NaN
+		// specially; leave the bounds out rather than risk a wrong skip.
+		cs.invalid = true
+		return
+	}
+	if !cs.seen || v < cs.minF {
+		cs.minF = v
+	}
+	if !cs.seen || v > cs.maxF {
+		cs.maxF = v
+	}
+	cs.seen = true
+}
+
+// stringPrefix returns the first StatsStringPrefix code points of s and
+// whether s was longer.
+func stringPrefix(s string) (string, bool) {
+	if len(s) <= StatsStringPrefix {
+		return s, false
+	}
+	n := 0
+	for i := range s {
+		if n == StatsStringPrefix {
+			return s[:i], true
+		}
+		n++
+	}
+	return s, false
+}
+
+func (cs *colStats) observeString(v string) {
+	p, long := stringPrefix(v)
+	if !cs.seen || p < cs.minS {
+		cs.minS = strings.Clone(p)
+	}
+	switch {
+	case !cs.seen || p > cs.maxS:
+		cs.maxS = strings.Clone(p)
+		cs.maxTrunc = long
+	case p == cs.maxS && long:
+		cs.maxTrunc = true
+	}
+	if long && p == cs.maxS {
+		// The appended maxRune bounds the value unless the value goes on
+		// with maxRune itself; then no truncated max is valid.
+		if r, _ := utf8.DecodeRuneInString(v[len(p):]); r == utf8.MaxRune {
+			cs.invalid = true
+		}
+	}
+	cs.seen = true
+}
+
+// stats returns the collected statistics as a Stats value.
+func (c *statsCollector) stats() *Stats {
+	s := &Stats{NumRecords: c.numRecords, MinValues: map[string]any{}, MaxValues: map[string]any{}, NullCount: map[string]any{}}
+	tight := true
+	for _, cs := range c.cols {
+		if cs.emit(s.MinValues, s.MaxValues, s.NullCount) {
+			tight = false
+		}
+	}
+	_ = tight
+	if len(s.MinValues) == 0 {
+		s.MinValues = nil
+	}
+	if len(s.MaxValues) == 0 {
+		s.MaxValues = nil
+	}
+	if len(s.NullCount) == 0 {
+		s.NullCount = nil
+	}
+	return s
+}
+
+// emit writes cs into the three maps and reports whether a bound was
+// widened (truncated string, rounded timestamp).
+func (cs *colStats) emit(mins, maxs, nulls map[string]any) (wide bool) {
+	if cs.kind == kindStruct {
+		cmin, cmax, cnull := map[string]any{}, map[string]any{}, map[string]any{}
+		for _, cc := range cs.children {
+			if cc.emit(cmin, cmax, cnull) {
+				wide = true
+			}
+		}
+		if len(cmin) > 0 {
+			mins[cs.name] = cmin
+		}
+		if len(cmax) > 0 {
+			maxs[cs.name] = cmax
+		}
+		nulls[cs.name] = cnull
+		return wide
+	}
+	nulls[cs.name] = json.Number(strconv.FormatInt(cs.nulls, 10))
+	if !cs.seen || cs.invalid || cs.kind == kindNone {
+		return false
+	}
+	switch cs.kind {
+	case kindInt:
+		mins[cs.name] = json.Number(strconv.FormatInt(cs.minI, 10))
+		maxs[cs.name] = json.Number(strconv.FormatInt(cs.maxI, 10))
+	case kindBool:
+		mins[cs.name] = cs.minI == 1
+		maxs[cs.name] = cs.maxI == 1
+	case kindFloat:
+		mins[cs.name] = json.Number(strconv.FormatFloat(cs.minF, 'g', -1, 64))
+		maxs[cs.name] = json.Number(strconv.FormatFloat(cs.maxF, 'g', -1, 64))
+	case kindDate:
+		mins[cs.name] = timeFromMicros(cs.minI * 86400e6).Format(time.DateOnly)
+		maxs[cs.name] = timeFromMicros(cs.maxI * 86400e6).Format(time.DateOnly)
+	case kindTS:
+		lo := floorDiv(cs.minI, 1000)
+		hi := -floorDiv(-cs.maxI, 1000) // ceiling
+		wide = lo*1000 != cs.minI || hi*1000 != cs.maxI
+		mins[cs.name] = formatStatsTime(lo, cs.ntz)
+		maxs[cs.name] = formatStatsTime(hi, cs.ntz)
+	case kindDecimal:
+		mins[cs.name] = json.Number(cs.minD.ToString(cs.scale))
+		maxs[cs.name] = json.Number(cs.maxD.ToString(cs.scale))
+	case kindString:
+		mins[cs.name] = cs.minS
+		if cs.maxTrunc {
+			maxs[cs.name] = cs.maxS + maxRune
+			wide = true
+		} else {
+			maxs[cs.name] = cs.maxS
+		}
+	}
+	return wide
+}
+
+// formatStatsTime formats ms since the epoch as Delta statistics do:
+// ISO-8601 UTC with milliseconds ("2026-11-24T10:00:00.123Z"); without the
+// zone suffix for timestamp_ntz.
+func formatStatsTime(ms int64, ntz bool) string {
+	t := timeFromMicros(ms * 1000)
+	if ntz {
+		return t.Format("2006-01-02T15:04:05.000")
+	}
+	return t.Format("2006-01-02T15:04:05.000Z")
+}
