@@ -1,0 +1,341 @@
+package table_test
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/loglake/loglake/table"
+)
+
+func strp(s string) *string { return &s }
+
+func TestPartitionPath(t *testing.T) {
+	tests := []struct {
+		name   string
+		cols   []string
+		values map[string]*string
+		want   string
+	}{
+		{"date", []string{"date"}, map[string]*string{"date": strp("2026-11-24")}, "date=2026-11-24/"},
+		{"two columns in order", []string{"date", "region"}, map[string]*string{"region": strp("eu-west-1"), "date": strp("2026-11-24")}, "date=2026-11-24/region=eu-west-1/"},
+		{"null", []string{"k"}, map[string]*string{"k": nil}, "k=__HIVE_DEFAULT_PARTITION__/"},
+		{"missing is null", []string{"k"}, map[string]*string{}, "k=__HIVE_DEFAULT_PARTITION__/"},
+		{"empty is null", []string{"k"}, map[string]*string{"k": strp("")}, "k=__HIVE_DEFAULT_PARTITION__/"},
+		{"slash", []string{"x"}, map[string]*string{"x": strp("A/A")}, "x=A%2FA/"},
+		{"space kept", []string{"x"}, map[string]*string{"x": strp("B B")}, "x=B B/"},
+		{"specials", []string{"x"}, map[string]*string{"x": strp(`a:b=c%d?e#f"g'h*i\j{k[l]m^n`)}, "x=a%3Ab%3Dc%25d%3Fe%23f%22g%27h%2Ai%5Cj%7Bk%5Bl%5Dm%5En/"},
+		{"control chars", []string{"x"}, map[string]*string{"x": strp("a\x01b\nc\x7f")}, "x=a%01b%0Ac%7F/"},
+		{"unicode kept", []string{"x"}, map[string]*string{"x": strp("zürich")}, "x=zürich/"},
+		{"timestamp", []string{"ts"}, map[string]*string{"ts": strp("2026-11-24 10:00:00")}, "ts=2026-11-24 10%3A00%3A00/"},
+		{"column name escaped", []string{"a=b"}, map[string]*string{"a=b": strp("1")}, "a%3Db=1/"},
+		{"no columns", nil, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := table.PartitionPath(tc.cols, tc.values); got != tc.want {
+				t.Errorf("PartitionPath = %q, want %q", got, tc.want)
+			}
+			for _, c := range tc.cols {
+				v := tc.values[c]
+				if v == nil || *v == "" {
+					continue
+				}
+				seg := table.PartitionPath([]string{c}, tc.values)
+				_, esc, _ := cutLast(seg[:len(seg)-1], "=")
+				if back := table.UnescapePathName(esc); back != *v {
+					t.Errorf("UnescapePathName(%q) = %q, want %q", esc, back, *v)
+				}
+			}
+		})
+	}
+}
+
+func cutLast(s, sep string) (string, string, bool) {
+	for i := len(s) - len(sep); i >= 0; i-- {
+		if s[i:i+len(sep)] == sep {
+			return s[:i], s[i+len(sep):], true
+		}
+	}
+	return s, "", false
+}
+
+func TestFormatPartitionValue(t *testing.T) {
+	mem := memory.DefaultAllocator
+	build := func(dt arrow.DataType, appendFn func(b array.Builder)) arrow.Array {
+		b := array.NewBuilder(mem, dt)
+		defer b.Release()
+		appendFn(b)
+		return b.NewArray()
+	}
+	tsUTC := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	dec := &arrow.Decimal128Type{Precision: 10, Scale: 3}
+	tests := []struct {
+		name string
+		arr  arrow.Array
+		want []*string
+	}{
+		{"string", build(arrow.BinaryTypes.String, func(b array.Builder) {
+			b.(*array.StringBuilder).AppendValues([]string{"a/b", ""}, nil)
+			b.AppendNull()
+		}), []*string{strp("a/b"), nil, nil}},
+		{"long", build(arrow.PrimitiveTypes.Int64, func(b array.Builder) {
+			b.(*array.Int64Builder).AppendValues([]int64{-9223372036854775808, 42}, nil)
+		}), []*string{strp("-9223372036854775808"), strp("42")}},
+		{"integer", build(arrow.PrimitiveTypes.Int32, func(b array.Builder) { b.(*array.Int32Builder).Append(-7) }), []*string{strp("-7")}},
+		{"short", build(arrow.PrimitiveTypes.Int16, func(b array.Builder) { b.(*array.Int16Builder).Append(300) }), []*string{strp("300")}},
+		{"byte", build(arrow.PrimitiveTypes.Int8, func(b array.Builder) { b.(*array.Int8Builder).Append(-1) }), []*string{strp("-1")}},
+		{"double like Java", build(arrow.PrimitiveTypes.Float64, func(b array.Builder) {
+			b.(*array.Float64Builder).AppendValues([]float64{2021, 9.9, -0.5, 1e7, 1.5e-5, math.Inf(1)}, nil)
+		}), []*string{strp("2021.0"), strp("9.9"), strp("-0.5"), strp("1.0E7"), strp("1.5E-5"), strp("Infinity")}},
+		{"float", build(arrow.PrimitiveTypes.Float32, func(b array.Builder) { b.(*array.Float32Builder).Append(1.1) }), []*string{strp("1.1")}},
+		{"boolean", build(arrow.FixedWidthTypes.Boolean, func(b array.Builder) {
+			b.(*array.BooleanBuilder).AppendValues([]bool{true, false}, nil)
+		}), []*string{strp("true"), strp("false")}},
+		{"date", build(arrow.FixedWidthTypes.Date32, func(b array.Builder) {
+			b.(*array.Date32Builder).AppendValues([]arrow.Date32{0, 20781, -719162}, nil)
+		}), []*string{strp("1970-01-01"), strp("2026-11-24"), strp("0001-01-01")}},
+		{"timestamp", build(tsUTC, func(b array.Builder) {
+			b.(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{0, 1795514400123456, 1795514400000000, 253402214400000000}, nil)
+		}), []*string{strp("1970-01-01 00:00:00"), strp("2026-11-24 10:00:00.123456"), strp("2026-11-24 10:00:00"), strp("9999-12-31 00:00:00")}},
+		{"decimal", build(dec, func(b array.Builder) {
+			b.(*array.Decimal128Builder).AppendValues([]decimal128.Num{decimal128.FromI64(-5678), decimal128.FromI64(1000)}, nil)
+		}), []*string{strp("-5.678"), strp("1.000")}},
+		{"binary", build(arrow.BinaryTypes.Binary, func(b array.Builder) {
+			b.(*array.BinaryBuilder).Append([]byte{1, 2, 3})
+		}), []*string{strp("\x01\x02\x03")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			defer tc.arr.Release()
+			if tc.arr.Len() != len(tc.want) {
+				t.Fatalf("fixture has %d rows, want %d", tc.arr.Len(), len(tc.want))
+			}
+			for i, w := range tc.want {
+				got := table.FormatPartitionValue(tc.arr, i)
+				if (got == nil) != (w == nil) || (got != nil && *got != *w) {
+					t.Errorf("row %d = %v, want %v", i, show(got), show(w))
+				}
+			}
+		})
+	}
+}
+
+func show(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("%q", *p)
+}
+
+func TestParsePartitionValue(t *testing.T) {
+	ts := time.Date(2026, 11, 24, 10, 0, 0, 123456000, time.UTC)
+	tests := []struct {
+		in   *string
+		typ  table.DataType
+		want any
+	}{
+		{nil, table.TypeLong, nil},
+		{strp(""), table.TypeString, nil},
+		{strp("a/b"), table.TypeString, "a/b"},
+		{strp("42"), table.TypeLong, int64(42)},
+		{strp("-7"), table.TypeInteger, int64(-7)},
+		{strp("300"), table.TypeShort, int64(300)},
+		{strp("-1"), table.TypeByte, int64(-1)},
+		{strp("2021.0"), table.TypeDouble, 2021.0},
+		{strp("9.9"), table.TypeFloat, 9.9},
+		{strp("-Infinity"), table.TypeDouble, math.Inf(-1)},
+		{strp("true"), table.TypeBoolean, true},
+		{strp("FALSE"), table.TypeBoolean, false},
+		{strp("2026-11-24"), table.TypeDate, time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)},
+		{strp("2026-11-24 10:00:00.123456"), table.TypeTimestamp, ts},
+		{strp("2026-11-24T10:00:00.123456Z"), table.TypeTimestamp, ts},
+		{strp("2026-11-24 10:00:00"), table.TypeTimestampNTZ, ts.Truncate(time.Second)},
+		{strp("-5.678"), table.DecimalType{Precision: 10, Scale: 3}, decimal128.FromI64(-5678)},
+		{strp("1.5"), table.DecimalType{Precision: 10, Scale: 3}, decimal128.FromI64(1500)},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s/%s", tc.typ, show(tc.in)), func(t *testing.T) {
+			got, err := table.ParsePartitionValue(tc.in, tc.typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gt, ok := got.(time.Time); ok {
+				if !gt.Equal(tc.want.(time.Time)) || gt.Location() != time.UTC {
+					t.Errorf("got %v, want %v", gt, tc.want)
+				}
+				return
+			}
+			if got != tc.want {
+				t.Errorf("got %#v (%T), want %#v (%T)", got, got, tc.want, tc.want)
+			}
+		})
+	}
+	for _, bad := range []struct {
+		in  string
+		typ table.DataType
+	}{{"x", table.TypeLong}, {"300", table.TypeByte}, {"2026-13-01", table.TypeDate}, {"yes", table.TypeBoolean}, {"1.2.3", table.TypeDouble}} {
+		if _, err := table.ParsePartitionValue(strp(bad.in), bad.typ); !errors.Is(err, table.ErrPartitionValue) {
+			t.Errorf("ParsePartitionValue(%q, %s) err = %v, want ErrPartitionValue", bad.in, bad.typ, err)
+		}
+	}
+}
+
+// TestFormatParseRoundTrip checks that what FormatPartitionValue writes,
+// ParsePartitionValue reads back as the same value.
+func TestFormatParseRoundTrip(t *testing.T) {
+	mem := memory.DefaultAllocator
+	b := array.NewTimestampBuilder(mem, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"})
+	vals := []arrow.Timestamp{0, -1, 1795514400123456, -62135596800000000, 253402300799999999}
+	b.AppendValues(vals, nil)
+	arr := b.NewArray()
+	defer arr.Release()
+	b.Release()
+	for i, v := range vals {
+		s := table.FormatPartitionValue(arr, i)
+		got, err := table.ParsePartitionValue(s, table.TypeTimestamp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		us := got.(time.Time).UnixMicro()
+		if us != int64(v) {
+			t.Errorf("%d: %q parsed to %d", v, *s, us)
+		}
+	}
+}
+
+func TestSplitByPartition(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "date", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "msg", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "region", Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil)
+	rb := array.NewRecordBuilder(mem, sch)
+	defer rb.Release()
+	const n = 1000
+	regions := []string{"eu", "us", "", "ap"}
+	for i := 0; i < n; i++ {
+		rb.Field(0).(*array.Int64Builder).Append(int64(i))
+		switch {
+		case i < 400: // a contiguous first run
+			rb.Field(1).(*array.Date32Builder).Append(20781)
+		case i%7 == 0:
+			rb.Field(1).AppendNull()
+		default:
+			rb.Field(1).(*array.Date32Builder).Append(arrow.Date32(20782 + i%3))
+		}
+		rb.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("m%d", i))
+		if i >= 400 && i%11 == 0 {
+			rb.Field(3).AppendNull() // null and "" are the same partition
+		} else if i < 400 {
+			rb.Field(3).(*array.StringBuilder).Append("eu")
+		} else {
+			rb.Field(3).(*array.StringBuilder).Append(regions[i%4])
+		}
+	}
+	rec := rb.NewRecordBatch()
+	defer rec.Release()
+
+	parts, err := table.SplitByPartition(rec, []string{"date", "region"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, p := range parts {
+			p.Record.Release()
+		}
+	}()
+	// Independently compute the expected grouping.
+	dates := rec.Column(1)
+	regs := rec.Column(3)
+	want := map[string][]int64{}
+	for i := 0; i < n; i++ {
+		k := show(table.FormatPartitionValue(dates, i)) + "|" + show(table.FormatPartitionValue(regs, i))
+		want[k] = append(want[k], int64(i))
+	}
+	if len(parts) != len(want) {
+		t.Fatalf("got %d partitions, want %d", len(parts), len(want))
+	}
+	if k := show(parts[0].Values["date"]) + "|" + show(parts[0].Values["region"]); k != `"2026-11-24"|"eu"` {
+		t.Errorf("first partition = %s, want the first rows' values", k)
+	}
+	total := 0
+	for _, p := range parts {
+		if got := p.Record.Schema().NumFields(); got != 2 {
+			t.Fatalf("partition record has %d columns, want 2 (id, msg)", got)
+		}
+		if p.Record.Schema().Field(0).Name != "id" || p.Record.Schema().Field(1).Name != "msg" {
+			t.Fatalf("partition record schema = %s", p.Record.Schema())
+		}
+		k := show(p.Values["date"]) + "|" + show(p.Values["region"])
+		ids := want[k]
+		if int(p.Record.NumRows()) != len(ids) {
+			t.Fatalf("partition %s has %d rows, want %d", k, p.Record.NumRows(), len(ids))
+		}
+		idCol := p.Record.Column(0).(*array.Int64)
+		msgCol := p.Record.Column(1).(*array.String)
+		for j, id := range ids {
+			if idCol.Value(j) != id || msgCol.Value(j) != fmt.Sprintf("m%d", id) {
+				t.Fatalf("partition %s row %d = (%d,%q), want id %d", k, j, idCol.Value(j), msgCol.Value(j), id)
+			}
+		}
+		total += len(ids)
+	}
+	if total != n {
+		t.Errorf("rows across partitions = %d, want %d", total, n)
+	}
+
+	// No partition columns: one group, the whole record.
+	one, err := table.SplitByPartition(rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one) != 1 || one[0].Record.NumRows() != n || one[0].Record.NumCols() != 4 || len(one[0].Values) != 0 {
+		t.Errorf("no partition columns: got %d groups", len(one))
+	}
+	for _, p := range one {
+		p.Record.Release()
+	}
+
+	if _, err := table.SplitByPartition(rec, []string{"nope"}); !errors.Is(err, table.ErrSchema) {
+		t.Errorf("missing partition column: err = %v, want ErrSchema", err)
+	}
+}
+
+func BenchmarkSplitByPartition(b *testing.B) {
+	mem := memory.DefaultAllocator
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "date", Type: arrow.FixedWidthTypes.Date32},
+		{Name: "msg", Type: arrow.BinaryTypes.String},
+	}, nil)
+	rb := array.NewRecordBuilder(mem, sch)
+	const n = 100_000
+	for i := 0; i < n; i++ {
+		rb.Field(0).(*array.Date32Builder).Append(arrow.Date32(20781 + i%3)) // interleaved: worst case
+		rb.Field(1).(*array.StringBuilder).Append("some log message text")
+	}
+	rec := rb.NewRecordBatch()
+	rb.Release()
+	defer rec.Release()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		parts, err := table.SplitByPartition(rec, []string{"date"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, p := range parts {
+			p.Record.Release()
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
