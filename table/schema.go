@@ -264,25 +264,25 @@ func (s *Schema) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type fieldJSON struct {
+type schemaFieldJSON struct {
 	Name     string         `json:"name"`
 	Type     any            `json:"type"`
 	Nullable bool           `json:"nullable"`
 	Metadata map[string]any `json:"metadata"`
 }
 
-type structJSON struct {
+type schemaStructJSON struct {
 	Type   string      `json:"type"`
-	Fields []fieldJSON `json:"fields"`
+	Fields []schemaFieldJSON `json:"fields"`
 }
 
-type arrayJSON struct {
+type schemaArrayJSON struct {
 	Type         string `json:"type"`
 	ElementType  any    `json:"elementType"`
 	ContainsNull bool   `json:"containsNull"`
 }
 
-type mapJSON struct {
+type schemaMapJSON struct {
 	Type              string `json:"type"`
 	KeyType           any    `json:"keyType"`
 	ValueType         any    `json:"valueType"`
@@ -294,19 +294,19 @@ type mapJSON struct {
 func typeJSON(t DataType) any {
 	switch t := t.(type) {
 	case *StructType:
-		out := structJSON{Type: "struct", Fields: make([]fieldJSON, 0, len(t.Fields))}
+		out := schemaStructJSON{Type: "struct", Fields: make([]schemaFieldJSON, 0, len(t.Fields))}
 		for _, f := range t.Fields {
 			md := f.Metadata
 			if md == nil {
 				md = map[string]any{}
 			}
-			out.Fields = append(out.Fields, fieldJSON{Name: f.Name, Type: typeJSON(f.Type), Nullable: f.Nullable, Metadata: md})
+			out.Fields = append(out.Fields, schemaFieldJSON{Name: f.Name, Type: typeJSON(f.Type), Nullable: f.Nullable, Metadata: md})
 		}
 		return out
 	case *ArrayType:
-		return arrayJSON{Type: "array", ElementType: typeJSON(t.ElementType), ContainsNull: t.ContainsNull}
+		return schemaArrayJSON{Type: "array", ElementType: typeJSON(t.ElementType), ContainsNull: t.ContainsNull}
 	case *MapType:
-		return mapJSON{Type: "map", KeyType: typeJSON(t.KeyType), ValueType: typeJSON(t.ValueType), ValueContainsNull: t.ValueContainsNull}
+		return schemaMapJSON{Type: "map", KeyType: typeJSON(t.KeyType), ValueType: typeJSON(t.ValueType), ValueContainsNull: t.ValueContainsNull}
 	case nil:
 		return nil
 	default:

@@ -178,7 +178,7 @@ func TestSchemaFromArrowErrors(t *testing.T) {
 // TestParseSchemaCorpus parses the schema of every table in the shared
 // corpus and checks the canonical form parses back to itself.
 func TestParseSchemaCorpus(t *testing.T) {
-	dir := corpusDir(t)
+	dir := sharedCorpusDir(t)
 	logs, _ := filepath.Glob(filepath.Join(dir, "*", "_delta_log", "00000000000000000000.json"))
 	if len(logs) == 0 {
 		t.Skip("no commit 0 files in corpus")
@@ -219,8 +219,8 @@ func TestParseSchemaCorpus(t *testing.T) {
 	}
 }
 
-// corpusDir returns the shared Delta corpus or skips the test.
-func corpusDir(t testing.TB) string {
+// sharedCorpusDir returns the shared Delta corpus or skips the test.
+func sharedCorpusDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join("..", "..", "shared", "testdata", "delta")
 	if _, err := os.Stat(dir); err != nil {

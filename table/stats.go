@@ -183,23 +183,23 @@ type statsCollector struct {
 	cols       []*colStats
 }
 
-type leafKind int
+type statKind int
 
 const (
-	kindNone    leafKind = iota // null count only (binary, list, map, …)
-	kindInt                     // integers
-	kindFloat                   // float, double
-	kindBool                    // boolean
-	kindDate                    // date32, as days
-	kindTS                      // timestamp, as µs
-	kindString                  // string
-	kindDecimal                 // decimal128
-	kindStruct                  // nested struct
+	statNone    statKind = iota // null count only (binary, list, map, …)
+	statInt                     // integers
+	statFloat                   // float, double
+	statBool                    // boolean
+	statDate                    // date32, as days
+	statTS                      // timestamp, as µs
+	statString                  // string
+	statDecimal                 // decimal128
+	statStruct                  // nested struct
 )
 
 type colStats struct {
 	name     string
-	kind     leafKind
+	kind     statKind
 	ntz      bool  // timestamp without zone
 	scale    int32 // decimal
 	children []*colStats
@@ -232,23 +232,23 @@ func newColStats(f arrow.Field) *colStats {
 	switch t := dt.(type) {
 	case *arrow.Int8Type, *arrow.Int16Type, *arrow.Int32Type, *arrow.Int64Type,
 		*arrow.Uint8Type, *arrow.Uint16Type, *arrow.Uint32Type:
-		cs.kind = kindInt
+		cs.kind = statInt
 	case *arrow.Float32Type, *arrow.Float64Type:
-		cs.kind = kindFloat
+		cs.kind = statFloat
 	case *arrow.BooleanType:
-		cs.kind = kindBool
+		cs.kind = statBool
 	case *arrow.Date32Type:
-		cs.kind = kindDate
+		cs.kind = statDate
 	case *arrow.TimestampType:
-		cs.kind = kindTS
+		cs.kind = statTS
 		cs.ntz = t.TimeZone == ""
 	case *arrow.StringType, *arrow.LargeStringType:
-		cs.kind = kindString
+		cs.kind = statString
 	case *arrow.Decimal128Type:
-		cs.kind = kindDecimal
+		cs.kind = statDecimal
 		cs.scale = t.Scale
 	case *arrow.StructType:
-		cs.kind = kindStruct
+		cs.kind = statStruct
 		for _, cf := range t.Fields() {
 			cs.children = append(cs.children, newColStats(cf))
 		}
@@ -287,7 +287,7 @@ func (cs *colStats) update(arr arrow.Array, valid []bool) {
 	}
 	allValid := valid == nil && arr.NullN() == 0
 	switch cs.kind {
-	case kindStruct:
+	case statStruct:
 		var child []bool
 		if !allValid {
 			child = make([]bool, n)
@@ -299,7 +299,7 @@ func (cs *colStats) update(arr arrow.Array, valid []bool) {
 		for j, cc := range cs.children {
 			cc.update(s.Field(j), child)
 		}
-	case kindInt:
+	case statInt:
 		switch a := arr.(type) {
 		case *array.Int8:
 			intMinMax(cs, a.Int8Values(), allValid, isValid)
@@ -316,9 +316,9 @@ func (cs *colStats) update(arr arrow.Array, valid []bool) {
 		case *array.Uint32:
 			intMinMax(cs, a.Uint32Values(), allValid, isValid)
 		}
-	case kindDate:
+	case statDate:
 		intMinMax(cs, arr.(*array.Date32).Date32Values(), allValid, isValid)
-	case kindTS:
+	case statTS:
 		a := arr.(*array.Timestamp)
 		unit := a.DataType().(*arrow.TimestampType).Unit
 		if unit == arrow.Microsecond {
@@ -330,7 +330,7 @@ func (cs *colStats) update(arr arrow.Array, valid []bool) {
 				cs.observeInt(unitToMicros(int64(v), unit))
 			}
 		}
-	case kindBool:
+	case statBool:
 		a := arr.(*array.Boolean)
 		for i := 0; i < n; i++ {
 			if allValid || isValid(i) {
@@ -341,7 +341,7 @@ func (cs *colStats) update(arr arrow.Array, valid []bool) {
 				cs.observeInt(v)
 			}
 		}
-	case kindFloat:
+	case statFloat:
 		switch a := arr.(type) {
 		case *array.Float32:
 			for i, v := range a.Float32Values() {
@@ -356,7 +356,7 @@ func (cs *colStats) update(arr arrow.Array, valid []bool) {
 				}
 			}
 		}
-	case kindDecimal:
+	case statDecimal:
 		a := arr.(*array.Decimal128)
 		for i := 0; i < n; i++ {
 			if allValid || isValid(i) {
@@ -370,7 +370,7 @@ func (cs *colStats) update(arr arrow.Array, valid []bool) {
 				cs.seen = true
 			}
 		}
-	case kindString:
+	case statString:
 		switch a := arr.(type) {
 		case *array.String:
 			for i := 0; i < n; i++ {
@@ -395,7 +395,7 @@ func (cs *colStats) updateDict(d *array.Dictionary, valid []bool) {
 			cs.nulls++
 		}
 	}
-	if cs.kind == kindNone || cs.kind == kindStruct || cs.invalid {
+	if cs.kind == statNone || cs.kind == statStruct || cs.invalid {
 		return
 	}
 	// Fold in the dictionary entries actually referenced by valid rows.
@@ -526,7 +526,7 @@ func (c *statsCollector) stats() *Stats {
 // emit writes cs into the three maps and reports whether a bound was
 // widened (truncated string, rounded timestamp).
 func (cs *colStats) emit(mins, maxs, nulls map[string]any) (wide bool) {
-	if cs.kind == kindStruct {
+	if cs.kind == statStruct {
 		cmin, cmax, cnull := map[string]any{}, map[string]any{}, map[string]any{}
 		for _, cc := range cs.children {
 			if cc.emit(cmin, cmax, cnull) {
@@ -543,32 +543,32 @@ func (cs *colStats) emit(mins, maxs, nulls map[string]any) (wide bool) {
 		return wide
 	}
 	nulls[cs.name] = json.Number(strconv.FormatInt(cs.nulls, 10))
-	if !cs.seen || cs.invalid || cs.kind == kindNone {
+	if !cs.seen || cs.invalid || cs.kind == statNone {
 		return false
 	}
 	switch cs.kind {
-	case kindInt:
+	case statInt:
 		mins[cs.name] = json.Number(strconv.FormatInt(cs.minI, 10))
 		maxs[cs.name] = json.Number(strconv.FormatInt(cs.maxI, 10))
-	case kindBool:
+	case statBool:
 		mins[cs.name] = cs.minI == 1
 		maxs[cs.name] = cs.maxI == 1
-	case kindFloat:
+	case statFloat:
 		mins[cs.name] = json.Number(strconv.FormatFloat(cs.minF, 'g', -1, 64))
 		maxs[cs.name] = json.Number(strconv.FormatFloat(cs.maxF, 'g', -1, 64))
-	case kindDate:
+	case statDate:
 		mins[cs.name] = timeFromMicros(cs.minI * 86400e6).Format(time.DateOnly)
 		maxs[cs.name] = timeFromMicros(cs.maxI * 86400e6).Format(time.DateOnly)
-	case kindTS:
+	case statTS:
 		lo := floorDiv(cs.minI, 1000)
 		hi := -floorDiv(-cs.maxI, 1000) // ceiling
 		wide = lo*1000 != cs.minI || hi*1000 != cs.maxI
 		mins[cs.name] = formatStatsTime(lo, cs.ntz)
 		maxs[cs.name] = formatStatsTime(hi, cs.ntz)
-	case kindDecimal:
+	case statDecimal:
 		mins[cs.name] = json.Number(cs.minD.ToString(cs.scale))
 		maxs[cs.name] = json.Number(cs.maxD.ToString(cs.scale))
-	case kindString:
+	case statString:
 		mins[cs.name] = cs.minS
 		if cs.maxTrunc {
 			maxs[cs.name] = cs.maxS + maxRune
