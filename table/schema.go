@@ -272,7 +272,7 @@ type schemaFieldJSON struct {
 }
 
 type schemaStructJSON struct {
-	Type   string      `json:"type"`
+	Type   string            `json:"type"`
 	Fields []schemaFieldJSON `json:"fields"`
 }
 
