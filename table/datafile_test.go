@@ -313,8 +313,8 @@ func TestFileRoundTrip(t *testing.T) {
 	// Aggregates computed independently from the Arrow arrays.
 	var (
 		cnt, cntTS, minTS, maxTS, sumI, cntStA, nTags, sumM int64
-		sumAmount                                          string
-		minS                                               string
+		sumAmount                                           string
+		minS                                                string
 	)
 	q = `SELECT count(*), count(ts), epoch_us(min(ts)), epoch_us(max(ntz)), sum(i), count(st.a), sum(len(tags)),
 		coalesce(sum((SELECT sum(v) FROM (SELECT unnest(map_values(m)) AS v))), 0), sum(amount)::VARCHAR, min(s)
@@ -388,7 +388,7 @@ func TestFileRoundTrip(t *testing.T) {
 	}
 	// And the stats agree with DuckDB's view of the data.
 	var dMinL, dMaxL, dNullDB int64
-	if err := db.QueryRow(`SELECT min(l), max(l), count(*) - count("db") FROM read_parquet(` + sqlQuote(path) + `)`).Scan(&dMinL, &dMaxL, &dNullDB); err != nil {
+	if err := db.QueryRow(`SELECT min(l), max(l), count(*) - count("db") FROM read_parquet(`+sqlQuote(path)+`)`).Scan(&dMinL, &dMaxL, &dNullDB); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := stats.Min("l"); fmt.Sprint(v) != fmt.Sprint(dMinL) {
@@ -475,7 +475,7 @@ func TestReadFileSchemaEvolution(t *testing.T) {
 
 	// Only partition and missing columns: rows still come from the footer.
 	r, err = table.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &table.ReadOptions{
-		Schema: &table.Schema{Fields: append(sch.Fields, &table.Field{Name: "p", Type: table.TypeInteger, Nullable: true})},
+		Schema:  &table.Schema{Fields: append(sch.Fields, &table.Field{Name: "p", Type: table.TypeInteger, Nullable: true})},
 		Columns: []string{"p", "new"}, PartitionColumns: []string{"p"}, PartitionValues: map[string]*string{"p": strp("7")}, Allocator: mem,
 	})
 	if err != nil {
@@ -559,8 +559,8 @@ func TestReadCorpusFiles(t *testing.T) {
 				}
 			}},
 		{table: "partition-type-primitives", glob: "year=2021.0/is_active=true/event_date=2023-01-02/category=A/*.parquet",
-			schema:   `{"type":"struct","fields":[{"name":"id","type":"long","nullable":true,"metadata":{}},{"name":"value","type":"string","nullable":true,"metadata":{}},{"name":"year","type":"string","nullable":true,"metadata":{}},{"name":"is_active","type":"string","nullable":true,"metadata":{}},{"name":"event_date","type":"string","nullable":true,"metadata":{}},{"name":"category","type":"string","nullable":true,"metadata":{}}]}`,
-			partCols: []string{"year", "is_active", "event_date", "category"},
+			schema:     `{"type":"struct","fields":[{"name":"id","type":"long","nullable":true,"metadata":{}},{"name":"value","type":"string","nullable":true,"metadata":{}},{"name":"year","type":"string","nullable":true,"metadata":{}},{"name":"is_active","type":"string","nullable":true,"metadata":{}},{"name":"event_date","type":"string","nullable":true,"metadata":{}},{"name":"category","type":"string","nullable":true,"metadata":{}}]}`,
+			partCols:   []string{"year", "is_active", "event_date", "category"},
 			partValues: map[string]*string{"is_active": strp("true"), "event_date": strp("2023-01-02"), "category": strp("A"), "year": strp("2021.0")},
 			check: func(t *testing.T, rec arrow.Record) {
 				// add.stats: id 11, value "record_11".
