@@ -30,6 +30,7 @@ const (
 	kFloat                 // float32 and float64 (as float64)
 	kString                // string, large_string, string_view, dictionary of those
 	kBool
+	kAny // only tested for null
 )
 
 // timeKind says how an integer column encodes time.
@@ -185,7 +186,7 @@ func (b *binder) bind(e Expr, neg bool) (*node, error) {
 		}
 		return leafNode(cmpLeaf(c, op, v, pos)), nil
 	case IsNull:
-		c, err := b.column(e.Col)
+		c, err := b.columnAnyType(e.Col)
 		if err != nil {
 			return nil, err
 		}
@@ -232,10 +233,10 @@ func leafNode(l *leaf) *node { return &node{kind: nLeaf, leaf: l} }
 type position int
 
 const (
-	exact position = iota // v is the literal
-	between               // literal lies strictly between v and the next value
-	below                 // literal is below every value of the type
-	above                 // literal is above every value of the type
+	exact   position = iota // v is the literal
+	between                 // literal lies strictly between v and the next value
+	below                   // literal is below every value of the type
+	above                   // literal is above every value of the type
 )
 
 // cmpLeaf builds "col op lit" for a literal at pos, rewriting comparisons with
@@ -260,6 +261,17 @@ func cmpLeaf(c *col, op Op, v value, pos position) *leaf {
 		return konst(op == OpNe || op == OpLt || op == OpLe)
 	}
 	return &leaf{kind: lCmp, col: c, op: op, lit: v}
+}
+
+// columnAnyType resolves a column whose values are never compared, so any
+// type will do.
+func (b *binder) columnAnyType(c Column) (*col, error) {
+	rc, err := b.column(c)
+	if errors.Is(err, ErrType) {
+		f, _ := lookup(b.sch, c.Path)
+		return &col{path: c.Path, name: c.Name(), typ: f.Type, kind: kAny}, nil
+	}
+	return rc, err
 }
 
 func (b *binder) column(c Column) (*col, error) {
@@ -412,17 +424,10 @@ func convert(c *col, lit Literal) (value, position, error) {
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return bad()
 		}
-		if !c.f32 || math.IsNaN(f) {
-			return value{f: f}, exact, nil
+		if c.f32 {
+			f = float64(float32(f)) // compare as the column stores values
 		}
-		g := float32(f)
-		if float64(g) > f {
-			g = math.Nextafter32(g, float32(math.Inf(-1)))
-		}
-		if float64(g) == f {
-			return value{f: f}, exact, nil
-		}
-		return value{f: float64(g)}, between, nil
+		return value{f: f}, exact, nil
 	case kUint:
 		if lit.Kind != Number && lit.Kind != String {
 			return bad()

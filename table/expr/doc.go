@@ -40,7 +40,10 @@
 // a zone is read in the column's time zone (UTC when it has none). Numeric
 // columns also accept numeric strings ('42'). A literal that falls between
 // two representable values of the column (2.5 against an integer column,
-// 10:00:00.5 against a seconds timestamp) is compared exactly, as SQL would.
+// 10:00:00.5 against a seconds timestamp) is compared exactly, as SQL would;
+// against a float32 column a literal is rounded to float32 first, so that
+// f32 = 0.1 finds the rows that stored 0.1. IS [NOT] NULL applies to columns
+// of any type.
 //
 // Comparisons with NULL are unknown, NOT unknown is unknown, and only rows
 // whose predicate is TRUE are kept. x IN (1, NULL) is TRUE when x = 1 and
