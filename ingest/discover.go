@@ -1,0 +1,155 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// compileGlob turns a glob into an anchored regexp: '**' matches across
+// path segments ('**/' also matches no segment), '*' within one, '?' one
+// character, '{a,b}' either alternative.
+func compileGlob(p string) (*regexp.Regexp, error) {
+	var sb strings.Builder
+	sb.WriteString("^")
+	depth := 0
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case strings.HasPrefix(p[i:], "**/"):
+			sb.WriteString("(?:.*/)?")
+			i += 2
+		case strings.HasPrefix(p[i:], "**"):
+			sb.WriteString(".*")
+			i++
+		case c == '*':
+			sb.WriteString("[^/]*")
+		case c == '?':
+			sb.WriteString("[^/]")
+		case c == '{':
+			depth++
+			sb.WriteString("(?:")
+		case c == '}' && depth > 0:
+			depth--
+			sb.WriteString(")")
+		case c == ',' && depth > 0:
+			sb.WriteString("|")
+		default:
+			sb.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	if depth != 0 {
+		return nil, fmt.Errorf("glob %q: unbalanced braces", p)
+	}
+	sb.WriteString("$")
+	return regexp.Compile(sb.String())
+}
+
+// matcher applies include/exclude globs and the hidden-file rule.
+type matcher struct {
+	include, exclude []*regexp.Regexp
+}
+
+func newMatcher(include, exclude []string) (*matcher, error) {
+	m := &matcher{}
+	for _, g := range include {
+		re, err := compileGlob(g)
+		if err != nil {
+			return nil, err
+		}
+		m.include = append(m.include, re)
+	}
+	for _, g := range exclude {
+		re, err := compileGlob(g)
+		if err != nil {
+			return nil, err
+		}
+		m.exclude = append(m.exclude, re)
+	}
+	return m, nil
+}
+
+// hidden reports whether a path segment of key starts with '.' or '_'
+// (temporary files, _delta_log, _loglake, _SUCCESS markers).
+func hidden(key string) bool {
+	for seg := range strings.SplitSeq(key, "/") {
+		if strings.HasPrefix(seg, ".") || strings.HasPrefix(seg, "_") {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *matcher) match(key string) bool {
+	if hidden(key) || strings.HasSuffix(key, "/") {
+		return false
+	}
+	if len(m.include) > 0 && !slices.ContainsFunc(m.include, func(re *regexp.Regexp) bool { return re.MatchString(key) }) {
+		return false
+	}
+	return !slices.ContainsFunc(m.exclude, func(re *regexp.Regexp) bool { return re.MatchString(key) })
+}
+
+// discover lists the landing location (all of it when full, else after
+// the index cursor) and adds the files not yet ingested to pending.
+func (in *Ingester) discover(ctx context.Context, full bool) error {
+	startAfter := ""
+	if !full {
+		startAfter = in.idx.cursor
+	}
+	it := in.landing.List(ctx, "", startAfter)
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("ingest: listing %s: %w", in.landing.URL(), err)
+		}
+		if !in.match.match(o.Key) {
+			continue
+		}
+		f := fileFromObject(o)
+		if ref, ok := in.idx.files[o.Key]; ok {
+			if !ref.changed(f) {
+				continue
+			}
+			if in.opts.OnChange == ChangeIgnore {
+				if !in.changedSeen[o.Key] {
+					in.changedSeen[o.Key] = true
+					in.skipped++
+					in.metrics.changed.Inc()
+					in.log.Warn("landing file changed after ingestion; ignored (OnChange=ignore)",
+						"key", o.Key, "size", f.Size, "ingested_size", ref.Size)
+				}
+				continue
+			}
+			in.log.Info("landing file changed after ingestion; re-ingesting (OnChange=reingest)", "key", o.Key)
+		}
+		in.pending[o.Key] = f
+	}
+}
+
+// plan takes the next batch's files from pending: in key order, at most
+// MaxFiles files and MaxBytes bytes, at least one file.
+func (in *Ingester) plan() []ManifestFile {
+	keys := make([]string, 0, len(in.pending))
+	for k := range in.pending {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []ManifestFile
+	var bytes int64
+	for _, k := range keys {
+		f := in.pending[k]
+		if len(out) > 0 && (len(out) >= in.opts.MaxFiles || bytes+f.Size > in.opts.MaxBytes) {
+			break
+		}
+		out = append(out, f)
+		bytes += f.Size
+	}
+	return out
+}

@@ -1,0 +1,707 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+)
+
+// Ingester loads one landing location into one table as one stream.
+// RunOnce and Run must not be called concurrently on the same Ingester;
+// several Ingesters (in one process or many) may run the same stream.
+type Ingester struct {
+	landing, tbl storage.Bucket
+	opts         Options
+	log          *slog.Logger
+	match        *matcher
+	metrics      *metrics
+
+	mu          sync.Mutex
+	t           *table.Table
+	idx         *index
+	pending     map[string]ManifestFile
+	changedSeen map[string]bool
+	skipped     int
+	lastFull    time.Time
+}
+
+// AppID returns the txn appId of a stream's commits.
+func AppID(stream string) string { return "ingest:" + stream }
+
+// New returns an Ingester from landing into the table at tbl. Nothing is
+// read or written until RunOnce or Run.
+func New(landing, tbl storage.Bucket, opts *Options) (*Ingester, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	mt, err := newMatcher(o.Include, o.Exclude)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	met, err := newMetrics(o.Registerer, o.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: registering metrics: %w", err)
+	}
+	in := &Ingester{landing: landing, tbl: tbl, opts: o, log: o.Logger.With("stream", o.Stream), match: mt,
+		metrics: met, idx: newIndex(), pending: map[string]ManifestFile{}, changedSeen: map[string]bool{}}
+	// Validate a custom schema now rather than at the first batch.
+	sch := completeSchema(o.Schema)
+	if _, err := newMapping(sch.Arrow(), o.TimeColumn, []string{ColDate}); err != nil {
+		return nil, err
+	}
+	if o.Format == FormatText && sch.Field("message") == nil {
+		return nil, fmt.Errorf("%w: format text needs a string column \"message\"", ErrConfig)
+	}
+	return in, nil
+}
+
+// Table opens the target table, creating it if absent.
+func (in *Ingester) Table(ctx context.Context) (*table.Table, error) {
+	if in.t != nil {
+		return in.t, nil
+	}
+	t, err := table.Open(ctx, in.tbl, in.opts.TableOptions)
+	if errors.Is(err, table.ErrNoTable) {
+		t, err = table.Create(ctx, in.tbl, table.CreateOptions{
+			Schema:           completeSchema(in.opts.Schema),
+			PartitionColumns: []string{ColDate},
+			Description:      "loglake ingest table",
+		}, in.opts.TableOptions)
+		if errors.Is(err, table.ErrExists) {
+			// Another instance created it first.
+			t, err = table.Open(ctx, in.tbl, in.opts.TableOptions)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	in.t = t
+	return t, nil
+}
+
+// errRetryBatch asks the step loop to run the same batch again (the schema
+// evolved, or a concurrent metadata change made the commit conflict).
+var errRetryBatch = errors.New("ingest: retry batch")
+
+// maxBatchRetries bounds errRetryBatch loops within one RunOnce.
+const maxBatchRetries = 10
+
+// RunOnce ingests everything discoverable now: it finishes a batch left
+// planned by an earlier run, lists the landing location once, and commits
+// batches until every file found is ingested. It stops at the first error;
+// calling it again resumes exactly where it stopped.
+func (in *Ingester) RunOnce(ctx context.Context) (Summary, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	sum := Summary{Version: -1}
+	skipped := in.skipped
+	defer func() { sum.Skipped = in.skipped - skipped }()
+	discovered := false
+	retries := 0
+	for {
+		res, did, err := in.step(ctx, &discovered)
+		if errors.Is(err, errRetryBatch) && retries < maxBatchRetries {
+			retries++
+			continue
+		}
+		if err != nil {
+			in.metrics.failures.Inc()
+			return sum, err
+		}
+		if !did {
+			return sum, nil
+		}
+		sum.add(res)
+	}
+}
+
+// Run ingests until ctx is done, polling the landing location every
+// interval. When ctx is done it lets the current batch finish (at most
+// DrainTimeout) and returns nil. Failed batches are logged and retried
+// after interval (with backoff up to 10 intervals).
+func (in *Ingester) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	// Batches run on a context that outlives ctx by DrainTimeout, so a
+	// SIGTERM stops the loop after the current batch rather than mid-way.
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
+		select {
+		case <-ctx.Done():
+			t := time.NewTimer(in.opts.DrainTimeout)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancel()
+			case <-work.Done():
+			}
+		case <-work.Done():
+		}
+	}()
+	failures := 0
+	for ctx.Err() == nil {
+		sum, err := in.runBatches(ctx, work)
+		wait := interval
+		if err != nil {
+			if ctx.Err() != nil && work.Err() != nil {
+				return nil
+			}
+			failures++
+			wait = interval * time.Duration(min(failures, 10))
+			in.log.Error("ingest batch failed; will retry", "err", err, "retry_in", wait)
+		} else {
+			failures = 0
+			if sum.Commits > 0 {
+				in.log.Info("ingested", "files", sum.Files, "rows", sum.Rows, "rescued", sum.Rescued, "commits", sum.Commits, "version", sum.Version)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// runBatches is RunOnce for Run: it checks stop between batches and runs
+// each batch on work.
+func (in *Ingester) runBatches(stop, work context.Context) (Summary, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	sum := Summary{Version: -1}
+	discovered := false
+	retries := 0
+	for stop.Err() == nil {
+		res, did, err := in.step(work, &discovered)
+		if errors.Is(err, errRetryBatch) && retries < maxBatchRetries {
+			retries++
+			continue
+		}
+		if err != nil {
+			in.metrics.failures.Inc()
+			return sum, err
+		}
+		if !did {
+			break
+		}
+		sum.add(res)
+	}
+	return sum, nil
+}
+
+// step runs one batch: the planned-but-uncommitted one if there is one,
+// else a new one from pending files (listing first if *discovered is
+// false). did is false when there was nothing to do.
+func (in *Ingester) step(ctx context.Context, discovered *bool) (res BatchResult, did bool, err error) {
+	t, err := in.Table(ctx)
+	if err != nil {
+		return res, false, err
+	}
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return res, false, err
+	}
+	committed, _ := snap.AppVersion(AppID(in.opts.Stream))
+	if err := in.idx.load(ctx, in.tbl, in.opts.Stream, committed); err != nil {
+		return res, false, err
+	}
+	for k, f := range in.pending {
+		if ref, ok := in.idx.files[k]; ok && !ref.changed(f) {
+			delete(in.pending, k)
+		}
+	}
+	batch := committed + 1
+	m, err := ReadManifest(ctx, in.tbl, in.opts.Stream, batch)
+	switch {
+	case err == nil:
+		in.log.Info("resuming planned batch", "batch", batch, "files", len(m.Files))
+	case errors.Is(err, storage.ErrNotFound):
+		if !*discovered {
+			now := in.opts.Now()
+			full := in.lastFull.IsZero() || now.Sub(in.lastFull) >= in.opts.BackfillInterval
+			if err := in.discover(ctx, full); err != nil {
+				return res, false, err
+			}
+			if full {
+				in.lastFull = now
+			}
+			*discovered = true
+		}
+		files := in.plan()
+		if len(files) == 0 {
+			return res, false, nil
+		}
+		m, err = writeManifest(ctx, in.tbl, &Manifest{Stream: in.opts.Stream, Batch: batch, Created: in.opts.Now().UTC(),
+			Landing: in.landing.URL(), Files: files})
+		if err != nil {
+			return res, false, err
+		}
+	default:
+		return res, false, err
+	}
+	res, err = in.runBatch(ctx, t, snap, m)
+	if err != nil {
+		return res, false, err
+	}
+	for _, f := range m.Files {
+		if p, ok := in.pending[f.Key]; ok && !(fileRef{Size: f.Size, ETag: f.ETag, MD5: f.MD5}).changed(p) {
+			delete(in.pending, f.Key)
+		}
+	}
+	if in.idx.batch == batch-1 {
+		in.idx.apply(m)
+		if batch%int64(in.opts.IndexEvery) == 0 {
+			if err := in.idx.writeSnapshot(ctx, in.tbl, in.opts.Stream); err != nil {
+				in.log.Warn("writing index snapshot failed (it is only a cache)", "batch", batch, "err", err)
+			}
+		}
+	}
+	return res, true, nil
+}
+
+// batchStats are a batch's counters, updated by its goroutines.
+type batchStats struct {
+	rows, rescued, newColsSeen atomic.Int64
+	quarantined                atomic.Int64
+	bytesRead                  atomic.Int64
+	filesDone                  atomic.Int64
+}
+
+// runBatch decodes and writes the batch's files and commits them with the
+// stream's txn.
+func (in *Ingester) runBatch(ctx context.Context, t *table.Table, snap *table.Snapshot, m *Manifest) (BatchResult, error) {
+	start := in.opts.Now()
+	res := BatchResult{Batch: m.Batch, Version: -1, Files: len(m.Files)}
+	for _, f := range m.Files {
+		res.Bytes += f.Size
+	}
+	probe, err := t.NewWriter(snap, nil)
+	if err != nil {
+		return res, err
+	}
+	sch := probe.Schema()
+	if _, err := probe.Close(); err != nil {
+		return res, err
+	}
+	mp, err := newMapping(sch, in.opts.TimeColumn, snap.Metadata().PartitionColumns)
+	if err != nil {
+		return res, err
+	}
+	if in.opts.Format == FormatText && mp.message < 0 {
+		return res, fmt.Errorf("%w: format text needs a string column \"message\"", ErrConfig)
+	}
+
+	var st batchStats
+	newCols := map[string]valueKind{}
+	adds, err := in.pipeline(ctx, t, snap, mp, m, start, &st, newCols)
+	if err != nil {
+		in.discard(adds)
+		return res, err
+	}
+	res.Rows, res.Rescued, res.Quarantined = st.rows.Load(), st.rescued.Load(), int(st.quarantined.Load())
+
+	if in.opts.SchemaMode == SchemaAddNewColumns && len(newCols) > 0 {
+		in.discard(adds)
+		if err := in.evolve(ctx, t, snap, newCols); err != nil {
+			return res, err
+		}
+		return res, errRetryBatch
+	}
+
+	var outBytes int64
+	for _, a := range adds {
+		outBytes += a.Add.Size
+	}
+	v, err := t.Commit(ctx, snap, &table.Commit{
+		Actions:   adds,
+		Operation: "STREAMING UPDATE",
+		Parameters: map[string]any{"outputMode": "Append", "queryId": AppID(in.opts.Stream),
+			"epochId": strconv.FormatInt(m.Batch, 10)},
+		Metrics: map[string]any{
+			"numAddedFiles":   strconv.Itoa(len(adds)),
+			"numOutputRows":   strconv.FormatInt(res.Rows, 10),
+			"numOutputBytes":  strconv.FormatInt(outBytes, 10),
+			"numRescuedRows":  strconv.FormatInt(res.Rescued, 10),
+			"numSourceFiles":  strconv.Itoa(len(m.Files)),
+			"numSourceBytes":  strconv.FormatInt(res.Bytes, 10),
+			"numQuarantined":  strconv.Itoa(res.Quarantined),
+			"batchDurationMs": strconv.FormatInt(in.opts.Now().Sub(start).Milliseconds(), 10),
+		},
+		AppID:      AppID(in.opts.Stream),
+		AppVersion: m.Batch,
+	})
+	now := in.opts.Now()
+	res.Committed, res.Duration = now.UTC(), now.Sub(start)
+	switch {
+	case errors.Is(err, table.ErrAlreadyCommitted):
+		in.log.Info("batch was committed by another instance; discarding this copy", "batch", m.Batch)
+		in.discard(adds)
+		res.AlreadyCommitted = true
+		return res, nil
+	case errors.Is(err, table.ErrConflict):
+		in.log.Warn("batch commit conflicted with a metadata change; re-running it", "batch", m.Batch, "err", err)
+		in.discard(adds)
+		return res, errRetryBatch
+	case err != nil:
+		// The commit may or may not have landed (e.g. a lost response that
+		// the table could not confirm): keep the files, the next attempt
+		// finds out from the txn.
+		return res, err
+	}
+	res.Version = v
+	for _, f := range m.Files {
+		l := now.Sub(f.ModTime)
+		res.Latencies = append(res.Latencies, l)
+		res.MaxLatency = max(res.MaxLatency, l)
+		in.metrics.arrivalSeconds.Observe(l.Seconds())
+	}
+	in.metrics.files.Add(float64(res.Files))
+	in.metrics.rows.Add(float64(res.Rows))
+	in.metrics.rescued.Add(float64(res.Rescued))
+	in.metrics.bytes.Add(float64(res.Bytes))
+	in.metrics.quarantined.Add(float64(res.Quarantined))
+	in.metrics.commits.Inc()
+	in.metrics.batchSeconds.Observe(res.Duration.Seconds())
+	in.log.Debug("batch committed", "batch", m.Batch, "version", v, "files", res.Files, "rows", res.Rows, "rescued", res.Rescued)
+	return res, nil
+}
+
+// discard deletes data files that will never be committed (best effort:
+// VACUUM removes what is left).
+func (in *Ingester) discard(adds []table.Action) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, a := range adds {
+		if a.Add == nil {
+			continue
+		}
+		key, err := table.FileKey(a.Add.Path)
+		if err == nil {
+			err = in.tbl.Delete(ctx, key)
+		}
+		if err != nil {
+			in.log.Debug("deleting an uncommitted data file failed", "path", a.Add.Path, "err", err)
+		}
+	}
+}
+
+// pipeline reads, decodes and writes the batch's files in parallel and
+// returns the Add actions of the data files written.
+func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Snapshot, mp *mapping, m *Manifest,
+	start time.Time, st *batchStats, newCols map[string]valueKind) ([]table.Action, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+
+	workers := in.opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var rawEstimate int64
+	for _, f := range m.Files {
+		n := f.Size
+		if strings.HasSuffix(f.Key, ".gz") || strings.HasSuffix(f.Key, ".zst") || strings.HasSuffix(f.Key, ".gzip") || strings.HasSuffix(f.Key, ".zstd") {
+			n *= 8
+		}
+		rawEstimate += n
+	}
+	// Enough encoders to keep up with the decoders on big batches, few
+	// enough that every writer's files stay large.
+	nWriters := int(min(max(rawEstimate/(256<<20), 1), int64(max(workers/2, 1))))
+	nReaders := min(len(m.Files), max(workers, 2))
+
+	var progMu sync.Mutex
+	var totalBytes int64
+	for _, f := range m.Files {
+		totalBytes += f.Size
+	}
+	onBytes := func(n int64) {
+		done := st.bytesRead.Add(n)
+		if in.opts.Progress != nil {
+			progMu.Lock()
+			in.opts.Progress(Progress{Batch: m.Batch, FilesDone: int(st.filesDone.Load()), FilesTotal: len(m.Files),
+				BytesDone: done, BytesTotal: totalBytes})
+			progMu.Unlock()
+		}
+	}
+	fr := &fileReader{landing: in.landing, m: mp, format: in.opts.Format, maxLine: in.opts.MaxLineBytes,
+		retries: in.opts.FileRetries, onBytes: onBytes, retryGap: 200 * time.Millisecond,
+		quarant: func(ctx context.Context, key string, err error) {
+			st.quarantined.Add(1)
+			in.log.Error("landing file unreadable; quarantined", "key", key, "batch", m.Batch, "err", err)
+			rec, _ := json.Marshal(quarantineRecord{Key: key, Batch: m.Batch, Error: err.Error(), Time: in.opts.Now().UTC()})
+			if perr := in.tbl.Put(ctx, quarantineKey(in.opts.Stream, key), rec); perr != nil {
+				in.log.Warn("recording a quarantined file failed", "key", key, "err", perr)
+			}
+		}}
+
+	files := make(chan *fileCtx)
+	chunks := make(chan *chunk, 2*workers)
+	recs := make(chan arrow.Record, workers)
+
+	// Readers.
+	var rwg sync.WaitGroup
+	for range nReaders {
+		rwg.Add(1)
+		go func() {
+			defer rwg.Done()
+			for f := range files {
+				if err := fr.read(ctx, f, chunks); err != nil {
+					fail(err)
+				}
+				st.filesDone.Add(1)
+			}
+		}()
+	}
+	go func() {
+		defer close(files)
+		for _, f := range m.Files {
+			fc := &fileCtx{key: f.Key, keyJSON: appendQuotedString(nil, f.Key), pathVals: pathValues(mp, f.Key)}
+			select {
+			case files <- fc:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { rwg.Wait(); close(chunks) }()
+
+	// Decoders.
+	var dwg sync.WaitGroup
+	var colsMu sync.Mutex
+	for range workers {
+		dwg.Add(1)
+		go func() {
+			defer dwg.Done()
+			b := newBuilder(mp, memory.DefaultAllocator, start, in.opts.EpochUnit)
+			defer b.release()
+			if in.opts.SchemaMode == SchemaAddNewColumns {
+				b.newCols = map[string]valueKind{}
+			}
+			for c := range chunks {
+				if ctx.Err() != nil {
+					putChunk(c)
+					continue
+				}
+				b.stats = lineStats{}
+				b.reserve(len(c.ends))
+				decodeChunk(b, c, in.opts.Format)
+				putChunk(c)
+				rec := b.finish()
+				st.rows.Add(b.stats.rows)
+				st.rescued.Add(b.stats.rescued)
+				select {
+				case recs <- rec:
+				case <-ctx.Done():
+					rec.Release()
+				}
+			}
+			if len(b.newCols) > 0 {
+				colsMu.Lock()
+				for k, v := range b.newCols {
+					if prev, ok := newCols[k]; ok && prev != v {
+						if (prev == vNumber || prev == vNumberFloat) && (v == vNumber || v == vNumberFloat) {
+							v = vNumberFloat
+						} else {
+							v = vString
+						}
+					}
+					newCols[k] = v
+				}
+				colsMu.Unlock()
+			}
+		}()
+	}
+	go func() { dwg.Wait(); close(recs) }()
+
+	// Encoders: each writer owns its open files.
+	wopts := &table.WriteOptions{TargetFileSize: in.opts.TargetFileSize,
+		Writer: &table.WriterOptions{RowGroupBytes: 32 << 20}}
+	var wwg sync.WaitGroup
+	var addsMu sync.Mutex
+	var adds []table.Action
+	for range nWriters {
+		wwg.Add(1)
+		go func() {
+			defer wwg.Done()
+			w, err := t.NewWriter(snap, wopts)
+			if err != nil {
+				fail(err)
+			}
+			for rec := range recs {
+				if w != nil && ctx.Err() == nil {
+					if err := w.Write(ctx, rec); err != nil {
+						fail(err)
+					}
+				}
+				rec.Release()
+			}
+			if w == nil {
+				return
+			}
+			a, err := w.Close()
+			addsMu.Lock()
+			adds = append(adds, a...)
+			addsMu.Unlock()
+			if err != nil {
+				fail(err)
+			}
+		}()
+	}
+	wwg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	slices.SortFunc(adds, func(a, b table.Action) int { return strings.Compare(a.Add.Path, b.Add.Path) })
+	return adds, firstErr
+}
+
+// decodeChunk decodes every line of c into b.
+func decodeChunk(b *builder, c *chunk, format Format) {
+	ni := 0
+	for i := range c.ends {
+		line := c.line(i)
+		num := c.nums[i]
+		if ni < len(c.notes) && c.notes[ni].idx == i {
+			n := c.notes[ni]
+			ni++
+			b.badLine(c.file, num, line, n.err, n.size)
+			continue
+		}
+		switch format {
+		case FormatNDJSON:
+			if isBlank(line) {
+				continue
+			}
+			b.ndjsonLine(c.file, num, line)
+		case FormatText:
+			if isBlank(line) {
+				continue
+			}
+			b.textLine(c.file, num, line)
+		case FormatCSV:
+			switch {
+			case c.csvBad:
+				b.badLine(c.file, num, line, "file has no valid CSV header", 0)
+			case isBlank(line):
+			default:
+				b.csvLine(c.file, num, line, c.csv)
+			}
+		}
+	}
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// pathValues returns the string columns named by key=value segments of
+// the key's directories (service=api/…), for rows that lack them.
+func pathValues(m *mapping, key string) map[int][]byte {
+	var out map[int][]byte
+	segs := strings.Split(key, "/")
+	for _, seg := range segs[:len(segs)-1] {
+		name, val, ok := strings.Cut(seg, "=")
+		if !ok || val == "" {
+			continue
+		}
+		col := m.lookup([]byte(name))
+		if col < 0 || m.cols[col].kind != kString || m.cols[col].system {
+			continue
+		}
+		if out == nil {
+			out = map[int][]byte{}
+		}
+		out[col] = []byte(table.UnescapePathName(val))
+	}
+	return out
+}
+
+// evolve adds a column for every new field (SchemaAddNewColumns).
+func (in *Ingester) evolve(ctx context.Context, t *table.Table, snap *table.Snapshot, newCols map[string]valueKind) error {
+	sch, err := snap.Schema()
+	if err != nil {
+		return err
+	}
+	out := &table.Schema{Fields: slices.Clone(sch.Fields)}
+	var added []string
+	for _, name := range slices.Sorted(maps.Keys(newCols)) {
+		if !validColumnName(name) || out.Field(name) != nil {
+			continue
+		}
+		var typ table.DataType = table.TypeString
+		switch newCols[name] {
+		case vNumber:
+			typ = table.TypeLong
+		case vNumberFloat:
+			typ = table.TypeDouble
+		case vBool:
+			typ = table.TypeBoolean
+		}
+		out.Fields = append(out.Fields, &table.Field{Name: name, Type: typ, Nullable: true})
+		added = append(added, name)
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	md := *snap.Metadata()
+	md.SchemaString = out.String()
+	_, err = t.Commit(ctx, snap, &table.Commit{
+		Actions:    []table.Action{{MetaData: &md}},
+		Operation:  "ADD COLUMNS",
+		Parameters: map[string]any{"columns": added},
+	})
+	if errors.Is(err, table.ErrConflict) {
+		return errRetryBatch
+	}
+	if err != nil {
+		return fmt.Errorf("ingest: evolving the schema: %w", err)
+	}
+	in.log.Info("schema evolved: added columns", "columns", added)
+	return nil
+}
+
+// validColumnName accepts names Parquet and Delta (without column mapping)
+// store safely.
+func validColumnName(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	return !strings.ContainsAny(s, " ,;{}()\n\t=.\"'`") && !strings.HasPrefix(s, "_")
+}
+
+var _ = io.EOF

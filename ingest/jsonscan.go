@@ -1,0 +1,418 @@
+package ingest
+
+import (
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A hand-written JSON scanner for the hot path: it validates the whole line
+// (RFC 8259 grammar, string escapes, UTF-8) while locating top-level values,
+// without allocating. Values are returned as byte ranges of the line.
+
+var (
+	errSyntax  = errors.New("invalid JSON")
+	errUTF8    = errors.New("invalid UTF-8")
+	errDepth   = errors.New("JSON nested too deeply")
+	errNotObj  = errors.New("not a JSON object")
+	errTrailer = errors.New("data after the JSON object")
+)
+
+// maxDepth bounds nesting so hostile input cannot exhaust the stack.
+const maxDepth = 512
+
+type scanner struct {
+	b   []byte
+	pos int
+}
+
+func (s *scanner) ws() {
+	for s.pos < len(s.b) {
+		switch s.b[s.pos] {
+		case ' ', '\t', '\r', '\n':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// str scans a string starting at its opening quote and returns the raw
+// content between the quotes and whether it has escapes.
+func (s *scanner) str() (raw []byte, escaped bool, err error) {
+	if s.pos >= len(s.b) || s.b[s.pos] != '"' {
+		return nil, false, errSyntax
+	}
+	start := s.pos + 1
+	ascii := true
+	for i := start; i < len(s.b); i++ {
+		c := s.b[i]
+		switch {
+		case c == '"':
+			raw = s.b[start:i]
+			if !ascii && !utf8.Valid(raw) {
+				return nil, false, errUTF8
+			}
+			s.pos = i + 1
+			return raw, escaped, nil
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(s.b) {
+				return nil, false, errSyntax
+			}
+			switch s.b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if i+5 >= len(s.b) {
+					return nil, false, errSyntax
+				}
+				for _, h := range s.b[i+2 : i+6] {
+					if !isHex(h) {
+						return nil, false, errSyntax
+					}
+				}
+				i += 5
+			default:
+				return nil, false, errSyntax
+			}
+		case c < 0x20:
+			return nil, false, errSyntax
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, false, errSyntax
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func hexVal(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		default:
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
+}
+
+// unescape appends the decoded form of a validated raw string to dst.
+// Lone surrogates become U+FFFD, as encoding/json does.
+func unescape(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch raw[i] {
+		case '"', '\\', '/':
+			dst = append(dst, raw[i])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := hexVal(raw[i+1 : i+5])
+			i += 4
+			if utf16.IsSurrogate(r) {
+				if i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
+					r2 := hexVal(raw[i+3 : i+7])
+					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+						dst = utf8.AppendRune(dst, d)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+		}
+	}
+	return dst
+}
+
+// number scans a JSON number and returns its text and whether it is an
+// integer (no fraction or exponent).
+func (s *scanner) number() (raw []byte, isInt bool, err error) {
+	start := s.pos
+	i := s.pos
+	if i < len(s.b) && s.b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s.b) && s.b[i] == '0':
+		i++
+	case i < len(s.b) && s.b[i] >= '1' && s.b[i] <= '9':
+		for i < len(s.b) && s.b[i] >= '0' && s.b[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false, errSyntax
+	}
+	isInt = true
+	if i < len(s.b) && s.b[i] == '.' {
+		isInt = false
+		i++
+		d := i
+		for i < len(s.b) && s.b[i] >= '0' && s.b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false, errSyntax
+		}
+	}
+	if i < len(s.b) && (s.b[i] == 'e' || s.b[i] == 'E') {
+		isInt = false
+		i++
+		if i < len(s.b) && (s.b[i] == '+' || s.b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(s.b) && s.b[i] >= '0' && s.b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return nil, false, errSyntax
+		}
+	}
+	s.pos = i
+	return s.b[start:i], isInt, nil
+}
+
+func (s *scanner) literal(lit string) error {
+	if len(s.b)-s.pos < len(lit) || string(s.b[s.pos:s.pos+len(lit)]) != lit {
+		return errSyntax
+	}
+	s.pos += len(lit)
+	return nil
+}
+
+// skip scans any value, validating it.
+func (s *scanner) skip(depth int) error {
+	if depth > maxDepth {
+		return errDepth
+	}
+	s.ws()
+	if s.pos >= len(s.b) {
+		return errSyntax
+	}
+	switch c := s.b[s.pos]; {
+	case c == '"':
+		_, _, err := s.str()
+		return err
+	case c == '{':
+		s.pos++
+		s.ws()
+		if s.pos < len(s.b) && s.b[s.pos] == '}' {
+			s.pos++
+			return nil
+		}
+		for {
+			s.ws()
+			if _, _, err := s.str(); err != nil {
+				return err
+			}
+			s.ws()
+			if s.pos >= len(s.b) || s.b[s.pos] != ':' {
+				return errSyntax
+			}
+			s.pos++
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			s.ws()
+			if s.pos >= len(s.b) {
+				return errSyntax
+			}
+			if s.b[s.pos] == ',' {
+				s.pos++
+				continue
+			}
+			if s.b[s.pos] == '}' {
+				s.pos++
+				return nil
+			}
+			return errSyntax
+		}
+	case c == '[':
+		s.pos++
+		s.ws()
+		if s.pos < len(s.b) && s.b[s.pos] == ']' {
+			s.pos++
+			return nil
+		}
+		for {
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			s.ws()
+			if s.pos >= len(s.b) {
+				return errSyntax
+			}
+			if s.b[s.pos] == ',' {
+				s.pos++
+				continue
+			}
+			if s.b[s.pos] == ']' {
+				s.pos++
+				return nil
+			}
+			return errSyntax
+		}
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	default:
+		_, _, err := s.number()
+		return err
+	}
+}
+
+// jsonValueKind classifies the value starting at s.pos (after whitespace).
+type valueKind int
+
+const (
+	vString valueKind = iota
+	vNumber
+	vBool
+	vNull
+	vObject
+	vArray
+	vNumberFloat // only in schema inference: a number with fraction or exponent
+)
+
+// value scans one value and returns its kind and raw text (for strings,
+// the content without quotes).
+func (s *scanner) value(depth int) (vk valueKind, raw []byte, escaped, isInt bool, err error) {
+	s.ws()
+	if s.pos >= len(s.b) {
+		return 0, nil, false, false, errSyntax
+	}
+	start := s.pos
+	switch c := s.b[s.pos]; {
+	case c == '"':
+		raw, escaped, err = s.str()
+		return vString, raw, escaped, false, err
+	case c == '{' || c == '[':
+		err = s.skip(depth)
+		vk = vObject
+		if c == '[' {
+			vk = vArray
+		}
+		return vk, s.b[start:s.pos], false, false, err
+	case c == 't' || c == 'f':
+		if c == 't' {
+			err = s.literal("true")
+		} else {
+			err = s.literal("false")
+		}
+		return vBool, s.b[start:s.pos], false, false, err
+	case c == 'n':
+		err = s.literal("null")
+		return vNull, nil, false, false, err
+	default:
+		raw, isInt, err = s.number()
+		return vNumber, raw, false, isInt, err
+	}
+}
+
+// appendQuoted appends s as a JSON string. Invalid UTF-8 becomes U+FFFD
+// (callers keep exact bytes elsewhere when that matters).
+func appendQuoted(dst []byte, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20 || c == 0x7f:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
+
+func appendQuotedString(dst []byte, s string) []byte {
+	return appendQuoted(dst, []byte(s))
+}
+
+// parseIntBytes parses a decimal integer without allocating.
+func parseIntBytes(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (1<<63-1)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	if neg {
+		if n > 1<<63 {
+			return 0, false
+		}
+		return -int64(n), true
+	}
+	if n > 1<<63-1 {
+		return 0, false
+	}
+	return int64(n), true
+}
+
+func parseFloatBytes(b []byte) (float64, bool) {
+	f, err := strconv.ParseFloat(string(b), 64)
+	return f, err == nil
+}

@@ -1,0 +1,283 @@
+package ingest
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loglake/loglake/table"
+)
+
+// Format is the landing files' format.
+type Format string
+
+// Supported formats.
+const (
+	// FormatNDJSON is one JSON object per line (the default).
+	FormatNDJSON Format = "ndjson"
+	// FormatText puts each whole line into the message column.
+	FormatText Format = "text"
+	// FormatCSV is RFC 4180 CSV with a header record naming the columns.
+	FormatCSV Format = "csv"
+)
+
+// SchemaMode says what happens to fields the table schema does not have,
+// as Auto Loader's cloudFiles.schemaEvolutionMode.
+type SchemaMode string
+
+// Schema evolution modes.
+const (
+	// SchemaRescue keeps the table schema and puts unknown fields into
+	// _rescued_data as JSON (the default).
+	SchemaRescue SchemaMode = "rescue"
+	// SchemaAddNewColumns adds a nullable column for every new top-level
+	// field (type inferred from its JSON value: string, long, double or
+	// boolean; objects and arrays become JSON strings) with a metaData
+	// commit, then writes the batch with the evolved schema.
+	SchemaAddNewColumns SchemaMode = "addNewColumns"
+)
+
+// ChangeRule says what happens when a file that was already ingested is
+// seen again with a different size or ETag.
+type ChangeRule string
+
+// File change rules.
+const (
+	// ChangeIgnore keeps the first version: the change is logged once and
+	// counted in the changed_files metric, the new content is not ingested
+	// (the default; a file is ingested once, ever).
+	ChangeIgnore ChangeRule = "ignore"
+	// ChangeReingest ingests the new version as a new file: every line of
+	// it is appended again. Use it when landing files are replaced with
+	// entirely new content, never when they are appended to.
+	ChangeReingest ChangeRule = "reingest"
+)
+
+// Defaults.
+const (
+	DefaultMaxFiles         = 1000
+	DefaultMaxBytes         = 10 << 30
+	DefaultTargetFileSize   = 128 << 20
+	DefaultMaxLineBytes     = 1 << 20
+	DefaultFileRetries      = 3
+	DefaultIndexEvery       = 50
+	DefaultBackfillInterval = time.Hour
+	DefaultDrainTimeout     = time.Minute
+)
+
+// Options configure an Ingester. The zero value (and nil) is the
+// documented default for every field.
+type Options struct {
+	// Stream names the ingest stream; its commits carry the txn appId
+	// "ingest:<Stream>" and its state lives under _loglake/ingest/<Stream>/
+	// in the table location. Default "default". Letters, digits, '-', '_'
+	// and '.' only.
+	Stream string
+	// Format of the landing files (default FormatNDJSON). Files ending in
+	// .gz or .zst are decompressed whatever the format.
+	Format Format
+	// Schema is the table schema used when the table does not exist yet
+	// (default DefaultSchema()). Missing system columns (_source_file,
+	// _ingested_at, _rescued_data) and the date partition column are added.
+	// An existing table's schema always wins.
+	Schema *table.Schema
+	// TimeColumn is the event time column the date partition is derived
+	// from (default "ts").
+	TimeColumn string
+	// EpochUnit fixes the unit of numeric timestamps: "s", "ms", "us", "ns";
+	// "" or "auto" infers it from the magnitude.
+	EpochUnit string
+	// SchemaMode is SchemaRescue (default) or SchemaAddNewColumns.
+	SchemaMode SchemaMode
+	// OnChange is the rule for files that change after ingestion
+	// (default ChangeIgnore).
+	OnChange ChangeRule
+	// Include and Exclude are glob patterns on the key relative to the
+	// landing location: '*' matches within a path segment, '**' across
+	// segments, '?' one character. A file is a candidate when it matches
+	// some Include pattern (none: all) and no Exclude pattern. Keys with a
+	// path segment starting with '.' or '_' are always skipped.
+	Include, Exclude []string
+	// MaxFiles and MaxBytes bound a batch (defaults DefaultMaxFiles and
+	// DefaultMaxBytes of stored size); a batch always takes at least one file.
+	MaxFiles int
+	MaxBytes int64
+	// TargetFileSize is the Parquet data file size to roll at (default
+	// DefaultTargetFileSize).
+	TargetFileSize int64
+	// MaxLineBytes is the longest line decoded (default DefaultMaxLineBytes);
+	// a longer line becomes a rescued row holding its first MaxLineBytes
+	// bytes and its real length.
+	MaxLineBytes int
+	// Workers is the number of decoding goroutines (default GOMAXPROCS).
+	Workers int
+	// FileRetries is how many times a file that cannot be opened (not
+	// found, permission denied) is retried within its batch before it is
+	// quarantined (default DefaultFileRetries). Transient storage errors
+	// are not retried here: they fail the batch, which is retried whole.
+	FileRetries int
+	// BackfillInterval is how often a full listing of the landing location
+	// runs, to catch late files whose keys sort before the listing cursor
+	// (default DefaultBackfillInterval; the first discovery of an Ingester
+	// is always a full listing).
+	BackfillInterval time.Duration
+	// IndexEvery is how many batches pass between snapshots of the
+	// ingested-files index (default DefaultIndexEvery).
+	IndexEvery int
+	// DrainTimeout bounds how long Run lets the current batch finish after
+	// its context is done (default DefaultDrainTimeout).
+	DrainTimeout time.Duration
+	// Logger receives progress and warnings (default: discard).
+	Logger *slog.Logger
+	// Registerer receives the ingest metrics (nil: none).
+	Registerer prometheus.Registerer
+	// TableOptions are passed to table.Open and table.Create.
+	TableOptions *table.Options
+	// Progress, when set, is called as landing bytes are read, from several
+	// goroutines but never concurrently.
+	Progress func(Progress)
+	// Now returns the current time (default time.Now); tests fix it.
+	Now func() time.Time
+}
+
+// Progress reports a running batch.
+type Progress struct {
+	Batch                 int64
+	FilesDone, FilesTotal int
+	BytesDone, BytesTotal int64 // stored (compressed) bytes
+}
+
+func (o *Options) withDefaults() (Options, error) {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Stream == "" {
+		c.Stream = "default"
+	}
+	for _, r := range c.Stream {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+		if !ok {
+			return c, fmt.Errorf("%w: stream name %q: only letters, digits, '-', '_' and '.'", ErrConfig, c.Stream)
+		}
+	}
+	switch c.Format {
+	case "":
+		c.Format = FormatNDJSON
+	case FormatNDJSON, FormatText, FormatCSV:
+	default:
+		return c, fmt.Errorf("%w: unknown format %q (want ndjson, text or csv)", ErrConfig, c.Format)
+	}
+	switch c.SchemaMode {
+	case "":
+		c.SchemaMode = SchemaRescue
+	case SchemaRescue, SchemaAddNewColumns:
+	default:
+		return c, fmt.Errorf("%w: unknown schema mode %q (want rescue or addNewColumns)", ErrConfig, c.SchemaMode)
+	}
+	switch c.OnChange {
+	case "":
+		c.OnChange = ChangeIgnore
+	case ChangeIgnore, ChangeReingest:
+	default:
+		return c, fmt.Errorf("%w: unknown file change rule %q (want ignore or reingest)", ErrConfig, c.OnChange)
+	}
+	switch c.EpochUnit {
+	case "", "auto", "s", "ms", "us", "ns":
+	default:
+		return c, fmt.Errorf("%w: unknown epoch unit %q", ErrConfig, c.EpochUnit)
+	}
+	for _, g := range append(append([]string{}, c.Include...), c.Exclude...) {
+		if _, err := compileGlob(g); err != nil {
+			return c, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	}
+	if c.Schema == nil {
+		c.Schema = DefaultSchema()
+	}
+	if c.TimeColumn == "" {
+		c.TimeColumn = "ts"
+	}
+	if c.MaxFiles <= 0 {
+		c.MaxFiles = DefaultMaxFiles
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.TargetFileSize <= 0 {
+		c.TargetFileSize = DefaultTargetFileSize
+	}
+	if c.MaxLineBytes <= 0 {
+		c.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if c.FileRetries <= 0 {
+		c.FileRetries = DefaultFileRetries
+	}
+	if c.BackfillInterval <= 0 {
+		c.BackfillInterval = DefaultBackfillInterval
+	}
+	if c.IndexEvery <= 0 {
+		c.IndexEvery = DefaultIndexEvery
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// Summary is what RunOnce did.
+type Summary struct {
+	Files       int           `json:"files"`       // landing files ingested
+	Rows        int64         `json:"rows"`        // rows appended
+	Rescued     int64         `json:"rescued"`     // rows with _rescued_data set
+	Bytes       int64         `json:"bytes"`       // landing bytes read (stored size)
+	Commits     int           `json:"commits"`     // batches committed by this Ingester
+	Version     int64         `json:"version"`     // table version after the last batch (-1: none)
+	Quarantined int           `json:"quarantined"` // files that could not be read
+	Skipped     int           `json:"skipped"`     // changed files ignored by the change rule
+	Batches     []BatchResult `json:"batches,omitempty"`
+}
+
+// BatchResult describes one committed batch.
+type BatchResult struct {
+	Batch       int64     `json:"batch"`
+	Version     int64     `json:"version"` // table version (-1 when another instance committed it)
+	Files       int       `json:"files"`
+	Rows        int64     `json:"rows"`
+	Rescued     int64     `json:"rescued"`
+	Bytes       int64     `json:"bytes"`
+	Quarantined int       `json:"quarantined"`
+	Committed   time.Time `json:"committed"`
+	// Duration is how long the batch took from planning to commit.
+	Duration time.Duration `json:"duration"`
+	// Latencies are, per file, its arrival (ModTime) to commit time: the
+	// end-to-end latency a daemon exports as a histogram.
+	Latencies []time.Duration `json:"-"`
+	// MaxLatency is the largest of Latencies.
+	MaxLatency time.Duration `json:"max_latency"`
+	// AlreadyCommitted is true when another instance committed the batch
+	// first; its counts are then this instance's discarded work.
+	AlreadyCommitted bool `json:"already_committed,omitempty"`
+}
+
+func (s *Summary) add(b BatchResult) {
+	s.Batches = append(s.Batches, b)
+	if b.AlreadyCommitted {
+		return
+	}
+	s.Files += b.Files
+	s.Rows += b.Rows
+	s.Rescued += b.Rescued
+	s.Bytes += b.Bytes
+	s.Commits++
+	s.Quarantined += b.Quarantined
+	s.Version = b.Version
+}

@@ -1,0 +1,326 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/loglake/loglake/storage"
+)
+
+// chunkBytes is the amount of decompressed input per chunk: large enough
+// to amortize per-record overhead, small enough to spread one file over
+// all workers and keep memory flat.
+const chunkBytes = 2 << 20
+
+// chunk is a run of consecutive lines (records, for CSV) of one file.
+type chunk struct {
+	file  *fileCtx
+	data  []byte
+	ends  []int   // end offset in data of each line (exclusive, no '\n')
+	nums  []int64 // 1-based line number of each line
+	notes []note  // lines that are bad before decoding
+	csv   *csvHeader
+	// csvBad is set when the file's CSV header could not be parsed.
+	csvBad bool
+}
+
+// note marks line idx of a chunk as bad: cut at the size limit (size is
+// its real length) or ending in a read error.
+type note struct {
+	idx  int
+	err  string
+	size int64
+}
+
+var chunkPool = sync.Pool{New: func() any { return &chunk{data: make([]byte, 0, chunkBytes+64<<10)} }}
+
+func getChunk(f *fileCtx) *chunk {
+	c := chunkPool.Get().(*chunk)
+	c.file = f
+	c.data, c.ends, c.nums, c.notes = c.data[:0], c.ends[:0], c.nums[:0], c.notes[:0]
+	c.csv, c.csvBad = nil, false
+	return c
+}
+
+func putChunk(c *chunk) {
+	if cap(c.data) > 4*chunkBytes {
+		return // an over-long line grew it: let it go
+	}
+	c.file = nil
+	chunkPool.Put(c)
+}
+
+func (c *chunk) line(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = c.ends[i-1]
+	}
+	return c.data[start:c.ends[i]]
+}
+
+// storageErr marks an error that came from the landing storage rather than
+// from decompression.
+type storageErr struct{ err error }
+
+func (e *storageErr) Error() string { return e.err.Error() }
+func (e *storageErr) Unwrap() error { return e.err }
+
+// tagReader tags the errors of the storage reader and counts bytes.
+type tagReader struct {
+	r     io.Reader
+	n     int64
+	onAdd func(int64)
+}
+
+func (t *tagReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.n += int64(n)
+	if n > 0 && t.onAdd != nil {
+		t.onAdd(int64(n))
+	}
+	if err != nil && err != io.EOF {
+		err = &storageErr{err}
+	}
+	return n, err
+}
+
+// decompressor wraps r by the key's extension: .gz/.gzip and .zst/.zstd.
+func decompressor(key string, r io.Reader) (io.Reader, func(), error) {
+	switch {
+	case strings.HasSuffix(key, ".gz") || strings.HasSuffix(key, ".gzip"):
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, func() { zr.Close() }, nil
+	case strings.HasSuffix(key, ".zst") || strings.HasSuffix(key, ".zstd"):
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, zr.Close, nil
+	}
+	return r, func() {}, nil
+}
+
+// fatalRead reports whether a read error must fail the batch (to be retried
+// whole) rather than be recorded in the table: the context ended, or the
+// storage failed transiently beyond the storage layer's own retries.
+func fatalRead(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var se *storageErr
+	if !errors.As(err, &se) && !isStorage(err) {
+		return false // a decompression or data error: deterministic, recorded
+	}
+	return !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrPermanent)
+}
+
+func isStorage(err error) bool {
+	var e *storage.Error
+	return errors.As(err, &e)
+}
+
+// fileReader splits one landing file into chunks.
+type fileReader struct {
+	landing  storage.Bucket
+	m        *mapping
+	format   Format
+	maxLine  int
+	retries  int
+	onBytes  func(int64)
+	quarant  func(ctx context.Context, key string, err error) // records an unreadable file
+	retryGap time.Duration
+}
+
+// read sends the chunks of file f to out. Errors that must fail the batch
+// are returned; everything else is recorded as bad lines.
+func (fr *fileReader) read(ctx context.Context, f *fileCtx, out chan<- *chunk) error {
+	var rc io.ReadCloser
+	var err error
+	for attempt := 0; ; attempt++ {
+		rc, err = fr.landing.NewReader(ctx, f.key, 0, -1)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || storage.IsTransient(err) || !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrPermanent) {
+			return fmt.Errorf("ingest: open %s: %w", f.key, err)
+		}
+		if attempt+1 >= fr.retries {
+			fr.quarant(ctx, f.key, err)
+			c := getChunk(f)
+			c.ends, c.nums = append(c.ends, 0), append(c.nums, 0)
+			c.notes = append(c.notes, note{idx: 0, err: "unreadable file, quarantined after " + fmt.Sprint(fr.retries) + " attempts: " + err.Error()})
+			return send(ctx, out, c)
+		}
+		gap := fr.retryGap << attempt
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(gap):
+		}
+	}
+	defer rc.Close()
+	tr := &tagReader{r: rc, onAdd: fr.onBytes}
+	var src io.Reader = tr
+	dec, closeDec, derr := decompressor(f.key, tr)
+	if derr != nil {
+		if fatalRead(ctx, derr) {
+			return fmt.Errorf("ingest: read %s: %w", f.key, derr)
+		}
+		// Not even a valid header: one bad row records it.
+		c := getChunk(f)
+		c.ends, c.nums = append(c.ends, 0), append(c.nums, 1)
+		c.notes = append(c.notes, note{idx: 0, err: "cannot decompress: " + derr.Error()})
+		return send(ctx, out, c)
+	}
+	defer closeDec()
+	src = dec
+	bufSize := max(fr.maxLine+1, 64<<10)
+	br := bufio.NewReaderSize(src, bufSize)
+
+	c := getChunk(f)
+	var lineNo int64
+	var csvRec []byte // CSV: physical lines of a record being assembled
+	var csvStart int64
+	var header *csvHeader
+	headerDone := fr.format != FormatCSV
+	headerBad := false
+
+	addLine := func(data []byte, num int64, n note) {
+		c.data = append(c.data, data...)
+		c.ends = append(c.ends, len(c.data))
+		c.nums = append(c.nums, num)
+		if n.err != "" {
+			n.idx = len(c.ends) - 1
+			c.notes = append(c.notes, n)
+		}
+	}
+	flush := func(force bool) error {
+		if len(c.ends) == 0 || !force && len(c.data) < chunkBytes {
+			return nil
+		}
+		c.csv, c.csvBad = header, headerBad
+		if err := send(ctx, out, c); err != nil {
+			return err
+		}
+		c = getChunk(f)
+		return nil
+	}
+	defer func() {
+		if c != nil && len(c.ends) == 0 {
+			putChunk(c)
+		}
+	}()
+
+	for {
+		line, err := br.ReadSlice('\n')
+		var size int64
+		var cut bool
+		if err == bufio.ErrBufferFull {
+			// An over-long line: keep its first maxLine bytes, skip the rest.
+			keep := append([]byte(nil), line[:min(len(line), fr.maxLine)]...)
+			size = int64(len(line))
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				size += int64(len(line))
+			}
+			if bytes.HasSuffix(line, []byte{'\n'}) {
+				size--
+			}
+			line, cut = keep, true
+		}
+		if len(line) > 0 || cut {
+			lineNo++
+			data := bytes.TrimSuffix(line, []byte{'\n'})
+			var n note
+			switch {
+			case cut:
+				n = note{err: fmt.Sprintf("line longer than the %d-byte limit", fr.maxLine), size: size}
+			case err != nil && err != io.EOF && !bytes.HasSuffix(line, []byte{'\n'}):
+				n = note{err: "file ends inside this line: " + err.Error()}
+			}
+			if fr.format == FormatCSV && n.err == "" {
+				// Assemble physical lines into one record until quotes balance.
+				if csvRec == nil {
+					csvStart = lineNo
+				}
+				csvRec = append(csvRec, line...)
+				if bytes.Count(csvRec, []byte{'"'})%2 == 1 && err == nil && len(csvRec) <= fr.maxLine {
+					goto next
+				}
+				rec := bytes.TrimSuffix(bytes.TrimSuffix(csvRec, []byte{'\n'}), []byte{'\r'})
+				if bytes.Count(csvRec, []byte{'"'})%2 == 1 {
+					n = note{err: "unterminated quoted CSV field"}
+				}
+				csvRec = nil
+				if !headerDone && n.err == "" && len(bytes.TrimSpace(rec)) > 0 {
+					headerDone = true
+					fields, herr := parseCSVRecord(rec)
+					if herr != nil || len(fields) == 0 {
+						headerBad = true
+						addLine(rec, csvStart, note{err: "invalid CSV header"})
+					} else {
+						header = newCSVHeader(fr.m, fields)
+					}
+					goto next
+				}
+				addLine(rec, csvStart, n)
+			} else {
+				if csvRec != nil {
+					addLine(csvRec, csvStart, note{err: "unterminated quoted CSV field"})
+					csvRec = nil
+				}
+				addLine(data, lineNo, n)
+			}
+			if ferr := flush(false); ferr != nil {
+				return ferr
+			}
+		}
+	next:
+		if err == nil {
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		if fatalRead(ctx, err) {
+			return fmt.Errorf("ingest: read %s: %w", f.key, err)
+		}
+		if len(line) == 0 {
+			// The error fell on a line boundary: record it on its own.
+			lineNo++
+			addLine(nil, lineNo, note{err: "file ends with a read error: " + err.Error()})
+		}
+		var se *storageErr
+		if errors.As(err, &se) {
+			fr.quarant(ctx, f.key, err)
+		}
+		break
+	}
+	if csvRec != nil {
+		addLine(bytes.TrimSuffix(csvRec, []byte{'\n'}), csvStart, note{err: "unterminated quoted CSV field"})
+	}
+	return flush(true)
+}
+
+func send(ctx context.Context, out chan<- *chunk, c *chunk) error {
+	select {
+	case out <- c:
+		return nil
+	case <-ctx.Done():
+		putChunk(c)
+		return ctx.Err()
+	}
+}
