@@ -307,7 +307,7 @@ func ReadFile(ctx context.Context, r parquet.ReaderAtSeeker, size int64, opts *R
 	if err != nil {
 		return nil, fmt.Errorf("%w: open parquet: %v", ErrCorrupt, err)
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(o.BatchRows)}, o.Allocator)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(o.BatchRows), PreAllocBinaryData: true}, o.Allocator)
 	if err != nil {
 		return nil, fmt.Errorf("%w: parquet schema: %v", ErrCorrupt, err)
 	}
