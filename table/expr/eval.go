@@ -288,14 +288,25 @@ func rawBits(arr arrow.Array, l *leaf, out []uint64) error {
 		if err := rawBits(dict, l, dbits); err != nil {
 			return err
 		}
-		hasNulls := d.NullN() > 0
-		for i := 0; i < d.Len(); i++ {
-			if hasNulls && d.IsNull(i) {
-				continue
-			}
-			j := d.GetValueIndex(i)
-			if dbits[j>>6]&(1<<(j&63)) != 0 {
-				out[i>>6] |= 1 << (i & 63)
+		switch idx := d.Indices().(type) {
+		case *array.Int8:
+			gather(idx.Int8Values(), dbits, out)
+		case *array.Int16:
+			gather(idx.Int16Values(), dbits, out)
+		case *array.Int32:
+			gather(idx.Int32Values(), dbits, out)
+		case *array.Int64:
+			gather(idx.Int64Values(), dbits, out)
+		default:
+			hasNulls := d.NullN() > 0
+			for i := 0; i < d.Len(); i++ {
+				if hasNulls && d.IsNull(i) {
+					continue
+				}
+				j := d.GetValueIndex(i)
+				if dbits[j>>6]&(1<<(j&63)) != 0 {
+					out[i>>6] |= 1 << (i & 63)
+				}
 			}
 		}
 		return nil
@@ -336,15 +347,43 @@ func rawBits(arr arrow.Array, l *leaf, out []uint64) error {
 	case *array.StringView:
 		strBits(a, a.Len(), l, out)
 	case *array.Boolean:
-		for i := 0; i < a.Len(); i++ {
-			if l.boolHolds(a.Value(i)) {
-				out[i>>6] |= 1 << (i & 63)
+		// Work on the value bitmap: a leaf on a bool is a function of one
+		// bit, so it is one of V, ^V, all or none.
+		onFalse, onTrue := l.boolHolds(false), l.boolHolds(true)
+		buf := make([]byte, len(out)*8)
+		bitutil.CopyBitmap(a.Data().Buffers()[1].Bytes(), a.Data().Offset(), a.Len(), buf, 0)
+		for i := range out {
+			v := binary.LittleEndian.Uint64(buf[i*8:])
+			var w uint64
+			if onTrue {
+				w |= v
 			}
+			if onFalse {
+				w |= ^v
+			}
+			out[i] = w
 		}
 	default:
 		return fmt.Errorf("%w: cannot evaluate %s", ErrType, arr.DataType())
 	}
 	return nil
+}
+
+// gather sets out's bit i to dbits' bit idx[i]. Indices under null slots
+// may be anything, so they are bounds-checked rather than trusted; their
+// bits are masked by the caller.
+func gather[T ~int8 | ~int16 | ~int32 | ~int64](idx []T, dbits, out []uint64) {
+	n := uint64(len(dbits)) * 64
+	for w := range out {
+		chunk := idx[w*64 : min(w*64+64, len(idx))]
+		var word uint64
+		for k, j := range chunk {
+			if u := uint64(j); u < n && dbits[u>>6]&(1<<(u&63)) != 0 {
+				word |= 1 << k
+			}
+		}
+		out[w] = word
+	}
 }
 
 func (l *leaf) boolHolds(v bool) bool {
