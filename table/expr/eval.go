@@ -1,7 +1,6 @@
 package expr
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -10,8 +9,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
-	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // Filter returns the rows of rec for which p is TRUE. Rows where it is FALSE
@@ -34,13 +31,7 @@ func (p *Predicate) Filter(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	case 0:
 		return rec.NewSlice(0, 0), nil
 	}
-	buf := make([]byte, len(sel)*8)
-	for i, w := range sel {
-		binary.LittleEndian.PutUint64(buf[i*8:], w)
-	}
-	mask := array.NewBoolean(n, memory.NewBufferBytes(buf), nil, 0)
-	defer mask.Release()
-	return compute.FilterRecordBatch(context.Background(), rec, mask, compute.DefaultFilterOptions())
+	return takeRecord(rec, sel, count)
 }
 
 // Mask reports, row by row, whether p is TRUE for rec.
