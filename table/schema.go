@@ -117,6 +117,26 @@ type Schema struct {
 // otherwise names are matched case-insensitively, as Spark resolves them.
 func (s *Schema) Field(name string) *Field { return findField(s.Fields, name) }
 
+// Without returns a copy of the schema without the named top-level columns
+// (matched as Field matches them). Data files hold the table schema without
+// its partition columns.
+func (s *Schema) Without(names ...string) *Schema {
+	out := &Schema{Fields: make([]*Field, 0, len(s.Fields))}
+	for _, f := range s.Fields {
+		drop := false
+		for _, n := range names {
+			if f.Name == n || strings.EqualFold(f.Name, n) {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			out.Fields = append(out.Fields, f)
+		}
+	}
+	return out
+}
+
 func findField(fields []*Field, name string) *Field {
 	for _, f := range fields {
 		if f.Name == name {

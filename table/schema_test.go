@@ -228,3 +228,40 @@ func sharedCorpusDir(t testing.TB) string {
 	}
 	return dir
 }
+
+func TestSchemaWithout(t *testing.T) {
+	s, err := table.ParseSchema(protocolExample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.Without("DAY", "ts", "absent")
+	if len(d.Fields) != len(s.Fields)-2 || d.Field("day") != nil || d.Field("ts") != nil || d.Field("a") == nil {
+		t.Errorf("Without: %s", d)
+	}
+	if len(s.Fields) != 17 {
+		t.Errorf("Without modified the receiver: %d fields", len(s.Fields))
+	}
+}
+
+func FuzzParseSchema(f *testing.F) {
+	f.Add(protocolExample)
+	f.Add(`{"type":"struct","fields":[]}`)
+	f.Add(`{"type":"struct","fields":[{"name":"x","type":"decimal(5,2)","nullable":true,"metadata":{"k":[1,{"a":null}]}}]}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := table.ParseSchema(in)
+		if err != nil {
+			if !errors.Is(err, table.ErrSchema) {
+				t.Fatalf("error %v is not ErrSchema", err)
+			}
+			return
+		}
+		again, err := table.ParseSchema(s.String())
+		if err != nil {
+			t.Fatalf("canonical form %s does not parse: %v", s, err)
+		}
+		if again.String() != s.String() {
+			t.Fatalf("canonical form is not stable:\n%s\n%s", s, again)
+		}
+		_ = s.Arrow()
+	})
+}

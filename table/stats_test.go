@@ -270,3 +270,29 @@ func TestWriterStatsMaxRuneTieBreak(t *testing.T) {
 		t.Errorf("nulls = %d, %v", n, ok)
 	}
 }
+
+func FuzzParseStats(f *testing.F) {
+	f.Add(sparkStats)
+	f.Add(`{"numRecords":0}`)
+	f.Add(`{"numRecords":3,"minValues":{"a":{"b":1e400}},"nullCount":{"a":"x"},"tightBounds":true}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := table.ParseStats(in)
+		if err != nil {
+			if !errors.Is(err, table.ErrStats) {
+				t.Fatalf("error %v is not ErrStats", err)
+			}
+			return
+		}
+		if s == nil {
+			return
+		}
+		back, err := table.ParseStats(s.JSON())
+		if err != nil || back == nil || back.NumRecords != s.NumRecords {
+			t.Fatalf("JSON() %s does not parse back: %v", s.JSON(), err)
+		}
+		for k := range s.MinValues {
+			s.Min(k)
+			s.Nulls(k)
+		}
+	})
+}
