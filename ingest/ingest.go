@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"runtime"
@@ -355,6 +354,7 @@ func (in *Ingester) runBatch(ctx context.Context, t *table.Table, snap *table.Sn
 	})
 	now := in.opts.Now()
 	res.Committed, res.Duration = now.UTC(), now.Sub(start)
+	res.DurationMs = res.Duration.Milliseconds()
 	switch {
 	case errors.Is(err, table.ErrAlreadyCommitted):
 		in.log.Info("batch was committed by another instance; discarding this copy", "batch", m.Batch)
@@ -378,6 +378,7 @@ func (in *Ingester) runBatch(ctx context.Context, t *table.Table, snap *table.Sn
 		res.MaxLatency = max(res.MaxLatency, l)
 		in.metrics.arrivalSeconds.Observe(l.Seconds())
 	}
+	res.MaxLatencyMs = res.MaxLatency.Milliseconds()
 	in.metrics.files.Add(float64(res.Files))
 	in.metrics.rows.Add(float64(res.Rows))
 	in.metrics.rescued.Add(float64(res.Rescued))
@@ -704,4 +705,3 @@ func validColumnName(s string) bool {
 	return !strings.ContainsAny(s, " ,;{}()\n\t=.\"'`") && !strings.HasPrefix(s, "_")
 }
 
-var _ = io.EOF

@@ -257,12 +257,16 @@ type BatchResult struct {
 	Quarantined int       `json:"quarantined"`
 	Committed   time.Time `json:"committed"`
 	// Duration is how long the batch took from planning to commit.
-	Duration time.Duration `json:"duration"`
+	Duration time.Duration `json:"-"`
+	// DurationMs is Duration in milliseconds, for JSON.
+	DurationMs int64 `json:"duration_ms"`
 	// Latencies are, per file, its arrival (ModTime) to commit time: the
 	// end-to-end latency a daemon exports as a histogram.
 	Latencies []time.Duration `json:"-"`
 	// MaxLatency is the largest of Latencies.
-	MaxLatency time.Duration `json:"max_latency"`
+	MaxLatency time.Duration `json:"-"`
+	// MaxLatencyMs is MaxLatency in milliseconds, for JSON.
+	MaxLatencyMs int64 `json:"max_latency_ms"`
 	// AlreadyCommitted is true when another instance committed the batch
 	// first; its counts are then this instance's discarded work.
 	AlreadyCommitted bool `json:"already_committed,omitempty"`
