@@ -107,10 +107,10 @@ const maxBatchRetries = 10
 // planned by an earlier run, lists the landing location once, and commits
 // batches until every file found is ingested. It stops at the first error;
 // calling it again resumes exactly where it stopped.
-func (in *Ingester) RunOnce(ctx context.Context) (Summary, error) {
+func (in *Ingester) RunOnce(ctx context.Context) (sum Summary, err error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	sum := Summary{Version: -1}
+	sum = Summary{Version: -1}
 	skipped := in.skipped
 	defer func() { sum.Skipped = in.skipped - skipped }()
 	discovered := false
@@ -704,4 +704,3 @@ func validColumnName(s string) bool {
 	}
 	return !strings.ContainsAny(s, " ,;{}()\n\t=.\"'`") && !strings.HasPrefix(s, "_")
 }
-
