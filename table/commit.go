@@ -81,6 +81,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 	if c.ExactVersion {
 		version = c.Version
 	}
+	transient := 0
 	for attempt := 1; ; attempt++ {
 		err := t.bucket.PutIfAbsent(ctx, commitKey(version), data)
 		if err == nil {
@@ -88,9 +89,19 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 			return version, nil
 		}
 		if !errors.Is(err, storage.ErrExists) {
-			return -1, fmt.Errorf("commit version %d: %w", version, err)
+			// A transient failure may hide a write that landed: look before
+			// trying again, so the commit is never written twice.
+			if transient++; !errors.Is(err, storage.ErrTransient) || transient > maxTransient {
+				return -1, fmt.Errorf("commit version %d: %w", version, err)
+			}
+			if err := sleepJitter(ctx, transient+4); err != nil {
+				return -1, err
+			}
 		}
 		winner, err := readCommit(ctx, t.bucket, version)
+		if errors.Is(err, ErrVersionNotFound) {
+			continue // the failed write did not land; try the same version again
+		}
 		if err != nil {
 			return -1, fmt.Errorf("commit version %d: reading the winning commit: %w", version, err)
 		}
@@ -108,13 +119,44 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		if c.ExactVersion {
 			return -1, fmt.Errorf("%w: version %d was written by another writer", ErrConflict, version)
 		}
+		// Jump to the head of the log, checking every commit on the way, so a
+		// writer that lost a race never walks the log one version at a time.
+		if version, err = t.catchUp(ctx, c, version+1); err != nil {
+			return -1, err
+		}
 		t.log.Debug("commit lost a version race; retrying", "version", version, "attempt", attempt)
-		version++
 		if err := sleepJitter(ctx, attempt); err != nil {
 			return -1, err
 		}
 	}
 }
+
+// catchUp checks the commits from version `from` to the head of the log for
+// conflicts with c and returns the next free version.
+func (t *Table) catchUp(ctx context.Context, c *Commit, from int64) (int64, error) {
+	files, err := listLog(ctx, t.bucket, from, -1)
+	if err != nil {
+		return -1, err
+	}
+	for _, f := range files {
+		if f.isCheckpoint() || f.version != from {
+			continue
+		}
+		winner, err := readCommit(ctx, t.bucket, f.version)
+		if err != nil {
+			return -1, err
+		}
+		if err := checkConflict(c, winner, f.version); err != nil {
+			return -1, err
+		}
+		from++
+	}
+	return from, nil
+}
+
+// maxTransient bounds consecutive transient storage failures in one commit;
+// the storage layer has already retried each of them.
+const maxTransient = 8
 
 // committed runs after a successful commit: hooks, and a checkpoint every
 // delta.checkpointInterval versions. Checkpoint failures are logged, not
@@ -208,10 +250,9 @@ func (t *Table) commitInfo(c *Commit, readVersion int64, blind bool) *CommitInfo
 }
 
 // sleepJitter backs off between commit attempts: full jitter over an
-// exponentially growing window capped at one second.
+// exponentially growing window capped at 250ms.
 func sleepJitter(ctx context.Context, attempt int) error {
-	window := time.Duration(1<<min(attempt, 10)) * time.Millisecond
-	window = min(window, time.Second)
+	window := time.Duration(1<<min(attempt, 8)) * time.Millisecond
 	d := time.Duration(rand.Int64N(int64(window) + 1))
 	select {
 	case <-ctx.Done():

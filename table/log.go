@@ -213,6 +213,9 @@ func buildSegment(files []logFile, target int64) (segment, error) {
 		seg.version = f.version
 	}
 	if seg.version < 0 {
+		if target >= 0 || len(files) > 0 {
+			return segment{}, fmt.Errorf("%w: version %d is no longer reconstructible from the log", ErrVersionNotFound, target)
+		}
 		return segment{}, ErrNoTable
 	}
 	if target >= 0 && seg.version != target {

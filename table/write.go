@@ -43,7 +43,7 @@ type openFile struct {
 	values map[string]*string
 	fw     *FileWriter
 	pw     *io.PipeWriter
-	count  *countingWriter
+	count  *sizeCounter
 	done   chan error
 }
 
@@ -125,18 +125,19 @@ func (w *Writer) writePart(ctx context.Context, g PartitionedRecord) error {
 func (w *Writer) openFile(ctx context.Context, dir string, values map[string]*string) (*openFile, error) {
 	key := dir + "part-" + uuid.NewString() + ".zstd.parquet"
 	pr, pw := io.Pipe()
-	f := &openFile{key: key, values: values, pw: pw, count: &countingWriter{w: pw}, done: make(chan error, 1)}
-	fw, err := NewFileWriter(f.count, w.fileSch, w.opts.Writer)
-	if err != nil {
-		pw.Close()
-		return nil, err
-	}
-	f.fw = fw
-	go func() {
+	f := &openFile{key: key, values: values, pw: pw, count: &sizeCounter{w: pw}, done: make(chan error, 1)}
+	go func() { // started first: the encoder writes the Parquet header at once
 		err := w.t.bucket.Upload(ctx, key, pr)
 		pr.CloseWithError(err) // unblock the encoder if the upload failed
 		f.done <- err
 	}()
+	fw, err := NewFileWriter(f.count, w.fileSch, w.opts.Writer)
+	if err != nil {
+		pw.CloseWithError(err)
+		<-f.done
+		return nil, err
+	}
+	f.fw = fw
 	return f, nil
 }
 
@@ -256,12 +257,12 @@ func FileKey(path string) (string, error) {
 	return key, nil
 }
 
-type countingWriter struct {
+type sizeCounter struct {
 	w io.Writer
 	n atomic.Int64
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
+func (c *sizeCounter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n.Add(int64(n))
 	return n, err

@@ -1,0 +1,108 @@
+package table_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/tabletest"
+)
+
+var memSeq atomic.Int64
+
+func openMem(t *testing.T) storage.Bucket {
+	b, err := storage.Open(context.Background(), fmt.Sprintf("mem://table-test-%d", memSeq.Add(1)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func openFile(t *testing.T) storage.Bucket {
+	b, err := storage.Open(context.Background(), "file://"+t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestConformanceMem(t *testing.T)  { tabletest.Run(t, openMem, nil) }
+func TestConformanceFile(t *testing.T) { tabletest.Run(t, openFile, nil) }
+
+// A commit whose response is lost (the write landed, the caller saw a
+// transient error) must be recognised, not written twice or reported failed.
+func TestCommitLostResponse(t *testing.T) {
+	ctx := context.Background()
+	inner := openMem(t)
+	tabletest.Create(t, inner, nil)
+	faulty := storage.NewFaulty(inner, storage.Faults{
+		Ops: []string{storage.OpPutIfAbsent}, KeyPrefix: "_delta_log/", Nth: 1, After: true})
+	tbl, err := table.Open(ctx, faulty, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := tabletest.Rows(0, 10)
+	defer rec.Release()
+	v, err := tbl.Append(ctx, []arrow.Record{rec}, nil)
+	if err != nil || v != 1 {
+		t.Fatalf("append with lost response: v=%d err=%v", v, err)
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Version() != 1 || len(tabletest.IDs(t, snap, "")) != 10 {
+		t.Fatalf("version %d", snap.Version())
+	}
+}
+
+// Tables needing features loglake does not implement are refused by name.
+func TestRefuseUnsupportedFeatures(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name, protocol, config, feature string
+	}{
+		{"deletion vectors", `{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}}`, `{}`, "deletionVectors"},
+		{"column mapping", `{"protocol":{"minReaderVersion":2,"minWriterVersion":5}}`, `{"delta.columnMapping.mode":"name"}`, "columnMapping"},
+		{"future reader", `{"protocol":{"minReaderVersion":4,"minWriterVersion":7}}`, `{}`, "readerVersion 4"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := openMem(t)
+			commit := tc.protocol + "\n" + fmt.Sprintf(`{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":%q,"partitionColumns":[],"configuration":%s}}`,
+				tabletest.Schema().String(), tc.config) + "\n"
+			if err := b.PutIfAbsent(ctx, "_delta_log/00000000000000000000.json", []byte(commit)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := table.Open(ctx, b, nil)
+			if !errors.Is(err, table.ErrUnsupportedFeature) || !strings.Contains(err.Error(), tc.feature) {
+				t.Fatalf("open: %v, want ErrUnsupportedFeature naming %q", err, tc.feature)
+			}
+		})
+	}
+}
+
+func TestCorruptCommit(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tabletest.Create(t, b, nil)
+	if err := b.PutIfAbsent(ctx, "_delta_log/00000000000000000001.json", []byte("{\"add\":{\"path\":")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := table.Open(ctx, b, nil); !errors.Is(err, table.ErrCorrupt) {
+		t.Fatalf("open: %v, want ErrCorrupt", err)
+	}
+}
+
+func TestOpenMissing(t *testing.T) {
+	if _, err := table.Open(context.Background(), openMem(t), nil); !errors.Is(err, table.ErrNoTable) {
+		t.Fatalf("open empty location: %v, want ErrNoTable", err)
+	}
+}
