@@ -241,6 +241,10 @@ func (fr *fileReader) read(ctx context.Context, f *fileCtx, out chan<- *chunk) e
 			}
 			line, cut = keep, true
 		}
+		if !cut && len(line) > fr.maxLine+1 || !cut && len(line) == fr.maxLine+1 && line[len(line)-1] != '\n' {
+			size = int64(len(bytes.TrimSuffix(line, []byte{'\n'})))
+			line, cut = append([]byte(nil), line[:fr.maxLine]...), true
+		}
 		if len(line) > 0 || cut {
 			lineNo++
 			data := bytes.TrimSuffix(line, []byte{'\n'})

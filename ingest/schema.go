@@ -64,7 +64,7 @@ func ParseSchema(data []byte) (*table.Schema, error) {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}
-		for _, item := range strings.Split(line, ",") {
+		for _, item := range splitTopLevel(line) {
 			item = strings.TrimSpace(item)
 			if item == "" {
 				continue
@@ -251,4 +251,24 @@ func (m *mapping) lookup(name []byte) int {
 		return i
 	}
 	return -1
+}
+
+// splitTopLevel splits s at commas outside <…>.
+func splitTopLevel(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, c := range s {
+		switch c {
+		case '<':
+			depth++
+		case '>':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
 }
