@@ -495,6 +495,9 @@ func (r *fileReader) Close() error {
 		if s.cache != nil {
 			s.cache.Release()
 		}
+		if s.int96 != nil {
+			s.int96.close()
+		}
 	}
 	return nil
 }
@@ -616,6 +619,14 @@ func int96Micros(v parquet.Int96) int64 {
 	return (day-julianEpochDay)*86400e6 + int64(nanos/1000)
 }
 
+// close releases the current column chunk's pages.
+func (c *int96Column) close() {
+	if c.cur != nil {
+		c.cur.Close()
+		c.cur = nil
+	}
+}
+
 func (c *int96Column) read(mem memory.Allocator, n int64) (arrow.Array, error) {
 	b := array.NewTimestampBuilder(mem, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"})
 	defer b.Release()
@@ -625,6 +636,7 @@ func (c *int96Column) read(mem memory.Allocator, n int64) (arrow.Array, error) {
 			if c.rg >= c.rdr.NumRowGroups() {
 				return nil, fmt.Errorf("%w: INT96 column ended %d rows early", ErrCorrupt, left)
 			}
+			c.close()
 			cr, err := c.rdr.RowGroup(c.rg).Column(c.col)
 			if err != nil {
 				return nil, err

@@ -579,7 +579,9 @@ func TestReadCorpusFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec := readPath(t, files[0], &table.ReadOptions{Schema: sch, PartitionColumns: tc.partCols, PartitionValues: tc.partValues, BatchRows: 10000})
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			rec := readPath(t, files[0], &table.ReadOptions{Schema: sch, PartitionColumns: tc.partCols, PartitionValues: tc.partValues, BatchRows: 10000, Allocator: mem})
 			defer rec.Release()
 			if !rec.Schema().Equal(sch.Arrow()) {
 				t.Errorf("schema %s", rec.Schema())
