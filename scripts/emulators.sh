@@ -46,6 +46,9 @@ AZURE_ACCOUNT=devstoreaccount1
 AZURE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 
 EMULATORS=(s3 gcs azure)
+for p in "$S3_PORT" "$GCS_PORT" "$AZURE_PORT"; do
+	[[ $p =~ ^[0-9]+$ ]] && ((p >= 1 && p <= 65535)) || { echo "emulators: ERROR: invalid port $p" >&2; exit 1; }
+done
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
@@ -164,6 +167,7 @@ start_one() {
 	if port_open "$port"; then
 		die "$HOST:$port ($name) is already in use by another process; stop it or set LOGLAKE_$(tr a-z A-Z <<<"$name")_PORT"
 	fi
+	STARTED+=("$name")
 	local data=$STATE/data/$name
 	rm -rf "$data"
 	mkdir -p "$data"
@@ -212,6 +216,10 @@ cmd_start() {
 	fi
 	cmd_install
 	local t0=$SECONDS
+	# On any failure below, stop what this invocation launched so that a
+	# failed start leaves nothing behind.
+	STARTED=()
+	trap 'if ((${#STARTED[@]})); then log "start failed; stopping ${STARTED[*]}"; stop_many --quiet "${STARTED[@]}"; fi' EXIT
 	for name in "${EMULATORS[@]}"; do start_one "$name"; done
 	for name in "${EMULATORS[@]}"; do wait_one "$name"; done
 	log "listening after $((SECONDS - t0))s; creating bucket $BUCKET and verifying"
@@ -220,6 +228,7 @@ cmd_start() {
 		for name in "${EMULATORS[@]}"; do log_tail "$name"; done
 		die "emulators started but the bucket setup/verify failed"
 	fi
+	trap - EXIT
 	log "started in $((SECONDS - t0))s: s3 $HOST:$S3_PORT, gcs $HOST:$GCS_PORT, azure $HOST:$AZURE_PORT"
 }
 
