@@ -1,0 +1,694 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/expr"
+)
+
+// Egress forwards one region's approved rows from its regional table to the
+// central table. RunOnce and Run serialize on the Egress; several Egresses
+// (in one process or many) may run the same region at once without
+// duplicating a row.
+type Egress struct {
+	source, central storage.Bucket
+	opts            Options
+	appID           string
+	log             *slog.Logger
+	met             *metrics
+	parsed          expr.Expr
+
+	mu  sync.Mutex
+	src *table.Table
+	dst *table.Table
+	// cursor is the last source version forwarded or passed over; it is
+	// ahead of the central txn only by versions that had no rows to forward.
+	// -2: not read yet.
+	cursor int64
+	// pendingSince is when the cursor first moved past the central txn
+	// without a commit (zero when it is not ahead).
+	pendingSince time.Time
+	st           sourceState
+}
+
+// errNoSource: the regional table does not exist yet; there is nothing to
+// forward.
+var errNoSource = errors.New("egress: source table does not exist yet")
+
+// New returns an Egress from the regional table in source to the central
+// table in central. It validates opts and parses the predicate; when the
+// regional table exists it also checks the predicate against its schema and
+// creates the central table if absent (source schema, all columns nullable,
+// plus a string `region` column, partitioned by `date` when the source has
+// that column). When the regional table does not exist yet (its ingest has
+// not committed), both happen at the first run that finds it.
+func New(ctx context.Context, source, central storage.Bucket, opts Options) (*Egress, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := expr.Parse(o.Predicate)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPredicate, err)
+	}
+	met, err := newMetrics(o.Registerer, o.Region)
+	if err != nil {
+		return nil, fmt.Errorf("egress: registering metrics: %w", err)
+	}
+	e := &Egress{source: source, central: central, opts: o, appID: AppID(o.Region),
+		log: o.Logger.With("region", o.Region), met: met, parsed: parsed, cursor: -2}
+	if err := e.open(ctx); err != nil && !errors.Is(err, errNoSource) {
+		return nil, err
+	}
+	return e, nil
+}
+
+// open opens the source table and opens or creates the central table.
+func (e *Egress) open(ctx context.Context) error {
+	if e.src == nil {
+		t, err := table.Open(ctx, e.source, e.opts.tableOptions())
+		if errors.Is(err, table.ErrNoTable) {
+			return errNoSource
+		}
+		if err != nil {
+			return fmt.Errorf("egress: source table %s: %w", e.source.URL(), err)
+		}
+		snap, err := t.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		var st sourceState
+		if err := st.setMetadata(snap.Metadata(), e.parsed); err != nil {
+			return fmt.Errorf("%w (source table %s)", err, e.source.URL())
+		}
+		e.src = t
+	}
+	if e.dst == nil {
+		t, err := table.Open(ctx, e.central, e.opts.tableOptions())
+		if errors.Is(err, table.ErrNoTable) {
+			t, err = e.createCentral(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("egress: central table %s: %w", e.central.URL(), err)
+		}
+		e.dst = t
+	}
+	return nil
+}
+
+// createCentral creates the central table from the source schema.
+func (e *Egress) createCentral(ctx context.Context) (*table.Table, error) {
+	snap, err := e.src.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ssch, err := snap.Schema()
+	if err != nil {
+		return nil, err
+	}
+	sch := CentralSchema(ssch)
+	var parts []string
+	if f := sch.Field("date"); f != nil {
+		parts = []string{f.Name}
+	}
+	t, err := table.Create(ctx, e.central, table.CreateOptions{
+		Schema:           sch,
+		PartitionColumns: parts,
+		Properties:       e.opts.CentralProperties,
+		Description:      "loglake central table",
+	}, e.opts.tableOptions())
+	if errors.Is(err, table.ErrExists) {
+		// Another region created it first.
+		return table.Open(ctx, e.central, e.opts.tableOptions())
+	}
+	if err == nil {
+		e.log.Info("created the central table", "url", e.central.URL(), "partitionBy", parts)
+	}
+	return t, err
+}
+
+// CentralSchema is the central table schema egress derives from a regional
+// table's: every column nullable (other regions may lack it), plus a string
+// `region` column unless the source already has one.
+func CentralSchema(src *table.Schema) *table.Schema {
+	out := &table.Schema{}
+	hasRegion := false
+	for _, f := range src.Fields {
+		cp := *f
+		cp.Nullable = true
+		if f.Name == RegionColumn {
+			hasRegion = true
+			cp.Type = table.TypeString
+		}
+		out.Fields = append(out.Fields, &cp)
+	}
+	if !hasRegion {
+		out.Fields = append(out.Fields, &table.Field{Name: RegionColumn, Type: table.TypeString, Nullable: true})
+	}
+	return out
+}
+
+// RunOnce forwards every source version committed before it started,
+// writing as many central commits as the batch bounds require, and returns
+// the totals. It stops at the first error; calling it again resumes from the
+// central table's txn, so no row is lost or duplicated.
+func (e *Egress) RunOnce(ctx context.Context) (Summary, error) {
+	return e.run(ctx, ctx)
+}
+
+// Run forwards new source versions until ctx is done, polling every
+// interval (default 1s). When ctx is done it lets the current batch finish
+// and commit (for at most DrainTimeout) and returns nil. Failed runs are
+// logged and retried with backoff; errors that a retry cannot fix
+// (ErrSourceLogCleaned, ErrSchemaMismatch, ErrPredicate,
+// table.ErrUnsupportedFeature) are returned.
+func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	wait := interval
+	for {
+		work, release := drainContext(ctx, e.opts.DrainTimeout)
+		sum, err := e.run(ctx, work)
+		release()
+		if ctx.Err() != nil {
+			if err != nil {
+				e.log.Warn("egress stopped with an unfinished batch; the next run resumes it", "err", err)
+			}
+			return nil
+		}
+		switch {
+		case err != nil && permanent(err):
+			e.log.Error("egress cannot continue", "err", err)
+			return err
+		case err != nil:
+			e.log.Warn("egress run failed; retrying", "err", err, "retryIn", wait)
+		default:
+			if sum.Commits > 0 || sum.Superseded > 0 {
+				e.log.Debug("egress run", "from", sum.FromVersion, "to", sum.ToVersion, "rows", sum.Rows,
+					"commits", sum.Commits, "lag", sum.LagVersions)
+			}
+			wait = interval
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		if err != nil {
+			wait = min(2*wait, max(time.Minute, interval))
+		}
+	}
+}
+
+// drainContext returns a context that is not canceled with ctx but d after
+// ctx is done, so a batch in flight can finish its commit.
+func drainContext(ctx context.Context, d time.Duration) (context.Context, func()) {
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var timer *time.Timer
+	var mu sync.Mutex
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(d, cancel)
+		mu.Unlock()
+	})
+	return work, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
+}
+
+// permanent reports errors that retrying cannot fix.
+func permanent(err error) bool {
+	return errors.Is(err, ErrSourceLogCleaned) || errors.Is(err, ErrSchemaMismatch) ||
+		errors.Is(err, ErrPredicate) || errors.Is(err, table.ErrUnsupportedFeature)
+}
+
+// run forwards the source versions up to the source head it sees first.
+// It starts no new batch once stop is done; ctx bounds the I/O.
+func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sum = Summary{Region: e.opts.Region, FromVersion: -1, ToVersion: -1, CentralVersion: -1}
+	defer func() {
+		if err != nil {
+			e.met.failures.Inc()
+		}
+	}()
+	if err := e.open(ctx); errors.Is(err, errNoSource) {
+		e.log.Debug("no regional table yet", "url", e.source.URL())
+		return sum, nil
+	} else if err != nil {
+		return sum, err
+	}
+	ssnap, err := e.src.Snapshot(ctx)
+	if err != nil {
+		return sum, err
+	}
+	head := ssnap.Version()
+	for first := true; ; first = false {
+		csnap, err := e.dst.Snapshot(ctx)
+		if err != nil {
+			return sum, err
+		}
+		txn := e.position(csnap)
+		if first {
+			sum.FromVersion, sum.ToVersion = e.cursor, e.cursor
+		}
+		sum.ToVersion = max(sum.ToVersion, e.cursor)
+		if sum.Commits == 0 {
+			sum.CentralVersion = csnap.Version()
+		}
+		if e.cursor >= head || stop.Err() != nil {
+			if e.cursor > txn && e.advanceDue(txn) {
+				res, err := e.commit(ctx, csnap, &batch{from: txn, to: e.cursor, start: e.opts.Now()}, nil)
+				sum.add(res)
+				if err != nil {
+					return sum, err
+				}
+			}
+			break
+		}
+		res, err := e.batch(ctx, csnap, txn, head)
+		sum.add(res)
+		if err != nil {
+			return sum, err
+		}
+	}
+	sum.LagVersions, err = e.lag(ctx)
+	return sum, err
+}
+
+// position reconciles the in-memory cursor with the central txn and returns
+// the txn (-1 when the region never committed).
+func (e *Egress) position(csnap *table.Snapshot) int64 {
+	txn, ok := csnap.AppVersion(e.appID)
+	if !ok {
+		txn = -1
+	}
+	if txn >= e.cursor {
+		if e.cursor != -2 && txn > e.cursor {
+			e.log.Debug("another instance forwarded ahead of this one", "txn", txn, "cursor", e.cursor)
+		}
+		e.cursor = txn
+		e.pendingSince = time.Time{}
+	}
+	return txn
+}
+
+// advanceDue reports whether the versions passed over since txn should be
+// recorded in the central table now.
+func (e *Egress) advanceDue(txn int64) bool {
+	return e.cursor-txn >= int64(e.opts.AdvanceEvery) ||
+		(!e.pendingSince.IsZero() && e.opts.Now().Sub(e.pendingSince) >= e.opts.AdvanceAfter)
+}
+
+// lag measures how far the cursor is behind the source head and sets the
+// lag gauges.
+func (e *Egress) lag(ctx context.Context) (int64, error) {
+	snap, err := e.src.Snapshot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	lag := max(snap.Version()-e.cursor, 0)
+	e.met.lagVersions.Set(float64(lag))
+	secs := 0.0
+	if lag > 0 {
+		ch, err := e.src.Changes(ctx, e.cursor, -1, 1)
+		if err == nil && len(ch) > 0 {
+			secs = max(e.opts.Now().Sub(ch[0].Timestamp).Seconds(), 0)
+		}
+	}
+	e.met.lagSeconds.Set(secs)
+	return lag, nil
+}
+
+// batch is one central commit being assembled.
+type batch struct {
+	from, to       int64 // source versions covered: (from, to]
+	start          time.Time
+	srcRows, bytes int64
+	rows, filtered int64
+	skipped        int
+	sources        []SourceCommit
+}
+
+// syncSchema makes e.st describe source version v.
+func (e *Egress) syncSchema(ctx context.Context, v int64) error {
+	if e.st.schema != nil && e.st.version == v {
+		return nil
+	}
+	e.st.plan.release()
+	e.st = sourceState{version: v}
+	if v < 0 {
+		return nil // version 0 carries the metaData
+	}
+	snap, err := e.src.SnapshotAt(ctx, v)
+	if errors.Is(err, table.ErrVersionNotFound) {
+		// Version v is no longer reconstructible but the commits after it
+		// are: columns are only ever added, so the latest schema reads the
+		// older files too (new columns as null).
+		e.log.Warn("source version not reconstructible; reading with the latest schema", "version", v)
+		snap, err = e.src.Snapshot(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if err := e.st.setMetadata(snap.Metadata(), e.parsed); err != nil {
+		return err
+	}
+	e.st.version = v
+	return nil
+}
+
+// changeSize estimates a source commit's rows and bytes from its adds.
+func changeSize(c table.Change) (rows, bytes int64) {
+	for _, a := range c.Actions {
+		if a.Add != nil && a.Add.DataChange {
+			bytes += a.Add.Size
+			if st, _ := table.ParseStats(a.Add.Stats); st != nil {
+				rows += st.NumRecords
+			}
+		}
+	}
+	return rows, bytes
+}
+
+// batch reads the source versions after the cursor (up to head, within the
+// batch bounds), writes their matching rows to new central files and commits
+// them, or only moves the cursor when no row matched.
+func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn, head int64) (Summary, error) {
+	b := &batch{from: e.cursor, to: e.cursor, start: e.opts.Now()}
+	res := Summary{Region: e.opts.Region, FromVersion: b.from, ToVersion: b.from, CentralVersion: csnap.Version()}
+	changes, err := e.src.Changes(ctx, b.from, head, e.opts.MaxVersions)
+	if errors.Is(err, table.ErrVersionNotFound) {
+		return res, fmt.Errorf("%w: region %s: source %s: the central table holds versions up to %d, but %v",
+			ErrSourceLogCleaned, e.opts.Region, e.source.URL(), b.from, err)
+	}
+	if err != nil {
+		return res, err
+	}
+	if len(changes) == 0 {
+		return res, fmt.Errorf("egress: source log lists no commit after version %d although its head is %d", b.from, head)
+	}
+	if err := e.syncSchema(ctx, b.from); err != nil {
+		return res, err
+	}
+
+	var w *table.Writer
+	discard := func() {
+		if w != nil {
+			if adds, err := w.Close(); err == nil {
+				e.discard(adds)
+			}
+		}
+	}
+	write := func(rec arrow.Record) error {
+		if w == nil {
+			var err error
+			if w, err = e.dst.NewWriter(csnap, &table.WriteOptions{TargetFileSize: e.opts.TargetFileSize}); err != nil {
+				return err
+			}
+		}
+		return w.Write(ctx, rec)
+	}
+	centralSchema, err := csnap.Schema()
+	if err != nil {
+		return res, err
+	}
+	for _, c := range changes {
+		rows, bytes := changeSize(c)
+		if b.to > b.from && (b.srcRows+rows > e.opts.MaxRows || b.bytes+bytes > e.opts.MaxBytes ||
+			e.opts.Now().Sub(b.start) >= e.opts.MaxBatchTime) {
+			break
+		}
+		if err := e.readChange(ctx, c, b, centralSchema, write); err != nil {
+			discard()
+			return res, err
+		}
+		b.to = c.Version
+		e.st.version = c.Version
+	}
+	res.ToVersion = b.to
+	res.RowsFiltered, res.SkippedCommits, res.SourceBytes = b.filtered, b.skipped, b.bytes
+
+	var adds []table.Action
+	if w != nil {
+		if adds, err = w.Close(); err != nil {
+			e.discard(adds)
+			return res, err
+		}
+	}
+	e.met.filtered.Add(float64(b.filtered))
+	e.met.skipped.Add(float64(b.skipped))
+	e.met.sourceBytes.Add(float64(b.bytes))
+	if b.rows == 0 {
+		// Nothing to forward: move the cursor; record it in the central
+		// table only when enough has accumulated (see Options.AdvanceEvery).
+		e.discard(adds)
+		e.met.sourceVersions.Add(float64(b.to - b.from))
+		e.cursor = b.to
+		if e.pendingSince.IsZero() {
+			e.pendingSince = e.opts.Now()
+		}
+		if !e.advanceDue(txn) {
+			return res, nil
+		}
+		b.from = txn
+	}
+	out, err := e.commit(ctx, csnap, b, adds)
+	out.FromVersion = res.FromVersion
+	out.RowsFiltered, out.SkippedCommits, out.SourceBytes = res.RowsFiltered, res.SkippedCommits, res.SourceBytes
+	return out, err
+}
+
+// readChange forwards one source commit's new rows into the batch.
+func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, central *table.Schema, write func(arrow.Record) error) error {
+	var adds []*table.Add
+	deletes := false
+	for _, a := range c.Actions {
+		switch {
+		case a.MetaData != nil:
+			if err := e.st.setMetadata(a.MetaData, e.parsed); err != nil {
+				return fmt.Errorf("source version %d: %w", c.Version, err)
+			}
+		case a.Add != nil && a.Add.DataChange:
+			adds = append(adds, a.Add)
+		case a.Remove != nil && a.Remove.DataChange:
+			deletes = true
+		}
+	}
+	if deletes {
+		// skipChangeCommits: rows already forwarded stay; rewritten rows are
+		// not forwarded again.
+		b.skipped++
+		e.log.Info("skipping a source commit that deletes or rewrites data", "version", c.Version)
+		return nil
+	}
+	if len(adds) == 0 {
+		return nil // dataChange=false (OPTIMIZE), metadata, txn-only
+	}
+	if e.st.schema == nil {
+		return fmt.Errorf("%w: source version %d adds files before any metaData", table.ErrCorrupt, c.Version)
+	}
+	if e.st.plan == nil {
+		p, err := newPlan(e.st.schema.Arrow(), central.Arrow(), e.opts.Region)
+		if err != nil {
+			return fmt.Errorf("region %s, source version %d: %w", e.opts.Region, c.Version, err)
+		}
+		e.st.plan = p
+	}
+	var kept int64
+	for _, a := range adds {
+		n, err := readFile(ctx, e.source, &e.st, a, write)
+		if err != nil {
+			return fmt.Errorf("source version %d: %w", c.Version, err)
+		}
+		b.srcRows += n.rows
+		b.filtered += n.rows - n.kept
+		if !n.pruned {
+			b.bytes += a.Size
+		}
+		kept += n.kept
+	}
+	b.rows += kept
+	if kept > 0 {
+		b.sources = append(b.sources, SourceCommit{Version: c.Version, Timestamp: c.Timestamp, Rows: kept})
+	}
+	return nil
+}
+
+// errReplan: the batch must be planned again (another instance of the region
+// committed, or the central metadata changed).
+var errReplan = errors.New("egress: replan batch")
+
+// commit writes the batch's adds with txn{appId, b.to} at the head of the
+// central log. On success it moves the cursor to b.to.
+func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, adds []table.Action) (Summary, error) {
+	res := Summary{Region: e.opts.Region, FromVersion: b.from, ToVersion: b.from, CentralVersion: csnap.Version()}
+	var outBytes int64
+	for _, a := range adds {
+		outBytes += a.Add.Size
+	}
+	c := &table.Commit{
+		Actions:   adds,
+		Operation: "STREAMING UPDATE",
+		Parameters: map[string]any{"outputMode": "Append", "queryId": e.appID,
+			"epochId": strconv.FormatInt(b.to, 10)},
+		Metrics: map[string]any{
+			"numAddedFiles":       strconv.Itoa(len(adds)),
+			"numOutputRows":       strconv.FormatInt(b.rows, 10),
+			"numOutputBytes":      strconv.FormatInt(outBytes, 10),
+			"numFilteredRows":     strconv.FormatInt(b.filtered, 10),
+			"numSourceVersions":   strconv.FormatInt(b.to-b.from, 10),
+			"numSkippedCommits":   strconv.Itoa(b.skipped),
+			"sourceStartVersion":  strconv.FormatInt(b.from+1, 10),
+			"sourceEndVersion":    strconv.FormatInt(b.to, 10),
+			"batchDurationMs":     strconv.FormatInt(e.opts.Now().Sub(b.start).Milliseconds(), 10),
+			"numSourceBytesRead":  strconv.FormatInt(b.bytes, 10),
+			"numSourceRowsRead":   strconv.FormatInt(b.srcRows, 10),
+			"numSourceDataCommit": strconv.Itoa(len(b.sources)),
+		},
+		AppID:        e.appID,
+		AppVersion:   b.to,
+		ExactVersion: true,
+	}
+	v, err := e.commitAt(ctx, csnap, c, adds)
+	switch {
+	case errors.Is(err, errReplan):
+		e.discard(adds)
+		res.Superseded = 1
+		e.met.superseded.Inc()
+		e.log.Info("batch superseded by a concurrent commit; replanning", "from", b.from, "to", b.to, "reason", err)
+		return res, nil
+	case err != nil:
+		// The commit may have landed (a lost response the table could not
+		// confirm): keep the files; the next run learns the truth from the
+		// txn.
+		return res, err
+	}
+	now := e.opts.Now()
+	e.cursor, e.pendingSince = b.to, time.Time{}
+	res.ToVersion, res.CentralVersion, res.Commits, res.Rows = b.to, v, 1, b.rows
+	res.Sources = b.sources
+	if len(b.sources) > 0 {
+		res.OldestSourceCommit = b.sources[0].Timestamp
+	}
+	e.met.commits.Inc()
+	e.met.rows.Add(float64(b.rows))
+	if b.rows > 0 {
+		e.met.sourceVersions.Add(float64(b.to - b.from))
+	}
+	e.met.batchSeconds.Observe(now.Sub(b.start).Seconds())
+	for _, s := range b.sources {
+		e.met.latencySeconds.Observe(max(now.Sub(s.Timestamp).Seconds(), 0))
+	}
+	e.log.Debug("committed to the central table", "version", v, "sourceFrom", b.from, "sourceTo", b.to, "rows", b.rows)
+	if e.opts.Committed != nil {
+		e.opts.Committed(res)
+	}
+	res.Sources = nil
+	return res, nil
+}
+
+// commitAt commits c at the version after the head of the central log,
+// retrying at the new head when other writers take it. Plain optimistic
+// retries are not enough here: the table only refuses a commit whose txn
+// another writer already reached, while a second instance of this region
+// may have committed a batch that overlaps this one and ends earlier. So
+// every lost race is followed by a look at the new commits: a txn of this
+// region or a metadata change returns errReplan.
+func (e *Egress) commitAt(ctx context.Context, read *table.Snapshot, c *table.Commit, adds []table.Action) (int64, error) {
+	ours := ""
+	if len(adds) > 0 {
+		ours = adds[0].Add.Path
+	}
+	next := read.Version() + 1
+	for attempt := 1; ; attempt++ {
+		c.Version = next
+		v, err := e.dst.Commit(ctx, read, c)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, table.ErrConflict) && !errors.Is(err, table.ErrAlreadyCommitted) {
+			return -1, err
+		}
+		e.met.conflicts.Inc()
+		changes, cerr := e.dst.Changes(ctx, next-1, -1, 0)
+		if cerr != nil {
+			return -1, cerr
+		}
+		for _, ch := range changes {
+			for _, a := range ch.Actions {
+				switch {
+				case a.Add != nil && ours != "" && a.Add.Path == ours:
+					// Our own commit, landed by an attempt whose outcome
+					// was reported as a failure.
+					return ch.Version, nil
+				case a.Txn != nil && a.Txn.AppID == e.appID:
+					return -1, fmt.Errorf("%w: %s reached source version %d at central version %d", errReplan, e.appID, a.Txn.Version, ch.Version)
+				case a.MetaData != nil || a.Protocol != nil:
+					return -1, fmt.Errorf("%w: central metadata changed at version %d", errReplan, ch.Version)
+				}
+			}
+			next = ch.Version + 1
+		}
+		if err := sleepJitter(ctx, attempt); err != nil {
+			return -1, err
+		}
+	}
+}
+
+// sleepJitter waits a random time in a window that doubles with each attempt,
+// up to 256ms, so that many regions racing for the central head spread out.
+func sleepJitter(ctx context.Context, attempt int) error {
+	window := time.Duration(1<<min(attempt, 8)) * time.Millisecond
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(window) + 1)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// discard deletes central data files that will never be committed (best
+// effort: VACUUM removes what is left).
+func (e *Egress) discard(adds []table.Action) {
+	if len(adds) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, a := range adds {
+		if a.Add == nil {
+			continue
+		}
+		key, err := table.FileKey(a.Add.Path)
+		if err == nil {
+			err = e.central.Delete(ctx, key)
+		}
+		if err != nil {
+			e.log.Debug("deleting an uncommitted central file failed", "path", a.Add.Path, "err", err)
+		}
+	}
+}

@@ -1,0 +1,223 @@
+package egress
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loglake/loglake/table"
+)
+
+// Defaults of Options.
+const (
+	DefaultPredicate    = "egress_approved = true"
+	DefaultMaxRows      = 1_000_000
+	DefaultMaxBytes     = 256 << 20
+	DefaultMaxVersions  = 1000
+	DefaultMaxBatchTime = 10 * time.Second
+	DefaultAdvanceEvery = 100
+	DefaultAdvanceAfter = 5 * time.Minute
+	DefaultDrainTimeout = time.Minute
+	// RegionColumn is the central table column stamped with Options.Region.
+	RegionColumn = "region"
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	// ErrConfig: the Options are invalid.
+	ErrConfig = errors.New("egress: invalid options")
+	// ErrPredicate: the egress predicate does not parse, or names a column
+	// the source table does not have or compares it with a literal of the
+	// wrong type.
+	ErrPredicate = errors.New("egress: invalid egress predicate")
+	// ErrSchemaMismatch: the source table has columns the central table does
+	// not have, or a column of a different type.
+	ErrSchemaMismatch = errors.New("egress: source schema does not fit the central table")
+	// ErrSourceLogCleaned: the source commits after the last version
+	// forwarded are no longer in the source table's log (log retention
+	// removed them before egress read them). Resuming would lose data, so
+	// egress stops; see docs/egress.md for the way out.
+	ErrSourceLogCleaned = errors.New("egress: source commits to forward were cleaned from the source log")
+)
+
+// Options configure an Egress. Zero values take the documented defaults.
+type Options struct {
+	// Region names the region (required). It is stamped into the central
+	// table's region column and names the stream: appId "egress:<Region>".
+	// Letters, digits, '-', '_' and '.' only.
+	Region string
+	// Predicate selects the rows that may leave the region, in the
+	// table/expr language (default DefaultPredicate). Rows for which it is
+	// FALSE or NULL are never written to the central table.
+	Predicate string
+	// MaxRows bounds the source rows read for one central commit (default
+	// DefaultMaxRows). A commit always covers at least one source version,
+	// whatever its size.
+	MaxRows int64
+	// MaxBytes bounds the source data-file bytes read for one central
+	// commit (default DefaultMaxBytes).
+	MaxBytes int64
+	// MaxVersions bounds the source versions covered by one central commit
+	// (default DefaultMaxVersions).
+	MaxVersions int
+	// MaxBatchTime stops adding source versions to a batch once it has
+	// been reading for this long, so a backlog is forwarded in commits that
+	// each become visible quickly (default DefaultMaxBatchTime).
+	MaxBatchTime time.Duration
+	// AdvanceEvery and AdvanceAfter decide when source versions with no
+	// matching rows are recorded in the central table with a commit that
+	// carries only the txn: once AdvanceEvery such versions have
+	// accumulated (default DefaultAdvanceEvery), or the oldest of them was
+	// passed over AdvanceAfter ago (default DefaultAdvanceAfter). Until
+	// then the position is kept in memory only, and a restarted Egress
+	// re-reads (and again drops) those versions.
+	AdvanceEvery int
+	AdvanceAfter time.Duration
+	// TargetFileSize is the size at which central data files roll (default:
+	// the table's default, 128 MiB).
+	TargetFileSize int64
+	// DrainTimeout bounds how long Run lets the current batch finish after
+	// its context is done (default DefaultDrainTimeout).
+	DrainTimeout time.Duration
+	// CentralProperties are the table properties used when the Egress
+	// creates the central table (ignored when it exists).
+	CentralProperties map[string]string
+	// Registerer receives the egress metrics (nil: no metrics).
+	Registerer prometheus.Registerer
+	// Logger receives progress and warnings (nil: discard).
+	Logger *slog.Logger
+	// Committed, if set, is called after each central commit this Egress
+	// writes, with that commit's Summary (Commits == 1; Sources lists the
+	// source versions it covers and their commit timestamps), so a daemon
+	// can observe end-to-end latency.
+	Committed func(s Summary)
+	// Now returns the current time (default time.Now); tests fix it.
+	Now func() time.Time
+}
+
+// Summary describes what an Egress forwarded.
+type Summary struct {
+	Region string `json:"region"`
+	// FromVersion (exclusive) and ToVersion (inclusive) delimit the source
+	// versions forwarded or passed over. FromVersion == ToVersion when there
+	// was nothing new.
+	FromVersion int64 `json:"fromVersion"`
+	ToVersion   int64 `json:"toVersion"`
+	// CentralVersion is the central version of the last commit written, or
+	// the central version last read when nothing was committed.
+	CentralVersion int64 `json:"centralVersion"`
+	// Commits counts central commits written (with rows, or advancing the
+	// txn only).
+	Commits int `json:"commits"`
+	// Rows were appended to the central table; RowsFiltered were read from
+	// the source but did not match the predicate (including the rows of
+	// files skipped by their statistics).
+	Rows         int64 `json:"rows"`
+	RowsFiltered int64 `json:"rowsFiltered"`
+	// SourceBytes is the size of the source data files read.
+	SourceBytes int64 `json:"sourceBytes"`
+	// SkippedCommits counts source commits skipped because they delete or
+	// rewrite data (removes with dataChange=true).
+	SkippedCommits int `json:"skippedCommits"`
+	// Superseded counts batches discarded because another instance of the
+	// region committed first (their rows are in the central table once).
+	Superseded int `json:"superseded"`
+	// LagVersions is how many source versions were not yet forwarded when
+	// the run ended.
+	LagVersions int64 `json:"lagVersions"`
+	// OldestSourceCommit is the timestamp of the oldest source commit whose
+	// rows were included (zero when none).
+	OldestSourceCommit time.Time `json:"oldestSourceCommit,omitzero"`
+	// Sources lists the source versions with rows that a central commit
+	// covers; set only in the Summary given to Options.Committed.
+	Sources []SourceCommit `json:"sources,omitempty"`
+}
+
+// SourceCommit is one source version forwarded by a central commit.
+type SourceCommit struct {
+	Version   int64     `json:"version"`
+	Timestamp time.Time `json:"timestamp"`
+	// Rows of this version that were appended to the central table.
+	Rows int64 `json:"rows"`
+}
+
+func (s *Summary) add(o Summary) {
+	s.ToVersion = max(s.ToVersion, o.ToVersion)
+	s.CentralVersion = o.CentralVersion
+	s.Commits += o.Commits
+	s.Rows += o.Rows
+	s.RowsFiltered += o.RowsFiltered
+	s.SourceBytes += o.SourceBytes
+	s.SkippedCommits += o.SkippedCommits
+	s.Superseded += o.Superseded
+	if !o.OldestSourceCommit.IsZero() && (s.OldestSourceCommit.IsZero() || o.OldestSourceCommit.Before(s.OldestSourceCommit)) {
+		s.OldestSourceCommit = o.OldestSourceCommit
+	}
+}
+
+// AppID returns the central table's txn appId of a region's egress stream.
+func AppID(region string) string { return "egress:" + region }
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Region == "" {
+		return o, fmt.Errorf("%w: Region is required", ErrConfig)
+	}
+	for _, r := range o.Region {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+		if !ok {
+			return o, fmt.Errorf("%w: region %q: only letters, digits, '-', '_' and '.'", ErrConfig, o.Region)
+		}
+	}
+	if o.Predicate == "" {
+		o.Predicate = DefaultPredicate
+	}
+	for _, c := range []struct {
+		name string
+		bad  bool
+	}{
+		{"MaxRows", o.MaxRows < 0}, {"MaxBytes", o.MaxBytes < 0}, {"MaxVersions", o.MaxVersions < 0},
+		{"MaxBatchTime", o.MaxBatchTime < 0}, {"AdvanceEvery", o.AdvanceEvery < 0},
+		{"AdvanceAfter", o.AdvanceAfter < 0}, {"TargetFileSize", o.TargetFileSize < 0},
+		{"DrainTimeout", o.DrainTimeout < 0},
+	} {
+		if c.bad {
+			return o, fmt.Errorf("%w: %s must not be negative", ErrConfig, c.name)
+		}
+	}
+	if o.MaxRows == 0 {
+		o.MaxRows = DefaultMaxRows
+	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.MaxVersions == 0 {
+		o.MaxVersions = DefaultMaxVersions
+	}
+	if o.MaxBatchTime == 0 {
+		o.MaxBatchTime = DefaultMaxBatchTime
+	}
+	if o.AdvanceEvery == 0 {
+		o.AdvanceEvery = DefaultAdvanceEvery
+	}
+	if o.AdvanceAfter == 0 {
+		o.AdvanceAfter = DefaultAdvanceAfter
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// tableOptions are the options egress opens both tables with.
+func (o Options) tableOptions() *table.Options {
+	return &table.Options{Logger: o.Logger}
+}
