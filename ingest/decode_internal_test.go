@@ -1,0 +1,122 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/loglake/loglake/internal/loggen"
+)
+
+func fuzzBuilder(t testing.TB) *builder {
+	m, err := newMapping(completeSchema(DefaultSchema()).Arrow(), "ts", []string{ColDate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
+}
+
+// FuzzNDJSONLine checks the hand-written scanner against encoding/json: it
+// accepts exactly the valid, UTF-8, object lines, and decodes the message
+// field to the same value. It also drives rows into the Arrow builders, so
+// any panic there is found too.
+func FuzzNDJSONLine(f *testing.F) {
+	var buf bytes.Buffer
+	g, _ := loggen.New(loggen.Options{Seed: 1, FileBytes: 30 << 10, Malformed: 0.3})
+	g.WriteFile(&buf, 0)
+	for l := range bytes.Lines(buf.Bytes()) {
+		f.Add(bytes.TrimSuffix(l, []byte{'\n'}))
+	}
+	for _, s := range []string{`{}`, `{"message":"\ud83d\ude80\u0000"}`, `{"message":1e400}`, `{"Message":"a","message":"b"}`,
+		`{"message":{"x":[true,false,null]}}`, `{"a":"\x"}`, `{"ts":"9999-12-31T23:59:59.999999999Z"}`, `{"ts":-1e300}`,
+		` {"message" : "x" } `, `{"message":"a"`, "{\"message\":\"\xed\xa0\x80\"}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		if bytes.ContainsAny(line, "\n") || bytes.Count(line, []byte("[")) + bytes.Count(line, []byte("{")) > 400 {
+			return
+		}
+		b := fuzzBuilder(t)
+		defer b.release()
+		b.startRow()
+		err := b.ndjsonFields(line)
+		trimmed := bytes.TrimLeft(line, " \t\r")
+		wantOK := json.Valid(line) && utf8.Valid(line) && len(trimmed) > 0 && trimmed[0] == '{'
+		if (err == nil) != wantOK {
+			t.Fatalf("scanner ok=%v (err %v), encoding/json valid object=%v, line %q", err == nil, err, wantOK, line)
+		}
+		if err != nil {
+			b.badLine(&fileCtx{key: "k", keyJSON: []byte(`"k"`)}, 1, line, err.Error(), 0)
+		} else {
+			var ref struct {
+				Message json.RawMessage `json:"message"`
+			}
+			if json.Unmarshal(line, &ref) != nil {
+				return // e.g. a non-object value for a struct: nothing to compare
+			}
+			c := b.cells[b.m.message]
+			raw := bytes.TrimSpace(ref.Message)
+			switch {
+			case len(raw) == 0 || string(raw) == "null":
+				if c.set {
+					t.Fatalf("message set to %q, encoding/json has none", c.str)
+				}
+			case raw[0] == '"':
+				var s string
+				if err := json.Unmarshal(raw, &s); err != nil {
+					t.Fatal(err)
+				}
+				if !c.set || string(c.str) != s {
+					t.Fatalf("message %q, encoding/json %q (line %q)", c.str, s, line)
+				}
+			default:
+				if !c.set || string(c.str) != string(raw) {
+					t.Fatalf("message %q, encoding/json %s", c.str, raw)
+				}
+			}
+			b.commitRow(&fileCtx{key: "k", keyJSON: []byte(`"k"`)}, 1, nil)
+		}
+		rec := b.finish()
+		defer rec.Release()
+		if rec.NumRows() != 1 {
+			t.Fatalf("%d rows", rec.NumRows())
+		}
+		if rd := rec.Column(b.m.rescued); rd.IsValid(0) {
+			if s := rd.ValueStr(0); !json.Valid([]byte(s)) {
+				t.Fatalf("_rescued_data is not valid JSON: %s", s)
+			}
+		}
+	})
+}
+
+// FuzzTimeText checks the fast RFC 3339 path against time.Parse.
+func FuzzTimeText(f *testing.F) {
+	for _, s := range []string{"2026-11-24T10:00:00Z", "2026-11-24T10:00:00.123456789+05:30", "0001-01-01T00:00:00Z",
+		"2024-02-29T23:59:59-00:00", "2023-02-29T00:00:00Z", "2026-11-24 10:00:00", "2026-13-01T00:00:00Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		us, ok := fastRFC3339([]byte(s))
+		if !ok {
+			return
+		}
+		layout := "2006-01-02T15:04:05.999999999Z07:00"
+		norm := strings.Replace(strings.Replace(s, " ", "T", 1), "t", "T", 1)
+		if !strings.HasSuffix(norm, "Z") && !strings.HasSuffix(norm, "z") && !strings.ContainsAny(norm[19:], "+-") {
+			norm += "Z"
+		}
+		norm = strings.Replace(norm, "z", "Z", 1)
+		ref, err := time.Parse(layout, norm)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, time.Parse rejects %q: %v", s, norm, err)
+		}
+		if want := ref.Truncate(time.Microsecond).UnixMicro(); want != us && ref.Year() > 0 {
+			t.Fatalf("%q: fast %d, time.Parse %d", s, us, want)
+		}
+	})
+}
