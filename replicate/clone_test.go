@@ -1,0 +1,710 @@
+package replicate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loglake/loglake/replicate"
+	rt "github.com/loglake/loglake/replicate/replicatetest"
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/tabletest"
+)
+
+var memSeq int
+
+// location opens a fresh location of the given kind: "mem", "file", or
+// "memshared" (a new prefix in one shared mem bucket, so copies between two
+// such locations are server-side).
+func location(t *testing.T, kind string) storage.Bucket {
+	t.Helper()
+	memSeq++
+	var url string
+	switch kind {
+	case "mem":
+		url = fmt.Sprintf("mem://replicate-%s-%d", t.Name(), memSeq)
+	case "memshared":
+		url = fmt.Sprintf("mem://replicate-shared/%d-%d", time.Now().UnixNano(), memSeq)
+	case "file":
+		url = "file://" + filepath.ToSlash(t.TempDir())
+	default:
+		t.Fatalf("unknown location kind %q", kind)
+	}
+	b, err := storage.Open(context.Background(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func open(t testing.TB, b storage.Bucket) *table.Table {
+	t.Helper()
+	tbl, err := table.Open(context.Background(), b, nil)
+	if err != nil {
+		t.Fatalf("open %s: %v", b.URL(), err)
+	}
+	return tbl
+}
+
+func clone(t testing.TB, src, dst storage.Bucket, opts *replicate.Options) *replicate.Result {
+	t.Helper()
+	res, err := replicate.Clone(context.Background(), src, dst, opts)
+	if err != nil {
+		t.Fatalf("clone %s -> %s: %v", src.URL(), dst.URL(), err)
+	}
+	return res
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// history returns version -> operation of tbl's log.
+func history(t testing.TB, tbl *table.Table) map[int64]*table.CommitInfo {
+	t.Helper()
+	h, err := tbl.History(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int64]*table.CommitInfo{}
+	for _, e := range h {
+		out[e.Version] = e.CommitInfo
+	}
+	return out
+}
+
+// TestCloneInitialThenIncremental covers the first clone and commit-by-commit
+// replay between every pair of local backends, including a same-bucket pair
+// (server-side copies).
+func TestCloneInitialThenIncremental(t *testing.T) {
+	for _, tc := range []struct{ src, dst string }{
+		{"mem", "file"}, {"file", "mem"}, {"file", "file"}, {"memshared", "memshared"},
+	} {
+		t.Run(tc.src+"-"+tc.dst, func(t *testing.T) {
+			ctx := context.Background()
+			srcB, dstB := location(t, tc.src), location(t, tc.dst)
+			src := tabletest.Create(t, srcB, map[string]string{"owner": "team-a"})
+			rt.Append(t, src, 0, 300, nil)
+			rt.Append(t, src, 300, 200, &table.Commit{Operation: "WRITE", AppID: "ingest:s1", AppVersion: 7})
+			rt.Append(t, src, 500, 100, nil)
+			srcSnap := rt.Latest(t, src)
+
+			res := clone(t, srcB, dstB, nil)
+			if res.Mode != replicate.ModeInitial || res.SourceVersion != 3 || res.DestinationVersion != 3 {
+				t.Fatalf("first clone: mode %s, source version %d, destination version %d; want initial 3 3", res.Mode, res.SourceVersion, res.DestinationVersion)
+			}
+			m := res.Metrics
+			if m.NumCopiedFiles != int64(len(srcSnap.Files())) || m.CopiedFilesSize != srcSnap.SizeBytes() ||
+				m.SourceNumOfFiles != int64(len(srcSnap.Files())) || m.SourceTableSize != srcSnap.SizeBytes() || m.NumRemovedFiles != 0 {
+				t.Fatalf("first clone metrics %+v, source has %d files of %d bytes", m, len(srcSnap.Files()), srcSnap.SizeBytes())
+			}
+			dst := open(t, dstB)
+			dstSnap := rt.Latest(t, dst)
+			rt.SameRows(t, srcSnap, dstSnap)
+			if dstSnap.Version() != 3 || dstSnap.Metadata().ID != srcSnap.Metadata().ID ||
+				dstSnap.Metadata().Configuration["owner"] != "team-a" || !slices.Equal(dstSnap.Metadata().PartitionColumns, []string{"date"}) {
+				t.Fatalf("destination version %d metadata %+v", dstSnap.Version(), dstSnap.Metadata())
+			}
+			if v, ok := dstSnap.AppVersion("clone:" + srcSnap.Metadata().ID); !ok || v != 3 {
+				t.Fatalf("clone txn = %d, %v; want 3", v, ok)
+			}
+			if v, ok := dstSnap.AppVersion("ingest:s1"); !ok || v != 7 {
+				t.Fatalf("source's ingest txn on the clone = %d, %v; want 7", v, ok)
+			}
+			ci := history(t, dst)[3]
+			if ci == nil || ci.Operation != "CLONE" || ci.OperationMetrics["numCopiedFiles"] != fmt.Sprint(len(srcSnap.Files())) ||
+				ci.OperationMetrics["copiedFilesSize"] != fmt.Sprint(srcSnap.SizeBytes()) {
+				t.Fatalf("destination commit 3 commitInfo %+v", ci)
+			}
+
+			// Incremental: only the new commits, as the same versions.
+			rt.Append(t, src, 600, 150, nil)
+			rt.Append(t, src, 750, 50, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:s1", AppVersion: 8})
+			_, wantBytes := rt.AddedBytes(t, src, 3, -1)
+			res = clone(t, srcB, dstB, nil)
+			if res.Mode != replicate.ModeReplica || res.CommitsWritten != 2 || res.PreviousSourceVersion != 3 || res.DestinationVersion != 5 {
+				t.Fatalf("incremental clone: %+v", res)
+			}
+			if res.Metrics.CopiedFilesSize != wantBytes || res.FilesPresent != 0 {
+				t.Fatalf("incremental clone copied %d bytes (%d files present), want exactly the %d new bytes",
+					res.Metrics.CopiedFilesSize, res.FilesPresent, wantBytes)
+			}
+			srcSnap, dstSnap = rt.Latest(t, src), rt.Latest(t, dst)
+			rt.SameRows(t, srcSnap, dstSnap)
+			rt.SameRows(t, rt.At(t, src, 4), rt.At(t, dst, 4))
+			if v, _ := dstSnap.AppVersion("ingest:s1"); v != 8 {
+				t.Fatalf("ingest txn on the replica = %d, want 8", v)
+			}
+			srcHist, dstHist := history(t, src), history(t, dst)
+			for v := int64(4); v <= 5; v++ {
+				s, d := srcHist[v], dstHist[v]
+				if d == nil || d.Operation != s.Operation || d.Timestamp != s.Timestamp || d.Tags[replicate.TagSourceVersion] != fmt.Sprint(v) {
+					t.Fatalf("version %d: destination commitInfo %+v, source %+v", v, d, s)
+				}
+			}
+			// Time travel by timestamp agrees.
+			ts := srcHist[4].Timestamp
+			sv, err := src.VersionAsOf(ctx, time.UnixMilli(ts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dv, err := dst.VersionAsOf(ctx, time.UnixMilli(ts))
+			if err != nil || dv != sv {
+				t.Fatalf("VersionAsOf(%d): source %d, destination %d (%v)", ts, sv, dv, err)
+			}
+
+			// Up to date: nothing moves.
+			res = clone(t, srcB, dstB, nil)
+			if res.CommitsWritten != 0 || res.Metrics.NumCopiedFiles != 0 || res.Mode != replicate.ModeReplica {
+				t.Fatalf("clone of an up-to-date replica: %+v", res)
+			}
+		})
+	}
+}
+
+// TestCloneVersionZero clones a table that has only its CREATE commit.
+func TestCloneVersionZero(t *testing.T) {
+	srcB, dstB := location(t, "mem"), location(t, "file")
+	src := tabletest.Create(t, srcB, nil)
+	res := clone(t, srcB, dstB, nil)
+	if res.Mode != replicate.ModeInitial || res.DestinationVersion != 0 || res.Metrics.NumCopiedFiles != 0 {
+		t.Fatalf("clone of an empty table: %+v", res)
+	}
+	rt.Append(t, src, 0, 100, nil)
+	res = clone(t, srcB, dstB, nil)
+	if res.Mode != replicate.ModeReplica || res.DestinationVersion != 1 {
+		t.Fatalf("incremental: %+v", res)
+	}
+	rt.SameRows(t, rt.Latest(t, src), rt.Latest(t, open(t, dstB)))
+}
+
+// TestCloneTimeTravel clones older versions, by number and by timestamp, and
+// refuses to move a destination back.
+func TestCloneTimeTravel(t *testing.T) {
+	srcB := location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	for i := range 5 {
+		rt.Append(t, src, int64(i*100), 100, nil)
+		time.Sleep(3 * time.Millisecond) // distinct commit timestamps
+	}
+	dstB := location(t, "file")
+	res := clone(t, srcB, dstB, &replicate.Options{Version: ptr(int64(2))})
+	if res.SourceVersion != 2 || res.DestinationVersion != 2 {
+		t.Fatalf("clone of version 2: %+v", res)
+	}
+	dst := open(t, dstB)
+	rt.SameRows(t, rt.At(t, src, 2), rt.Latest(t, dst))
+	if _, err := dst.SnapshotAt(context.Background(), 1); !errors.Is(err, table.ErrVersionNotFound) {
+		t.Fatalf("replica cloned at 2 has version 1? err = %v", err)
+	}
+
+	// Catch up to 4 commit by commit; then 3 and 4 time travel like the source.
+	res = clone(t, srcB, dstB, &replicate.Options{Version: ptr(int64(4))})
+	if res.Mode != replicate.ModeReplica || res.CommitsWritten != 2 || res.DestinationVersion != 4 {
+		t.Fatalf("catch up to 4: %+v", res)
+	}
+	for v := int64(2); v <= 4; v++ {
+		rt.SameRows(t, rt.At(t, src, v), rt.At(t, dst, v))
+	}
+	if _, err := replicate.Clone(context.Background(), srcB, dstB, &replicate.Options{Version: ptr(int64(3))}); !errors.Is(err, replicate.ErrAhead) {
+		t.Fatalf("clone back to 3: %v, want ErrAhead", err)
+	}
+	if _, err := replicate.Clone(context.Background(), srcB, dstB, &replicate.Options{Version: ptr(int64(9))}); !errors.Is(err, table.ErrVersionNotFound) {
+		t.Fatalf("clone of version 9: %v, want ErrVersionNotFound", err)
+	}
+
+	// By timestamp: the version committed at or before the source's v3 time.
+	ts := rt.At(t, src, 3).Timestamp()
+	dst2 := location(t, "mem")
+	res = clone(t, srcB, dst2, &replicate.Options{Timestamp: &ts})
+	if res.SourceVersion != 3 {
+		t.Fatalf("clone as of %s: source version %d, want 3", ts, res.SourceVersion)
+	}
+	rt.SameRows(t, rt.At(t, src, 3), rt.Latest(t, open(t, dst2)))
+}
+
+// TestCloneFailover is the DR guarantee: a pipeline that recorded source
+// versions (as egress does, in its own target's txn) resumes on the replica
+// after a failover, and a writer that recorded its progress in the source
+// (as ingest does) resumes on the replica too — nothing lost or duplicated.
+func TestCloneFailover(t *testing.T) {
+	ctx := context.Background()
+	regionB, replicaB, centralB := location(t, "mem"), location(t, "file"), location(t, "mem")
+	region := tabletest.Create(t, regionB, nil)
+	central := tabletest.Create(t, centralB, nil)
+
+	// ingest writes batches into the regional table, exactly once per batch.
+	ingest := func(tbl *table.Table, batch int64) {
+		snap := rt.Latest(t, tbl)
+		if v, ok := snap.AppVersion("ingest:stream"); ok && v >= batch {
+			return
+		}
+		rt.Append(t, tbl, batch*100, 100, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:stream", AppVersion: batch})
+	}
+	// forward copies the rows of every regional commit after the central
+	// table's egress txn into central, recording the regional version.
+	forward := func(from *table.Table) {
+		after := int64(0)
+		if v, ok := rt.Latest(t, central).AppVersion("egress:r1"); ok {
+			after = v
+		}
+		changes, err := from.Changes(ctx, after, -1, 0)
+		if err != nil {
+			t.Fatalf("egress change feed after %d: %v", after, err)
+		}
+		for _, ch := range changes {
+			snap := rt.At(t, from, ch.Version)
+			var ids []int64
+			// The rows a commit added are the snapshot's ids minus the
+			// previous version's.
+			prev := map[int64]bool{}
+			for _, id := range tabletest.IDs(t, rt.At(t, from, ch.Version-1), "") {
+				prev[id] = true
+			}
+			for _, id := range tabletest.IDs(t, snap, "") {
+				if !prev[id] {
+					ids = append(ids, id)
+				}
+			}
+			if len(ids) == 0 {
+				continue
+			}
+			first := ids[0]
+			if int64(len(ids)) != ids[len(ids)-1]-first+1 {
+				t.Fatalf("commit %d added non-contiguous ids", ch.Version)
+			}
+			rt.Append(t, central, first, len(ids), &table.Commit{Operation: "STREAMING UPDATE", AppID: "egress:r1", AppVersion: ch.Version})
+		}
+	}
+
+	for b := int64(1); b <= 3; b++ {
+		ingest(region, b)
+	}
+	forward(region) // central has regional versions 1..3
+	clone(t, regionB, replicaB, nil)
+	for b := int64(4); b <= 5; b++ {
+		ingest(region, b)
+	}
+	clone(t, regionB, replicaB, nil) // replica at 5; egress has not seen 4..5 yet
+
+	// The region's compute is gone: ingest and egress move to the replica.
+	replica := open(t, replicaB)
+	ingest(replica, 5) // a retried batch: already there, must not duplicate
+	ingest(replica, 6)
+	forward(replica)
+
+	want := make([]int64, 0, 600)
+	for id := int64(100); id < 700; id++ {
+		want = append(want, id)
+	}
+	if got := tabletest.IDs(t, rt.Latest(t, central), ""); !slices.Equal(got, want) {
+		t.Fatalf("central has %d ids after failover, want ids 100..699 exactly once (%d)", len(got), len(want))
+	}
+	if v, _ := rt.Latest(t, central).AppVersion("egress:r1"); v != rt.Latest(t, replica).Version() {
+		t.Fatalf("egress txn %d, replica version %d", v, rt.Latest(t, replica).Version())
+	}
+}
+
+// TestCloneCrashResume interrupts clones at every stage and checks that a
+// rerun finishes the job without copying twice or committing twice.
+func TestCloneCrashResume(t *testing.T) {
+	ctx := context.Background()
+	t.Run("mid-copy", func(t *testing.T) {
+		srcB := location(t, "mem")
+		src := tabletest.Create(t, srcB, nil)
+		for i := range 4 {
+			rt.Append(t, src, int64(i*100), 100, nil) // 3 files per commit
+		}
+		srcSnap := rt.Latest(t, src)
+		inner := location(t, "file")
+		dstB := storage.NewFaulty(inner, storage.Faults{Ops: []string{storage.OpCopy}, Nth: 5, Err: storage.ErrPermanent})
+		_, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{Parallel: 1})
+		if !errors.Is(err, storage.ErrInjected) {
+			t.Fatalf("clone with a failing copy: %v", err)
+		}
+		if _, err := table.Open(ctx, inner, nil); !errors.Is(err, table.ErrNoTable) {
+			t.Fatalf("a failed first clone left a table behind: %v", err)
+		}
+		dstB.SetFaults(storage.Faults{})
+		res := clone(t, srcB, dstB, &replicate.Options{Parallel: 1})
+		total := int64(len(srcSnap.Files()))
+		if res.FilesPresent != 4 || res.Metrics.NumCopiedFiles != total-4 {
+			t.Fatalf("resumed clone: %d present, %d copied; want 4 present and %d copied", res.FilesPresent, res.Metrics.NumCopiedFiles, total-4)
+		}
+		rt.SameRows(t, srcSnap, rt.Latest(t, open(t, inner)))
+	})
+
+	t.Run("mid-replay", func(t *testing.T) {
+		srcB := location(t, "mem")
+		src := tabletest.Create(t, srcB, nil)
+		rt.Append(t, src, 0, 100, nil)
+		inner := location(t, "mem")
+		clone(t, srcB, inner, nil)
+		for i := 1; i <= 5; i++ {
+			rt.Append(t, src, int64(i*100), 100, nil)
+		}
+		// The third replayed commit (version 4) lands but its response is
+		// lost; the clone fails there.
+		dstB := storage.NewFaulty(inner, storage.Faults{Ops: []string{storage.OpPutIfAbsent}, KeyPrefix: "_delta_log/", Nth: 3, After: true, Err: storage.ErrPermanent})
+		if _, err := replicate.Clone(ctx, srcB, dstB, nil); !errors.Is(err, storage.ErrInjected) {
+			t.Fatalf("clone with a lost commit response: %v", err)
+		}
+		if v := rt.Latest(t, open(t, inner)).Version(); v != 4 {
+			t.Fatalf("after the crash the destination is at %d, want 4", v)
+		}
+		dstB.SetFaults(storage.Faults{})
+		res := clone(t, srcB, dstB, nil)
+		if res.CommitsWritten != 2 || res.PreviousSourceVersion != 4 || res.Metrics.NumCopiedFiles != 0 || res.FilesPresent != 6 {
+			t.Fatalf("resumed replay: %+v", res)
+		}
+		dst := open(t, inner)
+		dstSnap := rt.Latest(t, dst)
+		if dstSnap.Version() != 6 || len(dstSnap.Files()) != len(rt.Latest(t, src).Files()) {
+			t.Fatalf("destination version %d with %d files", dstSnap.Version(), len(dstSnap.Files()))
+		}
+		rt.SameRows(t, rt.Latest(t, src), dstSnap)
+		for v := int64(2); v <= 6; v++ {
+			if ci := history(t, dst)[v]; ci == nil || ci.Tags[replicate.TagSourceVersion] != fmt.Sprint(v) {
+				t.Fatalf("destination version %d does not replay source version %d: %+v", v, v, ci)
+			}
+		}
+	})
+
+	t.Run("between-checkpoint-and-commit", func(t *testing.T) {
+		srcB := location(t, "mem")
+		src := tabletest.Create(t, srcB, nil)
+		rt.Append(t, src, 0, 100, nil)
+		rt.Append(t, src, 100, 100, nil)
+		inner := location(t, "file")
+		dstB := storage.NewFaulty(inner, storage.Faults{Ops: []string{storage.OpPutIfAbsent}, KeyPrefix: "_delta_log/00000000000000000002.json", Nth: 1, Err: storage.ErrPermanent})
+		if _, err := replicate.Clone(ctx, srcB, dstB, nil); !errors.Is(err, storage.ErrInjected) {
+			t.Fatalf("clone failing at its commit: %v", err)
+		}
+		dstB.SetFaults(storage.Faults{})
+		res := clone(t, srcB, dstB, nil)
+		if res.Mode != replicate.ModeReplica || res.CommitsWritten != 1 {
+			t.Fatalf("rerun after a crash before the CLONE commit: %+v", res)
+		}
+		if ci := history(t, open(t, inner))[2]; ci == nil || ci.Operation != "CLONE" {
+			t.Fatalf("commit 2 after the rerun: %+v", ci)
+		}
+		rt.SameRows(t, rt.Latest(t, src), rt.Latest(t, open(t, inner)))
+	})
+}
+
+// TestCloneRacing runs several clones into one destination at once, for the
+// first clone and for the incremental one.
+func TestCloneRacing(t *testing.T) {
+	for _, kind := range []string{"mem", "file"} {
+		t.Run(kind, func(t *testing.T) {
+			srcB, dstB := location(t, "mem"), location(t, kind)
+			src := tabletest.Create(t, srcB, nil)
+			rt.Append(t, src, 0, 100, nil)
+			rt.Append(t, src, 100, 100, nil)
+			race := func() []*replicate.Result {
+				var wg sync.WaitGroup
+				results := make([]*replicate.Result, 4)
+				errs := make([]error, 4)
+				for i := range results {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						results[i], errs[i] = replicate.Clone(context.Background(), srcB, dstB, &replicate.Options{Parallel: 2})
+					}()
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil {
+						t.Fatalf("racing clone %d: %v", i, err)
+					}
+				}
+				return results
+			}
+			check := func(results []*replicate.Result, commits int) {
+				written := 0
+				for _, r := range results {
+					written += r.CommitsWritten
+				}
+				if written != commits {
+					t.Fatalf("racing clones wrote %d commits in total, want %d", written, commits)
+				}
+				dst := open(t, dstB)
+				s, d := rt.Latest(t, src), rt.Latest(t, dst)
+				if d.Version() != s.Version() || len(d.Files()) != len(s.Files()) {
+					t.Fatalf("destination version %d with %d files; source %d with %d", d.Version(), len(d.Files()), s.Version(), len(s.Files()))
+				}
+				rt.SameRows(t, s, d)
+			}
+			check(race(), 1)
+			for i := 2; i <= 6; i++ {
+				rt.Append(t, src, int64(i*100), 100, nil)
+			}
+			check(race(), 5)
+		})
+	}
+}
+
+// TestCloneFork: a destination with commits of its own keeps them; the
+// source's commits are replayed as new versions; only source files are added
+// or removed; a stream re-routed to the fork is never moved back.
+func TestCloneFork(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "file")
+	src := tabletest.Create(t, srcB, nil)
+	rt.Append(t, src, 0, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:a", AppVersion: 1})
+	rt.Append(t, src, 100, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 1})
+	clone(t, srcB, dstB, nil) // replica at 2
+
+	// Fork: stream b is re-routed to the destination and writes batch 2..3 there.
+	dst := open(t, dstB)
+	rt.Append(t, dst, 10_000, 50, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 2})
+	rt.Append(t, dst, 10_050, 50, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 3})
+	forkFiles := map[string]bool{}
+	for _, f := range rt.Latest(t, dst).Files() {
+		forkFiles[f.Path] = true
+	}
+	for _, f := range rt.At(t, src, 2).Files() {
+		delete(forkFiles, f.Path)
+	}
+
+	// The source keeps writing stream a (and an old retry of stream b at 2).
+	rt.Append(t, src, 200, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:a", AppVersion: 2})
+	rt.Append(t, src, 300, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 2})
+	// ... and deletes a file it wrote in version 1.
+	srcSnap := rt.Latest(t, src)
+	var victim *table.Add
+	for _, f := range rt.At(t, src, 1).Files() {
+		victim = f
+		break
+	}
+	now := time.Now().UnixMilli()
+	size := victim.Size
+	if _, err := src.Commit(ctx, srcSnap, &table.Commit{Operation: "DELETE", Actions: []table.Action{{Remove: &table.Remove{
+		Path: victim.Path, DeletionTimestamp: &now, DataChange: true, PartitionValues: victim.PartitionValues, Size: &size}}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, wantBytes := rt.AddedBytes(t, src, 2, -1)
+
+	res := clone(t, srcB, dstB, nil)
+	if res.Mode != replicate.ModeFork || res.CommitsWritten != 3 || res.PreviousSourceVersion != 2 || res.SourceVersion != 5 {
+		t.Fatalf("fork clone: %+v", res)
+	}
+	if res.Metrics.CopiedFilesSize != wantBytes || res.Metrics.NumRemovedFiles != 1 || res.Metrics.RemovedFilesSize != size {
+		t.Fatalf("fork clone metrics %+v, want %d bytes copied and 1 file (%d bytes) removed", res.Metrics, wantBytes, size)
+	}
+	d := rt.Latest(t, dst)
+	if d.Version() != 7 {
+		t.Fatalf("fork at version %d, want 4 (own) + 3 replayed = 7", d.Version())
+	}
+	live := map[string]bool{}
+	for _, f := range d.Files() {
+		live[f.Path] = true
+	}
+	for p := range forkFiles {
+		if !live[p] {
+			t.Fatalf("the fork's own file %s was dropped", p)
+		}
+	}
+	if live[victim.Path] {
+		t.Fatalf("file %s removed by the source is still live in the fork", victim.Path)
+	}
+	if len(d.Files()) != len(rt.Latest(t, src).Files())+len(forkFiles) {
+		t.Fatalf("fork has %d files, want source's %d + own %d", len(d.Files()), len(rt.Latest(t, src).Files()), len(forkFiles))
+	}
+	// Rows: the source's plus the fork's own.
+	want := tabletest.IDs(t, rt.Latest(t, src), "")
+	for id := int64(10_000); id < 10_100; id++ {
+		want = append(want, id)
+	}
+	slices.Sort(want)
+	if got := tabletest.IDs(t, d, ""); !slices.Equal(got, want) {
+		t.Fatalf("fork has %d ids, want %d", len(got), len(want))
+	}
+	if v, _ := d.AppVersion("ingest:a"); v != 2 {
+		t.Fatalf("stream a on the fork at %d, want the source's 2", v)
+	}
+	if v, _ := d.AppVersion("ingest:b"); v != 3 {
+		t.Fatalf("stream b on the fork at %d, want its own 3 (never moved back to the source's 2)", v)
+	}
+	// Fork timestamps stay monotonic; the source's time is in a tag.
+	h := history(t, dst)
+	for v := int64(1); v <= 7; v++ {
+		if h[v] != nil && h[v-1] != nil && h[v].Timestamp < h[v-1].Timestamp {
+			t.Fatalf("fork commit %d has an earlier timestamp than %d", v, v-1)
+		}
+	}
+	if h[7].Tags[replicate.TagSourceVersion] != "5" || h[7].Tags[replicate.TagSourceTimestamp] == "" || h[7].Operation != "DELETE" {
+		t.Fatalf("fork commit 7 commitInfo %+v", h[7])
+	}
+	// Up to date now.
+	if res := clone(t, srcB, dstB, nil); res.CommitsWritten != 0 || res.Mode != replicate.ModeFork {
+		t.Fatalf("second fork clone: %+v", res)
+	}
+}
+
+// TestCloneLogCleaned falls back to comparing live files when the source's
+// log no longer has the commits after the recorded version.
+func TestCloneLogCleaned(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, map[string]string{"delta.checkpointInterval": "2"})
+	rt.Append(t, src, 0, 100, nil)
+	clone(t, srcB, dstB, nil) // replica at 1
+	keep := rt.Latest(t, src).Files()[0]
+	for i := 1; i <= 4; i++ {
+		rt.Append(t, src, int64(i*100), 100, nil)
+	}
+	srcSnap := rt.Latest(t, src)
+	var victim *table.Add
+	for _, f := range srcSnap.Files() {
+		if f.Path != keep.Path {
+			victim = f
+			break
+		}
+	}
+	now := time.Now().UnixMilli()
+	if _, err := src.Commit(ctx, srcSnap, &table.Commit{Operation: "DELETE", Actions: []table.Action{{Remove: &table.Remove{
+		Path: victim.Path, DeletionTimestamp: &now, DataChange: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Versions 0..6 with checkpoints at 2, 4, 6; clean commits 0..5.
+	for v := 0; v <= 5; v++ {
+		if err := srcB.Delete(ctx, fmt.Sprintf("_delta_log/%020d.json", v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srcSnap = rt.Latest(t, open(t, srcB))
+	if srcSnap.Version() != 6 {
+		t.Fatalf("source at %d after cleanup", srcSnap.Version())
+	}
+	dstBefore := rt.Latest(t, open(t, dstB)).Files()
+	missing := int64(0)
+	had := map[string]bool{}
+	for _, f := range dstBefore {
+		had[f.Path] = true
+	}
+	for _, f := range srcSnap.Files() {
+		if !had[f.Path] {
+			missing += f.Size
+		}
+	}
+	res := clone(t, srcB, dstB, nil)
+	if res.Mode != replicate.ModeSync || res.CommitsWritten != 1 || res.SourceVersion != 6 || res.Metrics.CopiedFilesSize != missing {
+		t.Fatalf("clone after log cleanup: %+v (want %d bytes copied)", res, missing)
+	}
+	dst := open(t, dstB)
+	rt.SameRows(t, srcSnap, rt.Latest(t, dst))
+	if ci := history(t, dst)[2]; ci == nil || ci.Operation != "CLONE" {
+		t.Fatalf("sync commit: %+v", ci)
+	}
+	// From here the destination has its own numbering: later runs replay as a fork.
+	rt.Append(t, src, 1000, 10, nil)
+	res = clone(t, srcB, dstB, nil)
+	if res.Mode != replicate.ModeFork || res.CommitsWritten != 1 {
+		t.Fatalf("clone after the sync: %+v", res)
+	}
+	rt.SameRows(t, rt.Latest(t, src), rt.Latest(t, open(t, dstB)))
+}
+
+// TestCloneDryRun plans without writing.
+func TestCloneDryRun(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "file")
+	src := tabletest.Create(t, srcB, nil)
+	rt.Append(t, src, 0, 100, nil)
+	res := clone(t, srcB, dstB, &replicate.Options{DryRun: true})
+	snap := rt.Latest(t, src)
+	if len(res.Planned) != len(snap.Files()) || res.Metrics.NumCopiedFiles != 0 || !res.DryRun {
+		t.Fatalf("dry run planned %d files, source has %d: %+v", len(res.Planned), len(snap.Files()), res)
+	}
+	if _, err := table.Open(ctx, dstB, nil); !errors.Is(err, table.ErrNoTable) {
+		t.Fatalf("dry run wrote a table: %v", err)
+	}
+	if _, err := dstB.Stat(ctx, mustKey(t, res.Planned[0].Path)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("dry run copied a file: %v", err)
+	}
+	clone(t, srcB, dstB, nil)
+	rt.Append(t, src, 100, 100, nil)
+	files, bytes := rt.AddedBytes(t, src, 1, -1)
+	res = clone(t, srcB, dstB, &replicate.Options{DryRun: true})
+	var planned int64
+	for _, p := range res.Planned {
+		planned += p.Size
+	}
+	if int64(len(res.Planned)) != files || planned != bytes || res.CommitsWritten != 1 || res.Mode != replicate.ModeReplica {
+		t.Fatalf("incremental dry run: %+v, want %d files of %d bytes", res, files, bytes)
+	}
+	if v := rt.Latest(t, open(t, dstB)).Version(); v != 1 {
+		t.Fatalf("dry run moved the destination to %d", v)
+	}
+}
+
+func mustKey(t *testing.T, path string) string {
+	key, err := table.FileKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// TestCloneRefusals covers the errors callers branch on.
+func TestCloneRefusals(t *testing.T) {
+	ctx := context.Background()
+	srcB := location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	rt.Append(t, src, 0, 100, nil)
+
+	if _, err := replicate.Clone(ctx, srcB, srcB, nil); !errors.Is(err, replicate.ErrSameLocation) {
+		t.Fatalf("clone onto itself: %v", err)
+	}
+	other := location(t, "mem")
+	tabletest.Create(t, other, nil)
+	if _, err := replicate.Clone(ctx, srcB, other, nil); !errors.Is(err, replicate.ErrNotClone) {
+		t.Fatalf("clone onto an unrelated table: %v", err)
+	}
+	if _, err := replicate.Clone(ctx, location(t, "mem"), location(t, "mem"), nil); !errors.Is(err, table.ErrNoTable) {
+		t.Fatalf("clone of nothing: %v", err)
+	}
+
+	// A source file whose size disagrees with its log entry is caught, and
+	// the destination gets no commit referencing it.
+	f := rt.Latest(t, src).Files()[0]
+	if err := srcB.Put(ctx, mustKey(t, f.Path), []byte("not the file the log describes")); err != nil {
+		t.Fatal(err)
+	}
+	dstB := location(t, "file")
+	if _, err := replicate.Clone(ctx, srcB, dstB, nil); !errors.Is(err, replicate.ErrVerify) {
+		t.Fatalf("clone of a damaged source: %v, want ErrVerify", err)
+	}
+	if _, err := table.Open(ctx, dstB, nil); !errors.Is(err, table.ErrNoTable) {
+		t.Fatalf("destination after a failed verification: %v", err)
+	}
+	if _, err := dstB.Stat(ctx, mustKey(t, f.Path)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the unverified copy was left behind: %v", err)
+	}
+}
+
+// TestCloneProgress checks the progress callback's counts.
+func TestCloneProgress(t *testing.T) {
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	rt.Append(t, src, 0, 300, nil)
+	snap := rt.Latest(t, src)
+	var last replicate.Progress
+	calls := 0
+	clone(t, srcB, dstB, &replicate.Options{Progress: func(p replicate.Progress) {
+		if p.Bytes < last.Bytes || p.Files < last.Files {
+			t.Errorf("progress went backwards: %+v after %+v", p, last)
+		}
+		last = p
+		calls++
+	}})
+	if calls != len(snap.Files()) || last.Bytes != snap.SizeBytes() || last.TotalBytes != snap.SizeBytes() || last.Files != last.TotalFiles {
+		t.Fatalf("%d progress calls, last %+v; source %d files of %d bytes", calls, last, len(snap.Files()), snap.SizeBytes())
+	}
+}
