@@ -1,0 +1,473 @@
+package regions
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/loglake/loglake/ingest"
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/expr"
+)
+
+// Defaults of the configuration fields that are not required.
+const (
+	// DefaultIngestInterval is how often the ingest loop lists the landing
+	// location when it is idle.
+	DefaultIngestInterval = time.Second
+	// DefaultEgressInterval is how often the egress loop polls the regional
+	// table's change feed when it is idle.
+	DefaultEgressInterval = time.Second
+	// DefaultPredicate selects the rows egress forwards.
+	DefaultPredicate = "egress_approved = true"
+	// DefaultEgressMaxRows bounds the rows of one central commit.
+	DefaultEgressMaxRows = 1_000_000
+	// DefaultEgressMaxBytes bounds the source bytes read for one central commit.
+	DefaultEgressMaxBytes = 256 << 20
+	// DefaultEgressMaxVersions bounds the source versions of one central commit.
+	DefaultEgressMaxVersions = 1000
+	// DefaultShutdownTimeout bounds how long a stopping daemon lets its
+	// loops finish their current batch.
+	DefaultShutdownTimeout = time.Minute
+	// DefaultLagInterval is how often the daemon measures egress lag.
+	DefaultLagInterval = 5 * time.Second
+)
+
+// Clouds a region may run in; the landing and regional table URLs must use
+// the cloud's scheme.
+var cloudSchemes = map[string][]string{
+	"local": {"file", "mem"},
+	"aws":   {"s3"},
+	"gcp":   {"gs"},
+	"azure": {"azblob"},
+}
+
+// Config is one region's configuration, as read from its YAML file. See
+// docs/regions.md for the reference; Load fills in the defaults.
+type Config struct {
+	// Name identifies the region: it is stamped into the central table's
+	// region column and names the egress appId "egress:<name>". Required.
+	Name string `yaml:"name"`
+	// Cloud is local, aws, gcp or azure; default: derived from Table's
+	// scheme. Landing and Table must use the cloud's URL scheme.
+	Cloud string `yaml:"cloud"`
+	// Landing is the URL the region's log files land in. Required when
+	// ingest is enabled.
+	Landing string `yaml:"landing"`
+	// Table is the regional Delta table's URL. Required.
+	Table string `yaml:"table"`
+	// Central is the central Delta table's URL. Required when egress is
+	// enabled.
+	Central string `yaml:"central"`
+	// Ingest configures the ingest loop.
+	Ingest IngestConfig `yaml:"ingest"`
+	// Egress configures the egress loop.
+	Egress EgressConfig `yaml:"egress"`
+	// Metrics configures the HTTP endpoint.
+	Metrics MetricsConfig `yaml:"metrics"`
+	// Log configures the daemon's logs.
+	Log LogConfig `yaml:"log"`
+	// ShutdownTimeout bounds how long a stopping daemon waits for its loops
+	// to finish their current batch (default DefaultShutdownTimeout).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// File is the path the configuration was loaded from.
+	File string `yaml:"-"`
+	// IngestSchema is the schema read from Ingest.Schema (nil: ingest's
+	// default schema).
+	IngestSchema *table.Schema `yaml:"-"`
+	lines        map[string]int
+}
+
+// IngestConfig configures the ingest loop; zero values take ingest's
+// defaults (see ingest.Options).
+type IngestConfig struct {
+	// Enabled runs the ingest loop (default true).
+	Enabled *bool `yaml:"enabled"`
+	// Stream names the ingest stream (appId "ingest:<stream>"; default "default").
+	Stream string `yaml:"stream"`
+	// Format is ndjson (default), text or csv.
+	Format string `yaml:"format"`
+	// Schema is a schema file for a new regional table, relative to the
+	// configuration file (default: ingest's log schema).
+	Schema string `yaml:"schema"`
+	// TimeColumn is the event time column the date partition comes from (default ts).
+	TimeColumn string `yaml:"time_column"`
+	// EpochUnit of numeric timestamps: auto (default), s, ms, us, ns.
+	EpochUnit string `yaml:"epoch_unit"`
+	// SchemaMode is rescue (default) or addNewColumns.
+	SchemaMode string `yaml:"schema_mode"`
+	// OnChange is ignore (default) or reingest.
+	OnChange string `yaml:"on_change"`
+	// Include and Exclude are landing key globs.
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+	// Interval between polls of the landing location (default DefaultIngestInterval).
+	Interval time.Duration `yaml:"interval"`
+	// BackfillInterval between full listings of the landing location.
+	BackfillInterval time.Duration `yaml:"backfill_interval"`
+	// MaxFiles and MaxBytes bound a batch.
+	MaxFiles int  `yaml:"max_files"`
+	MaxBytes Size `yaml:"max_bytes"`
+	// TargetFileSize is the Parquet file size to roll at.
+	TargetFileSize Size `yaml:"target_file_size"`
+	// Workers is the number of decoding goroutines (default GOMAXPROCS).
+	Workers int `yaml:"workers"`
+}
+
+// EgressConfig configures the egress loop.
+type EgressConfig struct {
+	// Enabled runs the egress loop (default true).
+	Enabled *bool `yaml:"enabled"`
+	// Predicate selects the rows forwarded (default DefaultPredicate).
+	Predicate string `yaml:"predicate"`
+	// Interval between polls of the regional change feed (default DefaultEgressInterval).
+	Interval time.Duration `yaml:"interval"`
+	// MaxRows, MaxBytes and MaxVersions bound one central commit (defaults
+	// DefaultEgressMaxRows, DefaultEgressMaxBytes, DefaultEgressMaxVersions).
+	MaxRows     int64 `yaml:"max_rows"`
+	MaxBytes    Size  `yaml:"max_bytes"`
+	MaxVersions int   `yaml:"max_versions"`
+}
+
+// MetricsConfig configures the daemon's HTTP endpoint.
+type MetricsConfig struct {
+	// Address is host:port for /metrics and /healthz; "" disables the
+	// endpoint; port 0 picks a free port (logged at start).
+	Address string `yaml:"address"`
+	// LagInterval is how often egress lag is measured (default DefaultLagInterval).
+	LagInterval time.Duration `yaml:"lag_interval"`
+}
+
+// LogConfig configures the daemon's slog output on stderr.
+type LogConfig struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or text.
+	Format string `yaml:"format"`
+}
+
+// IngestEnabled reports whether the ingest loop runs.
+func (c *Config) IngestEnabled() bool { return c.Ingest.Enabled == nil || *c.Ingest.Enabled }
+
+// EgressEnabled reports whether the egress loop runs.
+func (c *Config) EgressEnabled() bool { return c.Egress.Enabled == nil || *c.Egress.Enabled }
+
+// Line returns the line of field (a dotted path such as "egress.predicate")
+// in the configuration file, or 0 if it was not set there.
+func (c *Config) Line(field string) int { return c.lines[field] }
+
+// Load reads, validates and completes the configuration in file. Relative
+// file:// URLs and the ingest schema path are resolved against file's
+// directory. Errors wrap ErrConfig and are ConfigErrors naming each bad
+// field and its line.
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return Parse(data, file)
+}
+
+// Parse is Load for a configuration already in memory; file names it in
+// errors and anchors relative paths ("" : the working directory).
+func Parse(data []byte, file string) (*Config, error) {
+	return parse(data, file, lookupEnv)
+}
+
+func parse(data []byte, file string, getenv func(string) (string, bool)) (*Config, error) {
+	d := &decoder{file: file, lines: map[string]int{}, getenv: getenv}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
+		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
+			_, msg, _ = strings.Cut(msg, ": ")
+		}
+		if errors.Is(err, io.EOF) {
+			msg = "the file is empty"
+		}
+		return nil, ConfigErrors{{File: file, Line: line, Msg: msg}}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, ConfigErrors{{File: file, Line: extra.Line, Msg: "more than one YAML document; a region config is one document"}}
+	}
+	c := &Config{File: file}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	d.decodeStruct(root, reflect.ValueOf(c).Elem(), "")
+	c.lines = d.lines
+	// Validate even after decoding errors so that one run reports every
+	// problem, but only once per field.
+	failed := map[string]bool{}
+	for _, e := range d.errs {
+		failed[e.Field] = true
+	}
+	for _, e := range c.validate(nil) {
+		if !failed[e.Field] {
+			d.errs = append(d.errs, e)
+		}
+	}
+	if len(d.errs) > 0 {
+		sortErrors(d.errs)
+		return nil, d.errs
+	}
+	return c, nil
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// validate checks values, resolves relative paths and fills in defaults.
+func (c *Config) validate(errs ConfigErrors) ConfigErrors {
+	bad := func(field, format string, args ...any) {
+		line := c.lines[field]
+		if line == 0 {
+			// A missing field: point at its parent, or the top of the file.
+			if i := strings.LastIndexByte(field, '.'); i > 0 {
+				line = c.lines[field[:i]]
+			}
+		}
+		errs = append(errs, &ConfigError{File: c.File, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	base := "."
+	if c.File != "" {
+		base = filepath.Dir(c.File)
+	}
+
+	switch {
+	case c.Name == "":
+		bad("name", "required: the region's name, e.g. eu-west")
+	case !namePattern.MatchString(c.Name):
+		bad("name", "%q: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", c.Name)
+	}
+
+	urlField := func(field string, v *string, required bool, why string) string {
+		if *v == "" {
+			if required {
+				bad(field, "required: %s", why)
+			}
+			return ""
+		}
+		resolved, scheme, err := resolveURL(*v, base)
+		if err != nil {
+			bad(field, "%v", err)
+			return ""
+		}
+		*v = resolved
+		return scheme
+	}
+	landingScheme := urlField("landing", &c.Landing, c.IngestEnabled(), "the URL log files land in (or set ingest.enabled: false)")
+	tableScheme := urlField("table", &c.Table, true, "the regional Delta table's URL")
+	urlField("central", &c.Central, c.EgressEnabled(), "the central Delta table's URL (or set egress.enabled: false)")
+	if c.Central != "" && c.Central == c.Table {
+		bad("central", "is the regional table itself; egress needs a separate central table")
+	}
+	if c.Landing != "" && c.Landing == c.Table {
+		bad("landing", "is the regional table itself; landing files need their own location")
+	}
+
+	if c.Cloud == "" && tableScheme != "" {
+		for cloud, schemes := range cloudSchemes {
+			for _, s := range schemes {
+				if s == tableScheme {
+					c.Cloud = cloud
+				}
+			}
+		}
+	}
+	if schemes, ok := cloudSchemes[c.Cloud]; !ok {
+		if c.Cloud != "" {
+			bad("cloud", "unknown cloud %q: want local, aws, gcp or azure", c.Cloud)
+		}
+	} else {
+		for _, f := range []struct{ field, scheme string }{{"landing", landingScheme}, {"table", tableScheme}} {
+			if f.scheme != "" && !containsString(schemes, f.scheme) {
+				bad(f.field, "a %s:// URL does not belong to cloud %q (want %s://)", f.scheme, c.Cloud, strings.Join(schemes, ":// or "))
+			}
+		}
+	}
+
+	in := &c.Ingest
+	checkEnum := func(field, v string, allowed ...string) {
+		if v != "" && !containsString(allowed, v) {
+			bad(field, "unknown value %q: want %s", v, strings.Join(allowed, ", "))
+		}
+	}
+	checkEnum("ingest.format", in.Format, "ndjson", "text", "csv")
+	checkEnum("ingest.schema_mode", in.SchemaMode, "rescue", "addNewColumns")
+	checkEnum("ingest.on_change", in.OnChange, "ignore", "reingest")
+	checkEnum("ingest.epoch_unit", in.EpochUnit, "auto", "s", "ms", "us", "ns")
+	if in.Stream != "" && !namePattern.MatchString(in.Stream) {
+		bad("ingest.stream", "%q: use letters, digits, '-', '_' or '.'", in.Stream)
+	}
+	if in.Schema != "" {
+		p := in.Schema
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(base, p)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			bad("ingest.schema", "%v", err)
+		} else if c.IngestSchema, err = ingest.ParseSchema(data); err != nil {
+			bad("ingest.schema", "%s: %v", p, err)
+		} else {
+			in.Schema = p
+		}
+	}
+	if in.Interval == 0 {
+		in.Interval = DefaultIngestInterval
+	}
+	if c.IngestEnabled() && len(errs) == 0 {
+		// ingest validates the rest (globs, schema against format).
+		if _, err := ingest.New(nil, nil, c.IngestOptions()); err != nil {
+			bad("ingest", "%v", err)
+		}
+	}
+
+	eg := &c.Egress
+	if eg.Predicate == "" {
+		eg.Predicate = DefaultPredicate
+	}
+	if _, err := expr.Parse(eg.Predicate); err != nil {
+		bad("egress.predicate", "%v", err)
+	}
+	if eg.Interval == 0 {
+		eg.Interval = DefaultEgressInterval
+	}
+	if eg.MaxRows == 0 {
+		eg.MaxRows = DefaultEgressMaxRows
+	}
+	if eg.MaxBytes == 0 {
+		eg.MaxBytes = DefaultEgressMaxBytes
+	}
+	if eg.MaxVersions == 0 {
+		eg.MaxVersions = DefaultEgressMaxVersions
+	}
+
+	if a := c.Metrics.Address; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			bad("metrics.address", "%q: want host:port, e.g. 127.0.0.1:9464 or :9464", a)
+		}
+	}
+	if c.Metrics.LagInterval == 0 {
+		c.Metrics.LagInterval = DefaultLagInterval
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	checkEnum("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	checkEnum("log.format", c.Log.Format, "json", "text")
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	return errs
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// secretParams are query parameter fragments that mark credentials.
+var secretParams = []string{"secret", "password", "passwd", "token", "sig", "credential", "access_key", "accesskey", "account_key", "accountkey", "sas"}
+
+// resolveURL checks a storage URL and makes a relative file:// URL
+// absolute against base. Credentials in the URL are refused: they belong
+// in each cloud's standard credential chain, never in a config file.
+func resolveURL(raw, base string) (resolved, scheme string, err error) {
+	if rest, ok := strings.CutPrefix(raw, "file://"); ok && rest != "" && !strings.HasPrefix(rest, "/") {
+		// file://./x, file://../x, file://x: relative to the config's directory.
+		p, query, _ := strings.Cut(rest, "?")
+		if query != "" {
+			return "", "", fmt.Errorf("file URL %q takes no query parameters", raw)
+		}
+		abs, err := filepath.Abs(filepath.Join(base, filepath.FromSlash(p)))
+		if err != nil {
+			return "", "", err
+		}
+		raw = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("not a URL: %v", err)
+	}
+	if u.User != nil {
+		return "", "", errors.New("credentials must not be in the URL: use the cloud's standard credential chain (environment, profile, workload identity)")
+	}
+	for k := range u.Query() {
+		lk := strings.ToLower(k)
+		for _, s := range secretParams {
+			if strings.Contains(lk, s) {
+				return "", "", fmt.Errorf("query parameter %q looks like a credential: credentials must not be in the config; use the cloud's standard credential chain", k)
+			}
+		}
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" && u.Host != "localhost" || !strings.HasPrefix(u.Path, "/") {
+			return "", "", fmt.Errorf("%q: want file:///absolute/dir or file://./relative/dir", raw)
+		}
+	case "mem", "s3", "gs", "azblob":
+		if u.Host == "" {
+			return "", "", fmt.Errorf("%q: missing bucket or container name", raw)
+		}
+	case "":
+		return "", "", fmt.Errorf("%q has no scheme: want file://, mem://, s3://, gs:// or azblob://", raw)
+	default:
+		return "", "", fmt.Errorf("unsupported scheme %q: want file, mem, s3, gs or azblob", u.Scheme)
+	}
+	return raw, u.Scheme, nil
+}
+
+// IngestOptions returns the ingest options the configuration asks for;
+// the daemon adds its logger, registerer and table hooks.
+func (c *Config) IngestOptions() *ingest.Options {
+	in := c.Ingest
+	return &ingest.Options{
+		Stream:           in.Stream,
+		Format:           ingest.Format(in.Format),
+		Schema:           c.IngestSchema,
+		TimeColumn:       in.TimeColumn,
+		EpochUnit:        in.EpochUnit,
+		SchemaMode:       ingest.SchemaMode(in.SchemaMode),
+		OnChange:         ingest.ChangeRule(in.OnChange),
+		Include:          in.Include,
+		Exclude:          in.Exclude,
+		MaxFiles:         in.MaxFiles,
+		MaxBytes:         int64(in.MaxBytes),
+		TargetFileSize:   int64(in.TargetFileSize),
+		Workers:          in.Workers,
+		BackfillInterval: in.BackfillInterval,
+		DrainTimeout:     c.ShutdownTimeout,
+	}
+}
+
+// IngestStream returns the ingest stream name (ingest's default if unset).
+func (c *Config) IngestStream() string {
+	if c.Ingest.Stream == "" {
+		return "default"
+	}
+	return c.Ingest.Stream
+}

@@ -1,0 +1,206 @@
+package regions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/loglake/loglake/egress"
+	"github.com/loglake/loglake/ingest"
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+)
+
+// stderr is where the default logger writes.
+var stderr = os.Stderr
+
+// Handler serves /metrics (Prometheus text format) and /healthz (Health as
+// JSON; 200 when the status is "ok", else 503).
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		h := d.Health()
+		w.Header().Set("Content-Type", "application/json")
+		if h.Status != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(h)
+	})
+	return mux
+}
+
+// monitorLag measures egress lag from the tables themselves every
+// lag_interval: the regional table's head version minus the version in the
+// central table's txn for egress:<region>, and the age of the oldest
+// regional commit past that txn. It is independent of the egress loop, so
+// it shows a stuck or dead egress (of any instance) as growing lag. A
+// failed measurement marks the daemon unhealthy until the next success.
+func (d *Daemon) monitorLag(ctx context.Context, bk *buckets) {
+	var src, central *table.Table
+	check := func() error {
+		var err error
+		if src == nil {
+			if src, err = table.Open(ctx, bk.regional, nil); err != nil {
+				src = nil
+				if errors.Is(err, table.ErrNoTable) {
+					return nil // nothing ingested yet: no lag
+				}
+				return err
+			}
+		}
+		if central == nil {
+			if central, err = table.Open(ctx, bk.central, nil); err != nil {
+				central = nil
+				if errors.Is(err, table.ErrNoTable) {
+					return nil // egress has not created it yet
+				}
+				return err
+			}
+		}
+		// Read central first: a source version committed after this read
+		// can only make the lag look larger, never negative.
+		cs, err := central.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		forwarded, ok := cs.AppVersion(egress.AppID(d.cfg.Name))
+		if !ok {
+			forwarded = -1
+		}
+		ss, err := src.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		lag := max(ss.Version()-forwarded, 0)
+		var age time.Duration
+		if lag > 0 {
+			ch, err := src.Changes(ctx, forwarded, forwarded+1, 1)
+			if err != nil {
+				return err
+			}
+			if len(ch) > 0 {
+				age = max(time.Since(ch[0].Timestamp), 0)
+			}
+		}
+		d.m.lagVersions.Set(float64(lag))
+		d.m.lagSeconds.Set(age.Seconds())
+		d.mu.Lock()
+		d.health.LagVersions, d.health.LagSeconds, d.health.LastCheck = lag, age.Seconds(), time.Now().UTC()
+		d.mu.Unlock()
+		return nil
+	}
+	for {
+		d.m.lagChecks.Inc()
+		err := check()
+		d.mu.Lock()
+		if err != nil && ctx.Err() == nil {
+			d.m.lagCheckFailures.Inc()
+			d.health.Error = "lag check: " + err.Error()
+			d.log.Warn("lag check failed", "err", err)
+		} else if err == nil {
+			if d.health.LastCheck.IsZero() {
+				d.health.LastCheck = time.Now().UTC()
+			}
+			d.health.Error = ""
+		}
+		d.updateStatusLocked()
+		d.mu.Unlock()
+		t := time.NewTimer(d.cfg.Metrics.LagInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// latencyEvent is one central commit, for the end-to-end latency observer.
+type latencyEvent struct {
+	at      time.Time
+	sources []egress.SourceCommit
+}
+
+// egressCommitted is the egress Committed callback. It must not block the
+// egress loop: the event is queued for observeLatency, or dropped (and
+// counted) when the observer is behind.
+func (d *Daemon) egressCommitted(s egress.Summary) {
+	if len(s.Sources) == 0 {
+		return
+	}
+	ev := latencyEvent{at: time.Now(), sources: slices.Clone(s.Sources)}
+	select {
+	case d.latency <- ev:
+	default:
+		d.m.latencyDropped.Inc()
+	}
+}
+
+// observeLatency turns central commits into end-to-end latency
+// observations. For each regional version a central commit forwarded, it
+// reads that regional commit's txn{ingest:<stream>, batch}, then the
+// batch's manifest, which lists every landing file of the batch with its
+// arrival time (ModTime); each file is one observation of
+// central commit time - arrival time. This works whichever instance
+// ingested the batch, and across restarts.
+func (d *Daemon) observeLatency(ctx context.Context, bk *buckets) {
+	var src *table.Table
+	stream := d.cfg.IngestStream()
+	appID := ingest.AppID(stream)
+	for {
+		var ev latencyEvent
+		select {
+		case <-ctx.Done():
+			return
+		case ev = <-d.latency:
+		}
+		if src == nil {
+			t, err := table.Open(ctx, bk.regional, nil)
+			if err != nil {
+				d.m.latencyDropped.Inc()
+				continue
+			}
+			src = t
+		}
+		lo, hi := ev.sources[0].Version, ev.sources[0].Version
+		want := map[int64]bool{}
+		for _, s := range ev.sources {
+			lo, hi = min(lo, s.Version), max(hi, s.Version)
+			want[s.Version] = true
+		}
+		changes, err := src.Changes(ctx, lo-1, hi, 0)
+		if err != nil {
+			d.log.Debug("latency: reading regional commits", "err", err)
+			d.m.latencyDropped.Inc()
+			continue
+		}
+		for _, ch := range changes {
+			if !want[ch.Version] {
+				continue
+			}
+			for _, a := range ch.Actions {
+				if a.Txn == nil || a.Txn.AppID != appID {
+					continue
+				}
+				m, err := ingest.ReadManifest(ctx, bk.regional, stream, a.Txn.Version)
+				if err != nil {
+					if !errors.Is(err, storage.ErrNotFound) {
+						d.log.Debug("latency: reading a batch manifest", "batch", a.Txn.Version, "err", err)
+					}
+					d.m.latencyDropped.Inc()
+					continue
+				}
+				for _, f := range m.Files {
+					d.m.endToEnd.Observe(max(ev.at.Sub(f.ModTime), 0).Seconds())
+				}
+			}
+		}
+	}
+}
