@@ -124,7 +124,22 @@ cmd_install() {
 
 pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 
-read_pid() { cat "$STATE/$1.pid" 2>/dev/null || true; }
+# read_pid prints the recorded pid of emulator $1, or nothing when there is
+# none or it now belongs to some other program (a stale file after a reboot).
+read_pid() {
+	local pid marker
+	pid=$(cat "$STATE/$1.pid" 2>/dev/null) || return 0
+	[[ $pid =~ ^[0-9]+$ ]] || return 0
+	case $1 in
+	s3) marker=$BIN/versitygw ;;
+	gcs) marker=$BIN/fake-gcs-server ;;
+	azure) marker=azurite-blob ;;
+	esac
+	if [[ -r /proc/$pid/cmdline ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"; then
+		return 0
+	fi
+	echo "$pid"
+}
 
 # port_open succeeds when something accepts TCP connections on HOST:$1.
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
