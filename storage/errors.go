@@ -23,6 +23,7 @@ type Error struct {
 	Err   error  // underlying cause, may be nil
 }
 
+// Error formats as "storage: <op> <key>: <class>: <cause>".
 func (e *Error) Error() string {
 	s := "storage: " + e.Op
 	if e.Key != "" {
