@@ -1,6 +1,7 @@
 package regions
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -312,7 +313,14 @@ func expandEnv(s string, getenv func(string) (string, bool)) (string, error) {
 
 func lookupEnv(name string) (string, bool) { return os.LookupEnv(name) }
 
-// sortErrors orders errors by line, keeping the order of equal lines.
+// sortErrors orders errors by line, those without a line (missing
+// fields) last, keeping the order of equal lines.
 func sortErrors(es ConfigErrors) {
-	slices.SortStableFunc(es, func(a, b *ConfigError) int { return a.Line - b.Line })
+	key := func(e *ConfigError) int {
+		if e.Line == 0 {
+			return math.MaxInt
+		}
+		return e.Line
+	}
+	slices.SortStableFunc(es, func(a, b *ConfigError) int { return cmp.Compare(key(a), key(b)) })
 }
