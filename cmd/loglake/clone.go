@@ -31,7 +31,7 @@ its own is a live fork and keeps them. See docs/replicate.md.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			opts := &replicate.Options{Parallel: parallel, DryRun: dryRun, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+			opts := &replicate.Options{Parallel: parallel, DryRun: dryRun, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 			switch {
 			case version >= 0 && timestamp != "":
 				return usageError{fmt.Errorf("--version and --timestamp are mutually exclusive")}
