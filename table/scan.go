@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -296,29 +297,12 @@ func (f fileInfo) Partition(col string) (*string, bool) {
 	return v, ok
 }
 
-func (f fileInfo) Min(col string) (any, bool) {
-	if f.stats == nil {
-		return nil, false
-	}
-	v, ok := lookupStat(f.stats.MinValues, col)
-	return v, ok
-}
+func (f fileInfo) Min(col string) (any, bool) { return f.stats.Min(strings.Split(col, ".")...) }
 
-func (f fileInfo) Max(col string) (any, bool) {
-	if f.stats == nil {
-		return nil, false
-	}
-	v, ok := lookupStat(f.stats.MaxValues, col)
-	return v, ok
-}
+func (f fileInfo) Max(col string) (any, bool) { return f.stats.Max(strings.Split(col, ".")...) }
 
 func (f fileInfo) NullCount(col string) (int64, bool) {
-	if f.stats == nil {
-		return 0, false
-	}
-	v, ok := lookupStat(f.stats.NullCount, col)
-	n, isNum := v.(float64)
-	return int64(n), ok && isNum
+	return f.stats.Nulls(strings.Split(col, ".")...)
 }
 
 func (f fileInfo) NumRecords() (int64, bool) {
@@ -326,19 +310,4 @@ func (f fileInfo) NumRecords() (int64, bool) {
 		return 0, false
 	}
 	return f.stats.NumRecords, true
-}
-
-// lookupStat finds a possibly nested ("a.b") column's stat.
-func lookupStat(m map[string]any, col string) (any, bool) {
-	if v, ok := m[col]; ok {
-		return v, v != nil
-	}
-	for i := 0; i < len(col); i++ {
-		if col[i] == '.' {
-			if sub, ok := m[col[:i]].(map[string]any); ok {
-				return lookupStat(sub, col[i+1:])
-			}
-		}
-	}
-	return nil, false
 }

@@ -115,7 +115,7 @@ func (w *Writer) writePart(ctx context.Context, g PartitionedRecord) error {
 	if err := f.fw.Write(g.Record); err != nil {
 		return err
 	}
-	if f.count.n.Load() >= w.opts.TargetFileSize {
+	if f.fw.EstimatedSize() >= w.opts.TargetFileSize {
 		delete(w.open, dir)
 		return w.finish(f)
 	}
