@@ -134,24 +134,16 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 // catchUp checks the commits from version `from` to the head of the log for
 // conflicts with c and returns the next free version.
 func (t *Table) catchUp(ctx context.Context, c *Commit, from int64) (int64, error) {
-	files, err := listLog(ctx, t.bucket, from, -1)
+	commits, err := readCommitsFrom(ctx, t.bucket, from, 0)
 	if err != nil {
 		return -1, err
 	}
-	for _, f := range files {
-		if f.isCheckpoint() || f.version != from {
-			continue
-		}
-		winner, err := readCommit(ctx, t.bucket, f.version)
-		if err != nil {
+	for _, w := range commits {
+		if err := checkConflict(c, w.actions, w.version); err != nil {
 			return -1, err
 		}
-		if err := checkConflict(c, winner, f.version); err != nil {
-			return -1, err
-		}
-		from++
 	}
-	return from, nil
+	return from + int64(len(commits)), nil
 }
 
 // maxTransient bounds consecutive transient storage failures in one commit;

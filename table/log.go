@@ -239,3 +239,69 @@ func readCommit(ctx context.Context, b storage.Bucket, v int64) ([]Action, error
 	}
 	return actions, nil
 }
+
+// commit is one decoded commit file.
+type commit struct {
+	version   int64
+	actions   []Action
+	timestamp int64 // Unix ms, see commitTimestamp
+}
+
+// probeWindow is how many commit files readCommitsFrom fetches at once.
+const probeWindow = 8
+
+// readCommitsFrom reads the commits from version `from` on, in order, until
+// the first version that does not exist, at most max (max <= 0: no bound).
+// It probes commit files directly instead of listing _delta_log/, so its cost
+// is the number of new commits, never the length of the history.
+func readCommitsFrom(ctx context.Context, b storage.Bucket, from int64, max int) ([]commit, error) {
+	var out []commit
+	for {
+		n := probeWindow
+		if max > 0 {
+			n = min(n, max-len(out))
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		batch := make([]commit, n)
+		errs := make([]error, n)
+		done := make(chan int, n)
+		for i := range n {
+			go func() {
+				batch[i], errs[i] = readCommitAt(ctx, b, from+int64(i))
+				done <- i
+			}()
+		}
+		for range n {
+			<-done
+		}
+		for i := range n {
+			if errors.Is(errs[i], ErrVersionNotFound) {
+				return out, nil
+			}
+			if errs[i] != nil {
+				return nil, errs[i]
+			}
+			out = append(out, batch[i])
+		}
+		from += int64(n)
+	}
+}
+
+// readCommitAt reads commit v with its timestamp.
+func readCommitAt(ctx context.Context, b storage.Bucket, v int64) (commit, error) {
+	actions, err := readCommit(ctx, b, v)
+	if err != nil {
+		return commit{}, err
+	}
+	c := commit{version: v, actions: actions, timestamp: commitTimestamp(actions, time.Time{})}
+	if c.timestamp <= 0 { // no commitInfo timestamp: fall back to the file's
+		o, err := b.Stat(ctx, commitKey(v))
+		if err != nil {
+			return commit{}, err
+		}
+		c.timestamp = o.ModTime.UnixMilli()
+	}
+	return c, nil
+}

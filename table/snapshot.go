@@ -172,6 +172,7 @@ func (s *Snapshot) apply(actions []Action) {
 
 // commitTimestamp is a commit's timestamp: inCommitTimestamp, else
 // commitInfo.timestamp, else the file's modification time.
+// A zero modTime yields 0 when the commit carries no timestamp.
 func commitTimestamp(actions []Action, modTime time.Time) int64 {
 	for _, a := range actions {
 		if ci := a.CommitInfo; ci != nil {
@@ -182,6 +183,9 @@ func commitTimestamp(actions []Action, modTime time.Time) int64 {
 				return ci.Timestamp
 			}
 		}
+	}
+	if modTime.IsZero() {
+		return 0
 	}
 	return modTime.UnixMilli()
 }

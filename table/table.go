@@ -167,29 +167,20 @@ func (t *Table) load(ctx context.Context, version int64) (*Snapshot, error) {
 	return loadSnapshot(ctx, t.bucket, seg)
 }
 
-// refresh applies the commits after cur. If the log has moved past what can
-// be replayed incrementally (cleaned up), it reloads from a checkpoint.
+// refresh applies the commits after cur, read by probing the next commit
+// files, so refreshing costs the number of new commits, not the history.
 func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
-	files, err := listLog(ctx, t.bucket, cur.version+1, -1)
+	commits, err := readCommitsFrom(ctx, t.bucket, cur.version+1, 0)
 	if err != nil {
 		return nil, err
-	}
-	var commits []logFile
-	for _, f := range files {
-		if f.isCheckpoint() {
-			continue
-		}
-		if f.version != cur.version+1+int64(len(commits)) {
-			return t.load(ctx, -1)
-		}
-		commits = append(commits, f)
 	}
 	if len(commits) == 0 {
 		return cur, nil
 	}
 	next := cur.clone()
-	if err := next.replay(ctx, commits); err != nil {
-		return nil, err
+	for _, c := range commits {
+		next.apply(c.actions)
+		next.version, next.commitTime = c.version, c.timestamp
 	}
 	return next, next.validate()
 }
@@ -304,28 +295,35 @@ type Change struct {
 // no limit). It returns ErrVersionNotFound if commit after+1 is no longer in
 // the log.
 func (t *Table) Changes(ctx context.Context, after, upTo int64, max int) ([]Change, error) {
-	files, err := listLog(ctx, t.bucket, after+1, upTo)
+	if upTo >= 0 {
+		if n := int(upTo - after); max <= 0 || n < max {
+			max = n
+		}
+		if max <= 0 {
+			return nil, nil
+		}
+	}
+	commits, err := readCommitsFrom(ctx, t.bucket, after+1, max)
 	if err != nil {
 		return nil, err
 	}
-	var out []Change
-	next := after + 1
-	for _, f := range files {
-		if f.isCheckpoint() {
-			continue
-		}
-		if f.version != next {
-			return nil, fmt.Errorf("%w: commit %d is no longer in the log", ErrVersionNotFound, next)
-		}
-		actions, err := readCommit(ctx, t.bucket, f.version)
+	if len(commits) == 0 {
+		// Either nothing new, or commit after+1 was cleaned up while later
+		// ones exist: tell them apart, since the second loses data.
+		files, err := listLog(ctx, t.bucket, after+1, -1)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Change{Version: f.version, Timestamp: time.UnixMilli(commitTimestamp(actions, f.modTime)).UTC(), Actions: actions})
-		next++
-		if max > 0 && len(out) >= max {
-			break
+		for _, f := range files {
+			if !f.isCheckpoint() && f.version > after+1 {
+				return nil, fmt.Errorf("%w: commit %d is no longer in the log", ErrVersionNotFound, after+1)
+			}
 		}
+		return nil, nil
+	}
+	out := make([]Change, len(commits))
+	for i, c := range commits {
+		out[i] = Change{Version: c.version, Timestamp: time.UnixMilli(c.timestamp).UTC(), Actions: c.actions}
 	}
 	return out, nil
 }
