@@ -48,6 +48,7 @@ table: %s
 central: %s
 ingest:
   interval: 100ms
+  backfill_interval: 500ms
 metrics:
   address: 127.0.0.1:0
   lag_interval: 100ms
