@@ -103,6 +103,16 @@ func decodeCheckpointFile(ctx context.Context, data []byte, withParsed bool) (ac
 	if pf.NumRows() == 0 {
 		return nil, usedParsed, nil
 	}
+	// Drop the footer's key-value metadata before pqarrow sees it: it would
+	// decode an embedded Arrow IPC schema ("ARROW:schema", written by
+	// delta-rs) that we do not need, and a corrupt one can send the IPC
+	// decoder into an effectively endless loop (found by FuzzReadCheckpoint).
+	pf.MetaData().FileMetaData.KeyValueMetadata = nil
+	if err := probeColumnChunks(pf, leaves); err != nil {
+		return nil, usedParsed, err
+	}
+	// Not Parallel: a panic in the reader's own goroutines could not be
+	// recovered here.
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: checkpointBatchRows}, memory.DefaultAllocator)
 	if err != nil {
 		return nil, usedParsed, fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -116,7 +126,8 @@ func decodeCheckpointFile(ctx context.Context, data []byte, withParsed bool) (ac
 	}
 	defer rr.Release()
 
-	actions = make([]Action, 0, pf.NumRows())
+	// The footer's row count is untrusted: size the hint by the bytes too.
+	actions = make([]Action, 0, min(pf.NumRows(), int64(len(data)/16)))
 	for rr.Next() {
 		if err := ctx.Err(); err != nil {
 			return nil, usedParsed, err
@@ -132,6 +143,25 @@ func decodeCheckpointFile(ctx context.Context, data []byte, withParsed bool) (ac
 		return nil, usedParsed, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return actions, usedParsed, nil
+}
+
+// probeColumnChunks opens the page readers of the first row group's
+// selected columns in this goroutine. pqarrow builds its column readers in
+// goroutines of its own, where a panic on a corrupt column chunk (a negative
+// length, say) cannot be recovered and would take the process down; here the
+// same panic is caught by decodeCheckpointFile. Later row groups are opened
+// by the record reader in the caller's goroutine.
+func probeColumnChunks(pf *file.Reader, leaves []int) error {
+	if pf.NumRowGroups() == 0 {
+		return nil
+	}
+	rg := pf.RowGroup(0)
+	for _, i := range leaves {
+		if _, err := rg.GetColumnPageReader(i); err != nil {
+			return fmt.Errorf("%w: column %d: %v", ErrCorrupt, i, err)
+		}
+	}
+	return nil
 }
 
 // checkpointFields lists, per top-level action column, the child fields the

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -619,8 +620,9 @@ func TestReadMultiPartCheckpoint(t *testing.T) {
 	}
 }
 
-// writeParquet writes one record with schema sc, columns built by fill.
-func writeParquet(t testing.TB, sc *arrow.Schema, rows int, fill func(rb *array.RecordBuilder)) []byte {
+// writeParquet writes one record with schema sc, columns built by fill, and
+// footer key-value metadata kv (key, value, key, value, ...).
+func writeParquet(t testing.TB, sc *arrow.Schema, rows int, fill func(rb *array.RecordBuilder), kv ...string) []byte {
 	t.Helper()
 	rb := array.NewRecordBuilder(memory.DefaultAllocator, sc)
 	defer rb.Release()
@@ -638,6 +640,11 @@ func writeParquet(t testing.TB, sc *arrow.Schema, rows int, fill func(rb *array.
 	if err := w.Write(rec); err != nil {
 		t.Fatal(err)
 	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := w.AppendKeyValueMetadata(kv[i], kv[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -646,7 +653,7 @@ func writeParquet(t testing.TB, sc *arrow.Schema, rows int, fill func(rb *array.
 
 // v2Checkpoint builds a checkpoint with protocol, metaData and (when
 // sidecar) a sidecar row; the sidecar column exists either way.
-func v2Checkpoint(t testing.TB, sidecar bool) []byte {
+func v2Checkpoint(t testing.TB, sidecar bool, kv ...string) []byte {
 	str := arrow.BinaryTypes.String
 	sc := arrow.NewSchema([]arrow.Field{
 		{Name: "protocol", Nullable: true, Type: arrow.StructOf(arrow.Field{Name: "minReaderVersion", Type: arrow.PrimitiveTypes.Int32, Nullable: true})},
@@ -673,7 +680,7 @@ func v2Checkpoint(t testing.TB, sidecar bool) []byte {
 		} else {
 			s.AppendNull()
 		}
-	})
+	}, kv...)
 }
 
 func TestReadCheckpointV2Refused(t *testing.T) {
@@ -693,6 +700,18 @@ func TestReadCheckpointV2Refused(t *testing.T) {
 				t.Fatalf("got %+v, %v; want protocol and metaData", got, err)
 			}
 		})
+	}
+}
+
+// TestReadCheckpointIgnoresArrowSchema: the embedded Arrow schema some
+// writers leave in the footer is not needed, so a broken one does not make
+// the checkpoint unreadable (a fuzzed one once sent the IPC decoder into a
+// near-endless loop).
+func TestReadCheckpointIgnoresArrowSchema(t *testing.T) {
+	data := v2Checkpoint(t, false, "ARROW:schema", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xff, 0x10, 0, 0}, 64)))
+	got, err := decodeCheckpoint(context.Background(), data)
+	if err != nil || len(got) != 2 || got[0].Protocol == nil || got[1].MetaData == nil {
+		t.Fatalf("got %+v, %v; want protocol and metaData", got, err)
 	}
 }
 
