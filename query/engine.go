@@ -1,0 +1,462 @@
+package query
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/expr"
+)
+
+// ErrName reports a view name that is not a plain SQL identifier.
+var ErrName = errors.New("query: invalid table name")
+
+// DefaultMemoryLimit is DuckDB's memory_limit when Options.MemoryLimit is "".
+const DefaultMemoryLimit = "4GB"
+
+// Options configure an Engine. The zero value is the documented default.
+type Options struct {
+	// Threads is DuckDB's worker thread count (default GOMAXPROCS).
+	Threads int
+	// MemoryLimit is DuckDB's memory_limit, e.g. "4GB" (default
+	// DefaultMemoryLimit). Operators beyond it spill to TempDir.
+	MemoryLimit string
+	// TempDir is where DuckDB spills (default: DuckDB's own choice).
+	TempDir string
+	// CacheDir holds local copies of remote data files (default
+	// DefaultCacheDir). Ignored when Cache is set.
+	CacheDir string
+	// CacheMaxBytes bounds CacheDir (default DefaultCacheBytes).
+	CacheMaxBytes int64
+	// Cache, if set, is used instead of opening CacheDir.
+	Cache *Cache
+	// Downloads is how many remote files are fetched at once (default 8).
+	Downloads int
+	// Logger receives registrations and cache activity (default: discard).
+	Logger *slog.Logger
+}
+
+// Engine is an embedded DuckDB database with views over table snapshots.
+// Its methods are safe for concurrent use.
+type Engine struct {
+	db        *sql.DB
+	cache     *Cache // opened lazily: a purely local session never creates it
+	opts      Options
+	log       *slog.Logger
+	linkDir   string // symlinks for local files whose names DuckDB would glob
+	cacheOnce sync.Once
+	cacheErr  error
+
+	mu    sync.Mutex
+	views map[string][]string // view name -> pinned cache entries
+}
+
+// Open starts an in-memory DuckDB with threads, memory limit, UTC session
+// time zone and extension autoload/autoinstall off.
+func Open(ctx context.Context, opts *Options) (*Engine, error) {
+	e := &Engine{log: slog.New(slog.DiscardHandler), views: map[string][]string{}}
+	if opts != nil {
+		e.opts = *opts
+	}
+	if e.opts.Logger != nil {
+		e.log = e.opts.Logger
+	}
+	if e.opts.Threads <= 0 {
+		e.opts.Threads = runtime.GOMAXPROCS(0)
+	}
+	if e.opts.MemoryLimit == "" {
+		e.opts.MemoryLimit = DefaultMemoryLimit
+	}
+	if e.opts.Downloads <= 0 {
+		e.opts.Downloads = 8
+	}
+	e.cache = e.opts.Cache
+	dsn := url.Values{}
+	dsn.Set("threads", strconv.Itoa(e.opts.Threads))
+	dsn.Set("memory_limit", e.opts.MemoryLimit)
+	dsn.Set("autoinstall_known_extensions", "false")
+	dsn.Set("autoload_known_extensions", "false")
+	if e.opts.TempDir != "" {
+		dsn.Set("temp_directory", e.opts.TempDir)
+	}
+	conn, err := duckdb.NewConnector("?"+dsn.Encode(), func(ex driver.ExecerContext) error {
+		// Session settings: every pooled connection must read timestamps
+		// in UTC, or TIMESTAMPTZ values would print in the host's zone.
+		_, err := ex.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query: start DuckDB: %w", err)
+	}
+	e.db = sql.OpenDB(conn)
+	// Footers are read once at registration and again by each query; DuckDB
+	// may keep them, as data files are immutable.
+	if _, err := e.db.ExecContext(ctx, "SET parquet_metadata_cache = true"); err != nil {
+		e.db.Close()
+		return nil, fmt.Errorf("query: configure DuckDB: %w", err)
+	}
+	return e, nil
+}
+
+// DB is the underlying database, for callers that need database/sql
+// directly (prepared statements, transactions).
+func (e *Engine) DB() *sql.DB { return e.db }
+
+// Query runs a SQL statement and returns its rows.
+func (e *Engine) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := e.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	return rows, nil
+}
+
+// Close drops the views, releases their cache entries and stops DuckDB.
+func (e *Engine) Close() error {
+	err := e.db.Close()
+	e.mu.Lock()
+	for name, pins := range e.views {
+		e.unpin(pins)
+		delete(e.views, name)
+	}
+	e.mu.Unlock()
+	if e.linkDir != "" {
+		os.RemoveAll(e.linkDir)
+	}
+	return err
+}
+
+func (e *Engine) unpin(pins []string) {
+	for _, p := range pins {
+		e.cache.Unpin(p)
+	}
+}
+
+func (e *Engine) fileCache() (*Cache, error) {
+	e.cacheOnce.Do(func() {
+		if e.cache == nil {
+			e.cache, e.cacheErr = NewCache(e.opts.CacheDir, &CacheOptions{MaxBytes: e.opts.CacheMaxBytes, Logger: e.log})
+		}
+	})
+	return e.cache, e.cacheErr
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Register creates (or replaces) the view name over snap, a snapshot of t
+// (nil: t's latest). where, if not "", is a predicate in the table/expr
+// language: files that cannot match it are pruned by partition values and
+// statistics, and the view keeps exactly the rows where it is TRUE. The view
+// has the table's columns in schema order with their Delta types (see
+// SQLType), partition columns included.
+func (e *Engine) Register(ctx context.Context, name string, t *table.Table, snap *table.Snapshot, where string) error {
+	if !identRe.MatchString(name) {
+		return fmt.Errorf("%w: %q (want letters, digits and _)", ErrName, name)
+	}
+	if snap == nil {
+		var err error
+		if snap, err = t.Snapshot(ctx); err != nil {
+			return err
+		}
+	}
+	sch, err := snap.Schema()
+	if err != nil {
+		return err
+	}
+	files := snap.Files()
+	var filter string
+	if where != "" {
+		pred, err := snap.Predicate(where)
+		if err != nil {
+			return fmt.Errorf("query: --where %q: %w", where, err)
+		}
+		files = snap.PruneFiles(pred)
+		ex, err := expr.Parse(where)
+		if err != nil {
+			return err
+		}
+		if filter, err = whereSQL(ex, sch); err != nil {
+			return err
+		}
+	}
+	paths, pins, err := e.localFiles(ctx, t.Bucket(), files)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			e.unpin(pins)
+		}
+	}()
+	groups, err := e.groupFiles(ctx, snap.Metadata().PartitionColumns, files, paths)
+	if err != nil {
+		return err
+	}
+	body, err := viewSQL(sch, snap.Metadata().PartitionColumns, groups)
+	if err != nil {
+		return err
+	}
+	if filter != "" {
+		body = "SELECT * FROM (" + body + ") WHERE " + filter
+	}
+	stmt := "CREATE OR REPLACE VIEW " + quoteIdent(name) + " AS " + body
+	if _, err := e.db.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("query: register %s: %w", name, err)
+	}
+	ok = true
+	e.mu.Lock()
+	old := e.views[name]
+	e.views[name] = pins
+	e.mu.Unlock()
+	e.unpin(old)
+	if len(pins) > 0 {
+		if _, err := e.cache.Evict(); err != nil {
+			e.log.Warn("query: cache eviction failed", "err", err)
+		}
+	}
+	e.log.Debug("query: registered table", "name", name, "url", t.Bucket().URL(), "version", snap.Version(),
+		"files", len(files), "of", len(snap.Files()), "partitions", len(groups))
+	return nil
+}
+
+// localFiles returns a local path for each file: in place for file://
+// tables, else a cache entry (pinned; the pins are returned).
+func (e *Engine) localFiles(ctx context.Context, b storage.Bucket, files []*table.Add) (paths, pins []string, err error) {
+	paths = make([]string, len(files))
+	keys := make([]string, len(files))
+	for i, f := range files {
+		if keys[i], err = table.FileKey(f.Path); err != nil {
+			return nil, nil, err
+		}
+	}
+	if root, ok := localRoot(b.URL()); ok {
+		for i, k := range keys {
+			p := filepath.Join(root, filepath.FromSlash(k))
+			if hasGlob(p) {
+				if p, err = e.literalPath(p); err != nil {
+					return nil, nil, err
+				}
+			}
+			paths[i] = p
+		}
+		return paths, nil, nil
+	}
+	if len(files) == 0 {
+		return paths, nil, nil
+	}
+	c, err := e.fileCache()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		hits     int
+		next     = make(chan int)
+	)
+	for w := 0; w < min(e.opts.Downloads, len(files)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				p, hit, err := c.Fetch(ctx, b, keys[i], files[i].Size)
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("query: fetch %s: %w", keys[i], err)
+						cancel()
+					}
+				} else {
+					paths[i] = p
+					pins = append(pins, p)
+					if hit {
+						hits++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range files {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		for _, p := range pins {
+			c.Unpin(p)
+		}
+		return nil, nil, firstErr
+	}
+	e.log.Debug("query: remote files", "url", b.URL(), "files", len(files), "cached", hits)
+	return paths, pins, nil
+}
+
+// literalPath gives a glob-free path to a local file whose name DuckDB would
+// expand as a pattern (a symlink in the engine's private directory).
+func (e *Engine) literalPath(p string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.linkDir == "" {
+		d, err := os.MkdirTemp("", "loglake-query-")
+		if err != nil {
+			return "", err
+		}
+		e.linkDir = d
+	}
+	f, err := os.CreateTemp(e.linkDir, "f-*.parquet")
+	if err != nil {
+		return "", err
+	}
+	link := f.Name()
+	f.Close()
+	os.Remove(link)
+	if hasGlob(link) {
+		return "", fmt.Errorf("query: temporary directory %s has glob characters", e.linkDir)
+	}
+	return link, os.Symlink(p, link)
+}
+
+// localRoot returns the directory of a file:// location.
+func localRoot(u string) (string, bool) {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Scheme != "file" {
+		return "", false
+	}
+	return filepath.FromSlash(pu.Path), true
+}
+
+// groupFiles groups files by partition values (in order of first file) and
+// reads which columns each group's files store.
+func (e *Engine) groupFiles(ctx context.Context, partCols []string, files []*table.Add, paths []string) ([]*fileGroup, error) {
+	cols := make([]map[string]bool, len(files))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		next     = make(chan int)
+	)
+	for w := 0; w < min(e.opts.Threads, len(files)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				c, err := fileColumns(paths[i])
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				cols[i] = c
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range files {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	byKey := map[string]*fileGroup{}
+	var out []*fileGroup
+	for i, f := range files {
+		k := groupKey(partCols, f.PartitionValues)
+		g := byKey[k]
+		if g == nil {
+			g = &fileGroup{values: f.PartitionValues, columns: map[string]bool{}}
+			byKey[k] = g
+			out = append(out, g)
+		}
+		g.paths = append(g.paths, paths[i])
+		for c := range cols[i] {
+			g.columns[c] = true
+		}
+	}
+	return out, nil
+}
+
+// Spec names a table to register: NAME=URL[@VERSION].
+type Spec struct {
+	Name    string
+	URL     string
+	Version int64 // -1: latest
+}
+
+var versionSuffix = regexp.MustCompile(`@([0-9]+)$`)
+
+// ParseSpec parses "NAME=URL[@VERSION]", e.g.
+// "logs=s3://bucket/tables/logs@42". A trailing @digits is a version; an @
+// elsewhere in the URL is kept.
+func ParseSpec(s string) (Spec, error) {
+	name, u, ok := strings.Cut(s, "=")
+	if !ok || name == "" || u == "" {
+		return Spec{}, fmt.Errorf("%w: %q: want NAME=URL[@VERSION]", ErrName, s)
+	}
+	if !identRe.MatchString(name) {
+		return Spec{}, fmt.Errorf("%w: %q (want letters, digits and _)", ErrName, name)
+	}
+	sp := Spec{Name: name, URL: u, Version: -1}
+	if m := versionSuffix.FindStringSubmatchIndex(u); m != nil {
+		v, err := strconv.ParseInt(u[m[2]:m[3]], 10, 64)
+		if err != nil {
+			return Spec{}, fmt.Errorf("%w: version in %q: %v", ErrName, s, err)
+		}
+		sp.URL, sp.Version = u[:m[0]], v
+	}
+	return sp, nil
+}
+
+// RegisterSpec opens the table at spec.URL, resolves spec.Version and
+// registers it as spec.Name (see Register). The bucket is closed on return:
+// the view reads local files only (in place, or copies in the cache).
+func (e *Engine) RegisterSpec(ctx context.Context, spec Spec, where string) error {
+	b, err := storage.Open(ctx, spec.URL, nil)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	t, err := table.Open(ctx, b, &table.Options{Logger: e.log})
+	if err != nil {
+		return fmt.Errorf("query: open %s: %w", storage.RedactURL(spec.URL), err)
+	}
+	var snap *table.Snapshot
+	if spec.Version >= 0 {
+		if snap, err = t.SnapshotAt(ctx, spec.Version); err != nil {
+			return fmt.Errorf("query: %s@%d: %w", storage.RedactURL(spec.URL), spec.Version, err)
+		}
+	}
+	return e.Register(ctx, spec.Name, t, snap, where)
+}
