@@ -23,6 +23,8 @@ type Snapshot struct {
 	// commitTime is the version's commit timestamp (commitInfo.timestamp or
 	// the file's modification time), Unix ms.
 	commitTime int64
+	// deletionVectors is set when a live file may carry a deletion vector.
+	deletionVectors bool
 
 	once     sync.Once
 	sorted   []*Add
@@ -146,6 +148,8 @@ func (s *Snapshot) clone() *Snapshot {
 		tombstones: maps.Clone(s.tombstones),
 		txns:       maps.Clone(s.txns),
 		commitTime: s.commitTime,
+
+		deletionVectors: s.deletionVectors,
 	}
 }
 
@@ -156,6 +160,9 @@ func (s *Snapshot) apply(actions []Action) {
 		switch {
 		case a.Add != nil:
 			s.files[a.Add.Path] = a.Add
+			if len(a.Add.DeletionVector) > 0 && string(a.Add.DeletionVector) != "null" {
+				s.deletionVectors = true
+			}
 			delete(s.tombstones, a.Add.Path)
 		case a.Remove != nil:
 			delete(s.files, a.Remove.Path)
@@ -268,10 +275,8 @@ func (s *Snapshot) validate() error {
 	if err := checkRead(s.protocol, s.metadata); err != nil {
 		return err
 	}
-	for _, f := range s.files {
-		if len(f.DeletionVector) > 0 && string(f.DeletionVector) != "null" {
-			return &FeatureError{Feature: "deletionVectors", Op: "read"}
-		}
+	if s.deletionVectors {
+		return &FeatureError{Feature: "deletionVectors", Op: "read"}
 	}
 	return nil
 }
