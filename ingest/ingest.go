@@ -437,7 +437,9 @@ func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Sn
 	}
 	// Enough encoders to keep up with the decoders on big batches, few
 	// enough that every writer's files stay large.
-	nWriters := int(min(max(rawEstimate/(256<<20), 1), int64(max(workers/2, 1))))
+	// (Profiling showed zstd Parquet encoding costs about twice the NDJSON
+	// decoding, so encoders get as many cores as decoders.)
+	nWriters := int(min(max(rawEstimate/(64<<20), 1), int64(workers)))
 	nReaders := min(len(m.Files), max(workers, 2))
 
 	var progMu sync.Mutex
@@ -546,7 +548,9 @@ func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Sn
 
 	// Encoders: each writer owns its open files.
 	wopts := &table.WriteOptions{TargetFileSize: in.opts.TargetFileSize,
-		Writer: &table.WriterOptions{RowGroupBytes: 32 << 20}}
+		// Row groups are buffered in memory until cut: 128Ki rows (DuckDB
+		// writes 122880) keeps that to a few MiB per open file.
+		Writer: &table.WriterOptions{RowGroupRows: 128 << 10, RowGroupBytes: 32 << 20}}
 	var wwg sync.WaitGroup
 	var addsMu sync.Mutex
 	var adds []table.Action
