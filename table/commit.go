@@ -41,25 +41,43 @@ type Commit struct {
 // the commit is retried at the following version with jittered backoff. It
 // never gives up silently: it returns the version it committed at, or an
 // error (ErrConflict, ErrAlreadyCommitted, storage or context errors).
+//
+// read may be nil only with ExactVersion: the commit is then checked against
+// whatever landed at that version and nothing else, which lets a replica
+// replay commits without loading its snapshot (the caller vouches that the
+// table's protocol is writable, as the replayed source's was).
 func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, error) {
-	if err := checkWrite(read.protocol, read.metadata); err != nil {
-		return -1, err
+	if read == nil && !c.ExactVersion {
+		return -1, errors.New("table: Commit without a read snapshot needs ExactVersion")
+	}
+	readVersion := c.Version - 1
+	var md *Metadata
+	if read != nil {
+		readVersion, md = read.version, read.metadata
+		if err := checkWrite(read.protocol, read.metadata); err != nil {
+			return -1, err
+		}
+		if c.AppID != "" {
+			if v, ok := read.AppVersion(c.AppID); ok && v >= c.AppVersion {
+				return -1, fmt.Errorf("%w: %s version %d (table has %d)", ErrAlreadyCommitted, c.AppID, c.AppVersion, v)
+			}
+		}
+	}
+	for _, a := range c.Actions {
+		if a.MetaData != nil {
+			md = a.MetaData
+		}
 	}
 	for _, a := range c.Actions {
 		if a.Protocol != nil {
-			if err := checkWrite(a.Protocol, read.metadata); err != nil {
+			if err := checkWrite(a.Protocol, md); err != nil {
 				return -1, err
 			}
 		}
 	}
-	if c.AppID != "" {
-		if v, ok := read.AppVersion(c.AppID); ok && v >= c.AppVersion {
-			return -1, fmt.Errorf("%w: %s version %d (table has %d)", ErrAlreadyCommitted, c.AppID, c.AppVersion, v)
-		}
-	}
 	ci := c.CommitInfo
 	if ci == nil {
-		ci = t.commitInfo(c, read.version, isBlindAppend(c.Actions))
+		ci = t.commitInfo(c, readVersion, isBlindAppend(c.Actions))
 	} else {
 		cp := *ci
 		ci = &cp
@@ -77,7 +95,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		return -1, err
 	}
 
-	version := read.version + 1
+	version := readVersion + 1
 	if c.ExactVersion {
 		version = c.Version
 	}

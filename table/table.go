@@ -130,6 +130,49 @@ func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Option
 	return t, nil
 }
 
+// Handle returns a Table for b without reading its log. Methods that need
+// state load it on first use; Changes, LatestVersion, History and Commit with
+// ExactVersion never do, so a caller that only tails or replays the log pays
+// for the new commits alone, whatever the size of the table.
+func Handle(b storage.Bucket, opts *Options) *Table { return newTable(b, opts) }
+
+// LatestVersion returns the newest committed version, found from the
+// _last_checkpoint hint and a listing of the log after it (not a snapshot).
+func (t *Table) LatestVersion(ctx context.Context) (int64, error) {
+	t.mu.Lock()
+	cur := t.latest
+	t.mu.Unlock()
+	from := int64(0)
+	if cur != nil {
+		from = cur.version
+	} else if lc, ok, err := readLastCheckpoint(ctx, t.bucket); err != nil {
+		return -1, err
+	} else if ok {
+		from = lc.Version
+	}
+	latest := int64(-1)
+	for {
+		files, err := listLog(ctx, t.bucket, from, -1)
+		if err != nil {
+			return -1, err
+		}
+		for _, f := range files {
+			if !f.isCheckpoint() {
+				latest = max(latest, f.version)
+			}
+		}
+		if latest >= 0 || from == 0 {
+			break
+		}
+		from = 0 // stale hint: the log after it is gone; list it all
+	}
+	if latest < 0 {
+		// A replica's log may start at a checkpoint with its commit.
+		return -1, ErrNoTable
+	}
+	return latest, nil
+}
+
 // Bucket is the table's storage location.
 func (t *Table) Bucket() storage.Bucket { return t.bucket }
 

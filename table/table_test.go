@@ -106,3 +106,47 @@ func TestOpenMissing(t *testing.T) {
 		t.Fatalf("open empty location: %v, want ErrNoTable", err)
 	}
 }
+
+// A Handle tails and replays the log without loading a snapshot.
+func TestHandleExactVersionReplay(t *testing.T) {
+	ctx := context.Background()
+	src := openMem(t)
+	tbl := tabletest.Create(t, src, map[string]string{"delta.checkpointInterval": "3"})
+	for i := 0; i < 4; i++ {
+		rec := tabletest.Rows(int64(i*10), 10)
+		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	h := table.Handle(src, nil)
+	latest, err := h.LatestVersion(ctx)
+	if err != nil || latest != 4 {
+		t.Fatalf("LatestVersion = %d, %v; want 4", latest, err)
+	}
+	changes, err := h.Changes(ctx, 2, -1, 0)
+	if err != nil || len(changes) != 2 {
+		t.Fatalf("Changes after 2: %d, %v", len(changes), err)
+	}
+	// Replay version 4 again at exactly version 4: the slot is taken.
+	var actions []table.Action
+	for _, a := range changes[1].Actions {
+		if a.CommitInfo == nil {
+			actions = append(actions, a)
+		}
+	}
+	_, err = h.Commit(ctx, nil, &table.Commit{Actions: actions, ExactVersion: true, Version: 4})
+	if !errors.Is(err, table.ErrConflict) {
+		t.Fatalf("replay onto a taken version: %v, want ErrConflict", err)
+	}
+	v, err := h.Commit(ctx, nil, &table.Commit{Actions: nil, ExactVersion: true, Version: 5, AppID: "clone:x", AppVersion: 5})
+	if err != nil || v != 5 {
+		t.Fatalf("exact commit at 5: %d, %v", v, err)
+	}
+	if _, err := h.Commit(ctx, nil, &table.Commit{}); err == nil {
+		t.Fatal("Commit without snapshot or ExactVersion succeeded")
+	}
+	if _, err := table.Handle(openMem(t), nil).LatestVersion(ctx); !errors.Is(err, table.ErrNoTable) {
+		t.Fatalf("LatestVersion of empty location: %v", err)
+	}
+}
