@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,6 +34,13 @@ func source(t *testing.T, kind string) storage.Bucket {
 	switch kind {
 	case "file":
 		u = "file://" + filepath.ToSlash(t.TempDir())
+	case "file-glob":
+		// A directory name DuckDB would expand as a glob pattern.
+		dir := filepath.Join(t.TempDir(), "tables*?[1]{a,b}")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		u = (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
 	case "mem":
 		u = fmt.Sprintf("mem://querytest-%d-%d/tbl", time.Now().UnixNano(), memSeq.Add(1))
 	default:
