@@ -306,3 +306,26 @@ func TestRepoConfigs(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParse checks that no input makes Parse panic, that every failure is
+// a ConfigError, and that every success has the required fields set.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte(minimal + "egress:\n  predicate: a IN (1, 2) AND NOT b IS NULL\n  max_bytes: 1.5GiB\n"))
+	f.Add([]byte("name: &a x\ntable: *a\n"))
+	f.Add([]byte("name: ${X:-y}\n"))
+	f.Add([]byte("- [\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := regions.Parse(data, "f.yaml")
+		if err != nil {
+			var ce *regions.ConfigError
+			if !errors.Is(err, regions.ErrConfig) || !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a ConfigError", err)
+			}
+			return
+		}
+		if c.Name == "" || c.Table == "" || c.Egress.Predicate == "" || c.Cloud == "" {
+			t.Fatalf("Parse succeeded with missing fields: %+v", c)
+		}
+	})
+}

@@ -49,9 +49,11 @@ type Daemon struct {
 	listen  func(string)
 	latency chan latencyEvent
 
-	mu     sync.Mutex
-	health Health
-	addr   string
+	mu      sync.Mutex
+	health  Health
+	addr    string
+	loopErr string // the last loop failure
+	lagErr  string // the last lag check's failure ("" after a success)
 }
 
 // Health is the JSON body of /healthz.
@@ -162,7 +164,7 @@ func (d *Daemon) setLoop(loop, state string, err error) {
 	defer d.mu.Unlock()
 	d.health.Loops[loop] = state
 	if err != nil {
-		d.health.Error = loop + ": " + err.Error()
+		d.loopErr = loop + ": " + err.Error()
 	}
 	d.updateStatusLocked()
 	up := 0.0
@@ -174,6 +176,13 @@ func (d *Daemon) setLoop(loop, state string, err error) {
 
 func (d *Daemon) updateStatusLocked() {
 	h := &d.health
+	h.Error = d.loopErr
+	if d.lagErr != "" {
+		if h.Error != "" {
+			h.Error += "; "
+		}
+		h.Error += d.lagErr
+	}
 	if h.Status == "stopping" {
 		return
 	}
@@ -192,7 +201,7 @@ func (d *Daemon) updateStatusLocked() {
 	if status == "ok" && h.LastCheck.IsZero() {
 		status = "starting"
 	}
-	if status == "ok" && h.Error != "" {
+	if status == "ok" && d.lagErr != "" {
 		status = "failing"
 	}
 	h.Status = status

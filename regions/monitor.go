@@ -102,13 +102,13 @@ func (d *Daemon) monitorLag(ctx context.Context, bk *buckets) {
 		d.mu.Lock()
 		if err != nil && ctx.Err() == nil {
 			d.m.lagCheckFailures.Inc()
-			d.health.Error = "lag check: " + err.Error()
+			d.lagErr = "lag check: " + err.Error()
 			d.log.Warn("lag check failed", "err", err)
 		} else if err == nil {
 			if d.health.LastCheck.IsZero() {
 				d.health.LastCheck = time.Now().UTC()
 			}
-			d.health.Error = ""
+			d.lagErr = ""
 		}
 		d.updateStatusLocked()
 		d.mu.Unlock()
