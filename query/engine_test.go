@@ -494,5 +494,3 @@ func TestParseSpec(t *testing.T) {
 		}
 	}
 }
-
-
