@@ -85,6 +85,7 @@ func TestWherePrunesFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e := newEngine(t, "")
 	root := strings.TrimPrefix(b.URL(), "file://")
 	deleted := 0
 	for _, f := range snap.Files() {
@@ -103,7 +104,6 @@ func TestWherePrunesFiles(t *testing.T) {
 	if deleted != 4 {
 		t.Fatalf("deleted %d files, want 4 (2 commits x 2 other dates)", deleted)
 	}
-	e := newEngine(t, "")
 	if err := e.Register(ctx, "t", tbl, snap, "date = '2026-11-23' AND level = 'WARN'"); err != nil {
 		t.Fatalf("register with a pruning predicate: %v", err)
 	}
@@ -111,7 +111,7 @@ func TestWherePrunesFiles(t *testing.T) {
 		t.Errorf("pruned view: %v, want 200 rows, ids 1..598", got)
 	}
 	// Without the predicate, registration needs the deleted files.
-	if err := e.Register(ctx, "all", tbl, snap, ""); err == nil {
+	if err := e.Register(ctx, "again", tbl, snap, ""); err == nil {
 		t.Error("registering the whole table with files missing succeeded")
 	}
 }
