@@ -36,6 +36,9 @@ type Egress struct {
 	// ahead of the central txn only by versions that had no rows to forward.
 	// -2: not read yet.
 	cursor int64
+	// txn and centralVersion are the region's txn and the version of the
+	// central snapshot last read.
+	txn, centralVersion int64
 	// pendingSince is when the cursor first moved past the central txn
 	// without a commit (zero when it is not ahead).
 	pendingSince time.Time
@@ -67,7 +70,7 @@ func New(ctx context.Context, source, central storage.Bucket, opts Options) (*Eg
 		return nil, fmt.Errorf("egress: registering metrics: %w", err)
 	}
 	e := &Egress{source: source, central: central, opts: o, appID: AppID(o.Region),
-		log: o.Logger.With("region", o.Region), met: met, parsed: parsed, cursor: -2}
+		log: o.Logger.With("region", o.Region), met: met, parsed: parsed, cursor: -2, txn: -1, centralVersion: -1}
 	if err := e.open(ctx); err != nil && !errors.Is(err, errNoSource) {
 		return nil, err
 	}
@@ -242,8 +245,10 @@ func permanent(err error) bool {
 		errors.Is(err, ErrPredicate) || errors.Is(err, table.ErrUnsupportedFeature)
 }
 
-// run forwards the source versions up to the source head it sees first.
-// It starts no new batch once stop is done; ctx bounds the I/O.
+// run forwards the source versions committed before it started (and those
+// that arrive while it catches up). It starts no new batch once stop is
+// done; ctx bounds the I/O. An idle run costs one probe of the source log:
+// the central snapshot is refreshed only when there is something to forward.
 func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -259,42 +264,105 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 	} else if err != nil {
 		return sum, err
 	}
-	ssnap, err := e.src.Snapshot(ctx)
-	if err != nil {
-		return sum, err
+	if e.cursor == -2 {
+		csnap, err := e.dst.Snapshot(ctx)
+		if err != nil {
+			return sum, err
+		}
+		e.position(csnap)
 	}
-	head := ssnap.Version()
-	for first := true; ; first = false {
+	sum.FromVersion, sum.ToVersion, sum.CentralVersion = e.cursor, e.cursor, e.centralVersion
+	// head is the last source version this run forwards: the newest one
+	// seen once a read of the change feed returns less than a full batch.
+	head, seen := int64(-1), e.cursor
+	var pending []table.Change
+	for stop.Err() == nil {
+		if head >= 0 && e.cursor >= head {
+			break
+		}
+		pending = dropThrough(pending, e.cursor)
+		if len(pending) == 0 {
+			if pending, err = e.changes(ctx, e.cursor, head); err != nil {
+				return sum, err
+			}
+			if len(pending) > 0 {
+				seen = max(seen, pending[len(pending)-1].Version)
+			}
+			if head < 0 && len(pending) < e.opts.MaxVersions {
+				head = seen
+			}
+			if len(pending) == 0 {
+				break
+			}
+		}
 		csnap, err := e.dst.Snapshot(ctx)
 		if err != nil {
 			return sum, err
 		}
 		txn := e.position(csnap)
-		if first {
-			sum.FromVersion, sum.ToVersion = e.cursor, e.cursor
+		if pending = dropThrough(pending, e.cursor); len(pending) == 0 {
+			continue // another instance forwarded them
 		}
-		sum.ToVersion = max(sum.ToVersion, e.cursor)
-		if sum.Commits == 0 {
-			sum.CentralVersion = csnap.Version()
-		}
-		if e.cursor >= head || stop.Err() != nil {
-			if e.cursor > txn && e.advanceDue(txn) {
-				res, err := e.commit(ctx, csnap, &batch{from: txn, to: e.cursor, start: e.opts.Now()}, nil)
-				sum.add(res)
-				if err != nil {
-					return sum, err
-				}
-			}
-			break
-		}
-		res, err := e.batch(ctx, csnap, txn, head)
+		res, err := e.batch(ctx, csnap, txn, pending)
 		sum.add(res)
 		if err != nil {
 			return sum, err
 		}
 	}
-	sum.LagVersions, err = e.lag(ctx)
-	return sum, err
+	if e.cursor > e.txn && e.advanceDue(e.txn) {
+		csnap, err := e.dst.Snapshot(ctx)
+		if err != nil {
+			return sum, err
+		}
+		if txn := e.position(csnap); e.cursor > txn {
+			res, err := e.commit(ctx, csnap, &batch{from: txn, to: e.cursor, start: e.opts.Now()}, nil)
+			sum.add(res)
+			if err != nil {
+				return sum, err
+			}
+		}
+	}
+	sum.ToVersion = max(sum.ToVersion, e.cursor)
+	if sum.Commits == 0 {
+		sum.CentralVersion = e.centralVersion
+	}
+	// Lag, from what the change feed showed: versions seen but not
+	// forwarded, and the age of the oldest of them.
+	sum.LagVersions = max(seen-e.cursor, 0)
+	e.met.lagVersions.Set(float64(sum.LagVersions))
+	secs := 0.0
+	if rest := dropThrough(pending, e.cursor); sum.LagVersions > 0 && len(rest) > 0 {
+		secs = max(e.opts.Now().Sub(rest[0].Timestamp).Seconds(), 0)
+	}
+	e.met.lagSeconds.Set(secs)
+	return sum, nil
+}
+
+// changes reads the source change feed after version `after`. The table
+// reports ErrVersionNotFound when commit after+1 is missing while later ones
+// exist; a commit written between its probe and its listing looks the same,
+// so the read is repeated before concluding that the log was cleaned.
+func (e *Egress) changes(ctx context.Context, after, upTo int64) ([]table.Change, error) {
+	var err error
+	for attempt := range 3 {
+		var ch []table.Change
+		if ch, err = e.src.Changes(ctx, after, upTo, e.opts.MaxVersions); !errors.Is(err, table.ErrVersionNotFound) {
+			return ch, err
+		}
+		if err := sleepJitter(ctx, attempt+4); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w: region %s: source %s: the central table holds versions up to %d, but %v",
+		ErrSourceLogCleaned, e.opts.Region, e.source.URL(), after, err)
+}
+
+// dropThrough drops the changes at or before version v.
+func dropThrough(changes []table.Change, v int64) []table.Change {
+	for len(changes) > 0 && changes[0].Version <= v {
+		changes = changes[1:]
+	}
+	return changes
 }
 
 // position reconciles the in-memory cursor with the central txn and returns
@@ -304,6 +372,7 @@ func (e *Egress) position(csnap *table.Snapshot) int64 {
 	if !ok {
 		txn = -1
 	}
+	e.txn, e.centralVersion = txn, csnap.Version()
 	if txn >= e.cursor {
 		if e.cursor != -2 && txn > e.cursor {
 			e.log.Debug("another instance forwarded ahead of this one", "txn", txn, "cursor", e.cursor)
@@ -319,26 +388,6 @@ func (e *Egress) position(csnap *table.Snapshot) int64 {
 func (e *Egress) advanceDue(txn int64) bool {
 	return e.cursor-txn >= int64(e.opts.AdvanceEvery) ||
 		(!e.pendingSince.IsZero() && e.opts.Now().Sub(e.pendingSince) >= e.opts.AdvanceAfter)
-}
-
-// lag measures how far the cursor is behind the source head and sets the
-// lag gauges.
-func (e *Egress) lag(ctx context.Context) (int64, error) {
-	snap, err := e.src.Snapshot(ctx)
-	if err != nil {
-		return 0, err
-	}
-	lag := max(snap.Version()-e.cursor, 0)
-	e.met.lagVersions.Set(float64(lag))
-	secs := 0.0
-	if lag > 0 {
-		ch, err := e.src.Changes(ctx, e.cursor, -1, 1)
-		if err == nil && len(ch) > 0 {
-			secs = max(e.opts.Now().Sub(ch[0].Timestamp).Seconds(), 0)
-		}
-	}
-	e.met.lagSeconds.Set(secs)
-	return lag, nil
 }
 
 // batch is one central commit being assembled.
@@ -392,22 +441,14 @@ func changeSize(c table.Change) (rows, bytes int64) {
 	return rows, bytes
 }
 
-// batch reads the source versions after the cursor (up to head, within the
-// batch bounds), writes their matching rows to new central files and commits
-// them, or only moves the cursor when no row matched.
-func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn, head int64) (Summary, error) {
+// batch reads source changes (the versions right after the cursor, within
+// the batch bounds), writes their matching rows to new central files and
+// commits them, or only moves the cursor when no row matched.
+func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn int64, changes []table.Change) (Summary, error) {
 	b := &batch{from: e.cursor, to: e.cursor, start: e.opts.Now()}
 	res := Summary{Region: e.opts.Region, FromVersion: b.from, ToVersion: b.from, CentralVersion: csnap.Version()}
-	changes, err := e.src.Changes(ctx, b.from, head, e.opts.MaxVersions)
-	if errors.Is(err, table.ErrVersionNotFound) {
-		return res, fmt.Errorf("%w: region %s: source %s: the central table holds versions up to %d, but %v",
-			ErrSourceLogCleaned, e.opts.Region, e.source.URL(), b.from, err)
-	}
-	if err != nil {
-		return res, err
-	}
-	if len(changes) == 0 {
-		return res, fmt.Errorf("egress: source log lists no commit after version %d although its head is %d", b.from, head)
+	if changes[0].Version != b.from+1 {
+		return res, fmt.Errorf("egress: source change feed gave version %d after %d", changes[0].Version, b.from)
 	}
 	if err := e.syncSchema(ctx, b.from); err != nil {
 		return res, err
@@ -586,7 +627,7 @@ func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, ad
 		return res, err
 	}
 	now := e.opts.Now()
-	e.cursor, e.pendingSince = b.to, time.Time{}
+	e.cursor, e.pendingSince, e.txn, e.centralVersion = b.to, time.Time{}, b.to, v
 	res.ToVersion, res.CentralVersion, res.Commits, res.Rows = b.to, v, 1, b.rows
 	res.Sources = b.sources
 	if len(b.sources) > 0 {
