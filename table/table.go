@@ -357,10 +357,19 @@ func (t *Table) Changes(ctx context.Context, after, upTo int64, max int) ([]Chan
 		if err != nil {
 			return nil, err
 		}
+		cleaned := false
 		for _, f := range files {
-			if !f.isCheckpoint() && f.version > after+1 {
-				return nil, fmt.Errorf("%w: commit %d is no longer in the log", ErrVersionNotFound, after+1)
+			switch {
+			case f.isCheckpoint():
+			case f.version == after+1:
+				// It landed after the probe: a new commit, not a gap.
+				return t.Changes(ctx, after, upTo, max)
+			case f.version > after+1:
+				cleaned = true
 			}
+		}
+		if cleaned {
+			return nil, fmt.Errorf("%w: commit %d is no longer in the log", ErrVersionNotFound, after+1)
 		}
 		return nil, nil
 	}
