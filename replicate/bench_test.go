@@ -294,7 +294,7 @@ func BenchmarkCloneIncremental(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if res.Mode != replicate.ModeReplica || res.CommitsWritten != 1 {
+				if res.Mode != replicate.ModeReplica || res.CommitsWritten != 1 || !res.Fast {
 					b.Fatalf("incremental clone: %+v", res)
 				}
 			}

@@ -40,6 +40,11 @@ const (
 	TagSource          = "loglake.clone.source"          // source URL (credentials removed)
 	TagSourceVersion   = "loglake.clone.sourceVersion"   // source version this commit reflects
 	TagSourceTimestamp = "loglake.clone.sourceTimestamp" // source commit time (Unix ms), in forks
+	// The source's live files at the version a replica commit reflects
+	// (count and bytes), so the next run reports them without loading the
+	// source's state.
+	TagSourceNumFiles  = "loglake.clone.sourceNumOfFiles"
+	TagSourceTableSize = "loglake.clone.sourceTableSize"
 )
 
 // Mode is how Clone brought the destination up to date.
@@ -154,11 +159,16 @@ type Result struct {
 	// FilesMissing counts files of replayed commits that the source no
 	// longer has (vacuumed after being removed); they are not live at the
 	// cloned version, so they are skipped with a warning.
-	FilesMissing int           `json:"files_missing"`
-	Metrics      Metrics       `json:"metrics"`
-	DryRun       bool          `json:"dry_run"`
-	Planned      []PlannedFile `json:"planned,omitempty"`
-	DurationMS   int64         `json:"duration_ms"`
+	FilesMissing int     `json:"files_missing"`
+	Metrics      Metrics `json:"metrics"`
+	DryRun       bool    `json:"dry_run"`
+	// Fast is set when the whole run took the replica fast path: it read
+	// the new source commits and wrote them, without loading either table's
+	// state (except the replica's, once per source checkpoint, to write the
+	// replica's checkpoint). See docs/replicate.md.
+	Fast       bool          `json:"fast"`
+	Planned    []PlannedFile `json:"planned,omitempty"`
+	DurationMS int64         `json:"duration_ms"`
 }
 
 // Clone brings the table in dst up to date with the table in src, as of the
@@ -196,6 +206,12 @@ type cloner struct {
 	srcLatest *table.Snapshot
 	appID     string
 	target    int64
+	// sizesKnown: Result.Metrics holds the source's live files at the
+	// target, which the target's commit then records in its tags.
+	sizesKnown bool
+	// handedOff: the fast path replayed some commits, then left the rest
+	// to the full path.
+	handedOff bool
 }
 
 func newCloner(src, dst storage.Bucket, opts *Options) *cloner {
@@ -214,7 +230,28 @@ func newCloner(src, dst storage.Bucket, opts *Options) *cloner {
 	return c
 }
 
+// run tries the replica fast path, which costs the new commits only, and
+// otherwise (or from where the fast path stopped) takes the full path.
 func (c *cloner) run(ctx context.Context) error {
+	done, err := c.fastReplica(ctx)
+	if err != nil || done {
+		return err
+	}
+	prev := c.res.PreviousSourceVersion
+	if err := c.full(ctx); err != nil {
+		return err
+	}
+	if c.handedOff {
+		// The fast path replayed a prefix before handing over: report the
+		// source version the destination reflected before this run.
+		c.res.PreviousSourceVersion = prev
+	}
+	return nil
+}
+
+// full brings the destination up to date with both tables opened: it
+// handles every destination state.
+func (c *cloner) full(ctx context.Context) error {
 	var err error
 	topts := &table.Options{Logger: c.log}
 	if c.srcT, err = table.Open(ctx, c.src, topts); err != nil {
@@ -291,6 +328,7 @@ func (c *cloner) metricsFromSource(ctx context.Context) {
 	}
 	c.res.Metrics.SourceTableSize = snap.SizeBytes()
 	c.res.Metrics.SourceNumOfFiles = int64(len(snap.Files()))
+	c.sizesKnown = true
 }
 
 // sourceSnapshot returns the source snapshot at the target version.
@@ -347,7 +385,7 @@ func (c *cloner) initial(ctx context.Context) error {
 			return fmt.Errorf("replicate: checkpoint %d of %s: %w", c.target, c.dst.URL(), err)
 		}
 	}
-	written, err := c.writeCloneCommit(ctx, c.target, snap, state)
+	written, err := c.writeCloneCommit(ctx, c.target, c.commitTime(ctx, snap), state)
 	if err != nil {
 		return err
 	}
@@ -381,15 +419,27 @@ func stateActions(snap *table.Snapshot, appID string, v int64) []table.Action {
 	return out
 }
 
+// commitTime is the source's commit time of snap's version, read from that
+// commit (a snapshot loaded from a checkpoint of its version only knows the
+// checkpoint file's time). The replica fast path checks it against the
+// source's commit to recognize its source.
+func (c *cloner) commitTime(ctx context.Context, snap *table.Snapshot) int64 {
+	v := snap.Version()
+	if chs, err := c.srcT.Changes(ctx, v-1, v, 1); err == nil && len(chs) == 1 && chs[0].Version == v {
+		return chs[0].Timestamp.UnixMilli()
+	}
+	return snap.Timestamp().UnixMilli()
+}
+
 // writeCloneCommit writes commit v of the destination: a CLONE commitInfo
 // and the full state. Its timestamp is the source version's commit time so
 // that time travel by timestamp on a replica matches the source's. It
 // returns false when another clone wrote the same commit first.
-func (c *cloner) writeCloneCommit(ctx context.Context, v int64, snap *table.Snapshot, state []table.Action) (bool, error) {
+func (c *cloner) writeCloneCommit(ctx context.Context, v int64, ts int64, state []table.Action) (bool, error) {
 	blind := false
 	readVersion := v
 	ci := &table.CommitInfo{
-		Timestamp: snap.Timestamp().UnixMilli(),
+		Timestamp: ts,
 		Operation: "CLONE",
 		OperationParameters: map[string]any{
 			"source":        c.src.URL(),
@@ -402,6 +452,7 @@ func (c *cloner) writeCloneCommit(ctx context.Context, v int64, snap *table.Snap
 		EngineInfo:       table.Engine,
 		Tags:             c.tags(nil, v),
 	}
+	setSizeTags(ci.Tags, c.res.Metrics.SourceNumOfFiles, c.res.Metrics.SourceTableSize)
 	data, err := encodeActions(append([]table.Action{{CommitInfo: ci}}, state...))
 	if err != nil {
 		return false, err
@@ -447,7 +498,7 @@ func (c *cloner) ensureCloneCommit(ctx context.Context, dstSnap *table.Snapshot)
 	c.res.Metrics.SourceTableSize = dstSnap.SizeBytes()
 	c.res.Metrics.SourceNumOfFiles = int64(len(dstSnap.Files()))
 	state := stateActions(dstSnap, c.appID, v)
-	written, err := c.writeCloneCommit(ctx, v, dstSnap, state)
+	written, err := c.writeCloneCommit(ctx, v, dstSnap.Timestamp().UnixMilli(), state)
 	if written {
 		c.res.CommitsWritten++
 	}
@@ -591,6 +642,9 @@ func (c *cloner) replayCommit(ch table.Change, dstSnap *table.Snapshot) *table.C
 		ci = &table.CommitInfo{Timestamp: ch.Timestamp.UnixMilli()}
 	}
 	ci.Tags = c.tags(ci.Tags, ch.Version)
+	if !fork && c.sizesKnown && ch.Version == c.target {
+		setSizeTags(ci.Tags, c.res.Metrics.SourceNumOfFiles, c.res.Metrics.SourceTableSize)
+	}
 	commit := &table.Commit{Actions: actions, AppID: c.appID, AppVersion: ch.Version, CommitInfo: ci}
 	if fork {
 		ci.Tags[TagSourceTimestamp] = strconv.FormatInt(ch.Timestamp.UnixMilli(), 10)

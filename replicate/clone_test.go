@@ -127,7 +127,7 @@ func TestCloneInitialThenIncremental(t *testing.T) {
 			rt.Append(t, src, 750, 50, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:s1", AppVersion: 8})
 			_, wantBytes := rt.AddedBytes(t, src, 3, -1)
 			res = clone(t, srcB, dstB, nil)
-			if res.Mode != replicate.ModeReplica || res.CommitsWritten != 2 || res.PreviousSourceVersion != 3 || res.DestinationVersion != 5 {
+			if !res.Fast || res.Mode != replicate.ModeReplica || res.CommitsWritten != 2 || res.PreviousSourceVersion != 3 || res.DestinationVersion != 5 {
 				t.Fatalf("incremental clone: %+v", res)
 			}
 			if res.Metrics.CopiedFilesSize != wantBytes || res.FilesPresent != 0 {
@@ -160,7 +160,7 @@ func TestCloneInitialThenIncremental(t *testing.T) {
 
 			// Up to date: nothing moves.
 			res = clone(t, srcB, dstB, nil)
-			if res.CommitsWritten != 0 || res.Metrics.NumCopiedFiles != 0 || res.Mode != replicate.ModeReplica {
+			if !res.Fast || res.CommitsWritten != 0 || res.Metrics.NumCopiedFiles != 0 || res.Mode != replicate.ModeReplica {
 				t.Fatalf("clone of an up-to-date replica: %+v", res)
 			}
 		})

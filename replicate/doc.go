@@ -21,6 +21,10 @@
 //     source's own txn actions. Version numbers, history and time travel are
 //     the source's, so a pipeline that recorded source versions resumes on the
 //     replica after a failover with nothing lost or duplicated.
+//     An incremental run into a replica costs the new commits only: it
+//     reads neither table's state and lists nothing (the fast path; see
+//     Result.Fast), falling back to opening both tables whenever it cannot
+//     prove cheaply that the destination is this source's exact replica.
 //   - a fork (it has commits of its own): each new source commit is replayed
 //     as a new destination version; the fork's own files and commits are kept.
 //

@@ -80,8 +80,12 @@ its own is a live fork and keeps them. See docs/replicate.md.`,
 				return nil
 			}
 			m := res.Metrics
+			mode := string(res.Mode)
+			if res.Fast {
+				mode += " (fast path)"
+			}
 			fmt.Fprintf(w, "%s clone of %s version %d into %s (version %d): %d commits written, %d skipped\n",
-				res.Mode, res.Source, res.SourceVersion, res.Destination, res.DestinationVersion, res.CommitsWritten, res.CommitsSkipped)
+				mode, res.Source, res.SourceVersion, res.Destination, res.DestinationVersion, res.CommitsWritten, res.CommitsSkipped)
 			fmt.Fprintf(w, "copied %d files (%d bytes), %d already present; removed %d files (%d bytes); source %d files (%d bytes); %d ms\n",
 				m.NumCopiedFiles, m.CopiedFilesSize, res.FilesPresent, m.NumRemovedFiles, m.RemovedFilesSize, m.SourceNumOfFiles, m.SourceTableSize, res.DurationMS)
 			return nil
