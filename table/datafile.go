@@ -24,7 +24,7 @@ import (
 // Defaults of WriterOptions and ReadOptions.
 const (
 	DefaultRowGroupRows  = 1 << 20
-	DefaultRowGroupBytes = 128 << 20
+	DefaultRowGroupBytes = 32 << 20
 	DefaultBatchRows     = 64 << 10
 )
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -12,6 +13,12 @@ import (
 	"github.com/loglake/loglake/ingest"
 	"github.com/loglake/loglake/storage"
 )
+
+// defaultIngestMemoryLimit is the soft memory limit of `loglake ingest`:
+// with it the heap stays near the live set (open Parquet encoders and the
+// records in flight) instead of growing to twice it, so a batch fits the
+// 512 MiB budget of issue #3 with headroom.
+const defaultIngestMemoryLimit = 384 << 20
 
 // stderrIsTerminal reports whether progress bars should be drawn.
 func stderrIsTerminal() bool {
@@ -26,7 +33,7 @@ func init() {
 		once, quiet                                                                    bool
 		interval                                                                       time.Duration
 		maxFiles, workers                                                              int
-		maxBytes, targetSize                                                           int64
+		maxBytes, targetSize, memLimit                                                 int64
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest --landing URL --table URL",
@@ -41,6 +48,12 @@ SIGTERM, then stops after the current batch. See docs/ingest.md.`,
 			ctx := cmd.Context()
 			if landing == "" || tableURL == "" {
 				return usageError{fmt.Errorf("--landing and --table are required")}
+			}
+			// A soft limit makes the GC collect before GOGC's 2x headroom
+			// would take the heap past it. GOMEMLIMIT wins unless the flag is
+			// given explicitly.
+			if memLimit > 0 && (os.Getenv("GOMEMLIMIT") == "" || cmd.Flags().Changed("memory-limit")) {
+				debug.SetMemoryLimit(memLimit)
 			}
 			opts := &ingest.Options{
 				Stream: stream, Format: ingest.Format(format), SchemaMode: ingest.SchemaMode(schemaMode),
@@ -116,6 +129,8 @@ SIGTERM, then stops after the current batch. See docs/ingest.md.`,
 	f.Int64Var(&maxBytes, "max-bytes", ingest.DefaultMaxBytes, "most landing bytes per batch")
 	f.Int64Var(&targetSize, "target-file-size", ingest.DefaultTargetFileSize, "Parquet data file size to roll at")
 	f.IntVar(&workers, "workers", 0, "decoding goroutines (default: GOMAXPROCS)")
+	f.Int64Var(&memLimit, "memory-limit", defaultIngestMemoryLimit,
+		"soft Go memory limit in bytes (debug.SetMemoryLimit); 0: none (GOMEMLIMIT, if set, wins over the default)")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
 	root.AddCommand(cmd)
 }
