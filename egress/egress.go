@@ -664,18 +664,12 @@ func (e *Egress) commitAt(ctx context.Context, read *table.Snapshot, c *table.Co
 	}
 	next := read.Version() + 1
 	for attempt := 1; ; attempt++ {
-		c.Version = next
-		v, err := e.dst.Commit(ctx, read, c)
-		if err == nil {
-			return v, nil
-		}
-		if !errors.Is(err, table.ErrConflict) && !errors.Is(err, table.ErrAlreadyCommitted) {
+		// Catch up with the log right before each attempt (after the
+		// back-off, not before it): the batch took time to write, and a
+		// writer that keeps aiming at versions taken meanwhile starves.
+		changes, err := e.dst.Changes(ctx, next-1, -1, 0)
+		if err != nil {
 			return -1, err
-		}
-		e.met.conflicts.Inc()
-		changes, cerr := e.dst.Changes(ctx, next-1, -1, 0)
-		if cerr != nil {
-			return -1, cerr
 		}
 		for _, ch := range changes {
 			for _, a := range ch.Actions {
@@ -692,6 +686,15 @@ func (e *Egress) commitAt(ctx context.Context, read *table.Snapshot, c *table.Co
 			}
 			next = ch.Version + 1
 		}
+		c.Version = next
+		v, err := e.dst.Commit(ctx, read, c)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, table.ErrConflict) && !errors.Is(err, table.ErrAlreadyCommitted) {
+			return -1, err
+		}
+		e.met.conflicts.Inc()
 		if err := sleepJitter(ctx, attempt); err != nil {
 			return -1, err
 		}
@@ -699,9 +702,10 @@ func (e *Egress) commitAt(ctx context.Context, read *table.Snapshot, c *table.Co
 }
 
 // sleepJitter waits a random time in a window that doubles with each attempt,
-// up to 256ms, so that many regions racing for the central head spread out.
+// up to 32ms, so that many regions racing for the central head spread out
+// without falling far behind it.
 func sleepJitter(ctx context.Context, attempt int) error {
-	window := time.Duration(1<<min(attempt, 8)) * time.Millisecond
+	window := time.Duration(1<<min(attempt, 5)) * time.Millisecond
 	t := time.NewTimer(time.Duration(rand.Int64N(int64(window) + 1)))
 	defer t.Stop()
 	select {
