@@ -405,7 +405,9 @@ func (it *fileIterator) Next(ctx context.Context) (Object, error) {
 	}
 	if !it.started {
 		it.started = true
-		f, err := it.readDir(ctx, "")
+		// Start at the prefix's deepest directory: listing _delta_log/ must
+		// not read the names of every data file beside it.
+		f, err := it.readDir(ctx, it.prefix[:strings.LastIndex(it.prefix, "/")+1])
 		if err != nil {
 			return Object{}, err
 		}
@@ -458,8 +460,8 @@ func (it *fileIterator) Next(ctx context.Context) (Object, error) {
 func (it *fileIterator) readDir(ctx context.Context, dkey string) (*dirFrame, error) {
 	des, err := os.ReadDir(filepath.Join(it.b.root, filepath.FromSlash(dkey)))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, nil // nothing can be below a missing path or a file
 		}
 		return nil, classifyOS(ctx, "List", dkey, err)
 	}

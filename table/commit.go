@@ -103,7 +103,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 	for attempt := 1; ; attempt++ {
 		err := t.bucket.PutIfAbsent(ctx, commitKey(version), data)
 		if err == nil {
-			t.committed(ctx, version, attempt)
+			t.committed(ctx, version, attempt, md)
 			return version, nil
 		}
 		if !errors.Is(err, storage.ErrExists) {
@@ -125,7 +125,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		}
 		if commitTxnID(winner) == ci.TxnID {
 			// Our own earlier attempt landed but its response was lost.
-			t.committed(ctx, version, attempt)
+			t.committed(ctx, version, attempt, md)
 			return version, nil
 		}
 		if t.hooks.Conflict != nil {
@@ -171,16 +171,23 @@ const maxTransient = 8
 // committed runs after a successful commit: hooks, and a checkpoint every
 // delta.checkpointInterval versions. Checkpoint failures are logged, not
 // returned: the commit itself is durable and a later writer checkpoints.
-func (t *Table) committed(ctx context.Context, version int64, attempts int) {
+func (t *Table) committed(ctx context.Context, version int64, attempts int, md *Metadata) {
 	if t.hooks.Committed != nil {
 		t.hooks.Committed(version, attempts)
+	}
+	t.mu.Lock()
+	cached := t.latest != nil
+	t.mu.Unlock()
+	due := version > 0 && version%checkpointInterval(md) == 0
+	if !cached && !due {
+		return // a Handle: keep commits at the cost of the commit alone
 	}
 	snap, err := t.Snapshot(ctx)
 	if err != nil {
 		t.log.Warn("refresh after commit failed", "version", version, "err", err)
 		return
 	}
-	if version == 0 || version%checkpointInterval(snap.metadata) != 0 {
+	if !due {
 		return
 	}
 	if snap.version != version {
