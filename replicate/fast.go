@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/loglake/loglake/storage"
@@ -486,73 +485,21 @@ func setSizeTags(tags map[string]string, files, size int64) {
 	tags[TagSourceTableSize] = strconv.FormatInt(size, 10)
 }
 
-// maxCommitAttempts bounds the attempts of one exact-version commit that
-// failed transiently.
-const maxCommitAttempts = 8
-
-// commitExact writes cm at exactly destination version cm.Version, put-if-
-// absent, with cm's commitInfo (plus a fresh txnId) and the clone txn. It
-// reads nothing of the destination but the commit that may already be at
-// that version: our own earlier attempt whose response was lost (written),
-// a racing clone's (not written, no error), or another writer's
-// (table.ErrConflict).
-//
-// It does what table.Commit does with ExactVersion, without what
-// table.Commit does after a commit: loading the table's snapshot, which on
-// a table.Handle would decode the whole checkpoint each time.
+// commitExact writes cm at exactly destination version cm.Version through a
+// table.Handle, which reads nothing of the destination but the commit that
+// may already be at that version: our own earlier attempt whose response was
+// lost (written), a racing clone's (not written, no error: the table holds
+// our txn), or another writer's (table.ErrConflict).
 func (c *cloner) commitExact(ctx context.Context, cm *table.Commit) (bool, error) {
-	ci := *cm.CommitInfo
-	ci.TxnID = uuid.NewString()
-	now := time.Now().UnixMilli()
-	actions := make([]table.Action, 0, len(cm.Actions)+2)
-	actions = append(actions, table.Action{CommitInfo: &ci},
-		table.Action{Txn: &table.Txn{AppID: cm.AppID, Version: cm.AppVersion, LastUpdated: &now}})
-	actions = append(actions, cm.Actions...)
-	data, err := encodeActions(actions)
-	if err != nil {
-		return false, err
+	cm.ExactVersion = true
+	_, err := table.Handle(c.dst, &table.Options{Logger: c.log}).Commit(ctx, nil, cm)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, table.ErrAlreadyCommitted):
+		return false, nil
 	}
-	v := cm.Version
-	for attempt := 1; ; attempt++ {
-		err := c.dst.PutIfAbsent(ctx, commitKey(v), data)
-		if err == nil {
-			return true, nil
-		}
-		if !errors.Is(err, storage.ErrExists) && (!errors.Is(err, storage.ErrTransient) || attempt >= maxCommitAttempts) {
-			return false, fmt.Errorf("replicate: commit %d of %s: %w", v, c.dst.URL(), err)
-		}
-		// Look before trying again: a failed write may have landed.
-		winner, rerr := readActions(ctx, c.dst, v)
-		if errors.Is(rerr, storage.ErrNotFound) && attempt < maxCommitAttempts {
-			if err := sleep(ctx, time.Duration(attempt)*50*time.Millisecond); err != nil {
-				return false, err
-			}
-			continue
-		}
-		if rerr != nil {
-			return false, fmt.Errorf("replicate: commit %d of %s exists and cannot be read: %w", v, c.dst.URL(), rerr)
-		}
-		for _, a := range winner {
-			if a.CommitInfo != nil && a.CommitInfo.TxnID == ci.TxnID {
-				return true, nil
-			}
-		}
-		for _, a := range winner {
-			if a.Txn != nil && a.Txn.AppID == cm.AppID && a.Txn.Version >= cm.AppVersion {
-				return false, nil
-			}
-		}
-		return false, fmt.Errorf("%w: version %d of %s was written by another writer", table.ErrConflict, v, c.dst.URL())
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
+	return false, err
 }
 
 // lastCheckpointVersion reads the version of b's _last_checkpoint hint.
