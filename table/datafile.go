@@ -127,8 +127,8 @@ func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWr
 		// Small pages bound the encoders' buffers: every open file holds
 		// one page and one dictionary per column (measured: 2 GiB ingest
 		// peaks at 284 MiB instead of 580 MiB, with slightly smaller files).
-		parquet.WithDataPageSize(256<<10),
-		parquet.WithDictionaryPageSizeLimit(256<<10),
+		parquet.WithDataPageSize(256 << 10),
+		parquet.WithDictionaryPageSizeLimit(256 << 10),
 		parquet.WithCreatedBy("loglake (parquet-go arrow-go v18)"),
 	}
 	if o.CompressionLevel != 0 {
