@@ -453,30 +453,22 @@ func (c *cloner) writeCloneCommit(ctx context.Context, v int64, ts int64, state 
 		Tags:             c.tags(nil, v),
 	}
 	setSizeTags(ci.Tags, c.res.Metrics.SourceNumOfFiles, c.res.Metrics.SourceTableSize)
-	data, err := encodeActions(append([]table.Action{{CommitInfo: ci}}, state...))
-	if err != nil {
-		return false, err
-	}
-	err = c.dst.PutIfAbsent(ctx, commitKey(v), data)
-	if err == nil {
-		return true, nil
-	}
-	if !errors.Is(err, storage.ErrExists) {
-		return false, fmt.Errorf("replicate: commit %d of %s: %w", v, c.dst.URL(), err)
-	}
-	// Someone wrote version v first: a racing clone of the same source at
-	// the same version (fine), or anybody else (not fine).
-	existing, rerr := readActions(ctx, c.dst, v)
-	if rerr != nil {
-		return false, fmt.Errorf("replicate: commit %d of %s exists and cannot be read: %w", v, c.dst.URL(), rerr)
-	}
-	for _, a := range existing {
-		if a.Txn != nil && a.Txn.AppID == c.appID && a.Txn.Version >= v {
-			c.log.Info("clone: a concurrent clone wrote this commit first", "version", v)
-			return false, nil
+	// The clone txn is written by table.Commit from AppID/AppVersion.
+	actions := make([]table.Action, 0, len(state))
+	for _, a := range state {
+		if a.Txn == nil || a.Txn.AppID != c.appID {
+			actions = append(actions, a)
 		}
 	}
-	return false, fmt.Errorf("replicate: %w: version %d of %s was written by another writer", table.ErrConflict, v, c.dst.URL())
+	written, err := c.commitExact(ctx, &table.Commit{Actions: actions, CommitInfo: ci,
+		AppID: c.appID, AppVersion: v, Version: v})
+	if err != nil {
+		return false, fmt.Errorf("replicate: commit %d of %s: %w", v, c.dst.URL(), err)
+	}
+	if !written {
+		c.log.Info("clone: a concurrent clone wrote this commit first", "version", v)
+	}
+	return written, nil
 }
 
 // ensureCloneCommit completes an initial clone that crashed between its
@@ -484,7 +476,7 @@ func (c *cloner) writeCloneCommit(ctx context.Context, v int64, ts int64, state 
 // checkpoint but no commit file. One Stat per run.
 func (c *cloner) ensureCloneCommit(ctx context.Context, dstSnap *table.Snapshot) error {
 	v := dstSnap.Version()
-	_, err := c.dst.Stat(ctx, commitKey(v))
+	_, err := c.dst.Stat(ctx, table.CommitKey(v))
 	if err == nil {
 		return nil
 	}

@@ -135,7 +135,7 @@ func (c *cloner) fastReplica(ctx context.Context) (bool, error) {
 	switch {
 	case c.opts.Version != nil:
 		upTo = *c.opts.Version
-		if _, err := c.src.Stat(ctx, commitKey(upTo)); upTo < 0 || err != nil {
+		if _, err := c.src.Stat(ctx, table.CommitKey(upTo)); upTo < 0 || err != nil {
 			return decline("requested version not in the source", "err", err)
 		}
 	case c.opts.Timestamp != nil:
@@ -168,7 +168,7 @@ func (c *cloner) fastReplica(ctx context.Context) (bool, error) {
 	for upTo < 0 || after < upTo {
 		// One Stat tells "nothing new" from "new commits" without the
 		// listing Changes would do to tell "nothing new" from "cleaned up".
-		if _, err := c.src.Stat(ctx, commitKey(after+1)); errors.Is(err, storage.ErrNotFound) {
+		if _, err := c.src.Stat(ctx, table.CommitKey(after+1)); errors.Is(err, storage.ErrNotFound) {
 			if upTo >= 0 {
 				return c.handOff("source log changed under the clone", after)
 			}
@@ -229,7 +229,7 @@ func probeLatest(ctx context.Context, b storage.Bucket) (int64, bool, error) {
 		g, gctx := errgroup.WithContext(ctx)
 		for i, v := range vs {
 			g.Go(func() error {
-				_, err := b.Stat(gctx, commitKey(v))
+				_, err := b.Stat(gctx, table.CommitKey(v))
 				switch {
 				case err == nil:
 					found[i] = true
@@ -297,7 +297,7 @@ func probeLatest(ctx context.Context, b storage.Bucket) (int64, bool, error) {
 // provided the commitInfo comes before the files.
 func readHead(ctx context.Context, b storage.Bucket, v int64) (table.Change, error) {
 	ch := table.Change{Version: v}
-	r, err := b.NewReader(ctx, commitKey(v), 0, -1)
+	r, err := b.NewReader(ctx, table.CommitKey(v), 0, -1)
 	if err != nil {
 		return ch, err
 	}
@@ -334,7 +334,7 @@ func readHead(ctx context.Context, b storage.Bucket, v int64) (table.Change, err
 		}
 	}
 	if ch.Timestamp.IsZero() {
-		o, err := b.Stat(ctx, commitKey(v))
+		o, err := b.Stat(ctx, table.CommitKey(v))
 		if err != nil {
 			return ch, err
 		}

@@ -101,7 +101,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 	}
 	transient := 0
 	for attempt := 1; ; attempt++ {
-		err := t.bucket.PutIfAbsent(ctx, commitKey(version), data)
+		err := t.bucket.PutIfAbsent(ctx, CommitKey(version), data)
 		if err == nil {
 			t.committed(ctx, version, attempt, md)
 			return version, nil
@@ -137,15 +137,16 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		if c.ExactVersion {
 			return -1, fmt.Errorf("%w: version %d was written by another writer", ErrConflict, version)
 		}
-		// Jump to the head of the log, checking every commit on the way, so a
-		// writer that lost a race never walks the log one version at a time.
+		// Back off, then jump to the head of the log, checking every commit
+		// on the way, so a writer that lost a race retries at a free version
+		// instead of walking the log one version at a time.
+		if err := sleepJitter(ctx, attempt); err != nil {
+			return -1, err
+		}
 		if version, err = t.catchUp(ctx, c, version+1); err != nil {
 			return -1, err
 		}
 		t.log.Debug("commit lost a version race; retrying", "version", version, "attempt", attempt)
-		if err := sleepJitter(ctx, attempt); err != nil {
-			return -1, err
-		}
 	}
 }
 
@@ -214,6 +215,10 @@ func checkConflict(c *Commit, winner []Action, version int64) error {
 		switch {
 		case w.Txn != nil && c.AppID != "" && w.Txn.AppID == c.AppID && w.Txn.Version >= c.AppVersion:
 			return fmt.Errorf("%w: %s version %d committed concurrently at table version %d", ErrAlreadyCommitted, c.AppID, w.Txn.Version, version)
+		case w.Txn != nil && c.AppID != "" && w.Txn.AppID == c.AppID:
+			// Another instance of the same stream moved it on: our batch may
+			// overlap what it wrote, so the caller must re-plan.
+			return fmt.Errorf("%w: %s advanced to version %d concurrently at table version %d", ErrConflict, c.AppID, w.Txn.Version, version)
 		case w.Protocol != nil:
 			return fmt.Errorf("%w: protocol changed at version %d", ErrConflict, version)
 		case w.MetaData != nil:

@@ -18,8 +18,8 @@ const (
 	lastCheckpointKey = logDir + "_last_checkpoint"
 )
 
-// commitKey is the key of commit v.
-func commitKey(v int64) string { return fmt.Sprintf("%s%020d.json", logDir, v) }
+// CommitKey is the storage key of commit v: _delta_log/%020d.json.
+func CommitKey(v int64) string { return fmt.Sprintf("%s%020d.json", logDir, v) }
 
 // versionPrefix sorts just before every log file of version v, so listing
 // after it yields versions >= v.
@@ -226,7 +226,7 @@ func buildSegment(files []logFile, target int64) (segment, error) {
 
 // readCommit reads and decodes commit v.
 func readCommit(ctx context.Context, b storage.Bucket, v int64) ([]Action, error) {
-	data, err := b.Get(ctx, commitKey(v))
+	data, err := b.Get(ctx, CommitKey(v))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: commit %d", ErrVersionNotFound, v)
 	}
@@ -297,7 +297,7 @@ func readCommitAt(ctx context.Context, b storage.Bucket, v int64) (commit, error
 	}
 	c := commit{version: v, actions: actions, timestamp: commitTimestamp(actions, time.Time{})}
 	if c.timestamp <= 0 { // no commitInfo timestamp: fall back to the file's
-		o, err := b.Stat(ctx, commitKey(v))
+		o, err := b.Stat(ctx, CommitKey(v))
 		if err != nil {
 			return commit{}, err
 		}

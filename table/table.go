@@ -118,7 +118,7 @@ func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Option
 	if err != nil {
 		return nil, err
 	}
-	if err := b.PutIfAbsent(ctx, commitKey(0), data); err != nil {
+	if err := b.PutIfAbsent(ctx, CommitKey(0), data); err != nil {
 		if errors.Is(err, storage.ErrExists) {
 			return nil, ErrExists
 		}

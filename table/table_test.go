@@ -150,3 +150,26 @@ func TestHandleExactVersionReplay(t *testing.T) {
 		t.Fatalf("LatestVersion of empty location: %v", err)
 	}
 }
+
+// Two instances of one stream racing with overlapping batches: the one that
+// loses learns it must re-plan, instead of landing duplicate data.
+func TestCommitSameAppConflict(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, nil)
+	snap0, err := tbl.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Commit(ctx, snap0, &table.Commit{AppID: "egress:eu", AppVersion: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tbl.Commit(ctx, snap0, &table.Commit{AppID: "egress:eu", AppVersion: 2})
+	if !errors.Is(err, table.ErrConflict) {
+		t.Fatalf("stale instance committing version 2 over version 1: %v, want ErrConflict", err)
+	}
+	_, err = tbl.Commit(ctx, snap0, &table.Commit{AppID: "egress:eu", AppVersion: 1})
+	if !errors.Is(err, table.ErrAlreadyCommitted) {
+		t.Fatalf("stale instance replaying version 1: %v, want ErrAlreadyCommitted", err)
+	}
+}
