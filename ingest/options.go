@@ -63,7 +63,7 @@ const (
 	DefaultMaxLineBytes     = 1 << 20
 	DefaultFileRetries      = 3
 	DefaultIndexEvery       = 50
-	DefaultBackfillInterval = time.Hour
+	DefaultBackfillInterval = time.Minute
 	DefaultDrainTimeout     = time.Minute
 )
 
