@@ -719,21 +719,9 @@ func sleepJitter(ctx context.Context, attempt int) error {
 // discard deletes central data files that will never be committed (best
 // effort: VACUUM removes what is left).
 func (e *Egress) discard(adds []table.Action) {
-	if len(adds) == 0 {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, a := range adds {
-		if a.Add == nil {
-			continue
-		}
-		key, err := table.FileKey(a.Add.Path)
-		if err == nil {
-			err = e.central.Delete(ctx, key)
-		}
-		if err != nil {
-			e.log.Debug("deleting an uncommitted central file failed", "path", a.Add.Path, "err", err)
-		}
+	if err := table.DiscardFiles(ctx, e.central, adds); err != nil {
+		e.log.Debug("deleting uncommitted central files failed", "err", err)
 	}
 }

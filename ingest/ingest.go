@@ -395,17 +395,8 @@ func (in *Ingester) runBatch(ctx context.Context, t *table.Table, snap *table.Sn
 func (in *Ingester) discard(adds []table.Action) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, a := range adds {
-		if a.Add == nil {
-			continue
-		}
-		key, err := table.FileKey(a.Add.Path)
-		if err == nil {
-			err = in.tbl.Delete(ctx, key)
-		}
-		if err != nil {
-			in.log.Debug("deleting an uncommitted data file failed", "path", a.Add.Path, "err", err)
-		}
+	if err := table.DiscardFiles(ctx, in.tbl, adds); err != nil {
+		in.log.Debug("deleting uncommitted data files failed", "err", err)
 	}
 }
 

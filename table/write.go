@@ -13,6 +13,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/google/uuid"
+
+	"github.com/loglake/loglake/storage"
 )
 
 // WriteOptions tune data file writing. The zero value is the default.
@@ -266,4 +268,24 @@ func (c *sizeCounter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// DiscardFiles deletes the data files of adds that will never be committed
+// (a batch another writer already committed, or a failed commit). It is best
+// effort and returns every failure joined: VACUUM removes what is left.
+func DiscardFiles(ctx context.Context, b storage.Bucket, adds []Action) error {
+	var errs []error
+	for _, a := range adds {
+		if a.Add == nil {
+			continue
+		}
+		key, err := FileKey(a.Add.Path)
+		if err == nil {
+			err = b.Delete(ctx, key)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
