@@ -39,8 +39,9 @@ lint: ## gofmt, go vet, go mod tidy -diff, bash -n
 	$(GO) mod tidy -diff
 	bash -n scripts/*.sh .ci/run
 
-bench: ## benchmarks of every package, short runs (override BENCHTIME, BENCH)
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -count=1 -timeout 20m ./...
+bench: ## every benchmark, incl. ingest vs DuckDB and clone vs rclone (installs rclone, runs the emulators)
+	scripts/install-rclone.sh
+	scripts/bench.sh
 
 demo: ## run scripts/demo.sh
 	@if [ -f scripts/demo.sh ]; then bash scripts/demo.sh; \
