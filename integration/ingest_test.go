@@ -257,12 +257,7 @@ func TestIngestDuckDBRoundTrip(t *testing.T) {
 func TestIngestKill9(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "loglake")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/loglake")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
+	bin := loglakeBinary(t)
 	landingURL, tableURL := fileURL(filepath.Join(dir, "landing")), fileURL(filepath.Join(dir, "table"))
 	landing, _ := storage.Open(ctx, landingURL, nil)
 	lines := ingestLines(t, landing, loggen.Options{Seed: 99, Files: 24, FileBytes: 256 << 10, Compression: "gzip", Malformed: 0.02})

@@ -41,12 +41,7 @@ func TestRegionDaemons(t *testing.T) {
 // rgBuild builds the loglake binary into a temporary directory.
 func rgBuild(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "loglake")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/loglake").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return loglakeBinary(t)
 }
 
 // rgRegion is one region of a test: its locations, config file and the
