@@ -197,15 +197,63 @@ func commitTimestamp(actions []Action, modTime time.Time) int64 {
 	return modTime.UnixMilli()
 }
 
-// loadSnapshot replays a segment into a snapshot.
-func loadSnapshot(ctx context.Context, b storage.Bucket, seg segment) (*Snapshot, error) {
-	s := &Snapshot{
+func emptySnapshot(b storage.Bucket) *Snapshot {
+	return &Snapshot{
 		bucket:     b,
 		version:    -1,
 		files:      map[string]*Add{},
 		tombstones: map[string]*Remove{},
 		txns:       map[string]Txn{},
 	}
+}
+
+// loadFromHint builds the latest snapshot from the checkpoint that
+// _last_checkpoint names and the commits probed after it, without listing
+// the log: on stores where listing reads the whole directory (file://),
+// that keeps opening independent of the history's length. A hint that does
+// not hold up (missing parts, no commit at or after it) is an error; the
+// caller then lists.
+func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint) (*Snapshot, error) {
+	parts := []logFile{{version: lc.Version, key: fmt.Sprintf("%s%020d.checkpoint.parquet", logDir, lc.Version), part: 1, parts: 1}}
+	if lc.Parts != nil && *lc.Parts > 1 {
+		parts = parts[:0]
+		for i := 1; i <= *lc.Parts; i++ {
+			parts = append(parts, logFile{version: lc.Version, part: i, parts: *lc.Parts,
+				key: fmt.Sprintf("%s%020d.checkpoint.%010d.%010d.parquet", logDir, lc.Version, i, *lc.Parts)})
+		}
+	}
+	s := emptySnapshot(b)
+	actions, err := readCheckpoint(ctx, b, parts)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %d: %w", lc.Version, err)
+	}
+	s.apply(actions)
+	s.version = lc.Version
+	commits, err := readCommitsFrom(ctx, b, lc.Version+1, 0)
+	if err != nil {
+		return nil, err
+	}
+	// Log cleanup removes the oldest commits only, so the log is one
+	// contiguous run of commits: if commit C+1 exists, the probe saw the
+	// whole tail; if C+1 is missing but C exists, C is the latest version.
+	// Otherwise the hint is stale and its successors were cleaned up.
+	if len(commits) == 0 {
+		c, err := readCommitAt(ctx, b, lc.Version)
+		if err != nil {
+			return nil, fmt.Errorf("stale _last_checkpoint %d: %w", lc.Version, err)
+		}
+		commits = []commit{c}
+	}
+	for _, c := range commits {
+		s.apply(c.actions)
+		s.version, s.commitTime = c.version, c.timestamp
+	}
+	return s, s.validate()
+}
+
+// loadSnapshot replays a segment into a snapshot.
+func loadSnapshot(ctx context.Context, b storage.Bucket, seg segment) (*Snapshot, error) {
+	s := emptySnapshot(b)
 	if len(seg.checkpoint) > 0 {
 		actions, err := readCheckpoint(ctx, b, seg.checkpoint)
 		if err != nil {

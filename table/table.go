@@ -203,6 +203,17 @@ func (t *Table) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 // load builds the snapshot at version (-1: latest) from checkpoint + commits.
 func (t *Table) load(ctx context.Context, version int64) (*Snapshot, error) {
+	if version < 0 {
+		if lc, ok, err := readLastCheckpoint(ctx, t.bucket); err != nil {
+			return nil, err
+		} else if ok {
+			s, err := loadFromHint(ctx, t.bucket, lc)
+			if err == nil || ctx.Err() != nil {
+				return s, err
+			}
+			t.log.Debug("opening from _last_checkpoint failed; listing the log", "err", err)
+		}
+	}
 	seg, err := findSegment(ctx, t.bucket, version)
 	if err != nil {
 		return nil, err
