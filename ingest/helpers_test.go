@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -45,28 +44,16 @@ func generate(t testing.TB, b storage.Bucket, o loggen.Options) [][]byte {
 	if _, err := g.Generate(context.Background(), b, 2, nil); err != nil {
 		t.Fatal(err)
 	}
-	var lines [][]byte
-	for i := range g.Options().Files {
-		var buf bytes.Buffer
-		if _, err := g.WriteFile(&buf, i); err != nil {
-			t.Fatal(err)
-		}
-		for l := range bytes.Lines(buf.Bytes()) {
-			lines = append(lines, bytes.TrimSuffix(l, []byte{'\n'}))
-		}
+	lines, err := g.Lines()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return lines
 }
 
 // lineKey identifies an input line: trace_id|message for a JSON object
 // with valid UTF-8 (a row), else the raw bytes (a rescued bad line).
-func lineKey(line []byte) string {
-	var m map[string]any
-	if utf8.Valid(line) && json.Unmarshal(line, &m) == nil && m != nil {
-		return fmt.Sprintf("row:%v|%v", m["trace_id"], m["message"])
-	}
-	return "raw:" + string(line)
-}
+func lineKey(line []byte) string { return loggen.LineKey(line) }
 
 // rowKey identifies a table row the way lineKey identifies its line.
 func rowKey(t testing.TB, row map[string]any) string {

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -18,7 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
@@ -38,28 +36,16 @@ func ingestLines(t *testing.T, landing storage.Bucket, o loggen.Options) [][]byt
 	if _, err := g.Generate(context.Background(), landing, 4, nil); err != nil {
 		t.Fatal(err)
 	}
-	var lines [][]byte
-	for i := range g.Options().Files {
-		var buf bytes.Buffer
-		if _, err := g.WriteFile(&buf, i); err != nil {
-			t.Fatal(err)
-		}
-		for l := range bytes.Lines(buf.Bytes()) {
-			lines = append(lines, bytes.TrimSuffix(l, []byte{'\n'}))
-		}
+	lines, err := g.Lines()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return lines
 }
 
 // ingestKey identifies a line: trace_id|message for a valid JSON object,
 // else its raw bytes (a rescued line).
-func ingestKey(line []byte) string {
-	var m map[string]any
-	if utf8.Valid(line) && json.Unmarshal(line, &m) == nil && m != nil {
-		return fmt.Sprintf("row:%v|%v", m["trace_id"], m["message"])
-	}
-	return "raw:" + string(line)
-}
+func ingestKey(line []byte) string { return loggen.LineKey(line) }
 
 // tableKeys reads the table with loglake's Delta reader and returns the
 // multiset of row identities (see ingestKey).

@@ -12,12 +12,14 @@ package loggen
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -358,4 +360,30 @@ feed:
 		first = ctx.Err()
 	}
 	return total, first
+}
+
+// Lines returns every line of the data set, in file order, without their
+// newlines: what a test expects to find ingested.
+func (g *Generator) Lines() ([][]byte, error) {
+	var lines [][]byte
+	for i := range g.o.Files {
+		var buf bytes.Buffer
+		if _, err := g.WriteFile(&buf, i); err != nil {
+			return nil, err
+		}
+		for l := range bytes.Lines(buf.Bytes()) {
+			lines = append(lines, bytes.TrimSuffix(l, []byte{'\n'}))
+		}
+	}
+	return lines, nil
+}
+
+// LineKey identifies a generated line: trace_id|message for a JSON object
+// with valid UTF-8 (it becomes a row), else its raw bytes (a rescued line).
+func LineKey(line []byte) string {
+	var m map[string]any
+	if utf8.Valid(line) && json.Unmarshal(line, &m) == nil && m != nil {
+		return fmt.Sprintf("row:%v|%v", m["trace_id"], m["message"])
+	}
+	return "raw:" + string(line)
 }
