@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -80,7 +79,7 @@ func New(ctx context.Context, source, central storage.Bucket, opts Options) (*Eg
 // open opens the source table and opens or creates the central table.
 func (e *Egress) open(ctx context.Context) error {
 	if e.src == nil {
-		t, err := table.Open(ctx, e.source, e.opts.tableOptions())
+		t, err := table.Open(ctx, e.source, e.tableOptions())
 		if errors.Is(err, table.ErrNoTable) {
 			return errNoSource
 		}
@@ -98,7 +97,7 @@ func (e *Egress) open(ctx context.Context) error {
 		e.src = t
 	}
 	if e.dst == nil {
-		t, err := table.Open(ctx, e.central, e.opts.tableOptions())
+		t, err := table.Open(ctx, e.central, e.tableOptions())
 		if errors.Is(err, table.ErrNoTable) {
 			t, err = e.createCentral(ctx)
 		}
@@ -130,10 +129,10 @@ func (e *Egress) createCentral(ctx context.Context) (*table.Table, error) {
 		PartitionColumns: parts,
 		Properties:       e.opts.CentralProperties,
 		Description:      "loglake central table",
-	}, e.opts.tableOptions())
+	}, e.tableOptions())
 	if errors.Is(err, table.ErrExists) {
 		// Another region created it first.
-		return table.Open(ctx, e.central, e.opts.tableOptions())
+		return table.Open(ctx, e.central, e.tableOptions())
 	}
 	if err == nil {
 		e.log.Info("created the central table", "url", e.central.URL(), "partitionBy", parts)
@@ -338,23 +337,14 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 	return sum, nil
 }
 
-// changes reads the source change feed after version `after`. The table
-// reports ErrVersionNotFound when commit after+1 is missing while later ones
-// exist; a commit written between its probe and its listing looks the same,
-// so the read is repeated before concluding that the log was cleaned.
+// changes reads the source change feed after version `after`.
 func (e *Egress) changes(ctx context.Context, after, upTo int64) ([]table.Change, error) {
-	var err error
-	for attempt := range 3 {
-		var ch []table.Change
-		if ch, err = e.src.Changes(ctx, after, upTo, e.opts.MaxVersions); !errors.Is(err, table.ErrVersionNotFound) {
-			return ch, err
-		}
-		if err := sleepJitter(ctx, attempt+4); err != nil {
-			return nil, err
-		}
+	ch, err := e.src.Changes(ctx, after, upTo, e.opts.MaxVersions)
+	if errors.Is(err, table.ErrVersionNotFound) {
+		return nil, fmt.Errorf("%w: region %s: source %s: the central table holds versions up to %d, but %v",
+			ErrSourceLogCleaned, e.opts.Region, e.source.URL(), after, err)
 	}
-	return nil, fmt.Errorf("%w: region %s: source %s: the central table holds versions up to %d, but %v",
-		ErrSourceLogCleaned, e.opts.Region, e.source.URL(), after, err)
+	return ch, err
 }
 
 // dropThrough drops the changes at or before version v.
@@ -577,10 +567,6 @@ func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, centr
 	return nil
 }
 
-// errReplan: the batch must be planned again (another instance of the region
-// committed, or the central metadata changed).
-var errReplan = errors.New("egress: replan batch")
-
 // commit writes the batch's adds with txn{appId, b.to} at the head of the
 // central log. On success it moves the cursor to b.to.
 func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, adds []table.Action) (Summary, error) {
@@ -608,13 +594,16 @@ func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, ad
 			"numSourceRowsRead":   strconv.FormatInt(b.srcRows, 10),
 			"numSourceDataCommit": strconv.Itoa(len(b.sources)),
 		},
-		AppID:        e.appID,
-		AppVersion:   b.to,
-		ExactVersion: true,
+		AppID:      e.appID,
+		AppVersion: b.to,
 	}
-	v, err := e.commitAt(ctx, csnap, c, adds)
+	// table.Commit retries lost version races; a concurrent commit of this
+	// region (its txn at any version) or a metadata change comes back as
+	// ErrConflict / ErrAlreadyCommitted: the batch may overlap it, so plan
+	// again from the central table's txn.
+	v, err := e.dst.Commit(ctx, csnap, c)
 	switch {
-	case errors.Is(err, errReplan):
+	case errors.Is(err, table.ErrConflict), errors.Is(err, table.ErrAlreadyCommitted):
 		e.discard(adds)
 		res.Superseded = 1
 		e.met.superseded.Inc()
@@ -650,72 +639,6 @@ func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, ad
 	return res, nil
 }
 
-// commitAt commits c at the version after the head of the central log,
-// retrying at the new head when other writers take it. Plain optimistic
-// retries are not enough here: the table only refuses a commit whose txn
-// another writer already reached, while a second instance of this region
-// may have committed a batch that overlaps this one and ends earlier. So
-// every lost race is followed by a look at the new commits: a txn of this
-// region or a metadata change returns errReplan.
-func (e *Egress) commitAt(ctx context.Context, read *table.Snapshot, c *table.Commit, adds []table.Action) (int64, error) {
-	ours := ""
-	if len(adds) > 0 {
-		ours = adds[0].Add.Path
-	}
-	next := read.Version() + 1
-	for attempt := 1; ; attempt++ {
-		// Catch up with the log right before each attempt (after the
-		// back-off, not before it): the batch took time to write, and a
-		// writer that keeps aiming at versions taken meanwhile starves.
-		changes, err := e.dst.Changes(ctx, next-1, -1, 0)
-		if err != nil {
-			return -1, err
-		}
-		for _, ch := range changes {
-			for _, a := range ch.Actions {
-				switch {
-				case a.Add != nil && ours != "" && a.Add.Path == ours:
-					// Our own commit, landed by an attempt whose outcome
-					// was reported as a failure.
-					return ch.Version, nil
-				case a.Txn != nil && a.Txn.AppID == e.appID:
-					return -1, fmt.Errorf("%w: %s reached source version %d at central version %d", errReplan, e.appID, a.Txn.Version, ch.Version)
-				case a.MetaData != nil || a.Protocol != nil:
-					return -1, fmt.Errorf("%w: central metadata changed at version %d", errReplan, ch.Version)
-				}
-			}
-			next = ch.Version + 1
-		}
-		c.Version = next
-		v, err := e.dst.Commit(ctx, read, c)
-		if err == nil {
-			return v, nil
-		}
-		if !errors.Is(err, table.ErrConflict) && !errors.Is(err, table.ErrAlreadyCommitted) {
-			return -1, err
-		}
-		e.met.conflicts.Inc()
-		if err := sleepJitter(ctx, attempt); err != nil {
-			return -1, err
-		}
-	}
-}
-
-// sleepJitter waits a random time in a window that doubles with each attempt,
-// up to 32ms, so that many regions racing for the central head spread out
-// without falling far behind it.
-func sleepJitter(ctx context.Context, attempt int) error {
-	window := time.Duration(1<<min(attempt, 5)) * time.Millisecond
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(window) + 1)))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // discard deletes central data files that will never be committed (best
 // effort: VACUUM removes what is left).
 func (e *Egress) discard(adds []table.Action) {
@@ -724,4 +647,10 @@ func (e *Egress) discard(adds []table.Action) {
 	if err := table.DiscardFiles(ctx, e.central, adds); err != nil {
 		e.log.Debug("deleting uncommitted central files failed", "err", err)
 	}
+}
+
+// tableOptions are the options egress opens both tables with: central
+// commits that lose a version race are counted as conflicts.
+func (e *Egress) tableOptions() *table.Options {
+	return &table.Options{Logger: e.opts.Logger, Hooks: table.Hooks{Conflict: func(int64) { e.met.conflicts.Inc() }}}
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/loglake/loglake/table"
 )
 
 // Defaults of Options.
@@ -215,9 +213,4 @@ func (o Options) withDefaults() (Options, error) {
 		o.Now = time.Now
 	}
 	return o, nil
-}
-
-// tableOptions are the options egress opens both tables with.
-func (o Options) tableOptions() *table.Options {
-	return &table.Options{Logger: o.Logger}
 }

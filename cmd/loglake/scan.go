@@ -25,11 +25,7 @@ func init() {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			t, err := openTable(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			snap, err := sf.snapshot(ctx, t)
+			snap, err := sf.open(ctx, args[0])
 			if err != nil {
 				return err
 			}

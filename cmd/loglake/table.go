@@ -33,7 +33,12 @@ func (f *snapshotFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.timestamp, "timestamp", "", "read the latest version at or before this RFC 3339 time")
 }
 
-func (f *snapshotFlags) snapshot(ctx context.Context, t *table.Table) (*table.Snapshot, error) {
+// open opens the table at url and picks the snapshot the flags name.
+func (f *snapshotFlags) open(ctx context.Context, url string) (*table.Snapshot, error) {
+	t, err := openTable(ctx, url)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case f.version >= 0 && f.timestamp != "":
 		return nil, usageError{fmt.Errorf("--version and --timestamp are mutually exclusive")}
@@ -73,12 +78,7 @@ func init() {
 		Short: "Show a table's version, protocol, schema, partitioning and size",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			t, err := openTable(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			snap, err := sf.snapshot(ctx, t)
+			snap, err := sf.open(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
