@@ -181,6 +181,18 @@ func (d *rgDaemon) kill() {
 
 // term sends SIGTERM and returns the exit error (nil: exit status 0).
 func (d *rgDaemon) term(timeout time.Duration) error {
+	// A process signalled before main installs its handler dies of the
+	// default action: wait until the daemon says it is running.
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(d.log); bytes.Contains(b, []byte(`"region starting"`)) {
+			break
+		}
+		select {
+		case err := <-d.done:
+			return err // it exited on its own
+		default:
+		}
+	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-d.done:
