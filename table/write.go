@@ -245,20 +245,6 @@ func escapePath(key string) string {
 	return strings.Join(segs, "/")
 }
 
-// FileKey returns the storage key of a data file path from the log, relative
-// to the table root. Absolute URIs are refused: loglake tables are
-// self-contained.
-func FileKey(path string) (string, error) {
-	if strings.Contains(path, "://") || strings.HasPrefix(path, "/") || strings.HasPrefix(path, "file:") {
-		return "", &FeatureError{Feature: "absolute file paths", Op: "read"}
-	}
-	key, err := url.PathUnescape(path)
-	if err != nil {
-		return "", fmt.Errorf("%w: file path %q: %v", ErrCorrupt, path, err)
-	}
-	return key, nil
-}
-
 type sizeCounter struct {
 	w io.Writer
 	n atomic.Int64
