@@ -337,60 +337,6 @@ func (t *Table) History(ctx context.Context, limit int) ([]Entry, error) {
 	return out, nil
 }
 
-// Change is one commit of the change feed.
-type Change struct {
-	Version   int64
-	Timestamp time.Time
-	Actions   []Action
-}
-
-// Changes returns the commits after version `after` up to and including
-// `upTo` (upTo < 0: the latest), oldest first, at most max commits (max <= 0:
-// no limit). It returns ErrVersionNotFound if commit after+1 is no longer in
-// the log.
-func (t *Table) Changes(ctx context.Context, after, upTo int64, max int) ([]Change, error) {
-	if upTo >= 0 {
-		if n := int(upTo - after); max <= 0 || n < max {
-			max = n
-		}
-		if max <= 0 {
-			return nil, nil
-		}
-	}
-	commits, err := readCommitsFrom(ctx, t.bucket, after+1, max)
-	if err != nil {
-		return nil, err
-	}
-	if len(commits) == 0 {
-		// Either nothing new, or commit after+1 was cleaned up while later
-		// ones exist: tell them apart, since the second loses data.
-		files, err := listLog(ctx, t.bucket, after+1, -1)
-		if err != nil {
-			return nil, err
-		}
-		cleaned := false
-		for _, f := range files {
-			switch {
-			case f.isCheckpoint():
-			case f.version == after+1:
-				// It landed after the probe: a new commit, not a gap.
-				return t.Changes(ctx, after, upTo, max)
-			case f.version > after+1:
-				cleaned = true
-			}
-		}
-		if cleaned {
-			return nil, fmt.Errorf("%w: commit %d is no longer in the log", ErrVersionNotFound, after+1)
-		}
-		return nil, nil
-	}
-	out := make([]Change, len(commits))
-	for i, c := range commits {
-		out[i] = Change{Version: c.version, Timestamp: time.UnixMilli(c.timestamp).UTC(), Actions: c.actions}
-	}
-	return out, nil
-}
-
 // checkpointInterval reads delta.checkpointInterval (default 100).
 func checkpointInterval(md *Metadata) int64 {
 	if md != nil {
