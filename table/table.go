@@ -75,8 +75,13 @@ type CreateOptions struct {
 	Description      string
 }
 
-// Create writes version 0 of a new table in b: protocol (reader 1, writer 2)
-// and metaData. It returns ErrExists if a table is already there.
+// Create writes version 0 of a new table in b: the lowest protocol its
+// columns and properties need (reader 1 / writer 2 by default; reader 3 /
+// writer 7 with the timestampNtz feature for a timestamp_ntz column; writer
+// 3 or 4 for CHECK constraints or the change data feed) and metaData. It
+// returns ErrExists if a table is already there, and refuses before writing
+// anything a table loglake could not then write correctly (a generated
+// column, an invariant it cannot evaluate, …).
 func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Options) (*Table, error) {
 	if c.Schema == nil || len(c.Schema.Fields) == 0 {
 		return nil, errors.New("table: create needs a schema with at least one field")
@@ -107,10 +112,11 @@ func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Option
 	if c.Description != "" {
 		md.Description = &c.Description
 	}
-	actions := []Action{
-		{Protocol: &Protocol{MinReaderVersion: writeReaderVersion, MinWriterVersion: writeWriterVersion}},
-		{MetaData: md},
+	proto := requiredProtocol(nil, md, c.Schema)
+	if err := checkWrite(proto, md); err != nil {
+		return nil, err
 	}
+	actions := []Action{{Protocol: proto}, {MetaData: md}}
 	t := newTable(b, opts)
 	ci := t.commitInfo(&Commit{Operation: "CREATE TABLE", Parameters: map[string]any{
 		"partitionBy": md.PartitionColumns, "properties": md.Configuration}}, -1, true)
