@@ -20,20 +20,20 @@ import (
 // this many the caller gets ErrConflict, never a silent partial result.
 const maxReplans = 10
 
-// scanFiles reads exactly files (all columns, table schema, partition
-// columns materialized) through the same Scanner as Snapshot.Scan, so
-// maintenance never has a second reader. filter, when set, keeps only the
-// matching rows.
-func (s *Snapshot) scanFiles(files []*Add, pred *expr.Predicate) (*Scanner, error) {
+// scanFiles reads exactly files through the same Scanner as Snapshot.Scan,
+// so maintenance never has a second reader: in the table schema, partition
+// columns materialized, the columns cols (nil: all) in that order.
+func (s *Snapshot) scanFiles(files []*Add, cols []string) (*Scanner, error) {
 	sch, err := s.Schema()
 	if err != nil {
 		return nil, err
 	}
-	cols := make([]string, len(sch.Fields))
-	for i, f := range sch.Fields {
-		cols[i] = f.Name
+	if cols == nil {
+		for _, f := range sch.Fields {
+			cols = append(cols, f.Name)
+		}
 	}
-	return &Scanner{snap: s, schema: sch, files: files, pred: pred, read: cols,
+	return &Scanner{snap: s, schema: sch, files: files, read: cols,
 		opts: ScanOptions{Columns: cols, BatchRows: DefaultBatchRows}}, nil
 }
 

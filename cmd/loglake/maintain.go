@@ -71,6 +71,51 @@ See docs/maintenance.md.`,
 	f.BoolVar(&dryRun, "dry-run", false, "report what would be compacted without writing")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	root.AddCommand(optimize)
+
+	var delWhere string
+	var delDry, delJSON bool
+	del := &cobra.Command{
+		Use:   "delete URL --where EXPR",
+		Short: "Delete the rows matching a predicate (whole-file removes, else copy-on-write)",
+		Long: `delete removes the rows for which --where is true. Files whose rows all
+match are removed whole; others are rewritten without the matching rows. Rows
+appended while it runs survive it. Refused on delta.appendOnly tables. Files
+stay in storage until VACUUM. See docs/maintenance.md.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if delWhere == "" {
+				return usageError{fmt.Errorf("--where is required")}
+			}
+			ctx := cmd.Context()
+			t, err := openTable(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			res, err := t.Delete(ctx, &table.DeleteOptions{Where: delWhere, DryRun: delDry})
+			if err != nil {
+				return err
+			}
+			if delJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			w := cmd.OutOrStdout()
+			switch {
+			case res.NumDeletedRows == 0:
+				fmt.Fprintln(w, "no rows match")
+			case delDry:
+				fmt.Fprintf(w, "dry run: would delete %d rows: %d files touched, %d rows to copy\n",
+					res.NumDeletedRows, res.NumRemovedFiles, res.NumCopiedRows)
+			default:
+				fmt.Fprintf(w, "version %d: deleted %d rows; removed %d files, added %d, copied %d rows\n",
+					res.Version, res.NumDeletedRows, res.NumRemovedFiles, res.NumAddedFiles, res.NumCopiedRows)
+			}
+			return nil
+		},
+	}
+	del.Flags().StringVar(&delWhere, "where", "", "predicate of the rows to delete (required)")
+	del.Flags().BoolVar(&delDry, "dry-run", false, "count what would be deleted without writing")
+	del.Flags().BoolVar(&delJSON, "json", false, "print JSON")
+	root.AddCommand(del)
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
