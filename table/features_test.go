@@ -65,14 +65,6 @@ func appendJSON(t *testing.T, tbl *table.Table, rows string) (int64, error) {
 	return tbl.Append(context.Background(), []arrow.Record{rec}, nil)
 }
 
-func latest(t *testing.T, tbl *table.Table) *table.Snapshot {
-	t.Helper()
-	snap, err := tbl.Snapshot(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap
-}
 
 // Defect 3 (appendOnly): a dataChange remove is refused before anything is
 // written; rearranging (dataChange=false) is allowed.
