@@ -28,6 +28,10 @@ var (
 	// ErrMissingFile: a data file the source's log references is missing
 	// from the source's storage.
 	ErrMissingFile = errors.New("replicate: source data file is missing")
+	// ErrDestinationFile: a file the clone would copy is already at the
+	// destination, referenced by the destination's log, with other bytes
+	// than the source's. A clone never overwrites or deletes such a file.
+	ErrDestinationFile = errors.New("replicate: destination file referenced by its log differs from the source's")
 )
 
 // AppIDPrefix starts the txn appId of a clone: "clone:<source table id>".
@@ -210,6 +214,9 @@ type cloner struct {
 	// handedOff: the fast path replayed some commits, then left the rest
 	// to the full path.
 	handedOff bool
+	// dstRefs holds the keys of the files the destination's log
+	// references; nil until the destination's state is loaded.
+	dstRefs map[string]bool
 }
 
 func newCloner(src, dst storage.Bucket, opts *Options) *cloner {
@@ -278,6 +285,7 @@ func (c *cloner) full(ctx context.Context) error {
 	dstT, err := table.Open(ctx, c.dst, topts)
 	if errors.Is(err, table.ErrNoTable) {
 		c.res.Mode = ModeInitial
+		c.setDestinationRefs(nil)
 		return c.initial(ctx)
 	}
 	if err != nil {
@@ -288,6 +296,9 @@ func (c *cloner) full(ctx context.Context) error {
 		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
 	}
 	c.res.DestinationVersion = dstSnap.Version()
+	if err := c.setDestinationRefs(dstSnap); err != nil {
+		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+	}
 	recorded, ok := dstSnap.AppVersion(c.appID)
 	if !ok {
 		return fmt.Errorf("%w: %s has no txn for %s (table id %s)", ErrNotClone, c.dst.URL(), c.appID, dstSnap.Metadata().ID)

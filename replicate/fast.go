@@ -271,6 +271,9 @@ func (c *cloner) fastBatch(ctx context.Context, changes []table.Change) (last in
 		// snapshot tells, so the full path judges it.
 		c.log.Info("clone: a replayed file is gone from the source", "err", err)
 		return changes[0].Version - 1, "a replayed file is gone from the source", nil
+	} else if errors.Is(err, errNeedDestinationState) {
+		c.log.Info("clone: a replayed file differs at the destination", "err", err)
+		return changes[0].Version - 1, "a replayed file differs at the destination", nil
 	} else if err != nil {
 		return 0, "", err
 	}

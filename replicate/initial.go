@@ -2,13 +2,11 @@ package replicate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
 
-	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 )
 
@@ -25,6 +23,12 @@ func (c *cloner) initial(ctx context.Context) error {
 	snap, err := c.sourceSnapshot(ctx)
 	if err != nil {
 		return err
+	}
+	// Decide everything before writing anything: a table loglake cannot
+	// write faithfully (a writer feature it does not honour) is refused
+	// while the destination is still untouched.
+	if err := table.CheckWrite(snap.Protocol(), snap.Metadata()); err != nil {
+		return fmt.Errorf("replicate: source %s version %d: %w", c.src.URL(), snap.Version(), err)
 	}
 	files := snap.Files()
 	c.res.Metrics.SourceTableSize = snap.SizeBytes()
@@ -86,8 +90,8 @@ func stateActions(snap *table.Snapshot, appID string, v int64) []table.Action {
 // source's commit to recognize its source.
 func (c *cloner) commitTime(ctx context.Context, snap *table.Snapshot) int64 {
 	v := snap.Version()
-	if chs, err := c.srcT.Changes(ctx, v-1, v, 1); err == nil && len(chs) == 1 && chs[0].Version == v {
-		return chs[0].Timestamp.UnixMilli()
+	if ch, err := c.srcT.CommitHead(ctx, v); err == nil {
+		return ch.Timestamp.UnixMilli()
 	}
 	return snap.Timestamp().UnixMilli()
 }
@@ -137,12 +141,10 @@ func (c *cloner) writeCloneCommit(ctx context.Context, v int64, ts int64, state 
 // checkpoint but no commit file. One Stat per run.
 func (c *cloner) ensureCloneCommit(ctx context.Context, dstSnap *table.Snapshot) error {
 	v := dstSnap.Version()
-	_, err := c.dst.Stat(ctx, table.CommitKey(v))
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, storage.ErrNotFound) {
+	if ok, err := table.Handle(c.dst, nil).HasCommit(ctx, v); err != nil {
 		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+	} else if ok {
+		return nil
 	}
 	c.log.Warn("clone: completing an interrupted initial clone", "destination", c.dst.URL(), "version", v)
 	if c.opts.DryRun {
