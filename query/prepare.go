@@ -65,7 +65,7 @@ func (e *Engine) prepare(ctx context.Context, q string) (string, error) {
 		return fallback()
 	}
 	var js string
-	if err := e.db.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(?) AS VARCHAR)", q).Scan(&js); err != nil {
+	if err := e.db.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(CAST(? AS VARCHAR)) AS VARCHAR)", q).Scan(&js); err != nil {
 		return fallback()
 	}
 	stmts, err := parseTree(js)
