@@ -58,7 +58,7 @@ func TestTimeTravelSpecAndAT(t *testing.T) {
 	}
 	for _, spec := range []string{
 		"t=" + u + "@" + stamps[2].Add(time.Second).Format(time.RFC3339Nano), // after the last commit
-		"t=" + u + "@2000-01-01",                                            // before the first
+		"t=" + u + "@2000-01-01", // before the first
 	} {
 		sp, err := query.ParseSpec(spec)
 		if err != nil {
