@@ -161,6 +161,9 @@ func (w *walker) visit(v any, ctes map[string]bool) {
 				ctes = inner
 			}
 		}
+		if v["type"] == "SHOW_REF" {
+			return // DESCRIBE and SUMMARIZE: a generated SELECT, not in the text
+		}
 		if v["type"] == "SELECT_NODE" {
 			w.selectNode(v, ctes)
 		}
@@ -258,10 +261,11 @@ func (w *walker) from(v any, ctes map[string]bool, items *[]*fromItem, conds *[]
 					unit, _ := at["unit"].(string)
 					ex, _ := at["expr"].(node)
 					it.ref.at = &atClause{unit: strings.ToUpper(unit), expr: ex}
-				} else {
+				} else if len(strs(t["column_name_alias"])) == 0 {
 					// A reference at another version may have other
-					// columns: it is left without a schema, so no
-					// column binds to it and nothing prunes it.
+					// columns, one with column aliases other names: it
+					// is left without a schema, so no column binds to
+					// it and nothing prunes it.
 					it.sch = w.schema(name)
 				}
 			}

@@ -146,6 +146,10 @@ func TestSQLPruningMatchesUnpruned(t *testing.T) {
 		{"group by having", `SELECT level, count(*) FROM t WHERE id < 100 GROUP BY level HAVING count(*) > 1`, true},
 		{"window", `SELECT id, row_number() OVER (ORDER BY id) FROM t WHERE id >= 590`, true},
 		{"no filter", `SELECT count(*) FROM t`, false},
+		{"non-ASCII text before the table", `SELECT 'é☃' AS x, count(*) FROM t WHERE id < 5`, true},
+		{"column aliases", `SELECT count(*) FROM t AS x(level, id) WHERE level < 5`, false},
+		{"DESCRIBE", `DESCRIBE t`, false},
+		{"SUMMARIZE", `SELECT count(*) FROM (SUMMARIZE t)`, false},
 		{"table function", `SELECT count(*) FROM range(5) r, t WHERE t.id < 3 AND r.range < 2`, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

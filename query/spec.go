@@ -105,7 +105,7 @@ func SnapshotAsOf(ctx context.Context, t *table.Table, ts time.Time) (*table.Sna
 	}
 	snap, err := t.SnapshotAsOf(ctx, ts)
 	if errors.Is(err, table.ErrVersionNotFound) {
-		return nil, fmt.Errorf("%w: %w", ErrTimestamp, err)
+		return nil, fmt.Errorf("%w: %s is before the first commit in the log (%w)", ErrTimestamp, ts.UTC().Format(time.RFC3339Nano), err)
 	}
 	return snap, err
 }
@@ -133,7 +133,7 @@ func (e *Engine) RegisterSpec(ctx context.Context, spec Spec, where string) erro
 	switch {
 	case !spec.At.IsZero():
 		if snap, err = SnapshotAsOf(ctx, t, spec.At); err != nil {
-			return fmt.Errorf("query: %s: %w", storage.RedactURL(spec.URL), err)
+			return fmt.Errorf("%w (table %s)", err, storage.RedactURL(spec.URL))
 		}
 	case spec.Version >= 0:
 		if snap, err = t.SnapshotAt(ctx, spec.Version); err != nil {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/loglake/loglake/query"
+
 	// Storage drivers: the only place they are imported.
 	_ "gocloud.dev/blob/azureblob"
 	_ "gocloud.dev/blob/gcsblob"
@@ -50,9 +52,13 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
-// oneLine keeps error output to one line, as scripts expect.
+// oneLine keeps error output to one line, as scripts expect; DuckDB's own
+// errors keep their lines, as their caret points into the line above it.
 func oneLine(err error) string {
 	s := err.Error()
+	if errors.Is(err, query.ErrSQL) {
+		return s
+	}
 	out := make([]rune, 0, len(s))
 	for _, r := range s {
 		if r == '\n' || r == '\r' {
