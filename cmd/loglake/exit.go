@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/loglake/loglake/query"
 	"github.com/loglake/loglake/storage"
 )
 
@@ -72,5 +73,10 @@ func report(stderr io.Writer, err error, interrupted bool) int {
 // URL redacted.
 func errorLine(err error) string {
 	s := storage.RedactText(err.Error())
+	if errors.Is(err, query.ErrSQL) {
+		// DuckDB's own errors keep their lines: their caret points into the
+		// line above it.
+		return s
+	}
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), " ")
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -170,15 +169,4 @@ A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
 	vf.IntVar(&vacParallel, "parallel", 32, "concurrent deletes")
 	vf.BoolVar(&vacJSON, "json", false, "print JSON")
 	root.AddCommand(vacuum)
-}
-
-// splitList splits a comma-separated flag value, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
