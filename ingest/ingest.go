@@ -541,7 +541,7 @@ func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Sn
 	wopts := &table.WriteOptions{TargetFileSize: in.opts.TargetFileSize,
 		// Row groups are buffered in memory until cut: 128Ki rows (DuckDB
 		// writes 122880) keeps that to a few MiB per open file.
-		Writer: &table.WriterOptions{RowGroupRows: 128 << 10, RowGroupBytes: 32 << 20}}
+		Writer: &table.WriterOptions{RowGroupRows: 128 << 10, RowGroupBytes: 32 << 20, DeltaTimestamps: true}}
 	var wwg sync.WaitGroup
 	var addsMu sync.Mutex
 	var adds []table.Action
