@@ -3,9 +3,9 @@
 // shapes of package benchlogs. Fair by construction: each side runs in its
 // own process (DuckDB in a re-executed copy of this program, through the
 // pinned duckdb-go driver), both with the same thread count (GOMAXPROCS for
-// loglake, SET threads for DuckDB), zstd at its default level on both sides
-// (level 3 in DuckDB; klauspost's SpeedDefault, its level 3, in loglake),
-// row groups of 122,880 (DuckDB) and 131,072 (loglake) rows. Runs alternate
+// loglake, SET threads for DuckDB), zstd at level 1 on both sides (loglake
+// ingest's level; COMPRESSION_LEVEL 1 for DuckDB, whose default is 3; -level
+// changes DuckDB's), row groups of 122,880 (DuckDB) and 131,072 (loglake) rows. Runs alternate
 // which side goes first; the report gives medians of wall time and of
 // CPU-seconds (user+sys from rusage), peak RSS and output sizes, and the
 // speed ratio DuckDB/loglake per shape with the geometric mean.
@@ -45,13 +45,14 @@ func main() {
 		shapeList = flag.String("shapes", "", "comma-separated shapes (default: all)")
 		bin       = flag.String("loglake", "bin/loglake", "loglake binary")
 		threads   = flag.Int("threads", 2, "threads for each side")
+		level     = flag.Int("level", 1, "DuckDB's zstd COMPRESSION_LEVEL")
 		duckCopy  = flag.Bool("duckdb-copy", false, "internal: run DuckDB's COPY on -glob into -out")
 		glob      = flag.String("glob", "", "internal: input glob for -duckdb-copy")
 		out       = flag.String("out", "", "internal: output file for -duckdb-copy")
 	)
 	flag.Parse()
 	if *duckCopy {
-		if err := runDuckDB(*glob, *out, *threads); err != nil {
+		if err := runDuckDB(*glob, *out, *threads, *level); err != nil {
 			fmt.Fprintln(os.Stderr, "ingestbench:", err)
 			os.Exit(1)
 		}
@@ -82,8 +83,8 @@ func main() {
 	}
 	defer os.RemoveAll(work)
 
-	fmt.Printf("ingest vs DuckDB: %d threads each, %s per shape, %d runs per side (alternating), medians\n\n",
-		*threads, human(*size), *runs)
+	fmt.Printf("ingest vs DuckDB: %d threads each, %s per shape, %d runs per side (alternating), medians; DuckDB zstd level %d\n\n",
+		*threads, human(*size), *runs, *level)
 	var results []result
 	for _, s := range shapes {
 		dir, lines, err := dataset(*dataDir, s, *size, *fileBytes)
@@ -99,7 +100,7 @@ func main() {
 					return err
 				},
 				func() error {
-					m, err := runDuck(self, dir, s.Ext(), filepath.Join(work, "duck.parquet"), *threads, lines)
+					m, err := runDuck(self, dir, s.Ext(), filepath.Join(work, "duck.parquet"), *threads, *level, lines)
 					r.dk = append(r.dk, m)
 					return err
 				},
@@ -184,10 +185,10 @@ func runLoglake(bin, landing, table string, threads int, lines int64) (measure, 
 	return m, nil
 }
 
-func runDuck(self, landing, ext, out string, threads int, lines int64) (measure, error) {
+func runDuck(self, landing, ext, out string, threads, level int, lines int64) (measure, error) {
 	os.Remove(out)
 	defer os.Remove(out)
-	cmd := exec.Command(self, "-duckdb-copy", "-glob", filepath.Join(landing, "*"+ext), "-out", out, "-threads", strconv.Itoa(threads))
+	cmd := exec.Command(self, "-duckdb-copy", "-glob", filepath.Join(landing, "*"+ext), "-out", out, "-threads", strconv.Itoa(threads), "-level", strconv.Itoa(level))
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(threads))
 	m, stdout, err := run(cmd)
 	if err != nil {
@@ -202,7 +203,7 @@ func runDuck(self, landing, ext, out string, threads int, lines int64) (measure,
 }
 
 // runDuckDB is the child process of the DuckDB side.
-func runDuckDB(glob, out string, threads int) error {
+func runDuckDB(glob, out string, threads, level int) error {
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		return err
@@ -211,7 +212,7 @@ func runDuckDB(glob, out string, threads int) error {
 	if _, err := db.Exec(fmt.Sprintf("SET threads = %d", threads)); err != nil {
 		return err
 	}
-	res, err := db.Exec(fmt.Sprintf(`COPY (FROM read_json('%s', format = 'newline_delimited')) TO '%s' (FORMAT parquet, COMPRESSION zstd)`, glob, out))
+	res, err := db.Exec(fmt.Sprintf(`COPY (FROM read_json('%s', format = 'newline_delimited')) TO '%s' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL %d)`, glob, out, level))
 	if err != nil {
 		return err
 	}
