@@ -8,7 +8,7 @@ package ingest_test
 //
 //	go test -tags bench -run '^$' -bench BenchmarkIngestShapes -benchtime 1x -cpuprofile cpu.out ./ingest
 //
-// LOGLAKE_BENCH_INGEST_BYTES sets the bytes per shape (default 64 MB).
+// LOGLAKE_BENCH_INGEST_PROFILE_BYTES sets the bytes per shape (default 64 MB).
 
 import (
 	"context"
@@ -32,10 +32,10 @@ func cpuTime() time.Duration {
 }
 
 func benchBytes(b *testing.B) int64 {
-	if s := os.Getenv("LOGLAKE_BENCH_INGEST_BYTES"); s != "" {
+	if s := os.Getenv("LOGLAKE_BENCH_INGEST_PROFILE_BYTES"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n <= 0 {
-			b.Fatalf("LOGLAKE_BENCH_INGEST_BYTES=%q: want a positive byte count", s)
+			b.Fatalf("LOGLAKE_BENCH_INGEST_PROFILE_BYTES=%q: want a positive byte count", s)
 		}
 		return n
 	}
