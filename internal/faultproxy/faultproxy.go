@@ -86,6 +86,10 @@ type Options struct {
 	Stall time.Duration
 	// MaxLatency bounds a Latency fault's delay; 0: 300ms.
 	MaxLatency time.Duration
+	// TargetHost sends the target's host:port as the Host header instead of
+	// the client's, for services that route by Host (fake-gcs-server serves
+	// downloads only on its own host). Leave it off for S3: SigV4 signs Host.
+	TargetHost bool
 	// OnFault, if set, is called for each fault as it is injected, with the
 	// request's arrival number (1-based). CutBody and ResetBody on a
 	// response without a body are injected (and reported) as LostReset.
@@ -126,10 +130,11 @@ type Proxy struct {
 	ln     net.Listener
 	srv    *http.Server
 
-	mu   sync.Mutex
-	rng  *rand.Rand
-	rate float64
-	n    int64
+	mu    sync.Mutex
+	rng   *rand.Rand
+	rate  float64
+	n     int64
+	burst burst
 
 	faults sync.Map // Kind -> *atomic.Int64
 }
@@ -162,14 +167,20 @@ func Start(target string, opts Options) (*Proxy, error) {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
-			// Keep the client's Host: S3 signs it (SigV4) and the service
-			// checks the signature against what it receives.
-			pr.Out.Host = pr.In.Host
+			if !opts.TargetHost {
+				// Keep the client's Host: S3 signs it (SigV4) and the
+				// service checks the signature against what it receives.
+				pr.Out.Host = pr.In.Host
+			}
 		},
 		Transport:      &faultTransport{rt: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}},
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
 		ErrorLog:       quiet,
+		// Flush every write: otherwise the head of a cut response can sit
+		// in the server's buffer and be discarded with the connection, and
+		// the client would see no response at all instead of a cut one.
+		FlushInterval: -1,
 	}
 	p.srv = &http.Server{
 		Handler:  p.handler(rp),
@@ -211,6 +222,23 @@ func (p *Proxy) Stats() Stats {
 // Close stops the proxy and closes its connections.
 func (p *Proxy) Close() error { return p.srv.Close() }
 
+// burst is a run of faults forced on the next matching requests.
+type burst struct {
+	n     int
+	kind  Kind
+	match func(method, path string) bool
+}
+
+// FailNext gives the next n requests that match (nil: every request) the
+// fault k, whatever the rate: a burst long enough to outlast an SDK's own
+// retries, so that the caller's handling of the error is what is tested.
+// The seeded draws go on meanwhile, so the rest of the run is unchanged.
+func (p *Proxy) FailNext(n int, k Kind, match func(method, path string) bool) {
+	p.mu.Lock()
+	p.burst = burst{n: n, kind: k, match: match}
+	p.mu.Unlock()
+}
+
 type connKey struct{}
 type faultKey struct{}
 
@@ -221,7 +249,7 @@ type fault struct {
 	param float64 // in [0,1): where to cut, how long to wait, 500 or 503
 }
 
-func (p *Proxy) draw() fault {
+func (p *Proxy) draw(r *http.Request) fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
@@ -229,7 +257,11 @@ func (p *Proxy) draw() fault {
 	// Always draw the same number of values, so one request's decision does
 	// not shift the next one's.
 	hit, which, param := p.rng.Float64(), p.rng.IntN(len(p.opts.Kinds)), p.rng.Float64()
-	if hit < p.rate {
+	switch {
+	case p.burst.n > 0 && (p.burst.match == nil || p.burst.match(r.Method, r.URL.Path)):
+		p.burst.n--
+		f.kind, f.param = p.burst.kind, param
+	case hit < p.rate:
 		f.kind, f.param = p.opts.Kinds[which], param
 	}
 	return f
@@ -245,7 +277,7 @@ func (p *Proxy) count(f fault, k Kind, r *http.Request) {
 
 func (p *Proxy) handler(rp *httputil.ReverseProxy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f := p.draw()
+		f := p.draw(r)
 		switch f.kind {
 		case ResetBefore:
 			p.count(f, f.kind, r)

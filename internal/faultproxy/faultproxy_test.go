@@ -233,3 +233,24 @@ func TestStartRejectsBadTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestFailNext: a burst hits exactly the next n matching requests.
+func TestFailNext(t *testing.T) {
+	be := newBackend(t)
+	p := start(t, be.srv.URL, faultproxy.Options{})
+	p.FailNext(3, faultproxy.Lost500, func(method, path string) bool { return method == "PUT" })
+	var got []int
+	for i := range 8 {
+		method := "GET"
+		if i%2 == 1 {
+			method = "PUT"
+		}
+		got = append(got, do(t, method, p.URL()+"/k").status)
+	}
+	if want := "[200 500 200 500 200 500 200 200]"; fmt.Sprint(got) != want {
+		t.Errorf("statuses %v, want %s", got, want)
+	}
+	if st := p.Stats(); st.Faults[faultproxy.Lost500] != 3 || be.applied.Load() != 8 {
+		t.Errorf("stats %v, %d applied; want 3 lost-500 and all 8 applied", st, be.applied.Load())
+	}
+}
