@@ -104,7 +104,10 @@ func TestFormatPartitionValue(t *testing.T) {
 		}), []*string{strp("1970-01-01"), strp("2026-11-24"), strp("0001-01-01")}},
 		{"timestamp", build(tsUTC, func(b array.Builder) {
 			b.(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{0, 1795514400123456, 1795514400000000, 253402214400000000}, nil)
-		}), []*string{strp("1970-01-01 00:00:00"), strp("2026-11-24 10:00:00.123456"), strp("2026-11-24 10:00:00"), strp("9999-12-31 00:00:00")}},
+		}), []*string{strp("1970-01-01T00:00:00.000000Z"), strp("2026-11-24T10:00:00.123456Z"), strp("2026-11-24T10:00:00.000000Z"), strp("9999-12-31T00:00:00.000000Z")}},
+		{"timestamp_ntz keeps no zone", build(&arrow.TimestampType{Unit: arrow.Microsecond}, func(b array.Builder) {
+			b.(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{0, 1795514400000500}, nil)
+		}), []*string{strp("1970-01-01 00:00:00"), strp("2026-11-24 10:00:00.000500")}},
 		{"decimal", build(dec, func(b array.Builder) {
 			b.(*array.Decimal128Builder).AppendValues([]decimal128.Num{decimal128.FromI64(-5678), decimal128.FromI64(1000)}, nil)
 		}), []*string{strp("-5.678"), strp("1.000")}},
@@ -207,6 +210,17 @@ func TestFormatParseRoundTrip(t *testing.T) {
 		us := got.(time.Time).UnixMicro()
 		if us != int64(v) {
 			t.Errorf("%d: %q parsed to %d", v, *s, us)
+		}
+	}
+	// Tables written before the ISO-8601 form (and by other engines) hold
+	// zone-less values, which mean UTC here: both read as the same instant.
+	for _, s := range []string{"2026-11-24 10:30:00.000500", "2026-11-24T10:30:00.000500Z", "2026-11-24T11:30:00.000500+01:00"} {
+		got, err := table.ParsePartitionValue(strp(s), table.TypeTimestamp)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if want := time.Date(2026, 11, 24, 10, 30, 0, 500000, time.UTC); !got.(time.Time).Equal(want) {
+			t.Errorf("%q parsed to %v, want %v", s, got, want)
 		}
 	}
 }

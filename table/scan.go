@@ -215,6 +215,11 @@ func OpenFile(ctx context.Context, b storage.Bucket, key string, size int64) (Re
 		if err != nil {
 			return nil, err
 		}
+		if int64(len(data)) != size {
+			// The log's size is what a ranged reader seeks from: a file that
+			// does not match it is not the file the log added.
+			return nil, fmt.Errorf("%w: data file %s has %d bytes, the log says %d", ErrCorrupt, key, len(data), size)
+		}
 		return bytes.NewReader(data), nil
 	}
 	if size < 0 {
