@@ -82,27 +82,8 @@ func readQueries(file string) ([]query, []string, error) {
 		return nil, nil, err
 	}
 	base := filepath.Base(file)
-	var out []query
-	var problems []string
 	if strings.HasSuffix(file, ".json") {
-		var doc any
-		if err := json.Unmarshal(data, &doc); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", file, err)
-		}
-		walkJSON(doc, "", func(path string, key string, v string) {
-			switch {
-			case key == "expr":
-				out = append(out, query{base + " " + path, v})
-			case key == "query" && strings.Contains(path, "templating"):
-				m := labelValues.FindStringSubmatch(v)
-				if m == nil {
-					problems = append(problems, fmt.Sprintf("%s %s: variable query %q is not label_values(metric, label)", base, path, v))
-					return
-				}
-				out = append(out, query{base + " " + path, m[1]})
-			}
-		})
-		return out, problems, nil
+		return dashboardQueries(base, data)
 	}
 	var rf struct {
 		Groups []struct {
@@ -114,6 +95,7 @@ func readQueries(file string) ([]query, []string, error) {
 			} `json:"rules"`
 		} `json:"groups"`
 	}
+	var out []query
 	if err := yaml.Unmarshal(data, &rf); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -127,27 +109,108 @@ func readQueries(file string) ([]query, []string, error) {
 
 var labelValues = regexp.MustCompile(`^\s*label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*\)\s*$`)
 
-// walkJSON calls f for every string value in doc with its path and key.
-func walkJSON(doc any, path string, f func(path, key, v string)) {
-	switch x := doc.(type) {
-	case map[string]any:
-		title, _ := x["title"].(string)
-		for k, v := range x {
-			p := path
-			if title != "" {
-				p = path + "/" + title
+// dashboard is the part of a Grafana dashboard model this check reads.
+type dashboard struct {
+	UID        string  `json:"uid"`
+	Title      string  `json:"title"`
+	Panels     []panel `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name  string `json:"name"`
+			Type  string `json:"type"`
+			Query any    `json:"query"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type panel struct {
+	ID         int            `json:"id"`
+	Type       string         `json:"type"`
+	Title      string         `json:"title"`
+	Datasource map[string]any `json:"datasource"`
+	GridPos    struct {
+		X, Y, W, H int
+	} `json:"gridPos"`
+	Targets []struct {
+		RefID string `json:"refId"`
+		Expr  string `json:"expr"`
+	} `json:"targets"`
+	Panels []panel `json:"panels"` // a collapsed row's panels
+}
+
+// dashboardQueries returns a dashboard's PromQL (every target's expr and
+// every label_values() variable) and what is wrong with its structure:
+// missing uid or titles, duplicate panel ids, panels off the 24-column
+// grid or not on the dashboard's datasource variable, targets without refId
+// or expr.
+func dashboardQueries(base string, data []byte) ([]query, []string, error) {
+	var d dashboard
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", base, err)
+	}
+	var out []query
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, base+": "+fmt.Sprintf(format, a...)) }
+	if d.UID == "" || d.Title == "" {
+		bad("the dashboard needs a uid and a title")
+	}
+	hasDS := false
+	for _, v := range d.Templating.List {
+		switch v.Type {
+		case "datasource":
+			hasDS = hasDS || v.Name == "datasource"
+		case "query":
+			q, _ := v.Query.(string)
+			if m, ok := v.Query.(map[string]any); ok {
+				q, _ = m["query"].(string)
 			}
-			if s, ok := v.(string); ok {
-				f(p, k, s)
+			sel := labelValues.FindStringSubmatch(q)
+			if sel == nil {
+				bad("variable %s: query %q is not label_values(metric, label)", v.Name, q)
 				continue
 			}
-			walkJSON(v, p+"/"+k, f)
-		}
-	case []any:
-		for i, v := range x {
-			walkJSON(v, fmt.Sprintf("%s[%d]", path, i), f)
+			out = append(out, query{base + " variable " + v.Name, sel[1]})
 		}
 	}
+	if !hasDS {
+		bad("no datasource variable named datasource: panels would be bound to one Grafana's datasource uid")
+	}
+	ids := map[int]bool{}
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			where := fmt.Sprintf("panel %d %q", p.ID, p.Title)
+			if p.ID == 0 || ids[p.ID] {
+				bad("%s: missing or duplicate id", where)
+			}
+			ids[p.ID] = true
+			if p.Title == "" {
+				bad("%s: no title", where)
+			}
+			if g := p.GridPos; g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
+				bad("%s: gridPos %+v is off the 24-column grid", where, g)
+			}
+			walk(p.Panels)
+			if p.Type == "row" {
+				continue
+			}
+			if p.Datasource["uid"] != "${datasource}" {
+				bad("%s: datasource %v, want uid ${datasource}", where, p.Datasource)
+			}
+			if len(p.Targets) == 0 {
+				bad("%s: no targets", where)
+			}
+			for _, t := range p.Targets {
+				if t.RefID == "" || t.Expr == "" {
+					bad("%s: a target without refId or expr", where)
+					continue
+				}
+				out = append(out, query{base + " " + where + " " + t.RefID, t.Expr})
+			}
+		}
+	}
+	walk(d.Panels)
+	return out, problems, nil
 }
 
 // grafanaVar matches a dashboard variable: $name, ${name} or ${name:fmt}.
