@@ -14,7 +14,7 @@ GOTEST_FLAGS ?=
 export GO GOTEST_FLAGS
 
 .DEFAULT_GOAL := build
-.PHONY: help build test test-unit test-integration lint bench fuzz demo \
+.PHONY: help build test test-unit test-integration lint bench fuzz demo deploy-tools check-deploy \
 	emulators-install emulators-start emulators-stop emulators-status clean
 
 help: ## list the targets
@@ -40,6 +40,12 @@ lint: ## gofmt, go vet, go mod tidy -diff, bash -n
 	$(GO) vet scripts/emuctl.go
 	$(GO) mod tidy -diff
 	bash -n scripts/*.sh .ci/run
+
+deploy-tools: ## install promtool (Debian's prometheus package) and build deploy/check
+	scripts/install-deploy-tools.sh
+
+check-deploy: ## validate deploy/: Dockerfile lint, strict Kubernetes decoding, promtool check/test rules, metrics vs a live scrape
+	scripts/check-deploy.sh
 
 bench: ## every benchmark, incl. ingest vs DuckDB and clone vs rclone (installs rclone, runs the emulators)
 	scripts/install-rclone.sh

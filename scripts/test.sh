@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full test run behind `make test` and .ci/run:
 #   1. install (pinned, cached) and start the storage emulators
-#   2. go vet ./...
+#   2. go vet ./..., and scripts/check-deploy.sh (deploy/ files)
 #   3. unit tests: go test ./... except integration, with the emulator env set
 #      (packages may use LOGLAKE_TEST_*_URL for their conformance suites)
 #   4. fuzz: every fuzz target really fuzzes for TEST_FUZZTIME (default 5s)
@@ -61,6 +61,10 @@ if ((emulators_ok)); then
 fi
 
 step "go vet" "$GO" vet ./...
+
+# Dockerfile, Kubernetes manifests, alert rules and dashboard (installs
+# promtool and the deploy checker on first use).
+step "deploy checks" scripts/check-deploy.sh
 
 mapfile -t unit_pkgs < <("$GO" list ./... | grep -v '/integration$' | grep -v '/integration/')
 if ((${#unit_pkgs[@]} > 0)); then
