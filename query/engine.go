@@ -2,9 +2,9 @@ package query
 
 import (
 	"context"
-	"encoding/json"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
