@@ -34,7 +34,7 @@ import (
 // Settings: LOGLAKE_BENCH_CENTRAL_DIR keeps (and reuses) the table there;
 // LOGLAKE_BENCH_CENTRAL_REGIONS (default 20), _COMMITS (commits per region,
 // default 500), _ROWS (rows per file, default 200), _DAYS (default 10),
-// _ROUNDS (default 5).
+// _ROUNDS (default 3).
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -157,7 +157,7 @@ func BenchmarkCentralQueries(b *testing.B) {
 		rows:    envInt("LOGLAKE_BENCH_CENTRAL_ROWS", 200),
 		days:    envInt("LOGLAKE_BENCH_CENTRAL_DAYS", 10),
 	}
-	rounds := envInt("LOGLAKE_BENCH_CENTRAL_ROUNDS", 5)
+	rounds := envInt("LOGLAKE_BENCH_CENTRAL_ROUNDS", 3)
 	dir := os.Getenv("LOGLAKE_BENCH_CENTRAL_DIR")
 	if dir == "" {
 		dir = b.TempDir()
