@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -301,7 +303,7 @@ func (e *Engine) createView(ctx context.Context, name string, a *attached, snap 
 			e.unpin(pins)
 		}
 	}()
-	groups, err := e.groupFiles(ctx, snap.Metadata().PartitionColumns, files, paths)
+	groups, err := e.groupFiles(ctx, sch, snap.Metadata().PartitionColumns, files, paths)
 	if err != nil {
 		return err
 	}
@@ -458,8 +460,46 @@ func localRoot(u string) (string, bool) {
 }
 
 // groupFiles groups files by partition values (in order of first file) and
-// reads which columns each group's files store.
-func (e *Engine) groupFiles(ctx context.Context, partCols []string, files []*table.Add, paths []string) ([]*fileGroup, error) {
+// finds which columns each group's files store. A file whose statistics
+// show a non-null value in every column stores them all; only groups with
+// a file not proven so have their files' Parquet footers read (the cost
+// per file that registration would otherwise pay for every file).
+func (e *Engine) groupFiles(ctx context.Context, sch *table.Schema, partCols []string, files []*table.Add, paths []string) ([]*fileGroup, error) {
+	var dataCols []string
+	for _, f := range sch.Fields {
+		if !slices.ContainsFunc(partCols, func(p string) bool { return strings.EqualFold(p, f.Name) }) {
+			dataCols = append(dataCols, f.Name)
+		}
+	}
+	byKey := map[string]*fileGroup{}
+	var out []*fileGroup
+	var idx [][]int // file indexes per group
+	for i, f := range files {
+		k := groupKey(partCols, f.PartitionValues)
+		g := byKey[k]
+		if g == nil {
+			g = &fileGroup{values: f.PartitionValues, columns: map[string]bool{}, uniform: true}
+			byKey[k] = g
+			out = append(out, g)
+			idx = append(idx, nil)
+		}
+		gi := slices.Index(out, g)
+		idx[gi] = append(idx[gi], i)
+		g.paths = append(g.paths, paths[i])
+		if g.uniform && !storesAll(f, sch, dataCols) {
+			g.uniform = false
+		}
+	}
+	var footers []int
+	for gi, g := range out {
+		if g.uniform {
+			for _, c := range dataCols {
+				g.columns[strings.ToLower(c)] = true
+			}
+		} else {
+			footers = append(footers, idx[gi]...)
+		}
+	}
 	cols := make([]map[string]bool, len(files))
 	var (
 		wg       sync.WaitGroup
@@ -467,7 +507,7 @@ func (e *Engine) groupFiles(ctx context.Context, partCols []string, files []*tab
 		firstErr error
 		next     = make(chan int)
 	)
-	for w := 0; w < min(e.opts.Threads, len(files)); w++ {
+	for w := 0; w < min(e.opts.Threads, len(footers)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -482,7 +522,7 @@ func (e *Engine) groupFiles(ctx context.Context, partCols []string, files []*tab
 			}
 		}()
 	}
-	for i := range files {
+	for _, i := range footers {
 		if ctx.Err() != nil {
 			break
 		}
@@ -496,20 +536,46 @@ func (e *Engine) groupFiles(ctx context.Context, partCols []string, files []*tab
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	byKey := map[string]*fileGroup{}
-	var out []*fileGroup
-	for i, f := range files {
-		k := groupKey(partCols, f.PartitionValues)
-		g := byKey[k]
-		if g == nil {
-			g = &fileGroup{values: f.PartitionValues, columns: map[string]bool{}}
-			byKey[k] = g
-			out = append(out, g)
-		}
-		g.paths = append(g.paths, paths[i])
-		for c := range cols[i] {
-			g.columns[c] = true
+	for gi, g := range out {
+		for _, i := range idx[gi] {
+			for c := range cols[i] {
+				g.columns[c] = true
+			}
 		}
 	}
 	return out, nil
+}
+
+// storesAll reports whether f's statistics prove that it stores every one
+// of cols: a null count below the row count means the file has values for
+// the column. Nested columns and missing statistics prove nothing.
+func storesAll(f *table.Add, sch *table.Schema, cols []string) bool {
+	st, err := table.ParseStats(f.Stats)
+	if err != nil || st == nil || st.NumRecords <= 0 {
+		return false
+	}
+	for _, c := range cols {
+		fld := sch.Field(c)
+		if fld == nil || isNested(fld.Type) {
+			return false
+		}
+		n, ok := statCount(st.NullCount[fld.Name])
+		if !ok || n >= st.NumRecords {
+			return false
+		}
+	}
+	return true
+}
+
+func statCount(v any) (int64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return int64(x), x == float64(int64(x))
+	case json.Number:
+		n, err := x.Int64()
+		return n, err == nil
+	case int64:
+		return x, true
+	}
+	return 0, false
 }

@@ -180,7 +180,7 @@ func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapsh
 		return a.name, nil
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d\x00", strings.ToLower(a.name), snap.Version())
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", strings.ToLower(a.name), a.t.Bucket().URL(), a.filter, snap.Version())
 	for _, f := range files {
 		h.Write([]byte(f.Path))
 		h.Write([]byte{0})

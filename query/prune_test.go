@@ -31,7 +31,7 @@ func (l *prunedLog) Write(p []byte) (int, error) {
 
 // take returns (kept, of) summed over the references logged since the last
 // call.
-func (l *prunedLog) take(t *testing.T) (kept, of int) {
+func (l *prunedLog) take(t testing.TB) (kept, of int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
@@ -44,7 +44,7 @@ func (l *prunedLog) take(t *testing.T) (kept, of int) {
 			Of    int
 		}
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatal(err)
+			panic(err)
 		}
 		if r.Msg == "query: pruned" {
 			kept += r.Files

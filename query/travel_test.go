@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +135,20 @@ func TestAttachReadsOnlyNeededFiles(t *testing.T) {
 	if rows, err := e.Query(ctx, "SELECT count(*) FROM t"); err == nil {
 		rows.Close()
 		t.Error("reading the whole table with files missing succeeded")
+	}
+}
+
+// DuckDB's errors are marked ErrSQL and keep their lines; its advice to
+// install an extension is replaced.
+func TestSQLErrors(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, "")
+	_, err := e.Query(ctx, "SELECT * FROM delta_scan('file:///x')")
+	if !errors.Is(err, query.ErrSQL) || strings.Contains(err.Error(), "INSTALL") || !strings.Contains(err.Error(), "--table NAME=URL") {
+		t.Errorf("delta_scan: %v", err)
+	}
+	_, err = e.Query(ctx, "SELEC 1")
+	if !errors.Is(err, query.ErrSQL) || !strings.Contains(err.Error(), "\n") {
+		t.Errorf("syntax error: %q, want DuckDB's multi-line message", err)
 	}
 }
