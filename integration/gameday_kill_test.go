@@ -52,6 +52,14 @@ var gdKillTargets = []gdKillTarget{
 		c := w.clones[rnd.IntN(len(w.clones))]
 		return []string{"clone", c[0], c[1]}
 	}},
+	{"optimize", 2, 700 * time.Millisecond, true, func(w *gdKillWorld, rnd *rand.Rand) []string {
+		return []string{"optimize", w.region(rnd).table}
+	}},
+	{"vacuum", 1, 500 * time.Millisecond, true, func(w *gdKillWorld, rnd *rand.Rand) []string {
+		return []string{"vacuum", w.region(rnd).table}
+	}},
+	// Not `delete`: it removes rows by design, which "every landed line
+	// once" would count as a loss; its crash safety is table's to test.
 }
 
 // EnvGameDayTrials overrides the number of kill trials (default 100).
@@ -59,7 +67,8 @@ const EnvGameDayTrials = "LOGLAKE_GAMEDAY_TRIALS"
 
 // TestGameDayKill9 is the game day "kill -9 across the whole pipeline":
 // region daemons (up to three instances of one region at once), `egress
-// --once` and clones are started and SIGKILLed at random points, trial
+// --once`, clones, `optimize` and `vacuum` are started and SIGKILLed at
+// random points, trial
 // after trial, while files land. Each trial prints its seed (the master
 // seed plus its number) and what it did; LOGLAKE_GAMEDAY_SEED replays the
 // sequence of choices (the kill lands wherever the processes are by then).

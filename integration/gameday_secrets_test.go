@@ -91,7 +91,7 @@ func envWithout(drop []string, extra ...string) []string {
 // (not the environment) and the Azure key by the environment, runs region
 // daemons at debug log level behind 3 % network faults (so retry and error
 // paths log too), one-shot commands (egress, ingest, clone, describe,
-// history, scan, and status when it exists) and commands that fail. All of
+// history, scan, status, optimize, vacuum) and commands that fail. All of
 // their stdout and stderr, the daemon logs, and /metrics and /healthz
 // scrapes are collected; none may contain a credential or a part of one.
 func TestGameDaySecrets(t *testing.T) {
@@ -179,9 +179,10 @@ func TestGameDaySecrets(t *testing.T) {
 	must("describe", central)
 	must("history", regs[1].table)
 	must("scan", "--limit", "5", regs[0].table)
-	if tr.run(t, bin, env, "status", "--help") == 0 { // the status command, once it exists
-		tr.run(t, bin, env, "status", "--config", regs[0].config)
-	}
+	must("status", regs[0].config, regs[1].config, "--replica", regs[0].table+"="+clone)
+	must("status", "--json", regs[0].config, regs[1].config, central)
+	must("optimize", regs[1].table)
+	must("vacuum", "--dry-run", regs[0].table)
 	// Failures print the storage error; it must not carry a credential.
 	missingS3 := strings.Replace(net.base["s3"], "s3://loglake-test", "s3://loglake-gameday-missing", 1) + "/t"
 	for _, args := range [][]string{
