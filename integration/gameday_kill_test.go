@@ -29,6 +29,8 @@ func (w *gdKillWorld) region(rnd *rand.Rand) *rgRegion { return w.regs[rnd.IntN(
 // gdKillTarget is one kind of process the kill game day starts and kills.
 type gdKillTarget struct {
 	name string
+	// weight is the target's share of the trials, relative to the others.
+	weight int
 	// instances is the most processes of this kind started at once with the
 	// same arguments (several daemons of one region, racing clones).
 	instances int
@@ -42,16 +44,24 @@ type gdKillTarget struct {
 // gdKillTargets are the processes killed at random points. Adding a command
 // to the game day is one line here.
 var gdKillTargets = []gdKillTarget{
-	{"run", 3, 2000 * time.Millisecond, false, func(w *gdKillWorld, rnd *rand.Rand) []string {
+	{"run", 3, 3, 2000 * time.Millisecond, false, func(w *gdKillWorld, rnd *rand.Rand) []string {
 		return []string{"run", "--config", w.region(rnd).config}
 	}},
-	{"egress --once", 2, 700 * time.Millisecond, true, func(w *gdKillWorld, rnd *rand.Rand) []string {
+	{"egress --once", 1, 2, 700 * time.Millisecond, true, func(w *gdKillWorld, rnd *rand.Rand) []string {
 		return []string{"egress", "--config", w.region(rnd).config, "--once"}
 	}},
-	{"clone", 2, 700 * time.Millisecond, true, func(w *gdKillWorld, rnd *rand.Rand) []string {
+	{"clone", 2, 2, 700 * time.Millisecond, true, func(w *gdKillWorld, rnd *rand.Rand) []string {
 		c := w.clones[rnd.IntN(len(w.clones))]
 		return []string{"clone", c[0], c[1]}
 	}},
+	{"optimize", 1, 2, 700 * time.Millisecond, true, func(w *gdKillWorld, rnd *rand.Rand) []string {
+		return []string{"optimize", w.region(rnd).table}
+	}},
+	{"vacuum", 1, 1, 300 * time.Millisecond, true, func(w *gdKillWorld, rnd *rand.Rand) []string {
+		return []string{"vacuum", w.region(rnd).table}
+	}},
+	// Not `delete`: it removes rows by design, which "every landed line
+	// once" would count as a loss; its crash safety is table's to test.
 }
 
 // EnvGameDayTrials overrides the number of kill trials (default 100).
@@ -59,7 +69,8 @@ const EnvGameDayTrials = "LOGLAKE_GAMEDAY_TRIALS"
 
 // TestGameDayKill9 is the game day "kill -9 across the whole pipeline":
 // region daemons (up to three instances of one region at once), `egress
-// --once` and clones are started and SIGKILLed at random points, trial
+// --once`, clones, `optimize` and `vacuum` are started and SIGKILLed at
+// random points, trial
 // after trial, while files land. Each trial prints its seed (the master
 // seed plus its number) and what it did; LOGLAKE_GAMEDAY_SEED replays the
 // sequence of choices (the kill lands wherever the processes are by then).
@@ -115,7 +126,7 @@ func TestGameDayKill9(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		tg := gdKillTargets[rnd.IntN(len(gdKillTargets))]
+		tg := gdPickTarget(rnd)
 		n := 1 + rnd.IntN(tg.instances)
 		args := tg.args(w, rnd)
 		delay := 30*time.Millisecond + time.Duration(rnd.Int64N(int64(tg.maxDelay)))
@@ -208,6 +219,22 @@ func TestGameDayKill9(t *testing.T) {
 	if trials >= 100 && killedTotal < trials/2 {
 		t.Errorf("only %d of %d processes were still running at the kill: the trials prove little", killedTotal, procs)
 	}
+}
+
+// gdPickTarget draws a kill target by weight.
+func gdPickTarget(rnd *rand.Rand) gdKillTarget {
+	total := 0
+	for _, tg := range gdKillTargets {
+		total += tg.weight
+	}
+	n := rnd.IntN(total)
+	for _, tg := range gdKillTargets {
+		if n < tg.weight {
+			return tg
+		}
+		n -= tg.weight
+	}
+	panic("unreachable")
 }
 
 // gdProc is one loglake process of the kill game day.

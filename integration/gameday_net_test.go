@@ -145,15 +145,24 @@ func TestGameDayNetworkFaults(t *testing.T) {
 	defer centralB.Close()
 	rgWaitConverged(ctx, t, centralB, regs, 3*time.Minute)
 
-	// Retries are counted: every daemon exports the counter, and together
-	// they retried something (at 5 % faults over thousands of requests).
+	// Retries are counted: together the daemons retried something (at 5 %
+	// faults over thousands of requests) and exported it. A daemon that
+	// retried nothing has no sample: the counter is a vector by location
+	// and operation, and an empty vector is not exported.
 	var retries float64
+	exported := 0
 	for _, d := range daemons {
 		sum, ok, err := gdMetricSum(gdMetricsAddr(t, d, 30*time.Second), gdStorageRetries)
-		if err != nil || !ok {
-			t.Errorf("%s: /metrics has no %s (err %v)", d.log, gdStorageRetries, err)
+		if err != nil {
+			t.Errorf("%s: scraping /metrics: %v", d.log, err)
+		}
+		if ok {
+			exported++
 		}
 		retries += sum
+	}
+	if exported == 0 {
+		t.Errorf("no daemon's /metrics has %s", gdStorageRetries)
 	}
 	requests, faults := net.report(t)
 
