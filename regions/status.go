@@ -535,14 +535,15 @@ func streamLag(ctx context.Context, src *table.Table, head, done int64, now time
 	return lag, max(now.Sub(ch[0].Timestamp), 0), nil
 }
 
-// Thresholds are the lags a report must stay within (zero: not checked).
+// Thresholds are the lags a report must stay within; nil fields are not
+// checked (0 is a threshold: "fully caught up").
 type Thresholds struct {
 	// MaxLagVersions bounds every egress and replica lag in versions.
-	MaxLagVersions int64
+	MaxLagVersions *int64
 	// MaxLagSeconds bounds every egress and replica lag in seconds.
-	MaxLagSeconds float64
+	MaxLagSeconds *float64
 	// MaxBacklogFiles bounds every region's ingest backlog.
-	MaxBacklogFiles int
+	MaxBacklogFiles *int
 }
 
 // Breaches returns one line per lag over its threshold, and per lag that a
@@ -551,20 +552,20 @@ type Thresholds struct {
 func (r *Report) Breaches(th Thresholds) []string {
 	var out []string
 	check := func(what string, versions *int64, seconds *float64) {
-		if th.MaxLagVersions > 0 {
+		if m := th.MaxLagVersions; m != nil {
 			switch {
 			case versions == nil:
 				out = append(out, what+": lag in versions unknown")
-			case *versions > th.MaxLagVersions:
-				out = append(out, fmt.Sprintf("%s: lag %d versions > %d", what, *versions, th.MaxLagVersions))
+			case *versions > *m:
+				out = append(out, fmt.Sprintf("%s: lag %d versions > %d", what, *versions, *m))
 			}
 		}
-		if th.MaxLagSeconds > 0 {
+		if m := th.MaxLagSeconds; m != nil {
 			switch {
 			case seconds == nil:
 				out = append(out, what+": lag in seconds unknown")
-			case *seconds > th.MaxLagSeconds:
-				out = append(out, fmt.Sprintf("%s: lag %s > %s", what, fmtSeconds(*seconds), fmtSeconds(th.MaxLagSeconds)))
+			case *seconds > *m:
+				out = append(out, fmt.Sprintf("%s: lag %s > %s", what, fmtSeconds(*seconds), fmtSeconds(*m)))
 			}
 		}
 	}
@@ -572,12 +573,12 @@ func (r *Report) Breaches(th Thresholds) []string {
 		if rg.Egress != nil {
 			check("region "+rg.Name+" egress", rg.Egress.LagVersions, rg.Egress.LagSeconds)
 		}
-		if th.MaxBacklogFiles > 0 && rg.Ingest != nil {
+		if m := th.MaxBacklogFiles; m != nil && rg.Ingest != nil {
 			switch b := rg.Ingest.BacklogFiles; {
 			case b == nil:
 				out = append(out, "region "+rg.Name+" ingest: backlog unknown")
-			case *b > th.MaxBacklogFiles:
-				out = append(out, fmt.Sprintf("region %s ingest: backlog %d files > %d", rg.Name, *b, th.MaxBacklogFiles))
+			case *b > *m:
+				out = append(out, fmt.Sprintf("region %s ingest: backlog %d files > %d", rg.Name, *b, *m))
 			}
 		}
 	}

@@ -20,7 +20,9 @@ func init() {
 		replicas  []string
 		asJSON    bool
 		th        regions.Thresholds
+		maxLagV   int64
 		maxLag    time.Duration
+		maxFiles  int
 		smallSize string
 		opts      regions.StatusOptions
 	)
@@ -72,7 +74,18 @@ breach on stderr. See docs/status.md.`,
 				}
 				opts.SmallFileSize = int64(n)
 			}
-			th.MaxLagSeconds = maxLag.Seconds()
+			// A threshold given as 0 means "fully caught up"; one not given is
+			// not checked.
+			if f := cmd.Flags(); f.Changed("max-lag-versions") {
+				th.MaxLagVersions = &maxLagV
+			}
+			if f := cmd.Flags(); f.Changed("max-lag") {
+				sec := maxLag.Seconds()
+				th.MaxLagSeconds = &sec
+			}
+			if f := cmd.Flags(); f.Changed("max-backlog-files") {
+				th.MaxBacklogFiles = &maxFiles
+			}
 			rep := regions.Status(cmd.Context(), req, &opts)
 			var err error
 			if asJSON {
@@ -95,9 +108,9 @@ breach on stderr. See docs/status.md.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&replicas, "replica", nil, "SOURCE_URL=REPLICA_URL: a clone to report the lag of (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	f.Int64Var(&th.MaxLagVersions, "max-lag-versions", 0, "exit 3 if an egress or replica lag exceeds this many versions")
+	f.Int64Var(&maxLagV, "max-lag-versions", 0, "exit 3 if an egress or replica lag exceeds this many versions")
 	f.DurationVar(&maxLag, "max-lag", 0, "exit 3 if an egress or replica lag exceeds this duration (e.g. 2m)")
-	f.IntVar(&th.MaxBacklogFiles, "max-backlog-files", 0, "exit 3 if a region's ingest backlog exceeds this many files")
+	f.IntVar(&maxFiles, "max-backlog-files", 0, "exit 3 if a region's ingest backlog exceeds this many files")
 	f.IntVar(&opts.History, "history", regions.DefaultStatusHistory, "newest commits read per table to find the last OPTIMIZE and VACUUM (-1: skip)")
 	f.IntVar(&opts.BacklogLimit, "backlog-limit", regions.DefaultBacklogLimit, "landing objects listed at most to count a backlog (-1: skip)")
 	f.StringVar(&smallSize, "small-file-size", "", "data files below this size count as small (default 32MiB)")
