@@ -256,8 +256,14 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 			return
 		}
 	}
-	if err := WriteCheckpoint(ctx, t.bucket, version, snap.actions()); err != nil {
+	if err := WriteCheckpoint(ctx, t.bucket, version, snap.checkpointActions(time.Now())); err != nil {
 		t.log.Warn("checkpoint failed", "version", version, "err", err)
+		return
+	}
+	if !t.noLogCleanup && snap.metadata.Configuration["delta.enableExpiredLogCleanup"] != "false" {
+		if _, err := t.CleanupLog(ctx, nil); err != nil {
+			t.log.Warn("log cleanup failed", "version", version, "err", err)
+		}
 	}
 }
 

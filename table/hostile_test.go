@@ -3,6 +3,7 @@ package table_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -139,5 +140,54 @@ func TestHostileNamesFeature(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Feature != feature {
 			t.Errorf("%s: open: %v, want a FeatureError naming %s", hc.Name, err, feature)
 		}
+	}
+}
+
+// The one partition-value rule (table.PartitionValue), for reading and
+// pruning alike: partitionValues are keyed by the partition column's exact
+// name, as the protocol defines them and Spark reads them. A file whose key
+// differs in case reads the column as null, and pruning on the column
+// neither keeps its rows for a value nor drops them for IS NULL.
+func TestPartitionValueExactName(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tabletest.HostileBase(t, b)
+	chs, err := table.Handle(b, nil).Changes(ctx, 0, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moved *table.Add
+	for _, a := range chs[0].Actions {
+		if a.Add != nil && *a.Add.PartitionValues["date"] == "2026-11-22" {
+			cp := *a.Add
+			moved = &cp
+		}
+	}
+	if moved == nil {
+		t.Fatal("no 2026-11-22 file in commit 1")
+	}
+	d := "2026-11-22"
+	moved.PartitionValues = map[string]*string{"DATE": &d}
+	tbl, err := table.Open(ctx, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := tbl.Snapshot(ctx)
+	if _, err := tbl.Commit(ctx, snap, &table.Commit{Actions: []table.Action{{Add: moved}}}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err = tbl.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := table.PartitionValue(moved.PartitionValues, "date"); ok || v != nil {
+		t.Fatalf("PartitionValue by another case = %v, %v", v, ok)
+	}
+	// The moved file holds ids 0, 3, 6, 9 (id%3 == 0 is 2026-11-22).
+	if got := tabletest.IDs(t, snap, "date IS NULL"); fmt.Sprint(got) != "[0 3 6 9]" {
+		t.Errorf("date IS NULL: %v, want [0 3 6 9]", got)
+	}
+	if got := tabletest.IDs(t, snap, "date = '2026-11-22'"); fmt.Sprint(got) != "[12 15 18]" {
+		t.Errorf("date = 2026-11-22: %v, want [12 15 18]", got)
 	}
 }

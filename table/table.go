@@ -23,6 +23,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Hooks observe commits; used for metrics.
 	Hooks Hooks
+	// NoLogCleanup turns off the expired-log cleanup that follows each
+	// checkpoint; the region daemon sets it and runs CleanupLog itself,
+	// bounded by what its egress routes have read.
+	NoLogCleanup bool
 }
 
 // Hooks are called on commit events; any may be nil.
@@ -36,9 +40,10 @@ type Hooks struct {
 // Table is a Delta table at one location. It caches the latest snapshot and
 // refreshes it incrementally. Safe for concurrent use.
 type Table struct {
-	bucket storage.Bucket
-	log    *slog.Logger
-	hooks  Hooks
+	bucket       storage.Bucket
+	log          *slog.Logger
+	hooks        Hooks
+	noLogCleanup bool
 
 	mu     sync.Mutex
 	latest *Snapshot
@@ -51,6 +56,7 @@ func newTable(b storage.Bucket, opts *Options) *Table {
 			t.log = opts.Logger
 		}
 		t.hooks = opts.Hooks
+		t.noLogCleanup = opts.NoLogCleanup
 	}
 	return t
 }

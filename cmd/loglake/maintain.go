@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -116,15 +115,58 @@ stay in storage until VACUUM. See docs/maintenance.md.`,
 	del.Flags().BoolVar(&delDry, "dry-run", false, "count what would be deleted without writing")
 	del.Flags().BoolVar(&delJSON, "json", false, "print JSON")
 	root.AddCommand(del)
-}
 
-// splitList splits a comma-separated flag value, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
+	var retain string
+	var vacDry, vacForce, vacJSON bool
+	var vacParallel int
+	vacuum := &cobra.Command{
+		Use:   "vacuum URL",
+		Short: "Delete data files no version inside the retention window needs, and old orphans",
+		Long: `vacuum deletes removed files whose remove is older than --retain (default: the
+table's delta.deletedFileRetentionDuration, 7 days) and never-committed files
+older than that. It never touches live files, _delta_log/, _loglake/, or
+never-committed files younger than an hour, and writes nothing to the log.
+A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := &table.VacuumOptions{Force: vacForce, DryRun: vacDry, Parallel: vacParallel}
+			if retain != "" {
+				d, err := table.ParseInterval(retain)
+				if err != nil {
+					return usageError{fmt.Errorf("--retain: %w", err)}
+				}
+				opts.Retain = &d
+			}
+			ctx := cmd.Context()
+			t, err := openTable(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			res, err := t.Vacuum(ctx, opts)
+			if err != nil {
+				return err
+			}
+			if vacJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			w := cmd.OutOrStdout()
+			verb := "deleted"
+			if vacDry {
+				verb = "would delete"
+				for _, p := range res.Paths {
+					fmt.Fprintln(w, p)
+				}
+			}
+			fmt.Fprintf(w, "%s %d files (%d bytes): %d removed before %s, %d never committed; %d data files listed\n",
+				verb, res.FilesDeleted, res.BytesDeleted, res.RemovedDeleted, res.Cutoff.Format("2006-01-02T15:04:05Z"), res.OrphansDeleted, res.FilesListed)
+			return nil
+		},
 	}
-	return out
+	vf := vacuum.Flags()
+	vf.StringVar(&retain, "retain", "", "retention, e.g. 168h or \"interval 7 days\" (default: the table's delta.deletedFileRetentionDuration)")
+	vf.BoolVar(&vacForce, "force", false, "allow a retention shorter than the table's")
+	vf.BoolVar(&vacDry, "dry-run", false, "list what would be deleted without deleting")
+	vf.IntVar(&vacParallel, "parallel", 32, "concurrent deletes")
+	vf.BoolVar(&vacJSON, "json", false, "print JSON")
+	root.AddCommand(vacuum)
 }
