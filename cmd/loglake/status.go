@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/loglake/loglake/internal/render"
 	"github.com/loglake/loglake/regions"
 )
 
@@ -15,10 +15,18 @@ import (
 // threshold (1 stays "the command failed", 2 "bad usage").
 const exitLag = 3
 
+// lagError reports the breaches of a probe; main exits with exitLag.
+type lagError struct{ breaches []string }
+
+func (e lagError) Error() string {
+	return fmt.Sprintf("status: %d over a threshold or unknown (listed above)", len(e.breaches))
+}
+
+func (lagError) ExitCode() int { return exitLag }
+
 func init() {
 	var (
 		replicas  []string
-		asJSON    bool
 		th        regions.Thresholds
 		maxLagV   int64
 		maxLag    time.Duration
@@ -26,6 +34,7 @@ func init() {
 		smallSize string
 		opts      regions.StatusOptions
 	)
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "status [CONFIG.yaml | TABLE_URL]...",
 		Short: "Show lag, freshness, backlog, replica progress and maintenance state, read from the tables",
@@ -45,10 +54,18 @@ breach on stderr. See docs/status.md.`,
   loglake status configs/demo/*.yaml --replica file:///data/central=s3://dr/central --json
   loglake status configs/demo/eu-west.yaml --max-lag 2m --max-lag-versions 50`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := out.resolve(cmd)
+			if err != nil {
+				return err
+			}
 			var req regions.StatusRequest
 			for _, a := range args {
 				if strings.Contains(a, "://") {
-					req.Tables = append(req.Tables, a)
+					u, err := location(a)
+					if err != nil {
+						return err
+					}
+					req.Tables = append(req.Tables, u)
 					continue
 				}
 				cfg, err := regions.Load(a)
@@ -61,6 +78,12 @@ breach on stderr. See docs/status.md.`,
 				rp, err := regions.ParseReplica(r)
 				if err != nil {
 					return usageError{err}
+				}
+				if rp.Source, err = location(rp.Source); err != nil {
+					return err
+				}
+				if rp.Replica, err = location(rp.Replica); err != nil {
+					return err
 				}
 				req.Replicas = append(req.Replicas, rp)
 			}
@@ -87,27 +110,22 @@ breach on stderr. See docs/status.md.`,
 				th.MaxBacklogFiles = &maxFiles
 			}
 			rep := regions.Status(cmd.Context(), req, &opts)
-			var err error
-			if asJSON {
-				err = writeJSON(cmd.OutOrStdout(), rep)
-			} else {
-				err = rep.WriteText(cmd.OutOrStdout())
-			}
-			if err != nil {
+			if err := writeObject(cmd.OutOrStdout(), format, rep, rep.WriteText); err != nil {
 				return err
 			}
 			if b := rep.Breaches(th); len(b) > 0 {
+				// One line per breach first: the error main prints is one line.
 				for _, line := range b {
 					fmt.Fprintln(cmd.ErrOrStderr(), "loglake: status:", line)
 				}
-				os.Exit(exitLag)
+				return lagError{b}
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&replicas, "replica", nil, "SOURCE_URL=REPLICA_URL: a clone to report the lag of (repeatable)")
-	f.BoolVar(&asJSON, "json", false, "print JSON")
+	out = addOutput(cmd, render.Table, "json")
 	f.Int64Var(&maxLagV, "max-lag-versions", 0, "exit 3 if an egress or replica lag exceeds this many versions")
 	f.DurationVar(&maxLag, "max-lag", 0, "exit 3 if an egress or replica lag exceeds this duration (e.g. 2m)")
 	f.IntVar(&maxFiles, "max-backlog-files", 0, "exit 3 if a region's ingest backlog exceeds this many files")
