@@ -45,7 +45,7 @@ progress for it (its egress:<region> txn) and the lag in versions and
 seconds, the ingest batch and backlog; per replica its lag behind its source
 (its clone:<source id> txn); per table its files, small files and last
 OPTIMIZE and VACUUM. A location that cannot be read is an error in its row;
-figures that cannot be known read "unknown" (null in --json).
+figures that cannot be known read "unknown" (null in JSON).
 
 With --max-lag-versions, --max-lag or --max-backlog-files it is a probe: it
 exits 3 when any lag is over its threshold or cannot be read, listing each
