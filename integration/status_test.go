@@ -45,6 +45,7 @@ type statusJSON struct {
 		Files        *int    `json:"files"`
 		SmallFiles   *int    `json:"smallFiles"`
 		LastOptimize *string `json:"lastOptimize"`
+		LastVacuum   *string `json:"lastVacuum"`
 		HistoryRead  int     `json:"historyRead"`
 		Error        string  `json:"error"`
 	} `json:"tables"`
@@ -180,6 +181,13 @@ func TestStatusCLI(t *testing.T) {
 	s, _ = status(t, 0, r.config)
 	if tb := s.Tables[0]; deref(tb.Version) != opt.Version || tb.LastOptimize == nil || s.Tables[1].LastOptimize != nil {
 		t.Fatalf("after OPTIMIZE of the regional table: %+v; central %+v", tb, s.Tables[1])
+	}
+
+	// VACUUM records its run under _loglake/; status shows it.
+	mustRun(t, "vacuum", r.table)
+	s, _ = status(t, 0, r.config, "--history", "-1")
+	if tb := s.Tables[0]; tb.LastVacuum == nil || tb.LastOptimize != nil || tb.HistoryRead != 0 || s.Tables[1].LastVacuum != nil {
+		t.Fatalf("after VACUUM of the regional table (history not read): %+v; central %+v", tb, s.Tables[1])
 	}
 
 	// Unreachable and missing tables are errors in their rows; the rest of

@@ -150,9 +150,10 @@ type TableStatus struct {
 	Files      *int   `json:"files"`
 	Bytes      *int64 `json:"bytes"`
 	SmallFiles *int   `json:"smallFiles"`
-	// LastOptimize and LastVacuum are the newest OPTIMIZE and VACUUM
-	// commits among the HistoryRead newest commits; nil when there is none
-	// among them (or HistoryRead is 0: not looked up).
+	// LastOptimize is the newest OPTIMIZE commit among the HistoryRead
+	// newest commits; LastVacuum the last VACUUM, from loglake's record
+	// under _loglake/ or a VACUUM commit (other engines) among them. nil
+	// when there is none (HistoryRead 0: the history was not read).
 	LastOptimize *time.Time `json:"lastOptimize"`
 	LastVacuum   *time.Time `json:"lastVacuum"`
 	HistoryRead  int        `json:"historyRead"`
@@ -369,6 +370,12 @@ func (s *statusRun) readTable(ctx context.Context, url string, e *tableEntry) er
 		}
 	}
 	st.Files, st.Bytes, st.SmallFiles = ptr(len(snap.Files())), ptr(snap.SizeBytes()), &small
+	// loglake's VACUUM records its last run under _loglake/, not in the log.
+	if run, ok, err := t.LastVacuum(ctx); err != nil {
+		st.Error = "vacuum record: " + errText(err)
+	} else if ok {
+		st.LastVacuum = &run.Time
+	}
 	if s.o.History > 0 {
 		// A failure here costs the maintenance columns, not the table.
 		hist, err := t.History(ctx, s.o.History)
@@ -385,7 +392,8 @@ func (s *statusRun) readTable(ctx context.Context, url string, e *tableEntry) er
 			switch op := h.CommitInfo.Operation; {
 			case op == "OPTIMIZE" && st.LastOptimize == nil:
 				st.LastOptimize = &at
-			case strings.HasPrefix(op, "VACUUM") && st.LastVacuum == nil:
+			case strings.HasPrefix(op, "VACUUM") && (st.LastVacuum == nil || at.After(*st.LastVacuum)):
+				// Other engines (Spark) log VACUUM START/END commits.
 				st.LastVacuum = &at
 			}
 		}
