@@ -24,10 +24,15 @@ var (
 	binErr  error
 )
 
-// loglakeBinary builds cmd/loglake once per test run.
+// loglakeBinary builds cmd/loglake once per test run, or uses the binary
+// named by LOGLAKE_BIN (scripts/test.sh builds one for all its steps).
 func loglakeBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
+		if p := os.Getenv("LOGLAKE_BIN"); p != "" {
+			binPath = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "loglake-bin-")
 		if err != nil {
 			binErr = err

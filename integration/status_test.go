@@ -45,6 +45,7 @@ type statusJSON struct {
 		Files        *int    `json:"files"`
 		SmallFiles   *int    `json:"smallFiles"`
 		LastOptimize *string `json:"lastOptimize"`
+		LastVacuum   *string `json:"lastVacuum"`
 		HistoryRead  int     `json:"historyRead"`
 		Error        string  `json:"error"`
 	} `json:"tables"`
@@ -170,6 +171,25 @@ func TestStatusCLI(t *testing.T) {
 		}
 	}
 
+	// OPTIMIZE on the regional table shows as its last optimize.
+	var opt struct {
+		Version int64 `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "optimize", r.table, "--json")), &opt); err != nil || opt.Version < 0 {
+		t.Fatalf("optimize: version %d, %v", opt.Version, err)
+	}
+	s, _ = status(t, 0, r.config)
+	if tb := s.Tables[0]; deref(tb.Version) != opt.Version || tb.LastOptimize == nil || s.Tables[1].LastOptimize != nil {
+		t.Fatalf("after OPTIMIZE of the regional table: %+v; central %+v", tb, s.Tables[1])
+	}
+
+	// VACUUM records its run under _loglake/; status shows it.
+	mustRun(t, "vacuum", r.table)
+	s, _ = status(t, 0, r.config, "--history", "-1")
+	if tb := s.Tables[0]; tb.LastVacuum == nil || tb.LastOptimize != nil || tb.HistoryRead != 0 || s.Tables[1].LastVacuum != nil {
+		t.Fatalf("after VACUUM of the regional table (history not read): %+v; central %+v", tb, s.Tables[1])
+	}
+
 	// Unreachable and missing tables are errors in their rows; the rest of
 	// the report is intact, and the text output says "unknown".
 	notDir := filepath.Join(t.TempDir(), "file")
@@ -178,7 +198,7 @@ func TestStatusCLI(t *testing.T) {
 	}
 	unreachable := "s3://loglake-status-test/t?endpoint=http://127.0.0.1:1&region=us-east-1&use_path_style=true"
 	s, _ = status(t, 0, r.config, fileURL(notDir), unreachable, "--timeout", "3s")
-	if deref(s.Regions[0].Egress.LagVersions) != int64(0) || len(s.Tables) != 4 {
+	if s.Regions[0].Egress.LagVersions == nil || s.Regions[0].Error != "" || len(s.Tables) != 4 {
 		t.Fatalf("report with bad tables: %+v", s)
 	}
 	for _, tb := range s.Tables[2:] {
@@ -189,5 +209,44 @@ func TestStatusCLI(t *testing.T) {
 	out := mustRun(t, "status", r.config, unreachable, "--timeout", "3s")
 	if !strings.Contains(out, "unknown") || !strings.Contains(out, "REGION") || !strings.Contains(out, "eu ") {
 		t.Fatalf("text report:\n%s", out)
+	}
+}
+
+// TestStatusEmulators reads a region whose landing, regional and central
+// tables are on S3 and a replica of the central table on GCS, through the
+// binary, as a DR probe would.
+func TestStatusEmulators(t *testing.T) {
+	ctx := context.Background()
+	r := rgNewRegions(t, UniqueURL(t, os.Getenv(EnvS3URL)), "s3r")[0]
+	replica := UniqueURL(t, os.Getenv(EnvGCSURL))
+	if err := r.land(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "ingest", "--once", "--quiet", "--landing", r.landing, "--table", r.table)
+	mustRun(t, "egress", "--once", "--config", r.config)
+	mustRun(t, "clone", r.central, replica)
+	if err := r.land(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "ingest", "--once", "--quiet", "--landing", r.landing, "--table", r.table)
+	mustRun(t, "egress", "--once", "--config", r.config)
+
+	s, errOut := status(t, 3, r.config, "--replica", r.central+"="+replica, "--max-lag-versions", "0", "--max-lag", "1ms")
+	rg := s.Regions[0]
+	if rg.Error != "" || deref(rg.Version) != int64(2) || deref(rg.Egress.Forwarded) != int64(2) || deref(rg.Egress.LagVersions) != int64(0) ||
+		deref(rg.Ingest.Batch) != int64(2) || deref(rg.Ingest.BacklogFiles) != 0 {
+		t.Fatalf("region on S3: %+v egress %+v ingest %+v", rg, rg.Egress, rg.Ingest)
+	}
+	rp := s.Replicas[0]
+	if rp.Error != "" || deref(rp.LagVersions) != int64(1) || deref(rp.Replicated) != deref(rp.SourceVersion).(int64)-1 {
+		t.Fatalf("replica on GCS: %+v", rp)
+	}
+	if !strings.Contains(errOut, "replica ") || strings.Contains(errOut, "region s3r") {
+		t.Fatalf("probe stderr: %s", errOut)
+	}
+	for _, tb := range s.Tables {
+		if tb.Error != "" || tb.Version == nil {
+			t.Fatalf("table %s: %+v", tb.URL, tb)
+		}
 	}
 }

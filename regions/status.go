@@ -150,9 +150,10 @@ type TableStatus struct {
 	Files      *int   `json:"files"`
 	Bytes      *int64 `json:"bytes"`
 	SmallFiles *int   `json:"smallFiles"`
-	// LastOptimize and LastVacuum are the newest OPTIMIZE and VACUUM
-	// commits among the HistoryRead newest commits; nil when there is none
-	// among them (or HistoryRead is 0: not looked up).
+	// LastOptimize is the newest OPTIMIZE commit among the HistoryRead
+	// newest commits; LastVacuum the last VACUUM, from loglake's record
+	// under _loglake/ or a VACUUM commit (other engines) among them. nil
+	// when there is none (HistoryRead 0: the history was not read).
 	LastOptimize *time.Time `json:"lastOptimize"`
 	LastVacuum   *time.Time `json:"lastVacuum"`
 	HistoryRead  int        `json:"historyRead"`
@@ -369,6 +370,12 @@ func (s *statusRun) readTable(ctx context.Context, url string, e *tableEntry) er
 		}
 	}
 	st.Files, st.Bytes, st.SmallFiles = ptr(len(snap.Files())), ptr(snap.SizeBytes()), &small
+	// loglake's VACUUM records its last run under _loglake/, not in the log.
+	if run, ok, err := t.LastVacuum(ctx); err != nil {
+		st.Error = "vacuum record: " + errText(err)
+	} else if ok {
+		st.LastVacuum = &run.Time
+	}
 	if s.o.History > 0 {
 		// A failure here costs the maintenance columns, not the table.
 		hist, err := t.History(ctx, s.o.History)
@@ -385,7 +392,8 @@ func (s *statusRun) readTable(ctx context.Context, url string, e *tableEntry) er
 			switch op := h.CommitInfo.Operation; {
 			case op == "OPTIMIZE" && st.LastOptimize == nil:
 				st.LastOptimize = &at
-			case strings.HasPrefix(op, "VACUUM") && st.LastVacuum == nil:
+			case strings.HasPrefix(op, "VACUUM") && (st.LastVacuum == nil || at.After(*st.LastVacuum)):
+				// Other engines (Spark) log VACUUM START/END commits.
 				st.LastVacuum = &at
 			}
 		}
@@ -535,14 +543,15 @@ func streamLag(ctx context.Context, src *table.Table, head, done int64, now time
 	return lag, max(now.Sub(ch[0].Timestamp), 0), nil
 }
 
-// Thresholds are the lags a report must stay within (zero: not checked).
+// Thresholds are the lags a report must stay within; nil fields are not
+// checked (0 is a threshold: "fully caught up").
 type Thresholds struct {
 	// MaxLagVersions bounds every egress and replica lag in versions.
-	MaxLagVersions int64
+	MaxLagVersions *int64
 	// MaxLagSeconds bounds every egress and replica lag in seconds.
-	MaxLagSeconds float64
+	MaxLagSeconds *float64
 	// MaxBacklogFiles bounds every region's ingest backlog.
-	MaxBacklogFiles int
+	MaxBacklogFiles *int
 }
 
 // Breaches returns one line per lag over its threshold, and per lag that a
@@ -551,20 +560,20 @@ type Thresholds struct {
 func (r *Report) Breaches(th Thresholds) []string {
 	var out []string
 	check := func(what string, versions *int64, seconds *float64) {
-		if th.MaxLagVersions > 0 {
+		if m := th.MaxLagVersions; m != nil {
 			switch {
 			case versions == nil:
 				out = append(out, what+": lag in versions unknown")
-			case *versions > th.MaxLagVersions:
-				out = append(out, fmt.Sprintf("%s: lag %d versions > %d", what, *versions, th.MaxLagVersions))
+			case *versions > *m:
+				out = append(out, fmt.Sprintf("%s: lag %d versions > %d", what, *versions, *m))
 			}
 		}
-		if th.MaxLagSeconds > 0 {
+		if m := th.MaxLagSeconds; m != nil {
 			switch {
 			case seconds == nil:
 				out = append(out, what+": lag in seconds unknown")
-			case *seconds > th.MaxLagSeconds:
-				out = append(out, fmt.Sprintf("%s: lag %s > %s", what, fmtSeconds(*seconds), fmtSeconds(th.MaxLagSeconds)))
+			case *seconds > *m:
+				out = append(out, fmt.Sprintf("%s: lag %s > %s", what, fmtSeconds(*seconds), fmtSeconds(*m)))
 			}
 		}
 	}
@@ -572,12 +581,12 @@ func (r *Report) Breaches(th Thresholds) []string {
 		if rg.Egress != nil {
 			check("region "+rg.Name+" egress", rg.Egress.LagVersions, rg.Egress.LagSeconds)
 		}
-		if th.MaxBacklogFiles > 0 && rg.Ingest != nil {
+		if m := th.MaxBacklogFiles; m != nil && rg.Ingest != nil {
 			switch b := rg.Ingest.BacklogFiles; {
 			case b == nil:
 				out = append(out, "region "+rg.Name+" ingest: backlog unknown")
-			case *b > th.MaxBacklogFiles:
-				out = append(out, fmt.Sprintf("region %s ingest: backlog %d files > %d", rg.Name, *b, th.MaxBacklogFiles))
+			case *b > *m:
+				out = append(out, fmt.Sprintf("region %s ingest: backlog %d files > %d", rg.Name, *b, *m))
 			}
 		}
 	}

@@ -55,10 +55,13 @@ func TestBreaches(t *testing.T) {
 		want []string
 	}{
 		{th: regions.Thresholds{}, want: nil},
-		{th: regions.Thresholds{MaxLagVersions: 10}, want: []string{
+		{th: regions.Thresholds{MaxBacklogFiles: n(0)}, want: []string{
+			"region slow ingest: backlog 9 files > 0",
+			"region dark ingest: backlog unknown"}},
+		{th: regions.Thresholds{MaxLagVersions: i(10)}, want: []string{
 			"region slow egress: lag 50 versions > 10",
 			"region dark egress: lag in versions unknown"}},
-		{th: regions.Thresholds{MaxLagSeconds: 20, MaxBacklogFiles: 5}, want: []string{
+		{th: regions.Thresholds{MaxLagSeconds: f(20), MaxBacklogFiles: n(5)}, want: []string{
 			"region slow egress: lag 10m0s > 20s",
 			"region slow ingest: backlog 9 files > 5",
 			"region dark egress: lag in seconds unknown",

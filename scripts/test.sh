@@ -62,6 +62,15 @@ fi
 
 step "go vet" "$GO" vet ./...
 
+# One loglake binary for the steps that run it (linking DuckDB is slow):
+# the deploy checks and the integration tests use it through LOGLAKE_BIN.
+bindir=$(mktemp -d)
+trap 'rm -rf "$bindir"; stop_emulators' EXIT
+step "build" "$GO" build -o "$bindir/loglake" ./cmd/loglake
+if [[ -x $bindir/loglake ]]; then
+	export LOGLAKE_BIN=$bindir/loglake
+fi
+
 # Dockerfile, Kubernetes manifests, alert rules and dashboard (installs
 # promtool and the deploy checker on first use).
 step "deploy checks" scripts/check-deploy.sh

@@ -220,10 +220,8 @@ func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult,
 		// Deletes are idempotent: a rerun finishes the job.
 		return nil, err
 	}
-	state, _ := json.Marshal(map[string]any{
-		"time": now.UTC(), "version": snap.version, "retain": retain.String(),
-		"num_deleted_files": res.FilesDeleted, "size_of_deleted_files": res.BytesDeleted,
-	})
+	state, _ := json.Marshal(VacuumRun{Time: now.UTC(), Version: snap.version, Retain: retain.String(),
+		FilesDeleted: res.FilesDeleted, BytesDeleted: res.BytesDeleted})
 	if err := t.bucket.Put(ctx, vacuumStateKey, state); err != nil {
 		t.log.Warn("vacuum: recording the run under _loglake/ failed", "err", err)
 	}

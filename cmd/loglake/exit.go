@@ -19,6 +19,13 @@ const (
 	exitInterrupted = 130 // SIGINT/SIGTERM stopped a command (128 + SIGINT), as shells do
 )
 
+// exitCoder is an error that picks its own exit code: `loglake status`
+// exits 3 when a lag is over its threshold, after printing its report.
+type exitCoder interface {
+	error
+	ExitCode() int
+}
+
 // usageError marks bad command-line input (exit code 2).
 type usageError struct{ error }
 
@@ -59,6 +66,10 @@ func report(stderr io.Writer, err error, interrupted bool) int {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "loglake:", errorLine(err))
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
 	var ue usageError
 	if errors.As(err, &ue) || !started {
 		if !started {

@@ -33,7 +33,8 @@ plain local paths (./t). Every flag can also be set as LOGLAKE_<FLAG>
 (e.g. LOGLAKE_OUTPUT=json); a flag on the command line wins over the
 environment, which wins over the YAML configuration.
 
-Exit codes: 0 success, 1 failure, 2 bad usage, 130 interrupted.`,
+Exit codes: 0 success, 1 failure, 2 bad usage, 3 a lag over its threshold
+(loglake status), 130 interrupted.`,
 	Example: `  loglake gen ./landing --files 4
   loglake ingest --landing ./landing --table ./regional --once
   loglake scan ./regional --limit 5

@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/loglake/loglake/internal/render"
 	"github.com/loglake/loglake/regions"
 )
 
@@ -15,15 +15,26 @@ import (
 // threshold (1 stays "the command failed", 2 "bad usage").
 const exitLag = 3
 
+// lagError reports the breaches of a probe; main exits with exitLag.
+type lagError struct{ breaches []string }
+
+func (e lagError) Error() string {
+	return fmt.Sprintf("status: %d over a threshold or unknown (listed above)", len(e.breaches))
+}
+
+func (lagError) ExitCode() int { return exitLag }
+
 func init() {
 	var (
 		replicas  []string
-		asJSON    bool
 		th        regions.Thresholds
+		maxLagV   int64
 		maxLag    time.Duration
+		maxFiles  int
 		smallSize string
 		opts      regions.StatusOptions
 	)
+	var out *outputFlag
 	cmd := &cobra.Command{
 		Use:   "status [CONFIG.yaml | TABLE_URL]...",
 		Short: "Show lag, freshness, backlog, replica progress and maintenance state, read from the tables",
@@ -34,7 +45,7 @@ progress for it (its egress:<region> txn) and the lag in versions and
 seconds, the ingest batch and backlog; per replica its lag behind its source
 (its clone:<source id> txn); per table its files, small files and last
 OPTIMIZE and VACUUM. A location that cannot be read is an error in its row;
-figures that cannot be known read "unknown" (null in --json).
+figures that cannot be known read "unknown" (null in JSON).
 
 With --max-lag-versions, --max-lag or --max-backlog-files it is a probe: it
 exits 3 when any lag is over its threshold or cannot be read, listing each
@@ -43,10 +54,18 @@ breach on stderr. See docs/status.md.`,
   loglake status configs/demo/*.yaml --replica file:///data/central=s3://dr/central --json
   loglake status configs/demo/eu-west.yaml --max-lag 2m --max-lag-versions 50`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := out.resolve(cmd)
+			if err != nil {
+				return err
+			}
 			var req regions.StatusRequest
 			for _, a := range args {
 				if strings.Contains(a, "://") {
-					req.Tables = append(req.Tables, a)
+					u, err := location(a)
+					if err != nil {
+						return err
+					}
+					req.Tables = append(req.Tables, u)
 					continue
 				}
 				cfg, err := regions.Load(a)
@@ -60,6 +79,12 @@ breach on stderr. See docs/status.md.`,
 				if err != nil {
 					return usageError{err}
 				}
+				if rp.Source, err = location(rp.Source); err != nil {
+					return err
+				}
+				if rp.Replica, err = location(rp.Replica); err != nil {
+					return err
+				}
 				req.Replicas = append(req.Replicas, rp)
 			}
 			if len(req.Regions)+len(req.Tables)+len(req.Replicas) == 0 {
@@ -72,32 +97,38 @@ breach on stderr. See docs/status.md.`,
 				}
 				opts.SmallFileSize = int64(n)
 			}
-			th.MaxLagSeconds = maxLag.Seconds()
-			rep := regions.Status(cmd.Context(), req, &opts)
-			var err error
-			if asJSON {
-				err = writeJSON(cmd.OutOrStdout(), rep)
-			} else {
-				err = rep.WriteText(cmd.OutOrStdout())
+			// A threshold given as 0 means "fully caught up"; one not given is
+			// not checked.
+			if f := cmd.Flags(); f.Changed("max-lag-versions") {
+				th.MaxLagVersions = &maxLagV
 			}
-			if err != nil {
+			if f := cmd.Flags(); f.Changed("max-lag") {
+				sec := maxLag.Seconds()
+				th.MaxLagSeconds = &sec
+			}
+			if f := cmd.Flags(); f.Changed("max-backlog-files") {
+				th.MaxBacklogFiles = &maxFiles
+			}
+			rep := regions.Status(cmd.Context(), req, &opts)
+			if err := writeObject(cmd.OutOrStdout(), format, rep, rep.WriteText); err != nil {
 				return err
 			}
 			if b := rep.Breaches(th); len(b) > 0 {
+				// One line per breach first: the error main prints is one line.
 				for _, line := range b {
 					fmt.Fprintln(cmd.ErrOrStderr(), "loglake: status:", line)
 				}
-				os.Exit(exitLag)
+				return lagError{b}
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&replicas, "replica", nil, "SOURCE_URL=REPLICA_URL: a clone to report the lag of (repeatable)")
-	f.BoolVar(&asJSON, "json", false, "print JSON")
-	f.Int64Var(&th.MaxLagVersions, "max-lag-versions", 0, "exit 3 if an egress or replica lag exceeds this many versions")
+	out = addOutput(cmd, render.Table, "json")
+	f.Int64Var(&maxLagV, "max-lag-versions", 0, "exit 3 if an egress or replica lag exceeds this many versions")
 	f.DurationVar(&maxLag, "max-lag", 0, "exit 3 if an egress or replica lag exceeds this duration (e.g. 2m)")
-	f.IntVar(&th.MaxBacklogFiles, "max-backlog-files", 0, "exit 3 if a region's ingest backlog exceeds this many files")
+	f.IntVar(&maxFiles, "max-backlog-files", 0, "exit 3 if a region's ingest backlog exceeds this many files")
 	f.IntVar(&opts.History, "history", regions.DefaultStatusHistory, "newest commits read per table to find the last OPTIMIZE and VACUUM (-1: skip)")
 	f.IntVar(&opts.BacklogLimit, "backlog-limit", regions.DefaultBacklogLimit, "landing objects listed at most to count a backlog (-1: skip)")
 	f.StringVar(&smallSize, "small-file-size", "", "data files below this size count as small (default 32MiB)")

@@ -184,7 +184,11 @@ func (o *objects) checkDeployment(d *appsv1.Deployment) []string {
 	if metricsPort == 0 {
 		bad("container %s declares no port named metrics", c.Name)
 	}
-	for name, pr := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
+	for _, p := range []struct {
+		name  string
+		probe *corev1.Probe
+	}{{"startupProbe", c.StartupProbe}, {"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}} {
+		name, pr := p.name, p.probe
 		switch {
 		case pr == nil || pr.HTTPGet == nil:
 			bad("%s: want an httpGet probe on /healthz", name)
