@@ -65,7 +65,6 @@ func appendJSON(t *testing.T, tbl *table.Table, rows string) (int64, error) {
 	return tbl.Append(context.Background(), []arrow.Record{rec}, nil)
 }
 
-
 // Defect 3 (appendOnly): a dataChange remove is refused before anything is
 // written; rearranging (dataChange=false) is allowed.
 func TestAppendOnly(t *testing.T) {
