@@ -68,6 +68,11 @@ type builder struct {
 	epochUnit  string
 	stats      lineStats
 	mapScan    scanner
+	// lines, when trackLines is set, holds each row's line number since
+	// the last finish, so rows refused by the table's constraints can be
+	// reported with their source line.
+	lines      []int64
+	trackLines bool
 	// newCols, when not nil, collects unknown fields and the JSON kinds of
 	// their values, for SchemaAddNewColumns.
 	newCols map[string]valueKind
@@ -196,6 +201,9 @@ func (b *builder) commitRow(f *fileCtx, line int64, rescuedJSON []byte) {
 		rescuedJSON = r[off:]
 	}
 	b.stats.rows++
+	if b.trackLines {
+		b.lines = append(b.lines, line)
+	}
 	if rescuedJSON != nil {
 		b.stats.rescued++
 		b.cells[m.rescued] = cell{set: true, str: rescuedJSON}

@@ -150,18 +150,16 @@ func RedactURL(rawURL string) string {
 		return "<unparsable URL>"
 	}
 	if u.User != nil {
-		u.User = url.User(u.User.Username())
+		// The user name may be an access key id (s3://AKIA…:secret@bucket):
+		// drop all of it.
+		u.User = nil
 	}
 	q := u.Query()
 	changed := false
 	for k := range q {
-		lk := strings.ToLower(k)
-		for _, s := range []string{"secret", "key", "token", "sig", "password", "credential", "sas"} {
-			if strings.Contains(lk, s) {
-				q.Del(k)
-				changed = true
-				break
-			}
+		if secretParam(k) {
+			q.Del(k)
+			changed = true
 		}
 	}
 	if changed {

@@ -56,9 +56,10 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		return -1, errors.New("table: Commit without a read snapshot needs ExactVersion")
 	}
 	readVersion := c.Version - 1
-	var md *Metadata
+	var md, readMD *Metadata
+	var proto *Protocol
 	if read != nil {
-		readVersion, md = read.version, read.metadata
+		readVersion, md, readMD, proto = read.version, read.metadata, read.metadata, read.protocol
 		if err := checkWrite(read.protocol, read.metadata); err != nil {
 			return -1, err
 		}
@@ -68,16 +69,26 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 			}
 		}
 	}
-	for _, a := range c.Actions {
+	dataActions, err := t.upgradeProtocol(read, c, proto)
+	if err != nil {
+		return -1, err
+	}
+	for _, a := range dataActions {
 		if a.MetaData != nil {
 			md = a.MetaData
 		}
 	}
-	for _, a := range c.Actions {
+	for _, a := range dataActions {
 		if a.Protocol != nil {
 			if err := checkWrite(a.Protocol, md); err != nil {
 				return -1, err
 			}
+		}
+	}
+	if read != nil {
+		// The table's rules as they stand and as this commit leaves them.
+		if err := checkCommit(dataActions, readMD, md); err != nil {
+			return -1, err
 		}
 	}
 	ci := c.CommitInfo
@@ -94,7 +105,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		now := time.Now().UnixMilli()
 		actions = append(actions, Action{Txn: &Txn{AppID: c.AppID, Version: c.AppVersion, LastUpdated: &now}})
 	}
-	actions = append(actions, c.Actions...)
+	actions = append(actions, dataActions...)
 	data, err := encodeCommit(actions)
 	if err != nil {
 		return -1, err
@@ -153,6 +164,49 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		}
 		t.log.Debug("commit lost a version race; retrying", "version", version, "attempt", attempt)
 	}
+}
+
+// upgradeProtocol returns c's actions, with a protocol action added (or
+// raised) when a metaData action in them needs a higher protocol than the
+// table's (proto) — a timestamp_ntz column, a CHECK constraint, … — so
+// schema evolution always writes the protocol its columns need. Commits
+// replayed from another table (no read snapshot, or the source's
+// commitInfo) are kept exactly as they are.
+func (t *Table) upgradeProtocol(read *Snapshot, c *Commit, proto *Protocol) ([]Action, error) {
+	if read == nil || c.CommitInfo != nil {
+		return c.Actions, nil
+	}
+	mdIdx, protoIdx := -1, -1
+	for i, a := range c.Actions {
+		if a.MetaData != nil {
+			mdIdx = i
+		}
+		if a.Protocol != nil {
+			protoIdx, proto = i, a.Protocol
+		}
+	}
+	if mdIdx < 0 {
+		return c.Actions, nil
+	}
+	sch, err := ParseSchema(c.Actions[mdIdx].MetaData.SchemaString)
+	if err != nil {
+		return nil, err
+	}
+	req := requiredProtocol(proto, c.Actions[mdIdx].MetaData, sch)
+	if protocolEqual(req, proto) {
+		return c.Actions, nil
+	}
+	out := make([]Action, 0, len(c.Actions)+1)
+	if protoIdx < 0 {
+		out = append(out, Action{Protocol: req})
+	}
+	for i, a := range c.Actions {
+		if i == protoIdx {
+			a = Action{Protocol: req}
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // catchUp checks the commits from version `from` to the head of the log for
