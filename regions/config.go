@@ -83,6 +83,8 @@ type Config struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	// Log configures the daemon's logs.
 	Log LogConfig `yaml:"log"`
+	// Maintenance configures the daemon's table maintenance.
+	Maintenance MaintenanceConfig `yaml:"maintenance"`
 	// ShutdownTimeout bounds how long a stopping daemon waits for its loops
 	// to finish their current batch (default DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -385,6 +387,22 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 	checkEnum("log.format", c.Log.Format, "json", "text")
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	mt := &c.Maintenance
+	if mt.Interval == 0 {
+		mt.Interval = DefaultMaintenanceInterval
+	}
+	if mt.MinFiles == 0 {
+		mt.MinFiles = DefaultMaintenanceMinFiles
+	}
+	if mt.MinFiles < 2 {
+		bad("maintenance.min_files", "%d: want 2 or more (a single file is never compacted)", mt.MinFiles)
+	}
+	if mt.TargetFileSize == 0 {
+		mt.TargetFileSize = 128 << 20
+	}
+	if mt.Central && c.Central == "" {
+		bad("maintenance.central", "needs central: the central table's URL")
 	}
 	return errs
 }

@@ -324,6 +324,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		})
 	}
+	if d.cfg.Maintenance.Enabled {
+		wg.Go(func() { d.runMaintenance(loops, bk) })
+	}
 	// The lag monitor and latency observer stop with the loops; they are
 	// not drained.
 	aux, stopAux := context.WithCancel(context.WithoutCancel(ctx))
@@ -364,6 +367,9 @@ func (d *Daemon) runIngest(ctx context.Context, bk *buckets) error {
 			},
 			Conflict: func(int64) { d.m.regionalConflicts.Inc() },
 		},
+		// The regional log is cleaned by the maintenance loop only, never
+		// past what egress has read (see Maintain).
+		NoLogCleanup: d.egress,
 	}
 	in, err := ingest.New(bk.landing, bk.regional, opts)
 	if err != nil {

@@ -71,8 +71,10 @@ func (t *Table) Delete(ctx context.Context, opts *DeleteOptions) (*DeleteResult,
 		if err := checkWrite(snap.protocol, snap.metadata); err != nil {
 			return nil, err
 		}
-		if snap.metadata.Configuration["delta.appendOnly"] == "true" {
-			return nil, fmt.Errorf("table: DELETE refused: the table is append-only (delta.appendOnly=true); rows can only be added")
+		if propTrue(snap.metadata, "delta.appendOnly") {
+			// The commit path refuses it too; saying so before reading
+			// anything spares the work and names the operation.
+			return nil, fmt.Errorf("DELETE refused: %w", ErrAppendOnly)
 		}
 		pred, err := snap.Predicate(opts.Where)
 		if err != nil {

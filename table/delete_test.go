@@ -2,6 +2,7 @@ package table_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -92,8 +93,13 @@ func TestDeleteRefused(t *testing.T) {
 	tbl := tabletest.Create(t, openMem(t), map[string]string{"delta.appendOnly": "true"})
 	appendN(t, tbl, 0, 10)
 	_, err := tbl.Delete(ctx, &table.DeleteOptions{Where: "id = 1"})
-	if err == nil || !strings.Contains(err.Error(), "delta.appendOnly") {
+	if !errors.Is(err, table.ErrAppendOnly) || !strings.Contains(err.Error(), "delta.appendOnly") {
 		t.Fatalf("delete on append-only table: %v", err)
+	}
+	// OPTIMIZE only rearranges (dataChange=false): allowed on append-only tables.
+	appendN(t, tbl, 10, 10)
+	if res, err := tbl.Optimize(ctx, nil); err != nil || res.Version < 0 {
+		t.Fatalf("optimize on append-only table: %+v %v", res, err)
 	}
 	if _, err := tbl.Delete(ctx, &table.DeleteOptions{}); err == nil {
 		t.Fatal("delete without predicate accepted")

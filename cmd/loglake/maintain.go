@@ -2,10 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
-	"github.com/loglake/loglake/regions"
+	"github.com/loglake/loglake/internal/render"
 	"github.com/loglake/loglake/table"
 )
 
@@ -13,10 +14,15 @@ import (
 // table.Vacuum. See docs/maintenance.md.
 
 func init() {
-	var where, target, sortBy string
+	root.AddCommand(optimizeCmd(), deleteCmd(), vacuumCmd())
+}
+
+func optimizeCmd() *cobra.Command {
+	var where, sortBy string
+	var target int64
 	var minFiles int
-	var dryRun, asJSON bool
-	optimize := &cobra.Command{
+	var dryRun bool
+	cmd := &cobra.Command{
 		Use:   "optimize URL",
 		Short: "Compact small files of each partition (bin-packing, optional clustering)",
 		Long: `optimize rewrites the small files of each partition into files near
@@ -24,102 +30,113 @@ func init() {
 concurrent appends never conflict with it and egress skips it. --sort-by
 clusters the rewritten rows (e.g. region,ts) so min/max stats keep pruning.
 See docs/maintenance.md.`,
+		Example: `  loglake optimize ./central --sort-by region,ts
+  loglake optimize s3://lake/central --where "date >= '2026-11-01'" --dry-run`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			size, err := regions.ParseSize(target)
-			if err != nil || size <= 0 {
-				return usageError{fmt.Errorf("--target-size: want a size like 128MiB, got %q", target)}
-			}
-			if minFiles < 0 {
-				return usageError{fmt.Errorf("--min-files must not be negative")}
-			}
-			ctx := cmd.Context()
-			t, err := openTable(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			res, err := t.Optimize(ctx, &table.OptimizeOptions{
-				Where: where, TargetSize: int64(size), MinFiles: minFiles,
-				SortBy: splitList(sortBy), DryRun: dryRun,
-			})
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			w := cmd.OutOrStdout()
+	}
+	out := addOutput(cmd, render.Table, "json")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		f, err := out.resolve(cmd)
+		if err != nil {
+			return err
+		}
+		if target <= 0 {
+			return usagef("--target-size must be positive")
+		}
+		if minFiles < 0 {
+			return usagef("--min-files %d: want 0 or more", minFiles)
+		}
+		ctx := cmd.Context()
+		t, err := openTable(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		res, err := t.Optimize(ctx, &table.OptimizeOptions{
+			Where: where, TargetSize: target, MinFiles: minFiles,
+			SortBy: splitList(sortBy), DryRun: dryRun,
+		})
+		if err != nil {
+			return err
+		}
+		return writeObject(cmd.OutOrStdout(), f, res, func(w io.Writer) error {
 			switch {
 			case res.NumRemovedFiles == 0:
-				fmt.Fprintln(w, "nothing to optimize")
+				_, err = fmt.Fprintln(w, "nothing to optimize")
 			case dryRun:
-				fmt.Fprintf(w, "dry run: would compact %d files (%d bytes, %d rows) in %d partitions\n",
+				_, err = fmt.Fprintf(w, "dry run: would compact %d files (%d bytes, %d rows) in %d partitions\n",
 					res.NumRemovedFiles, res.NumRemovedBytes, res.Rows, res.Partitions)
 			default:
-				fmt.Fprintf(w, "version %d: compacted %d files (%d bytes) into %d files (%d bytes), %d rows in %d partitions\n",
+				_, err = fmt.Fprintf(w, "version %d: compacted %d files (%d bytes) into %d files (%d bytes), %d rows in %d partitions\n",
 					res.Version, res.NumRemovedFiles, res.NumRemovedBytes, res.NumAddedFiles, res.NumAddedBytes, res.Rows, res.Partitions)
 			}
-			return nil
-		},
+			return err
+		})
 	}
-	f := optimize.Flags()
-	f.StringVar(&where, "where", "", "only partitions matching this predicate over partition columns")
-	f.StringVar(&target, "target-size", "128MiB", "size to pack files toward; larger files are left alone")
-	f.IntVar(&minFiles, "min-files", 2, "compact a partition only when it has at least this many small files")
-	f.StringVar(&sortBy, "sort-by", "", "comma-separated columns to cluster rewritten rows by (e.g. region,ts)")
-	f.BoolVar(&dryRun, "dry-run", false, "report what would be compacted without writing")
-	f.BoolVar(&asJSON, "json", false, "print JSON")
-	root.AddCommand(optimize)
+	fl := cmd.Flags()
+	fl.StringVar(&where, "where", "", "only partitions matching this predicate over partition columns")
+	sizeVar(fl, &target, "target-size", 128<<20, "size to pack files toward; larger files are left alone (e.g. 128MiB)")
+	fl.IntVar(&minFiles, "min-files", 2, "compact a partition only when it has at least this many small files")
+	fl.StringVar(&sortBy, "sort-by", "", "comma-separated columns to cluster rewritten rows by (e.g. region,ts)")
+	fl.BoolVar(&dryRun, "dry-run", false, "report what would be compacted; write nothing")
+	return cmd
+}
 
-	var delWhere string
-	var delDry, delJSON bool
-	del := &cobra.Command{
+func deleteCmd() *cobra.Command {
+	var where string
+	var dryRun bool
+	cmd := &cobra.Command{
 		Use:   "delete URL --where EXPR",
 		Short: "Delete the rows matching a predicate (whole-file removes, else copy-on-write)",
 		Long: `delete removes the rows for which --where is true. Files whose rows all
 match are removed whole; others are rewritten without the matching rows. Rows
-appended while it runs survive it. Refused on delta.appendOnly tables. Files
-stay in storage until VACUUM. See docs/maintenance.md.`,
+appended while it runs survive it. Refused on delta.appendOnly tables. The
+removed files stay in storage until VACUUM. See docs/maintenance.md.`,
+		Example: `  loglake delete ./central --where "org_id = '42'" --dry-run
+  loglake delete s3://lake/central --where "date < '2026-01-01'"`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if delWhere == "" {
-				return usageError{fmt.Errorf("--where is required")}
-			}
-			ctx := cmd.Context()
-			t, err := openTable(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			res, err := t.Delete(ctx, &table.DeleteOptions{Where: delWhere, DryRun: delDry})
-			if err != nil {
-				return err
-			}
-			if delJSON {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			w := cmd.OutOrStdout()
+	}
+	out := addOutput(cmd, render.Table, "json")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		f, err := out.resolve(cmd)
+		if err != nil {
+			return err
+		}
+		if where == "" {
+			return usagef("--where is required")
+		}
+		ctx := cmd.Context()
+		t, err := openTable(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		res, err := t.Delete(ctx, &table.DeleteOptions{Where: where, DryRun: dryRun})
+		if err != nil {
+			return err
+		}
+		return writeObject(cmd.OutOrStdout(), f, res, func(w io.Writer) error {
 			switch {
 			case res.NumDeletedRows == 0:
-				fmt.Fprintln(w, "no rows match")
-			case delDry:
-				fmt.Fprintf(w, "dry run: would delete %d rows: %d files touched, %d rows to copy\n",
+				_, err = fmt.Fprintln(w, "no rows match")
+			case dryRun:
+				_, err = fmt.Fprintf(w, "dry run: would delete %d rows: %d files touched, %d rows to copy\n",
 					res.NumDeletedRows, res.NumRemovedFiles, res.NumCopiedRows)
 			default:
-				fmt.Fprintf(w, "version %d: deleted %d rows; removed %d files, added %d, copied %d rows\n",
+				_, err = fmt.Fprintf(w, "version %d: deleted %d rows; removed %d files, added %d, copied %d rows\n",
 					res.Version, res.NumDeletedRows, res.NumRemovedFiles, res.NumAddedFiles, res.NumCopiedRows)
 			}
-			return nil
-		},
+			return err
+		})
 	}
-	del.Flags().StringVar(&delWhere, "where", "", "predicate of the rows to delete (required)")
-	del.Flags().BoolVar(&delDry, "dry-run", false, "count what would be deleted without writing")
-	del.Flags().BoolVar(&delJSON, "json", false, "print JSON")
-	root.AddCommand(del)
+	cmd.Flags().StringVar(&where, "where", "", "predicate of the rows to delete (required)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be deleted; write nothing")
+	return cmd
+}
 
+func vacuumCmd() *cobra.Command {
 	var retain string
-	var vacDry, vacForce, vacJSON bool
-	var vacParallel int
-	vacuum := &cobra.Command{
+	var dryRun, force bool
+	var parallel int
+	cmd := &cobra.Command{
 		Use:   "vacuum URL",
 		Short: "Delete data files no version inside the retention window needs, and old orphans",
 		Long: `vacuum deletes removed files whose remove is older than --retain (default: the
@@ -127,46 +144,53 @@ table's delta.deletedFileRetentionDuration, 7 days) and never-committed files
 older than that. It never touches live files, _delta_log/, _loglake/, or
 never-committed files younger than an hour, and writes nothing to the log.
 A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
+		Example: `  loglake vacuum ./central --dry-run
+  loglake vacuum s3://lake/central --retain "interval 2 days" --force`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := &table.VacuumOptions{Force: vacForce, DryRun: vacDry, Parallel: vacParallel}
-			if retain != "" {
-				d, err := table.ParseInterval(retain)
-				if err != nil {
-					return usageError{fmt.Errorf("--retain: %w", err)}
-				}
-				opts.Retain = &d
-			}
-			ctx := cmd.Context()
-			t, err := openTable(ctx, args[0])
+	}
+	out := addOutput(cmd, render.Table, "json")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		f, err := out.resolve(cmd)
+		if err != nil {
+			return err
+		}
+		if parallel < 1 {
+			return usagef("--parallel %d: want 1 or more", parallel)
+		}
+		opts := &table.VacuumOptions{Force: force, DryRun: dryRun, Parallel: parallel}
+		if retain != "" {
+			d, err := table.ParseInterval(retain)
 			if err != nil {
-				return err
+				return usageError{fmt.Errorf("--retain: %w", err)}
 			}
-			res, err := t.Vacuum(ctx, opts)
-			if err != nil {
-				return err
-			}
-			if vacJSON {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			w := cmd.OutOrStdout()
+			opts.Retain = &d
+		}
+		ctx := cmd.Context()
+		t, err := openTable(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		res, err := t.Vacuum(ctx, opts)
+		if err != nil {
+			return err
+		}
+		return writeObject(cmd.OutOrStdout(), f, res, func(w io.Writer) error {
 			verb := "deleted"
-			if vacDry {
+			if dryRun {
 				verb = "would delete"
 				for _, p := range res.Paths {
 					fmt.Fprintln(w, p)
 				}
 			}
-			fmt.Fprintf(w, "%s %d files (%d bytes): %d removed before %s, %d never committed; %d data files listed\n",
+			_, err := fmt.Fprintf(w, "%s %d files (%d bytes): %d removed before %s, %d never committed; %d data files listed\n",
 				verb, res.FilesDeleted, res.BytesDeleted, res.RemovedDeleted, res.Cutoff.Format("2006-01-02T15:04:05Z"), res.OrphansDeleted, res.FilesListed)
-			return nil
-		},
+			return err
+		})
 	}
-	vf := vacuum.Flags()
-	vf.StringVar(&retain, "retain", "", "retention, e.g. 168h or \"interval 7 days\" (default: the table's delta.deletedFileRetentionDuration)")
-	vf.BoolVar(&vacForce, "force", false, "allow a retention shorter than the table's")
-	vf.BoolVar(&vacDry, "dry-run", false, "list what would be deleted without deleting")
-	vf.IntVar(&vacParallel, "parallel", 32, "concurrent deletes")
-	vf.BoolVar(&vacJSON, "json", false, "print JSON")
-	root.AddCommand(vacuum)
+	fl := cmd.Flags()
+	fl.StringVar(&retain, "retain", "", `retention, e.g. 168h or "interval 7 days" (default: the table's delta.deletedFileRetentionDuration)`)
+	fl.BoolVar(&force, "force", false, "allow a retention shorter than the table's")
+	fl.BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete nothing")
+	fl.IntVar(&parallel, "parallel", 32, "concurrent deletes")
+	return cmd
 }

@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Bucket, opts *Options) {
 	t.Run("TimeTravel", func(t *testing.T) { testTimeTravel(t, open(t)) })
 	t.Run("IncrementalRefresh", func(t *testing.T) { testRefresh(t, open(t)) })
 	t.Run("ScanFilter", func(t *testing.T) { testScanFilter(t, open(t)) })
+	t.Run("Maintenance", func(t *testing.T) { testMaintenance(t, open(t)) })
 }
 
 // Create makes the suite's table in b.

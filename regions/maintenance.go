@@ -1,0 +1,194 @@
+package regions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/loglake/loglake/egress"
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+)
+
+// Maintenance defaults.
+const (
+	DefaultMaintenanceInterval = time.Hour
+	DefaultMaintenanceMinFiles = 50
+)
+
+// MaintenanceConfig configures the daemon's table maintenance: OPTIMIZE of
+// partitions with enough small files, VACUUM and log cleanup, on a
+// schedule. Off by default.
+type MaintenanceConfig struct {
+	// Enabled runs maintenance (default false).
+	Enabled bool `yaml:"enabled"`
+	// Interval between runs (default DefaultMaintenanceInterval). At most
+	// one instance of the region maintains a table per interval: a
+	// put-if-absent lease per interval slot under _loglake/maintenance/.
+	Interval time.Duration `yaml:"interval"`
+	// MinFiles: a partition is compacted when it has at least this many
+	// files smaller than TargetFileSize (default DefaultMaintenanceMinFiles).
+	MinFiles int `yaml:"min_files"`
+	// TargetFileSize is OPTIMIZE's target (default 128MiB).
+	TargetFileSize Size `yaml:"target_file_size"`
+	// SortBy clusters compacted rows (e.g. [region, ts] on the central table).
+	SortBy []string `yaml:"sort_by"`
+	// Central also maintains the central table (several regions configured
+	// alike share it through the lease).
+	Central bool `yaml:"central"`
+	// NoVacuum turns VACUUM off (log cleanup and OPTIMIZE still run).
+	NoVacuum bool `yaml:"no_vacuum"`
+}
+
+// MaintenanceReport is what one maintenance pass did to one table.
+type MaintenanceReport struct {
+	Table    string
+	Skipped  bool // another instance holds this interval's lease
+	Optimize *table.OptimizeResult
+	Vacuum   *table.VacuumResult
+	Log      *table.LogCleanupResult
+	// KeepFrom is the oldest regional version egress still has to read
+	// (0 with no central table: no constraint; 0 with one: egress has read
+	// nothing, so the log is not cleaned); cleanup never went past it.
+	KeepFrom int64
+}
+
+// leaseKey is the put-if-absent lease of one interval slot: whoever
+// creates it maintains the table for that slot. Slots are derived from the
+// clock, so no lease ever needs expiring or stealing; old ones are deleted.
+func leaseKey(slot int64) string {
+	return fmt.Sprintf("_loglake/maintenance/lease/%020d", slot)
+}
+
+// Maintain runs one maintenance pass over b's table at time now, unless
+// another instance already took this interval's lease. regional, when set,
+// means b is a regional table whose egress progress (its txn in central)
+// bounds VACUUM and log cleanup: nothing egress has not read yet is ever
+// cleaned, however far behind it is.
+func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storage.Bucket, now time.Time, log *slog.Logger) (*MaintenanceReport, error) {
+	mt := cfg.Maintenance
+	rep := &MaintenanceReport{Table: b.URL()}
+	slot := now.UnixNano() / int64(mt.Interval)
+	err := b.PutIfAbsent(ctx, leaseKey(slot), []byte(strconv.FormatInt(now.UnixMilli(), 10)))
+	if errors.Is(err, storage.ErrExists) {
+		rep.Skipped = true
+		return rep, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("regions: maintenance lease: %w", err)
+	}
+	// Leases of old slots are only history: keep the last few.
+	for s := slot - 10; s < slot-2; s++ {
+		_ = b.Delete(ctx, leaseKey(s))
+	}
+	t, err := table.Open(ctx, b, &table.Options{Logger: log, NoLogCleanup: true})
+	if errors.Is(err, table.ErrNoTable) {
+		return rep, nil // nothing ingested yet
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Optimize, err = t.Optimize(ctx, &table.OptimizeOptions{
+		MinFiles: mt.MinFiles, TargetSize: int64(mt.TargetFileSize), SortBy: mt.SortBy})
+	if err != nil {
+		return rep, fmt.Errorf("regions: optimize %s: %w", b.URL(), err)
+	}
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return rep, err
+	}
+	retain, err := snap.DeletedFileRetention()
+	if err != nil {
+		return rep, err
+	}
+	if central != nil {
+		// Egress has read up to the txn it committed in central.
+		ct, err := table.Open(ctx, central, nil)
+		if err != nil && !errors.Is(err, table.ErrNoTable) {
+			return rep, err
+		}
+		consumed := int64(-1)
+		if ct != nil {
+			cs, err := ct.Snapshot(ctx)
+			if err != nil {
+				return rep, err
+			}
+			if v, ok := cs.AppVersion(egress.AppID(cfg.Name)); ok {
+				consumed = v
+			}
+		}
+		rep.KeepFrom = max(consumed+1, 0)
+		if rep.KeepFrom <= snap.Version() {
+			// Files egress has still to read were added after the commit
+			// it resumes at; keep every file removed since then.
+			ch, err := t.Changes(ctx, rep.KeepFrom-1, rep.KeepFrom, 1)
+			if err != nil {
+				return rep, err
+			}
+			if len(ch) == 1 {
+				if lag := now.Sub(ch[0].Timestamp) + time.Minute; lag > retain {
+					log.Warn("egress lags behind the retention; vacuum keeps what it has not read", "lag", lag, "keep_from", rep.KeepFrom)
+					retain = lag
+				}
+			}
+		}
+	}
+	if !mt.NoVacuum {
+		rep.Vacuum, err = t.Vacuum(ctx, &table.VacuumOptions{Retain: &retain, Now: func() time.Time { return now }})
+		if err != nil {
+			return rep, fmt.Errorf("regions: vacuum %s: %w", b.URL(), err)
+		}
+	}
+	if central != nil && rep.KeepFrom == 0 {
+		return rep, nil // egress has read nothing yet: the whole log stays
+	}
+	rep.Log, err = t.CleanupLog(ctx, &table.LogCleanupOptions{KeepFrom: rep.KeepFrom, Now: func() time.Time { return now }})
+	if err != nil {
+		return rep, fmt.Errorf("regions: log cleanup %s: %w", b.URL(), err)
+	}
+	return rep, nil
+}
+
+// runMaintenance maintains the regional table (and the central one when
+// configured) every Interval until ctx is done. Failures are logged and
+// retried at the next interval: maintenance never stops the region.
+func (d *Daemon) runMaintenance(ctx context.Context, bk *buckets) {
+	log := d.log.With("loop", "maintenance")
+	tick := time.NewTicker(d.cfg.Maintenance.Interval)
+	defer tick.Stop()
+	for {
+		var egressed storage.Bucket
+		if d.egress {
+			egressed = bk.central
+		}
+		targets := []struct{ b, central storage.Bucket }{{bk.regional, egressed}}
+		if d.cfg.Maintenance.Central && bk.central != nil {
+			targets = append(targets, struct{ b, central storage.Bucket }{bk.central, nil})
+		}
+		for _, tg := range targets {
+			rep, err := Maintain(ctx, d.cfg, tg.b, tg.central, time.Now(), log)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Warn("maintenance failed; retrying next interval", "table", storage.RedactURL(tg.b.URL()), "err", err)
+			case err == nil && !rep.Skipped:
+				log.Info("maintenance done", "table", storage.RedactURL(tg.b.URL()),
+					"optimized_files", rep.Optimize.NumRemovedFiles, "vacuumed_files", vacuumed(rep), "keep_from", rep.KeepFrom)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func vacuumed(rep *MaintenanceReport) int64 {
+	if rep.Vacuum == nil {
+		return 0
+	}
+	return rep.Vacuum.FilesDeleted
+}

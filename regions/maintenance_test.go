@@ -1,0 +1,129 @@
+package regions_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/loglake/loglake/regions"
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/tabletest"
+)
+
+var maintSeq atomic.Int64
+
+func memBucket(t *testing.T) storage.Bucket {
+	b, err := storage.Open(context.Background(), fmt.Sprintf("mem://maint-%d", maintSeq.Add(1)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// One pass per interval (the lease), OPTIMIZE of small files, and VACUUM and
+// log cleanup bounded by what egress has read from the regional table.
+func TestMaintainBoundedByEgress(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	regional, central := memBucket(t), memBucket(t)
+	tbl := tabletest.Create(t, regional, map[string]string{"delta.checkpointInterval": "4"})
+	for i := 0; i < 12; i++ {
+		rec := tabletest.Rows(int64(i*10), 10)
+		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	// Egress has forwarded regional versions up to 5.
+	ct := tabletest.Create(t, central, nil)
+	rec := tabletest.Rows(0, 1)
+	if _, err := ct.Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: "egress:r1", AppVersion: 5}); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	cfg := &regions.Config{Name: "r1", Maintenance: regions.MaintenanceConfig{
+		Enabled: true, Interval: time.Hour, MinFiles: 2, TargetFileSize: 128 << 20}}
+
+	now := time.Now().Add(40 * 24 * time.Hour) // past both retentions
+	rep, err := regions.Maintain(ctx, cfg, regional, central, now, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Skipped || rep.Optimize.NumRemovedFiles != 36 || rep.KeepFrom != 6 {
+		t.Fatalf("report %+v", rep)
+	}
+	// The compacted files are past retention, but egress has not read the
+	// versions that added them: nothing is vacuumed, and the log keeps
+	// every version from 6 on.
+	if rep.Vacuum.FilesDeleted != 0 {
+		t.Fatalf("vacuum deleted %d files egress still needs", rep.Vacuum.FilesDeleted)
+	}
+	if rep.Log.CommitsDeleted != 4 {
+		t.Fatalf("log cleanup %+v, want commits 0-3 (checkpoint 4 reads version 6)", rep.Log)
+	}
+	h := table.Handle(regional, nil)
+	if ch, err := h.Changes(ctx, 5, -1, 0); err != nil || len(ch) != 8 {
+		t.Fatalf("egress's changes after 5: %d, %v", len(ch), err)
+	}
+	// Same interval: another instance finds the lease taken.
+	again, err := regions.Maintain(ctx, cfg, regional, central, now, log)
+	if err != nil || !again.Skipped {
+		t.Fatalf("second pass in the same interval: %+v %v", again, err)
+	}
+	// Without an egress bound (the central table itself), the next
+	// interval vacuums the expired files.
+	next, err := regions.Maintain(ctx, cfg, regional, nil, now.Add(time.Hour), log)
+	if err != nil || next.Skipped || next.Vacuum.FilesDeleted != 36 {
+		t.Fatalf("unbounded pass: %+v %v", next, err)
+	}
+	fresh, err := table.Open(ctx, regional, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := fresh.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := tabletest.IDs(t, snap, ""); len(ids) != 120 {
+		t.Fatalf("%d rows after maintenance", len(ids))
+	}
+}
+
+func TestParseMaintenance(t *testing.T) {
+	cfg, err := regions.Parse([]byte(`name: r1
+table: mem://r
+central: mem://c
+ingest:
+  enabled: false
+maintenance:
+  enabled: true
+  interval: 30m
+  min_files: 20
+  target_file_size: 64MiB
+  sort_by: [region, ts]
+  central: true
+`), "r1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Maintenance
+	if !m.Enabled || m.Interval != 30*time.Minute || m.MinFiles != 20 || m.TargetFileSize != 64<<20 || len(m.SortBy) != 2 || !m.Central {
+		t.Fatalf("%+v", m)
+	}
+	def, err := regions.Parse([]byte("name: r1\ntable: mem://r\ncentral: mem://c\ningest:\n  enabled: false\n"), "r1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := def.Maintenance; d.Enabled || d.Interval != regions.DefaultMaintenanceInterval || d.MinFiles != regions.DefaultMaintenanceMinFiles {
+		t.Fatalf("defaults %+v", d)
+	}
+	if _, err := regions.Parse([]byte("name: r1\ntable: mem://r\ncentral: mem://c\ningest:\n  enabled: false\nmaintenance:\n  min_files: 1\n"), "r1.yaml"); err == nil {
+		t.Fatal("min_files 1 accepted")
+	}
+}

@@ -1,0 +1,61 @@
+package replicate_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	rt "github.com/loglake/loglake/replicate/replicatetest"
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/tabletest"
+)
+
+// A replica replays the source's OPTIMIZE and DELETE commits at the same
+// versions, copying only their new files; it keeps working after the
+// source's VACUUM, and can be vacuumed on its own.
+func TestCloneReplaysMaintenance(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "file")
+	src := tabletest.Create(t, srcB, nil)
+	for i := range 4 {
+		rt.Append(t, src, int64(i*50), 50, nil)
+	}
+	clone(t, srcB, dstB, nil)
+	if _, err := src.Optimize(ctx, nil); err != nil { // v5
+		t.Fatal(err)
+	}
+	if _, err := src.Delete(ctx, &table.DeleteOptions{Where: "id < 30"}); err != nil { // v6
+		t.Fatal(err)
+	}
+	_, wantBytes := rt.AddedBytes(t, src, 4, -1)
+	res := clone(t, srcB, dstB, nil)
+	if res.CommitsWritten != 2 || res.DestinationVersion != 6 || res.Metrics.CopiedFilesSize != wantBytes {
+		t.Fatalf("replaying OPTIMIZE and DELETE: %+v (want 2 commits, %d bytes)", res, wantBytes)
+	}
+	dst := open(t, dstB)
+	rt.SameRows(t, rt.Latest(t, src), rt.Latest(t, dst))
+	h := history(t, dst)
+	if h[5].Operation != "OPTIMIZE" || h[6].Operation != "DELETE" {
+		t.Fatalf("replica history: %s, %s", h[5].Operation, h[6].Operation)
+	}
+	// The source's VACUUM does not disturb the replica's next run.
+	if _, err := src.Vacuum(ctx, &table.VacuumOptions{Retain: new(time.Duration), Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	rt.Append(t, src, 300, 10, nil)
+	if res = clone(t, srcB, dstB, nil); res.CommitsWritten != 1 || res.DestinationVersion != 7 {
+		t.Fatalf("clone after the source's vacuum: %+v", res)
+	}
+	// The replica vacuums on its own, writing nothing to its log: it stays
+	// an exact replica and the next clone still fast-forwards.
+	vac, err := dst.Vacuum(ctx, &table.VacuumOptions{Retain: new(time.Duration), Force: true})
+	if err != nil || vac.RemovedDeleted == 0 {
+		t.Fatalf("replica vacuum: %+v %v", vac, err)
+	}
+	rt.Append(t, src, 200, 10, nil)
+	res = clone(t, srcB, dstB, nil)
+	if res.CommitsWritten != 1 || res.DestinationVersion != 8 {
+		t.Fatalf("clone after the replica's vacuum: %+v", res)
+	}
+	rt.SameRows(t, rt.Latest(t, src), rt.Latest(t, open(t, dstB)))
+}

@@ -1,0 +1,91 @@
+//go:build bench
+
+package table_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/tabletest"
+)
+
+// BenchmarkVacuum: VACUUM of a file:// table holding
+// LOGLAKE_BENCH_VACUUM_FILES (default 100,000) data files, half of them
+// removed by one commit long ago; reports wall time per run and storage
+// calls (lists are counted per listing started, not per page).
+func BenchmarkVacuum(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("LOGLAKE_BENCH_VACUUM_FILES")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		inner, err := storage.Open(ctx, "file://"+b.TempDir(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tbl := tabletest.Create(b, inner, nil)
+		// n tiny objects stand in for data files: VACUUM never reads them.
+		adds := make([]table.Action, n)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 32)
+		for j := range n {
+			key := fmt.Sprintf("date=2026-11-%02d/part-%07d.zstd.parquet", 1+j%28, j)
+			adds[j] = table.Action{Add: &table.Add{Path: key, PartitionValues: map[string]*string{}, Size: 1, DataChange: true}}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				if err := inner.Put(ctx, key, []byte("x")); err != nil {
+					b.Error(err)
+				}
+				<-sem
+			}()
+		}
+		wg.Wait()
+		snap, err := tbl.Snapshot(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tbl.Commit(ctx, snap, &table.Commit{Actions: adds}); err != nil {
+			b.Fatal(err)
+		}
+		snap, _ = tbl.Snapshot(ctx)
+		old := time.Now().Add(-30 * 24 * time.Hour).UnixMilli()
+		removes := make([]table.Action, n/2)
+		for j := range removes {
+			removes[j] = table.Action{Remove: &table.Remove{Path: adds[j].Add.Path, DeletionTimestamp: &old, DataChange: true}}
+		}
+		if _, err := tbl.Commit(ctx, snap, &table.Commit{Actions: removes}); err != nil {
+			b.Fatal(err)
+		}
+		counted := storage.NewFaulty(inner, storage.Faults{})
+		vt, err := table.Open(ctx, counted, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		res, err := vt.Vacuum(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if res.FilesDeleted != int64(n/2) {
+			b.Fatalf("deleted %d, want %d", res.FilesDeleted, n/2)
+		}
+		b.ReportMetric(float64(n), "files")
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "vacuum-ms")
+		b.ReportMetric(float64(counted.Calls(storage.OpDelete)), "deletes")
+		b.ReportMetric(float64(counted.Calls(storage.OpList)), "lists")
+		b.ReportMetric(float64(counted.Calls(storage.OpGet)), "gets")
+	}
+}
