@@ -86,6 +86,7 @@ func main() {
 	fmt.Printf("ingest vs DuckDB: %d threads each, %s per shape, %d runs per side (alternating), medians; DuckDB zstd level %d\n\n",
 		*threads, human(*size), *runs, *level)
 	var results []result
+	printHeader()
 	for _, s := range shapes {
 		dir, lines, err := dataset(*dataDir, s, *size, *fileBytes)
 		if err != nil {
@@ -115,9 +116,9 @@ func main() {
 			}
 		}
 		results = append(results, r)
-		fmt.Fprintf(os.Stderr, "%s done\n", s.Name)
+		printRow(r, *size)
 	}
-	report(results, *size)
+	report(results)
 }
 
 type measure struct {
@@ -236,27 +237,42 @@ func median(ms []measure, f func(measure) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-func report(rs []result, size int64) {
-	wall := func(m measure) float64 { return m.wall.Seconds() }
-	cpu := func(m measure) float64 { return m.cpu.Seconds() }
-	rss := func(m measure) float64 { return float64(m.rss) / (1 << 20) }
-	outMiB := func(m measure) float64 { return float64(m.out) / (1 << 20) }
+var (
+	wall   = func(m measure) float64 { return m.wall.Seconds() }
+	cpu    = func(m measure) float64 { return m.cpu.Seconds() }
+	rss    = func(m measure) float64 { return float64(m.rss) / (1 << 20) }
+	outMiB = func(m measure) float64 { return float64(m.out) / (1 << 20) }
+)
+
+// ratios are DuckDB's median time over loglake's: >1 means loglake is faster.
+func (r result) ratios() (byCPU, byWall float64) {
+	return median(r.dk, cpu) / median(r.ll, cpu), median(r.dk, wall) / median(r.ll, wall)
+}
+
+func printHeader() {
 	fmt.Println("| shape | input | lines | loglake wall / CPU-s / peak RSS / output | DuckDB wall / CPU-s / peak RSS / output | speed ratio by CPU-s | by wall |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+}
+
+// printRow prints a shape's line as soon as it is measured.
+func printRow(r result, size int64) {
+	rc, rw := r.ratios()
+	in := human(size)
+	if r.shape.Compression != "" {
+		in += " (" + human(r.stored) + " " + r.shape.Compression + ")"
+	}
+	fmt.Printf("| %s | %s | %d | %.2f s / %.2f / %.0f MiB / %.1f MiB | %.2f s / %.2f / %.0f MiB / %.1f MiB | **%.2f×** | %.2f× |\n",
+		r.shape.Name, in, r.lines,
+		median(r.ll, wall), median(r.ll, cpu), median(r.ll, rss), median(r.ll, outMiB),
+		median(r.dk, wall), median(r.dk, cpu), median(r.dk, rss), median(r.dk, outMiB), rc, rw)
+}
+
+func report(rs []result) {
 	lc, lw := 0.0, 0.0
 	for _, r := range rs {
-		rc := median(r.dk, cpu) / median(r.ll, cpu)
-		rw := median(r.dk, wall) / median(r.ll, wall)
+		rc, rw := r.ratios()
 		lc += math.Log(rc)
 		lw += math.Log(rw)
-		in := human(size)
-		if r.shape.Compression != "" {
-			in += " (" + human(r.stored) + " " + r.shape.Compression + ")"
-		}
-		fmt.Printf("| %s | %s | %d | %.2f s / %.2f / %.0f MiB / %.1f MiB | %.2f s / %.2f / %.0f MiB / %.1f MiB | **%.2f×** | %.2f× |\n",
-			r.shape.Name, in, r.lines,
-			median(r.ll, wall), median(r.ll, cpu), median(r.ll, rss), median(r.ll, outMiB),
-			median(r.dk, wall), median(r.dk, cpu), median(r.dk, rss), median(r.dk, outMiB), rc, rw)
 	}
 	n := float64(len(rs))
 	fmt.Printf("\ngeometric mean of the speed ratio (DuckDB time / loglake time; >1: loglake faster): by CPU-s %.2f×, by wall %.2f×\n",
