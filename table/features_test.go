@@ -354,3 +354,43 @@ func copyObject(ctx context.Context, b storage.Bucket, from, to string) error {
 	}
 	return b.Put(ctx, to, data)
 }
+
+// NOT NULL nested fields: a null inside a non-null parent violates, a null
+// parent does not (its children are absent, not null).
+func TestConstraintsNested(t *testing.T) {
+	sch, err := table.ParseSchema(`{"type":"struct","fields":[
+		{"name":"s","type":{"type":"struct","fields":[{"name":"a","type":"long","nullable":false,"metadata":{}}]},"nullable":true,"metadata":{}},
+		{"name":"l","type":{"type":"array","elementType":"string","containsNull":false},"nullable":true,"metadata":{}},
+		{"name":"m","type":{"type":"map","keyType":"string","valueType":"long","valueContainsNull":false},"nullable":true,"metadata":{}}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, _ := createFeat(t, table.CreateOptions{Schema: sch})
+	cons, err := latest(t, tbl).Constraints()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"NOT NULL column s.a", "NOT NULL column l.element", "NOT NULL column m.value"}; !slices.Equal(cons.Names(), want) {
+		t.Fatalf("names %q, want %q", cons.Names(), want)
+	}
+	rec := jsonRecord(t, sch.Arrow(), `[
+		{"s":{"a":1},"l":["x"],"m":[{"key":"k","value":1}]},
+		{"s":null,"l":null,"m":null},
+		{"s":{"a":null}},
+		{"l":["x",null]}]`)
+	defer rec.Release()
+	vs, err := cons.Check(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []table.Violation{{Row: 2, Constraint: "NOT NULL column s.a"}, {Row: 3, Constraint: "NOT NULL column l.element"}}
+	if !slices.Equal(vs, want) {
+		t.Fatalf("violations %+v, want %+v", vs, want)
+	}
+	// Sliced records are checked at their own offsets.
+	sl := rec.NewSlice(2, 4)
+	defer sl.Release()
+	if vs, _ := cons.Check(sl); len(vs) != 2 || vs[0].Row != 0 || vs[1].Row != 1 {
+		t.Fatalf("slice: %+v", vs)
+	}
+}
