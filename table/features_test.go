@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -270,5 +271,117 @@ func TestProtocolWritten(t *testing.T) {
 	if p.MinReaderVersion != 3 || p.MinWriterVersion != 7 || !slices.Equal(p.ReaderFeatures, []string{"timestampNtz"}) ||
 		!slices.Equal(p.WriterFeatures, []string{"appendOnly", "invariants", "timestampNtz"}) {
 		t.Fatalf("after adding a timestamp_ntz column: protocol %+v", p)
+	}
+}
+
+// Defect 4: timestamp partition values are written ISO-8601 UTC and read
+// back, pruned and filtered as the same instant; a zone-less value written
+// by an older loglake reads as UTC.
+func TestTimestampPartitionValues(t *testing.T) {
+	ctx := context.Background()
+	sch, _ := table.ParseSchema(`{"type":"struct","fields":[{"name":"x","type":"long","nullable":true,"metadata":{}},
+		{"name":"hour","type":"timestamp","nullable":true,"metadata":{}}]}`)
+	tbl, b := createFeat(t, table.CreateOptions{Schema: sch, PartitionColumns: []string{"hour"}})
+	if _, err := appendJSON(t, tbl, `[{"x":1,"hour":"2026-11-24T10:30:00.000500Z"},{"x":2,"hour":"2026-11-24T11:00:00Z"}]`); err != nil {
+		t.Fatal(err)
+	}
+	snap := latest(t, tbl)
+	var vals []string
+	for _, f := range snap.Files() {
+		vals = append(vals, *f.PartitionValues["hour"])
+	}
+	slices.Sort(vals)
+	if want := []string{"2026-11-24T10:30:00.000500Z", "2026-11-24T11:00:00.000000Z"}; !slices.Equal(vals, want) {
+		t.Fatalf("partition values %q, want %q", vals, want)
+	}
+	// An older loglake's zone-less value, committed beside them.
+	old := *snap.Files()[0]
+	old.Path = "old.parquet"
+	zoneless := "2026-11-24 12:00:00"
+	old.PartitionValues = map[string]*string{"hour": &zoneless}
+	if err := copyObject(ctx, b, snap.Files()[0].Path, old.Path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Commit(ctx, snap, &table.Commit{Actions: []table.Action{{Add: &old}}}); err != nil {
+		t.Fatal(err)
+	}
+	for filter, want := range map[string]int{
+		"hour = '2026-11-24T10:30:00.000500Z'":      1,
+		"hour = '2026-11-24 11:30:00.000500+01:00'": 1,
+		"hour = '2026-11-24T12:00:00Z'":             1,
+		"hour >= '2026-11-24T11:00:00Z'":            2,
+	} {
+		sc, err := latest(t, tbl).Scan(ctx, &table.ScanOptions{Filter: filter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for {
+			rec, err := sc.Next(ctx)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", filter, err)
+			}
+			n += int(rec.NumRows())
+			rec.Release()
+		}
+		sc.Close()
+		if n != want {
+			t.Errorf("%s: %d rows, want %d", filter, n, want)
+		}
+	}
+}
+
+func copyObject(ctx context.Context, b storage.Bucket, from, to string) error {
+	key, err := table.FileKey(from)
+	if err != nil {
+		return err
+	}
+	data, err := b.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	return b.Put(ctx, to, data)
+}
+
+// NOT NULL nested fields: a null inside a non-null parent violates, a null
+// parent does not (its children are absent, not null).
+func TestConstraintsNested(t *testing.T) {
+	sch, err := table.ParseSchema(`{"type":"struct","fields":[
+		{"name":"s","type":{"type":"struct","fields":[{"name":"a","type":"long","nullable":false,"metadata":{}}]},"nullable":true,"metadata":{}},
+		{"name":"l","type":{"type":"array","elementType":"string","containsNull":false},"nullable":true,"metadata":{}},
+		{"name":"m","type":{"type":"map","keyType":"string","valueType":"long","valueContainsNull":false},"nullable":true,"metadata":{}}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, _ := createFeat(t, table.CreateOptions{Schema: sch})
+	cons, err := latest(t, tbl).Constraints()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"NOT NULL column s.a", "NOT NULL column l.element", "NOT NULL column m.value"}; !slices.Equal(cons.Names(), want) {
+		t.Fatalf("names %q, want %q", cons.Names(), want)
+	}
+	rec := jsonRecord(t, sch.Arrow(), `[
+		{"s":{"a":1},"l":["x"],"m":[{"key":"k","value":1}]},
+		{"s":null,"l":null,"m":null},
+		{"s":{"a":null}},
+		{"l":["x",null]}]`)
+	defer rec.Release()
+	vs, err := cons.Check(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []table.Violation{{Row: 2, Constraint: "NOT NULL column s.a"}, {Row: 3, Constraint: "NOT NULL column l.element"}}
+	if !slices.Equal(vs, want) {
+		t.Fatalf("violations %+v, want %+v", vs, want)
+	}
+	// Sliced records are checked at their own offsets.
+	sl := rec.NewSlice(2, 4)
+	defer sl.Release()
+	if vs, _ := cons.Check(sl); len(vs) != 2 || vs[0].Row != 0 || vs[1].Row != 1 {
+		t.Fatalf("slice: %+v", vs)
 	}
 }

@@ -1,6 +1,7 @@
 // Package expr is loglake's small predicate language: the filter of
 // `loglake scan --where`, the egress predicate (default
-// `egress_approved = true`) and the input to file pruning.
+// `egress_approved = true`), the input to file pruning, and the language
+// table invariants and CHECK constraints are evaluated in.
 //
 // It owns parsing ([Parse]), type checking against an Arrow schema ([Bind]),
 // row filtering under SQL three-valued logic ([Predicate.Filter]) and
