@@ -545,6 +545,7 @@ func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn int64, ch
 // readChange forwards one source commit's new rows into the batch.
 func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, central *table.Schema, write func(arrow.Record) error) error {
 	var adds []*table.Add
+	at := map[string]int{} // path -> index in adds: a later add of a path replaces an earlier one
 	deletes := false
 	for _, a := range c.Actions {
 		switch {
@@ -553,6 +554,11 @@ func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, centr
 				return fmt.Errorf("source version %d: %w", c.Version, err)
 			}
 		case a.Add != nil && a.Add.DataChange:
+			if i, ok := at[a.Add.Path]; ok {
+				adds[i] = a.Add
+				continue
+			}
+			at[a.Add.Path] = len(adds)
 			adds = append(adds, a.Add)
 		case a.Remove != nil && a.Remove.DataChange:
 			deletes = true
