@@ -177,7 +177,7 @@ func (e *Egress) RunOnce(ctx context.Context) (Summary, error) {
 // and commit (for at most DrainTimeout) and returns nil. Failed runs are
 // logged and retried with backoff; errors that a retry cannot fix
 // (ErrSourceLogCleaned, ErrSchemaMismatch, ErrPredicate,
-// table.ErrUnsupportedFeature) are returned.
+// table.ErrUnsupportedFeature, table.ErrInvalidPath) are returned.
 func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		interval = time.Second
@@ -244,7 +244,8 @@ func drainContext(ctx context.Context, d time.Duration) (context.Context, func()
 // permanent reports errors that retrying cannot fix.
 func permanent(err error) bool {
 	return errors.Is(err, ErrSourceLogCleaned) || errors.Is(err, ErrSchemaMismatch) ||
-		errors.Is(err, ErrPredicate) || errors.Is(err, table.ErrUnsupportedFeature)
+		errors.Is(err, ErrPredicate) || errors.Is(err, table.ErrUnsupportedFeature) ||
+		errors.Is(err, table.ErrInvalidPath)
 }
 
 // run forwards the source versions committed before it started (and those
