@@ -173,14 +173,14 @@ func (e *Egress) RunOnce(ctx context.Context) (Summary, error) {
 }
 
 // Run forwards new source versions until ctx is done, polling every
-// interval (default 1s). When ctx is done it lets the current batch finish
+// interval (default DefaultInterval). When ctx is done it lets the current batch finish
 // and commit (for at most DrainTimeout) and returns nil. Failed runs are
 // logged and retried with backoff; errors that a retry cannot fix
 // (ErrSourceLogCleaned, ErrSchemaMismatch, ErrPredicate,
 // table.ErrUnsupportedFeature, table.ErrInvalidPath) are returned.
 func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
-		interval = time.Second
+		interval = DefaultInterval
 	}
 	wait := interval
 	for {

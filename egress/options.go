@@ -19,6 +19,8 @@ const (
 	DefaultAdvanceEvery = 100
 	DefaultAdvanceAfter = 5 * time.Minute
 	DefaultDrainTimeout = time.Minute
+	// DefaultInterval is how often Run polls the source when it is idle.
+	DefaultInterval = time.Second
 	// RegionColumn is the central table column stamped with Options.Region.
 	RegionColumn = "region"
 )

@@ -65,6 +65,10 @@ const (
 	DefaultIndexEvery       = 50
 	DefaultBackfillInterval = time.Minute
 	DefaultDrainTimeout     = time.Minute
+	// DefaultInterval is how often Run lists the landing location when it
+	// is idle: the one default of `loglake ingest`, the region daemon and
+	// Run itself.
+	DefaultInterval = time.Second
 )
 
 // Options configure an Ingester. The zero value (and nil) is the
@@ -138,6 +142,9 @@ type Options struct {
 	// Progress, when set, is called as landing bytes are read, from several
 	// goroutines but never concurrently.
 	Progress func(Progress)
+	// OnCommit, when set, is called after each batch this Ingester commits
+	// (so that an interrupted `ingest --once` can say what it committed).
+	OnCommit func(BatchResult)
 	// Now returns the current time (default time.Now); tests fix it.
 	Now func() time.Time
 }
@@ -238,9 +245,10 @@ type Summary struct {
 	Files       int           `json:"files"`       // landing files ingested
 	Rows        int64         `json:"rows"`        // rows appended
 	Rescued     int64         `json:"rescued"`     // rows with _rescued_data set
+	Rejected    int64         `json:"rejected"`    // rows kept out: they break a table constraint
 	Bytes       int64         `json:"bytes"`       // landing bytes read (stored size)
 	Commits     int           `json:"commits"`     // batches committed by this Ingester
-	Version     int64         `json:"version"`     // table version after the last batch (-1: none)
+	Version     int64         `json:"version"`     // table version after the run (-1: the table does not exist)
 	Quarantined int           `json:"quarantined"` // files that could not be read
 	Skipped     int           `json:"skipped"`     // changed files ignored by the change rule
 	Batches     []BatchResult `json:"batches,omitempty"`
@@ -253,20 +261,21 @@ type BatchResult struct {
 	Files       int       `json:"files"`
 	Rows        int64     `json:"rows"`
 	Rescued     int64     `json:"rescued"`
+	Rejected    int64     `json:"rejected"` // rows written to the rejected area instead
 	Bytes       int64     `json:"bytes"`
 	Quarantined int       `json:"quarantined"`
 	Committed   time.Time `json:"committed"`
 	// Duration is how long the batch took from planning to commit.
 	Duration time.Duration `json:"-"`
 	// DurationMs is Duration in milliseconds, for JSON.
-	DurationMs int64 `json:"duration_ms"`
+	DurationMs int64 `json:"durationMs"`
 	// Latencies are, per file, its arrival (ModTime) to commit time: the
 	// end-to-end latency a daemon exports as a histogram.
 	Latencies []time.Duration `json:"-"`
 	// MaxLatency is the largest of Latencies.
 	MaxLatency time.Duration `json:"-"`
 	// MaxLatencyMs is MaxLatency in milliseconds, for JSON.
-	MaxLatencyMs int64 `json:"max_latency_ms"`
+	MaxLatencyMs int64 `json:"maxLatencyMs"`
 	// AlreadyCommitted is true when another instance committed the batch
 	// first; its counts are then this instance's discarded work.
 	AlreadyCommitted bool `json:"already_committed,omitempty"`
@@ -280,6 +289,7 @@ func (s *Summary) add(b BatchResult) {
 	s.Files += b.Files
 	s.Rows += b.Rows
 	s.Rescued += b.Rescued
+	s.Rejected += b.Rejected
 	s.Bytes += b.Bytes
 	s.Commits++
 	s.Quarantined += b.Quarantined

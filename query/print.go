@@ -1,51 +1,43 @@
 package query
 
 import (
-	"bufio"
 	"database/sql"
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/big"
 	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/loglake/loglake/internal/render"
 )
 
 // ErrFormat reports an unknown output format.
-var ErrFormat = errors.New("query: unknown output format")
+var ErrFormat = render.ErrFormat
 
-// Format is a result output format.
-type Format string
+// Format is a result output format; the formats are internal/render's,
+// shared with every loglake command.
+type Format = render.Format
 
 // The output formats.
 const (
 	// FormatTable is aligned columns under a header line, for people.
-	FormatTable Format = "table"
+	FormatTable = render.Table
 	// FormatCSV is RFC 4180 CSV with a header row.
-	FormatCSV Format = "csv"
+	FormatCSV = render.CSV
 	// FormatNDJSON is one JSON object per row, keys in column order.
-	FormatNDJSON Format = "ndjson"
+	FormatNDJSON = render.NDJSON
 	// FormatJSON is one JSON array of row objects.
-	FormatJSON Format = "json"
+	FormatJSON = render.JSON
 )
 
 // ParseFormat checks a format name.
-func ParseFormat(s string) (Format, error) {
-	switch f := Format(s); f {
-	case FormatTable, FormatCSV, FormatNDJSON, FormatJSON:
-		return f, nil
-	}
-	return "", fmt.Errorf("%w %q: want table, csv, ndjson or json", ErrFormat, s)
-}
+func ParseFormat(s string) (Format, error) { return render.ParseFormat(s) }
 
 // WriteRows prints every row of rows to w in format f and returns the number
 // of rows. Values are rendered as in `loglake scan`: NULL as JSON null (an
@@ -62,143 +54,34 @@ func WriteRows(w io.Writer, rows *sql.Rows, f Format) (int64, error) {
 	}
 	names := make([]string, len(cts))
 	types := make([]string, len(cts))
-	keys := make([][]byte, len(cts))
 	for i, ct := range cts {
 		names[i] = ct.Name()
 		types[i] = ct.DatabaseTypeName()
-		keys[i], _ = json.Marshal(names[i])
 	}
-	bw := bufio.NewWriterSize(w, 1<<16)
-	var (
-		cw  *csv.Writer
-		tw  *tabwriter.Writer
-		buf []byte
-	)
-	switch f {
-	case FormatCSV:
-		cw = csv.NewWriter(bw)
-		if err := cw.Write(names); err != nil {
-			return 0, err
-		}
-	case FormatTable:
-		tw = tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(cellsEscaped(names), "\t"))
-	case FormatJSON:
-		bw.WriteString("[")
+	rw, err := render.NewWriter(w, f, names)
+	if err != nil {
+		return 0, err
 	}
 	vals := make([]any, len(cts))
 	ptrs := make([]any, len(cts))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	cells := make([]string, len(cts))
-	var n int64
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return n, err
+			return rw.Rows(), err
 		}
 		for i := range vals {
 			vals[i] = plain(vals[i], types[i])
 		}
-		switch f {
-		case FormatNDJSON, FormatJSON:
-			buf = buf[:0]
-			if f == FormatJSON {
-				if n > 0 {
-					buf = append(buf, ',')
-				}
-				buf = append(buf, "\n"...)
-			}
-			buf = append(buf, '{')
-			for i, v := range vals {
-				if i > 0 {
-					buf = append(buf, ',')
-				}
-				buf = append(buf, keys[i]...)
-				buf = append(buf, ':')
-				b, err := marshal(v)
-				if err != nil {
-					return n, err
-				}
-				buf = append(buf, b...)
-			}
-			buf = append(buf, '}')
-			if f == FormatNDJSON {
-				buf = append(buf, '\n')
-			}
-			if _, err := bw.Write(buf); err != nil {
-				return n, err
-			}
-		default:
-			for i, v := range vals {
-				cells[i] = cellString(v)
-			}
-			if cw != nil {
-				if err := cw.Write(cells); err != nil {
-					return n, err
-				}
-			} else {
-				fmt.Fprintln(tw, strings.Join(cellsEscaped(cells), "\t"))
-			}
+		if err := rw.Row(vals); err != nil {
+			return rw.Rows(), err
 		}
-		n++
 	}
 	if err := rows.Err(); err != nil {
-		return n, err
+		return rw.Rows(), err
 	}
-	switch f {
-	case FormatCSV:
-		cw.Flush()
-		if err := cw.Error(); err != nil {
-			return n, err
-		}
-	case FormatTable:
-		if err := tw.Flush(); err != nil {
-			return n, err
-		}
-	case FormatJSON:
-		if n > 0 {
-			bw.WriteString("\n")
-		}
-		bw.WriteString("]\n")
-	}
-	return n, bw.Flush()
-}
-
-func marshal(v any) ([]byte, error) {
-	var sb strings.Builder
-	enc := json.NewEncoder(&sb)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return []byte(strings.TrimSuffix(sb.String(), "\n")), nil
-}
-
-// cellsEscaped keeps tabs and newlines inside values from breaking the
-// table layout.
-func cellsEscaped(cells []string) []string {
-	out := make([]string, len(cells))
-	for i, c := range cells {
-		out[i] = strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`).Replace(c)
-	}
-	return out
-}
-
-// cellString renders a plain value for csv and table output.
-func cellString(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return v
-	case json.Number:
-		return string(v)
-	case map[string]any, []any:
-		b, _ := marshal(v)
-		return string(b)
-	}
-	return fmt.Sprint(v)
+	return rw.Rows(), rw.Close()
 }
 
 // plain converts a value scanned from DuckDB into a JSON-ready one. typ is
@@ -252,7 +135,7 @@ func plain(v any, typ string) any {
 		for k, e := range x {
 			ks, ok := plain(k, "").(string)
 			if !ok {
-				ks = cellString(plain(k, ""))
+				ks = render.Cell(plain(k, ""))
 			}
 			out[ks] = plain(e, "")
 		}

@@ -16,27 +16,32 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/ingest"
+	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 	"github.com/loglake/loglake/table/expr"
 )
 
-// Defaults of the configuration fields that are not required.
+// Defaults of the configuration fields that are not required. The
+// defaults of ingest and egress options are declared once, by the package
+// that owns the option; these names only re-export them for the config
+// reference.
 const (
 	// DefaultIngestInterval is how often the ingest loop lists the landing
 	// location when it is idle.
-	DefaultIngestInterval = time.Second
+	DefaultIngestInterval = ingest.DefaultInterval
 	// DefaultEgressInterval is how often the egress loop polls the regional
 	// table's change feed when it is idle.
-	DefaultEgressInterval = time.Second
+	DefaultEgressInterval = egress.DefaultInterval
 	// DefaultPredicate selects the rows egress forwards.
-	DefaultPredicate = "egress_approved = true"
+	DefaultPredicate = egress.DefaultPredicate
 	// DefaultEgressMaxRows bounds the rows of one central commit.
-	DefaultEgressMaxRows = 1_000_000
+	DefaultEgressMaxRows = egress.DefaultMaxRows
 	// DefaultEgressMaxBytes bounds the source bytes read for one central commit.
-	DefaultEgressMaxBytes = 256 << 20
+	DefaultEgressMaxBytes = egress.DefaultMaxBytes
 	// DefaultEgressMaxVersions bounds the source versions of one central commit.
-	DefaultEgressMaxVersions = 1000
+	DefaultEgressMaxVersions = egress.DefaultMaxVersions
 	// DefaultShutdownTimeout bounds how long a stopping daemon lets its
 	// loops finish their current batch.
 	DefaultShutdownTimeout = time.Minute
@@ -277,8 +282,11 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 	if c.Central != "" && c.Central == c.Table {
 		bad("central", "is the regional table itself; egress needs a separate central table")
 	}
-	if c.Landing != "" && c.Landing == c.Table {
-		bad("landing", "is the regional table itself; landing files need their own location")
+	if c.Landing != "" && c.Table != "" && storage.Overlap(c.Landing, c.Table) {
+		bad("landing", "overlaps the regional table (one is inside the other); landing files need their own location")
+	}
+	if c.Central != "" && c.Table != "" && c.Central != c.Table && storage.Overlap(c.Central, c.Table) {
+		bad("central", "overlaps the regional table (one is inside the other); give each table its own location")
 	}
 
 	if c.Cloud == "" && tableScheme != "" {
@@ -390,55 +398,20 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// secretParams are query parameter fragments that mark credentials.
-var secretParams = []string{"secret", "password", "passwd", "token", "sig", "credential", "access_key", "accesskey", "account_key", "accountkey", "sas"}
-
-// resolveURL checks a storage URL and makes a relative file:// URL
-// absolute against base. Credentials in the URL are refused: they belong
-// in each cloud's standard credential chain, never in a config file.
+// resolveURL checks a storage URL and makes a relative path or file://
+// URL absolute against base, as storage.ParseLocation does for the command
+// line: credentials in the URL are refused, they belong in each cloud's
+// standard credential chain, never in a config file.
 func resolveURL(raw, base string) (resolved, scheme string, err error) {
-	if rest, ok := strings.CutPrefix(raw, "file://"); ok && rest != "" && !strings.HasPrefix(rest, "/") {
-		// file://./x, file://../x, file://x: relative to the config's directory.
-		p, query, _ := strings.Cut(rest, "?")
-		if query != "" {
-			return "", "", fmt.Errorf("file URL %q takes no query parameters", raw)
-		}
-		abs, err := filepath.Abs(filepath.Join(base, filepath.FromSlash(p)))
-		if err != nil {
-			return "", "", err
-		}
-		raw = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
-	}
-	u, err := url.Parse(raw)
+	resolved, err = storage.ParseLocation(raw, base)
 	if err != nil {
-		return "", "", fmt.Errorf("not a URL: %v", err)
+		return "", "", err
 	}
-	if u.User != nil {
-		return "", "", errors.New("credentials must not be in the URL: use the cloud's standard credential chain (environment, profile, workload identity)")
+	u, err := url.Parse(resolved)
+	if err != nil {
+		return "", "", err
 	}
-	for k := range u.Query() {
-		lk := strings.ToLower(k)
-		for _, s := range secretParams {
-			if strings.Contains(lk, s) {
-				return "", "", fmt.Errorf("query parameter %q looks like a credential: credentials must not be in the config; use the cloud's standard credential chain", k)
-			}
-		}
-	}
-	switch u.Scheme {
-	case "file":
-		if u.Host != "" && u.Host != "localhost" || !strings.HasPrefix(u.Path, "/") {
-			return "", "", fmt.Errorf("%q: want file:///absolute/dir or file://./relative/dir", raw)
-		}
-	case "mem", "s3", "gs", "azblob":
-		if u.Host == "" {
-			return "", "", fmt.Errorf("%q: missing bucket or container name", raw)
-		}
-	case "":
-		return "", "", fmt.Errorf("%q has no scheme: want file://, mem://, s3://, gs:// or azblob://", raw)
-	default:
-		return "", "", fmt.Errorf("unsupported scheme %q: want file, mem, s3, gs or azblob", u.Scheme)
-	}
-	return raw, u.Scheme, nil
+	return resolved, u.Scheme, nil
 }
 
 // IngestOptions returns the ingest options the configuration asks for;

@@ -154,13 +154,15 @@ func TestParseErrors(t *testing.T) {
 			"r.yaml:2: landing: a file:// URL does not belong to cloud \"gcp\" (want gs://)",
 			"r.yaml:3: table: a file:// URL does not belong to cloud \"gcp\""}},
 		{"credentials in the URL", strings.Replace(minimal, "file:///data/regional", "s3://AKIA:secret@bucket/x", 1), []string{
-			"r.yaml:3: table: credentials must not be in the URL"}},
+			"r.yaml:3: table: s3://bucket/x: credentials must not be in the URL"}},
 		{"credential query parameter", strings.Replace(minimal, "file:///data/central", "azblob://c/x?sas_token=abc", 1), []string{
-			"r.yaml:4: central: query parameter \"sas_token\" looks like a credential"}},
+			"r.yaml:4: central: azblob://c/x: query parameter \"sas_token\" looks like a credential"}},
 		{"unknown scheme", strings.Replace(minimal, "file:///data/central", "ftp://h/x", 1), []string{
 			"r.yaml:4: central: unsupported scheme \"ftp\""}},
-		{"no scheme", strings.Replace(minimal, "file:///data/central", "/data/central", 1), []string{
-			"r.yaml:4: central: \"/data/central\" has no scheme"}},
+		{"mistyped scheme", strings.Replace(minimal, "file:///data/central", "s3:bucket/central", 1), []string{
+			"r.yaml:4: central: \"s3:bucket/central\" is neither a path nor a URL"}},
+		{"table inside landing", strings.Replace(minimal, "file:///data/regional", "file:///data/landing/t", 1), []string{
+			"r.yaml:2: landing: overlaps the regional table"}},
 		{"central is the regional table", strings.Replace(minimal, "file:///data/central", "file:///data/regional", 1), []string{
 			"r.yaml:4: central: is the regional table itself"}},
 		{"bad duration", minimal + "ingest:\n  interval: 5\n", []string{"r.yaml:6: ingest.interval: want a non-negative duration like 500ms"}},

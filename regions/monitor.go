@@ -78,16 +78,9 @@ func (d *Daemon) monitorLag(ctx context.Context, bk *buckets) {
 		if err != nil {
 			return err
 		}
-		lag := max(ss.Version()-forwarded, 0)
-		var age time.Duration
-		if lag > 0 {
-			ch, err := src.Changes(ctx, forwarded, forwarded+1, 1)
-			if err != nil {
-				return err
-			}
-			if len(ch) > 0 {
-				age = max(time.Since(ch[0].Timestamp), 0)
-			}
+		lag, age, err := streamLag(ctx, src, ss.Version(), forwarded, time.Now())
+		if err != nil {
+			return err
 		}
 		d.m.lagVersions.Set(float64(lag))
 		d.m.lagSeconds.Set(age.Seconds())

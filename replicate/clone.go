@@ -140,37 +140,37 @@ type PlannedFile struct {
 type Result struct {
 	Source        string `json:"source"`
 	Destination   string `json:"destination"`
-	SourceTableID string `json:"source_table_id"`
+	SourceTableID string `json:"sourceTableId"`
 	Mode          Mode   `json:"mode"`
 	// PreviousSourceVersion is the source version the destination reflected
 	// before the run (-1: none).
-	PreviousSourceVersion int64 `json:"previous_source_version"`
+	PreviousSourceVersion int64 `json:"previousSourceVersion"`
 	// SourceVersion is the source version the destination reflects now.
-	SourceVersion int64 `json:"source_version"`
+	SourceVersion int64 `json:"sourceVersion"`
 	// DestinationVersion is the destination's latest version after the run
 	// (in a dry run: before it).
-	DestinationVersion int64 `json:"destination_version"`
+	DestinationVersion int64 `json:"destinationVersion"`
 	// CommitsWritten counts the destination commits this run wrote;
 	// CommitsSkipped those another clone had already written (a race).
-	CommitsWritten int `json:"commits_written"`
-	CommitsSkipped int `json:"commits_skipped"`
+	CommitsWritten int `json:"commitsWritten"`
+	CommitsSkipped int `json:"commitsSkipped"`
 	// FilesPresent counts referenced files that were already at the
 	// destination with the right size (a resumed or raced clone) and were
 	// not copied again.
-	FilesPresent int `json:"files_present"`
+	FilesPresent int `json:"filesPresent"`
 	// FilesMissing counts files of replayed commits that the source no
 	// longer has (vacuumed after being removed); they are not live at the
 	// cloned version, so they are skipped with a warning.
-	FilesMissing int     `json:"files_missing"`
+	FilesMissing int     `json:"filesMissing"`
 	Metrics      Metrics `json:"metrics"`
-	DryRun       bool    `json:"dry_run"`
+	DryRun       bool    `json:"dryRun"`
 	// Fast is set when the whole run took the replica fast path: it read
 	// the new source commits and wrote them, without loading either table's
 	// state (except the replica's, once per source checkpoint, to write the
 	// replica's checkpoint). See docs/replicate.md.
 	Fast       bool          `json:"fast"`
 	Planned    []PlannedFile `json:"planned,omitempty"`
-	DurationMS int64         `json:"duration_ms"`
+	DurationMS int64         `json:"durationMs"`
 }
 
 // Clone brings the table in dst up to date with the table in src, as of the

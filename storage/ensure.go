@@ -33,6 +33,9 @@ func EnsureBucket(ctx context.Context, rawURL string) error {
 		if err != nil {
 			return err
 		}
+		if err := os.MkdirAll(b.(*fileBucket).root, 0o755); err != nil {
+			return classifyOS(ctx, "EnsureBucket", "", err)
+		}
 		return b.Close()
 	case "mem":
 		return nil

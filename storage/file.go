@@ -39,9 +39,12 @@ type fileBucket struct {
 	closed atomic.Bool
 }
 
+// newFileBucket opens root without creating it: opening a location to read
+// it must leave no trace (a mistyped path is not a new, empty table).
+// Writes create the directories they need.
 func newFileBucket(root string) (*fileBucket, error) {
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, classifyOS(context.Background(), "Open", "", err)
+	if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
+		return nil, newError("Open", "", ErrPermanent, fmt.Errorf("%s is a file, not a directory", root))
 	}
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(root)}
 	return &fileBucket{root: root, url: u.String()}, nil

@@ -12,7 +12,7 @@ func TestRedactURL(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"s3://b/p?region=eu-west-1&endpoint=http://127.0.0.1:7070", "s3://b/p?region=eu-west-1&endpoint=http://127.0.0.1:7070"},
 		{"azblob://c/p?sas_token=sv%3Dabc&protocol=http", "azblob://c/p?protocol=http"},
-		{"s3://user:secret@b/p", "s3://user@b/p"},
+		{"s3://user:secret@b/p", "s3://b/p"},
 		{"gs://b/p?access_key=AKIA&x=1", "gs://b/p?x=1"},
 		{"file:///tmp/x", "file:///tmp/x"},
 	}

@@ -47,6 +47,15 @@ type WriterOptions struct {
 	RowGroupBytes int64
 	// Allocator for Arrow and Parquet buffers (default memory.DefaultAllocator).
 	Allocator memory.Allocator
+	// DeltaTimestamps stores top-level timestamp columns DELTA_BINARY_PACKED
+	// without a dictionary. Log event times are nearly all distinct and
+	// nearly sorted: a dictionary only costs hashing until the encoder gives
+	// up on it, while deltas take a few bits a value and leave zstd far less
+	// to compress (measured on ingest: 8-19% less CPU). Not the default
+	// because arrow-go's delta decoder does not release a buffer to its
+	// allocator, which a leak-checking allocator reports; the Go allocator
+	// collects it.
+	DeltaTimestamps bool
 }
 
 func codecFor(name string) (compress.Compression, error) {
@@ -133,6 +142,12 @@ func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWr
 	}
 	if o.CompressionLevel != 0 {
 		pprops = append(pprops, parquet.WithCompressionLevel(o.CompressionLevel))
+	}
+	for _, f := range sch.Fields() {
+		if o.DeltaTimestamps && f.Type.ID() == arrow.TIMESTAMP {
+			pprops = append(pprops, parquet.WithDictionaryFor(f.Name, false),
+				parquet.WithEncodingFor(f.Name, parquet.Encodings.DeltaBinaryPacked))
+		}
 	}
 	aprops := pqarrow.NewArrowWriterProperties(
 		pqarrow.WithAllocator(o.Allocator),

@@ -23,6 +23,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Hooks observe commits; used for metrics.
 	Hooks Hooks
+	// NoLogCleanup turns off the expired-log cleanup that follows each
+	// checkpoint; the region daemon sets it and runs CleanupLog itself,
+	// bounded by what its egress routes have read.
+	NoLogCleanup bool
 }
 
 // Hooks are called on commit events; any may be nil.
@@ -36,9 +40,10 @@ type Hooks struct {
 // Table is a Delta table at one location. It caches the latest snapshot and
 // refreshes it incrementally. Safe for concurrent use.
 type Table struct {
-	bucket storage.Bucket
-	log    *slog.Logger
-	hooks  Hooks
+	bucket       storage.Bucket
+	log          *slog.Logger
+	hooks        Hooks
+	noLogCleanup bool
 
 	mu     sync.Mutex
 	latest *Snapshot
@@ -51,6 +56,7 @@ func newTable(b storage.Bucket, opts *Options) *Table {
 			t.log = opts.Logger
 		}
 		t.hooks = opts.Hooks
+		t.noLogCleanup = opts.NoLogCleanup
 	}
 	return t
 }
@@ -75,8 +81,13 @@ type CreateOptions struct {
 	Description      string
 }
 
-// Create writes version 0 of a new table in b: protocol (reader 1, writer 2)
-// and metaData. It returns ErrExists if a table is already there.
+// Create writes version 0 of a new table in b: the lowest protocol its
+// columns and properties need (reader 1 / writer 2 by default; reader 3 /
+// writer 7 with the timestampNtz feature for a timestamp_ntz column; writer
+// 3 or 4 for CHECK constraints or the change data feed) and metaData. It
+// returns ErrExists if a table is already there, and refuses before writing
+// anything a table loglake could not then write correctly (a generated
+// column, an invariant it cannot evaluate, …).
 func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Options) (*Table, error) {
 	if c.Schema == nil || len(c.Schema.Fields) == 0 {
 		return nil, errors.New("table: create needs a schema with at least one field")
@@ -107,10 +118,11 @@ func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Option
 	if c.Description != "" {
 		md.Description = &c.Description
 	}
-	actions := []Action{
-		{Protocol: &Protocol{MinReaderVersion: writeReaderVersion, MinWriterVersion: writeWriterVersion}},
-		{MetaData: md},
+	proto := requiredProtocol(nil, md, c.Schema)
+	if err := checkWrite(proto, md); err != nil {
+		return nil, err
 	}
+	actions := []Action{{Protocol: proto}, {MetaData: md}}
 	t := newTable(b, opts)
 	ci := t.commitInfo(&Commit{Operation: "CREATE TABLE", Parameters: map[string]any{
 		"partitionBy": md.PartitionColumns, "properties": md.Configuration}}, -1, true)

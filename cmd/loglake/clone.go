@@ -1,15 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
+	"github.com/loglake/loglake/internal/render"
 	"github.com/loglake/loglake/replicate"
 	"github.com/loglake/loglake/storage"
 )
@@ -18,7 +20,7 @@ func init() {
 	var version int64
 	var timestamp string
 	var parallel int
-	var dryRun, asJSON bool
+	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "clone SRC DST",
 		Short: "Bring a deep copy of a Delta table up to date at another URL (DR replicas, live forks)",
@@ -27,76 +29,123 @@ func init() {
 The first run copies SRC's live files at the chosen version; later runs copy
 only SRC's new commits, each as its own DST commit. A DST with no commits of
 its own is an exact replica with SRC's version numbers; a DST with commits of
-its own is a live fork and keeps them. See docs/replicate.md.`,
+its own is a live fork and keeps them. DST must be empty or a Delta table:
+cloning into a folder of other files (a landing location) is refused. See
+docs/replicate.md.`,
+		Example: `  loglake clone ./central s3://dr/central
+  loglake clone s3://lake/central gs://dr/central --dry-run
+  loglake clone ./central ./copy --version 3 -o json`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			opts := &replicate.Options{Parallel: parallel, DryRun: dryRun, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-			switch {
-			case version >= 0 && timestamp != "":
-				return usageError{fmt.Errorf("--version and --timestamp are mutually exclusive")}
-			case version >= 0:
-				opts.Version = &version
-			case timestamp != "":
-				ts, err := parseTime(timestamp)
-				if err != nil {
-					return usageError{err}
-				}
-				opts.Timestamp = &ts
-			}
-			if parallel < 0 {
-				return usageError{fmt.Errorf("--parallel must be positive")}
-			}
-			src, err := storage.Open(ctx, args[0], nil)
+	}
+	out := addOutput(cmd, render.Table, "json")
+	vb := addVerbosity(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		f, err := out.resolve(cmd)
+		if err != nil {
+			return err
+		}
+		opts := &replicate.Options{Parallel: parallel, DryRun: dryRun, Logger: vb.logger(os.Stderr, slog.LevelWarn)}
+		switch {
+		case version >= 0 && timestamp != "":
+			return usagef("--version and --timestamp are mutually exclusive")
+		case version >= 0:
+			opts.Version = &version
+		case timestamp != "":
+			ts, err := parseTime(timestamp)
 			if err != nil {
-				return err
+				return usageError{err}
 			}
-			defer src.Close()
-			dst, err := storage.Open(ctx, args[1], nil)
-			if err != nil {
-				return err
-			}
-			defer dst.Close()
-			var bar *termProgress
-			if !dryRun && term.IsTerminal(int(os.Stderr.Fd())) {
-				bar = &termProgress{}
-				opts.Progress = bar.update
-			}
-			res, err := replicate.Clone(ctx, src, dst, opts)
-			bar.finish()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			w := cmd.OutOrStdout()
-			if dryRun {
-				for _, f := range res.Planned {
-					fmt.Fprintf(w, "copy %s (%d bytes)\n", f.Path, f.Size)
-				}
-				fmt.Fprintf(w, "dry run: %s clone, source version %d -> %d: %d commits, %d files (%d bytes) to copy, %d already present\n",
-					res.Mode, res.PreviousSourceVersion, res.SourceVersion, res.CommitsWritten, len(res.Planned), plannedBytes(res), res.FilesPresent)
-				return nil
-			}
-			m := res.Metrics
-			mode := string(res.Mode)
-			if res.Fast {
-				mode += " (fast path)"
-			}
-			fmt.Fprintf(w, "%s clone of %s version %d into %s (version %d): %d commits written, %d skipped\n",
-				mode, res.Source, res.SourceVersion, res.Destination, res.DestinationVersion, res.CommitsWritten, res.CommitsSkipped)
-			fmt.Fprintf(w, "copied %d files (%d bytes), %d already present; removed %d files (%d bytes); source %d files (%d bytes); %d ms\n",
-				m.NumCopiedFiles, m.CopiedFilesSize, res.FilesPresent, m.NumRemovedFiles, m.RemovedFilesSize, m.SourceNumOfFiles, m.SourceTableSize, res.DurationMS)
-			return nil
-		},
+			opts.Timestamp = &ts
+		}
+		if parallel < 1 {
+			return usagef("--parallel %d: want 1 or more", parallel)
+		}
+		su, err := location(args[0])
+		if err != nil {
+			return err
+		}
+		du, err := location(args[1])
+		if err != nil {
+			return err
+		}
+		if overlaps(su, du) {
+			return usagef("SRC %s and DST %s overlap: a table cannot be cloned into or next to itself", args[0], args[1])
+		}
+		src, err := openLocation(ctx, su)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		dst, err := openLocation(ctx, du)
+		if err != nil {
+			return err
+		}
+		defer dst.Close()
+		if err := cloneTarget(ctx, dst); err != nil {
+			return err
+		}
+		var bar *termProgress
+		if !dryRun && vb.progress() {
+			bar = &termProgress{}
+			opts.Progress = bar.update
+		}
+		res, err := replicate.Clone(ctx, src, dst, opts)
+		bar.finish()
+		if err != nil {
+			return err
+		}
+		return writeObject(cmd.OutOrStdout(), f, res, func(w io.Writer) error { return printClone(w, res) })
 	}
 	cmd.Flags().Int64Var(&version, "version", -1, "clone this source version (default: latest)")
 	cmd.Flags().StringVar(&timestamp, "timestamp", "", "clone the latest source version at or before this RFC 3339 time")
 	cmd.Flags().IntVar(&parallel, "parallel", replicate.DefaultParallel, "concurrent file transfers")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be copied; write nothing")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result and Delta's clone metrics as JSON")
 	root.AddCommand(cmd)
+}
+
+// cloneTarget refuses a destination that holds files but no Delta table:
+// cloning into a landing folder would mix Parquet files into its logs.
+func cloneTarget(ctx context.Context, dst storage.Bucket) error {
+	if _, err := dst.List(ctx, "_delta_log/", "").Next(ctx); err == nil {
+		return nil // a Delta table (or the start of one): clone decides
+	} else if err != io.EOF {
+		return err
+	}
+	o, err := dst.List(ctx, "", "").Next(ctx)
+	switch {
+	case err == io.EOF:
+		return nil
+	case err != nil:
+		return err
+	}
+	return usagef("DST %s is not empty (it holds %s) and is not a Delta table: clone into an empty location or an existing clone", dst.URL(), o.Key)
+}
+
+func printClone(w io.Writer, res *replicate.Result) error {
+	if res.DryRun {
+		for _, f := range res.Planned {
+			fmt.Fprintf(w, "copy %s (%d bytes)\n", f.Path, f.Size)
+		}
+		from := "none"
+		if res.PreviousSourceVersion >= 0 {
+			from = fmt.Sprint(res.PreviousSourceVersion)
+		}
+		_, err := fmt.Fprintf(w, "dry run: %s clone, source version %s -> %d: %s, %s (%d bytes) to copy, %d already present\n",
+			res.Mode, from, res.SourceVersion, plural(res.CommitsWritten, "commit", "commits"), plural(len(res.Planned), "file", "files"), plannedBytes(res), res.FilesPresent)
+		return err
+	}
+	m := res.Metrics
+	mode := string(res.Mode)
+	if res.Fast {
+		mode += " (fast path)"
+	}
+	fmt.Fprintf(w, "%s clone of %s version %d into %s (version %d): %s written, %d skipped\n",
+		mode, res.Source, res.SourceVersion, res.Destination, res.DestinationVersion, plural(res.CommitsWritten, "commit", "commits"), res.CommitsSkipped)
+	_, err := fmt.Fprintf(w, "copied %s (%d bytes), %d already present; removed %s (%d bytes); source %s (%d bytes); %d ms\n",
+		plural(int(m.NumCopiedFiles), "file", "files"), m.CopiedFilesSize, res.FilesPresent, plural(int(m.NumRemovedFiles), "file", "files"), m.RemovedFilesSize,
+		plural(int(m.SourceNumOfFiles), "file", "files"), m.SourceTableSize, res.DurationMS)
+	return err
 }
 
 func plannedBytes(r *replicate.Result) int64 {

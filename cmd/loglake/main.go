@@ -1,12 +1,10 @@
 // Command loglake moves service logs from cloud regions into Delta Lake
 // tables, forwards approved rows to a central table, clones tables across
-// clouds and queries them with SQL. See README.md.
+// clouds and queries them with SQL. See README.md and docs/cli.md.
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,41 +22,38 @@ import (
 var version = "0.1.0"
 
 var root = &cobra.Command{
-	Use:           "loglake",
-	Short:         "Service logs from many regions into one Delta lakehouse",
-	Version:       version,
+	Use:   "loglake",
+	Short: "Service logs from many regions into one Delta lakehouse",
+	Long: `loglake moves service logs from cloud regions into Delta Lake tables,
+forwards approved rows to a central table, clones tables across clouds and
+queries them with SQL.
+
+Locations are URLs (file:///dir, s3://bucket/prefix, gs://…, azblob://…) or
+plain local paths (./t). Every flag can also be set as LOGLAKE_<FLAG>
+(e.g. LOGLAKE_OUTPUT=json); a flag on the command line wins over the
+environment, which wins over the YAML configuration.
+
+Exit codes: 0 success, 1 failure, 2 bad usage, 130 interrupted.`,
+	Example: `  loglake gen ./landing --files 4
+  loglake ingest --landing ./landing --table ./regional --once
+  loglake scan ./regional --limit 5
+  loglake describe ./regional`,
 	SilenceUsage:  true,
 	SilenceErrors: true,
+}
+
+func init() {
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		started = true
+		return applyEnv(cmd)
+	}
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
+	interrupted := ctx.Err() != nil
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "loglake:", oneLine(err))
-		var ue usageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
-
-// usageError marks bad command-line input (exit code 2).
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
-
-// oneLine keeps error output to one line, as scripts expect.
-func oneLine(err error) string {
-	s := err.Error()
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		if r == '\n' || r == '\r' {
-			r = ' '
-		}
-		out = append(out, r)
-	}
-	return string(out)
+	os.Exit(report(os.Stderr, err, interrupted))
 }

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -19,28 +19,33 @@ rows into the central table), with Prometheus /metrics and /healthz on the
 configured address. Logs are slog JSON on stderr. SIGTERM or SIGINT lets both
 loops finish their current batch, then exits 0. Several daemons of the same
 region may run at once: no row is ever duplicated.`,
+		Example: `  loglake run --config configs/eu-west.yaml
+  LOGLAKE_METRICS_ADDRESS=:9464 loglake run --config configs/eu-west.yaml -v`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadRegion(cmd, configFile, metricsAddr)
-			if err != nil {
-				return err
-			}
-			d, err := regions.NewDaemon(cfg, nil)
-			if err != nil {
-				return usageError{err}
-			}
-			return d.Run(cmd.Context())
-		},
+	}
+	vb := addVerbosity(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := loadRegion(cmd, configFile, metricsAddr, vb)
+		if err != nil {
+			return err
+		}
+		d, err := regions.NewDaemon(cfg, nil)
+		if err != nil {
+			return usageError{err}
+		}
+		return d.Run(cmd.Context())
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "region configuration file (YAML)")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-address", "", "override metrics.address (host:port; port 0 picks one)")
 	root.AddCommand(cmd)
 }
 
-// loadRegion loads --config, applying a --metrics-address override.
-func loadRegion(cmd *cobra.Command, file, metricsAddr string) (*regions.Config, error) {
+// loadRegion loads --config, then applies what the command line and the
+// environment override (flag > environment > YAML): --metrics-address and
+// the log level (-q, -v).
+func loadRegion(cmd *cobra.Command, file, metricsAddr string, vb *verbosity) (*regions.Config, error) {
 	if file == "" {
-		return nil, usageError{fmt.Errorf("--config is required")}
+		return nil, usagef("--config is required")
 	}
 	cfg, err := regions.Load(file)
 	if err != nil {
@@ -48,6 +53,23 @@ func loadRegion(cmd *cobra.Command, file, metricsAddr string) (*regions.Config, 
 	}
 	if cmd.Flags().Changed("metrics-address") {
 		cfg.Metrics.Address = metricsAddr
+	}
+	if vb.quiet || vb.verbose > 0 {
+		var base slog.Level
+		if err := base.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+			return nil, usageError{err}
+		}
+		var l slog.Level = vb.level(base)
+		switch {
+		case l <= slog.LevelDebug:
+			cfg.Log.Level = "debug"
+		case l <= slog.LevelInfo:
+			cfg.Log.Level = "info"
+		case l <= slog.LevelWarn:
+			cfg.Log.Level = "warn"
+		default:
+			cfg.Log.Level = "error"
+		}
 	}
 	return cfg, nil
 }

@@ -1,187 +1,102 @@
 package main
 
 import (
-	"bufio"
-	"encoding/csv"
-	"encoding/json"
-	"fmt"
 	"io"
-	"strings"
-	"text/tabwriter"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/spf13/cobra"
 
+	"github.com/loglake/loglake/internal/render"
 	"github.com/loglake/loglake/table"
 )
 
 func init() {
 	var sf snapshotFlags
-	var where, columns, format string
+	var where, columns string
 	var limit int64
 	cmd := &cobra.Command{
 		Use:   "scan URL",
 		Short: "Print a table's rows (partition columns included; timestamps RFC 3339 UTC)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			snap, err := sf.open(ctx, args[0])
-			if err != nil {
-				return err
+		Example: `  loglake scan ./regional --limit 10
+  loglake scan ./regional --where "level = 'ERROR'" --columns "ts, service, msg"
+  loglake scan s3://lake/central --version 3 -o csv > rows.csv`,
+		Args: cobra.ExactArgs(1),
+	}
+	out := addOutput(cmd, render.NDJSON, "format", "json")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		f, err := out.resolve(cmd)
+		if err != nil {
+			return err
+		}
+		if limit < 0 {
+			return usagef("--limit %d: want 0 or more", limit)
+		}
+		opts := &table.ScanOptions{Filter: where, Limit: limit}
+		if columns != "" {
+			if opts.Columns = splitList(columns); len(opts.Columns) == 0 {
+				return usagef("--columns %q names no column", columns)
 			}
-			opts := &table.ScanOptions{Filter: where, Limit: limit}
-			if columns != "" {
-				opts.Columns = strings.Split(columns, ",")
-			}
-			sc, err := snap.Scan(ctx, opts)
-			if err != nil {
-				return err
-			}
-			defer sc.Close()
-			out := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
-			defer out.Flush()
-			p, err := newRowPrinter(format, out)
-			if err != nil {
-				return err
-			}
-			for {
-				rec, err := sc.Next(ctx)
-				if err == io.EOF {
-					return p.close()
+		}
+		snap, err := sf.open(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		var rw *render.Writer
+		finish := func() error {
+			if rw == nil {
+				if f != render.JSON {
+					return nil
 				}
-				if err != nil {
+				// No rows, so no columns either: an empty array.
+				if rw, err = render.NewWriter(cmd.OutOrStdout(), f, nil); err != nil {
 					return err
 				}
-				err = p.print(rec)
-				rec.Release()
-				if err != nil {
+			}
+			return rw.Close()
+		}
+		if cmd.Flags().Changed("limit") && limit == 0 {
+			return finish()
+		}
+		sc, err := snap.Scan(ctx, opts)
+		if err != nil {
+			return err
+		}
+		defer sc.Close()
+		var vals []any
+		for {
+			rec, err := sc.Next(ctx)
+			if err == io.EOF {
+				return finish()
+			}
+			if err != nil {
+				return err
+			}
+			if rw == nil {
+				names := make([]string, rec.NumCols())
+				for i := range names {
+					names[i] = rec.ColumnName(i)
+				}
+				if rw, err = render.NewWriter(cmd.OutOrStdout(), f, names); err != nil {
+					rec.Release()
 					return err
 				}
+				vals = make([]any, len(names))
 			}
-		},
+			for r := 0; r < int(rec.NumRows()) && err == nil; r++ {
+				for c := range vals {
+					vals[c] = table.Value(rec.Column(c), r)
+				}
+				err = rw.Row(vals)
+			}
+			rec.Release()
+			if err != nil {
+				return err
+			}
+		}
 	}
 	sf.register(cmd)
 	cmd.Flags().StringVar(&where, "where", "", "row filter, e.g. \"level = 'ERROR' AND date >= '2026-11-01'\"")
 	cmd.Flags().StringVar(&columns, "columns", "", "comma-separated columns to print (default: all)")
-	cmd.Flags().Int64Var(&limit, "limit", 0, "print at most this many rows")
-	cmd.Flags().StringVar(&format, "format", "ndjson", "output format: ndjson, csv or table")
+	cmd.Flags().Int64Var(&limit, "limit", 0, "print at most this many rows (default: all)")
 	root.AddCommand(cmd)
-}
-
-// rowPrinter writes records in one of scan's output formats.
-type rowPrinter struct {
-	format string
-	w      io.Writer
-	csv    *csv.Writer
-	tab    *tabwriter.Writer
-	header bool
-}
-
-func newRowPrinter(format string, w io.Writer) (*rowPrinter, error) {
-	p := &rowPrinter{format: format, w: w}
-	switch format {
-	case "ndjson":
-	case "csv":
-		p.csv = csv.NewWriter(w)
-	case "table":
-		p.tab = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	default:
-		return nil, usageError{fmt.Errorf("unknown --format %q: want ndjson, csv or table", format)}
-	}
-	return p, nil
-}
-
-func (p *rowPrinter) print(rec arrow.Record) error {
-	names := make([]string, rec.NumCols())
-	for i := range names {
-		names[i] = rec.ColumnName(i)
-	}
-	if !p.header {
-		p.header = true
-		switch {
-		case p.csv != nil:
-			if err := p.csv.Write(names); err != nil {
-				return err
-			}
-		case p.tab != nil:
-			fmt.Fprintln(p.tab, strings.Join(names, "\t"))
-		}
-	}
-	enc := json.NewEncoder(p.w)
-	enc.SetEscapeHTML(false)
-	row := make(map[string]any, len(names))
-	cells := make([]string, len(names))
-	for r := 0; r < int(rec.NumRows()); r++ {
-		if p.format == "ndjson" {
-			for c, n := range names {
-				row[n] = table.Value(rec.Column(c), r)
-			}
-			if err := enc.Encode(orderedRow{names, row}); err != nil {
-				return err
-			}
-			continue
-		}
-		for c := range names {
-			cells[c] = cellString(table.Value(rec.Column(c), r))
-		}
-		if p.csv != nil {
-			if err := p.csv.Write(cells); err != nil {
-				return err
-			}
-		} else {
-			fmt.Fprintln(p.tab, strings.Join(cells, "\t"))
-		}
-	}
-	return nil
-}
-
-func (p *rowPrinter) close() error {
-	switch {
-	case p.csv != nil:
-		p.csv.Flush()
-		return p.csv.Error()
-	case p.tab != nil:
-		return p.tab.Flush()
-	}
-	return nil
-}
-
-// cellString renders a value for csv and table output.
-func cellString(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return v
-	case map[string]any, []any:
-		b, _ := json.Marshal(v)
-		return string(b)
-	}
-	return fmt.Sprint(v)
-}
-
-// orderedRow marshals a row with its columns in table order.
-type orderedRow struct {
-	names []string
-	vals  map[string]any
-}
-
-func (o orderedRow) MarshalJSON() ([]byte, error) {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, n := range o.names {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(n)
-		v, err := json.Marshal(o.vals[n])
-		if err != nil {
-			return nil, err
-		}
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
-	}
-	b.WriteByte('}')
-	return []byte(b.String()), nil
 }

@@ -1,25 +1,33 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/internal/render"
 	"github.com/loglake/loglake/table"
 )
 
 // openTable opens the Delta table at url.
+// Reading never creates anything: a mistyped location is an error, not a
+// new directory.
 func openTable(ctx context.Context, url string) (*table.Table, error) {
-	b, err := storage.Open(ctx, url, nil)
+	b, err := openLocation(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	return table.Open(ctx, b, nil)
+	t, err := table.Open(ctx, b, nil)
+	if errors.Is(err, table.ErrNoTable) {
+		return nil, fmt.Errorf("%s: %w", b.URL(), err)
+	}
+	return t, err
 }
 
 // snapshotFlags select a version for time travel.
@@ -29,7 +37,7 @@ type snapshotFlags struct {
 }
 
 func (f *snapshotFlags) register(cmd *cobra.Command) {
-	cmd.Flags().Int64Var(&f.version, "version", -1, "table version to read (default: latest)")
+	cmd.Flags().Int64Var(&f.version, "version", -1, "table version to read (default: latest; not loglake's version, see 'loglake version')")
 	cmd.Flags().StringVar(&f.timestamp, "timestamp", "", "read the latest version at or before this RFC 3339 time")
 }
 
@@ -63,75 +71,95 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("bad timestamp %q: want RFC 3339, e.g. 2026-11-24T10:00:00Z", s)
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
 func init() {
 	var sf snapshotFlags
-	var files, asJSON bool
+	var files bool
 	describe := &cobra.Command{
 		Use:   "describe URL",
 		Short: "Show a table's version, protocol, schema, partitioning and size",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			snap, err := sf.open(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			d := describeSnapshot(snap, files)
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), d)
-			}
-			return printDescription(cmd.OutOrStdout(), d)
-		},
+		Example: `  loglake describe ./regional
+  loglake describe s3://lake/central --version 12 -o json
+  loglake describe ./regional --files`,
+		Args: cobra.ExactArgs(1),
+	}
+	dOut := addOutput(describe, render.Table, "json")
+	describe.RunE = func(cmd *cobra.Command, args []string) error {
+		f, err := dOut.resolve(cmd)
+		if err != nil {
+			return err
+		}
+		snap, err := sf.open(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		d := describeSnapshot(snap, files)
+		return writeObject(cmd.OutOrStdout(), f, d, func(w io.Writer) error { return printDescription(w, d) })
 	}
 	sf.register(describe)
 	describe.Flags().BoolVar(&files, "files", false, "list the live data files")
-	describe.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	root.AddCommand(describe)
 
-	var histJSON bool
 	var limit int
 	history := &cobra.Command{
 		Use:   "history URL",
 		Short: "List the table's versions, newest first",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			t, err := openTable(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			entries, err := t.History(ctx, limit)
-			if err != nil {
-				return err
-			}
-			out := make([]historyEntry, len(entries))
-			for i, e := range entries {
-				out[i] = historyEntry{Version: e.Version, Timestamp: e.Timestamp.Format(time.RFC3339Nano)}
-				if ci := e.CommitInfo; ci != nil {
-					out[i].Operation, out[i].OperationParameters, out[i].OperationMetrics = ci.Operation, ci.OperationParameters, ci.OperationMetrics
-					out[i].EngineInfo = ci.EngineInfo
-				}
-			}
-			if histJSON {
-				return writeJSON(cmd.OutOrStdout(), out)
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%-8s %-30s %-20s %s\n", "VERSION", "TIMESTAMP", "OPERATION", "METRICS")
-			for _, e := range out {
-				m, _ := json.Marshal(e.OperationMetrics)
-				fmt.Fprintf(w, "%-8d %-30s %-20s %s\n", e.Version, e.Timestamp, e.Operation, m)
-			}
-			return nil
-		},
+		Example: `  loglake history ./regional
+  loglake history s3://lake/central --limit 10 -o json`,
+		Args: cobra.ExactArgs(1),
 	}
-	history.Flags().BoolVar(&histJSON, "json", false, "print JSON")
-	history.Flags().IntVar(&limit, "limit", 0, "show at most this many versions")
+	hOut := addOutput(history, render.Table, "json")
+	history.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		f, err := hOut.resolve(cmd)
+		if err != nil {
+			return err
+		}
+		if limit < 0 {
+			return usagef("--limit %d: want 0 or more", limit)
+		}
+		t, err := openTable(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		var entries []table.Entry
+		if !cmd.Flags().Changed("limit") || limit > 0 {
+			if entries, err = t.History(ctx, limit); err != nil {
+				return err
+			}
+		}
+		out := make([]historyEntry, len(entries))
+		for i, e := range entries {
+			out[i] = historyEntry{Version: e.Version, Timestamp: e.Timestamp.Format(time.RFC3339Nano)}
+			if ci := e.CommitInfo; ci != nil {
+				out[i].Operation, out[i].OperationParameters, out[i].OperationMetrics = ci.Operation, ci.OperationParameters, ci.OperationMetrics
+				out[i].EngineInfo = ci.EngineInfo
+			}
+		}
+		w := cmd.OutOrStdout()
+		if f == render.JSON {
+			// A JSON array of entries, as before the output convention.
+			return writeJSON(w, out)
+		}
+		cols := []string{"version", "timestamp", "operation", "operationParameters", "operationMetrics", "engineInfo"}
+		if f == render.Table {
+			cols = []string{"VERSION", "TIMESTAMP", "OPERATION", "METRICS"}
+		}
+		rw, err := render.NewWriter(w, f, cols)
+		if err != nil {
+			return err
+		}
+		for _, e := range out {
+			row := []any{e.Version, e.Timestamp, e.Operation, e.OperationParameters, e.OperationMetrics, e.EngineInfo}
+			if f == render.Table {
+				row = []any{e.Version, e.Timestamp, e.Operation, e.OperationMetrics}
+			}
+			if err := rw.Row(row); err != nil {
+				return err
+			}
+		}
+		return rw.Close()
+	}
+	history.Flags().IntVar(&limit, "limit", 0, "show at most this many versions (default: all)")
 	root.AddCommand(history)
 }
 
@@ -234,11 +262,25 @@ func printDescription(w io.Writer, d description) error {
 	if json.Unmarshal(d.Schema, &sch) == nil {
 		fmt.Fprintln(w, "schema:")
 		for _, f := range sch.Fields {
-			fmt.Fprintf(w, "  %-20s %s\n", f.Name, string(f.Type))
+			fmt.Fprintf(w, "  %-20s %s\n", f.Name, typeString(f.Type))
 		}
 	}
 	for _, f := range d.Files {
 		fmt.Fprintf(w, "  %s  %d\n", f.Path, f.Size)
 	}
 	return nil
+}
+
+// typeString prints a schema field's type: primitive types bare (string,
+// not "string"), nested types as compact JSON.
+func typeString(t json.RawMessage) string {
+	var s string
+	if json.Unmarshal(t, &s) == nil {
+		return s
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, t) == nil {
+		return b.String()
+	}
+	return string(t)
 }

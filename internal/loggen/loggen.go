@@ -17,6 +17,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -47,7 +48,8 @@ type Options struct {
 	// Span is the time range events cover (default 48h). File i covers the
 	// i-th slice of it, in order.
 	Span time.Duration
-	// Prefix is prepended to every key (e.g. "landing/"); may be "".
+	// Prefix is a folder every key goes under (e.g. "landing" or
+	// "landing/"); may be "".
 	Prefix string
 }
 
@@ -63,6 +65,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Span <= 0 {
 		o.Span = 48 * time.Hour
+	}
+	if o.Prefix != "" && !strings.HasSuffix(o.Prefix, "/") {
+		o.Prefix += "/" // a folder, not the start of the first segment's name
+	}
+	if o.Compression == "none" {
+		o.Compression = ""
 	}
 	return o
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/loglake/loglake/regions"
+)
+
+// sizeValue is a byte-size flag with the YAML's syntax (regions.ParseSize):
+// 10GiB, 128MiB, 500KB or a plain number of bytes.
+type sizeValue struct {
+	p    *int64
+	text string // as given, for flags handed on verbatim (DuckDB's memory_limit)
+}
+
+// sizeVar registers a size flag.
+func sizeVar(f *pflag.FlagSet, p *int64, name string, def int64, usage string) *sizeValue {
+	*p = def
+	v := &sizeValue{p: p}
+	f.Var(v, name, usage)
+	return v
+}
+
+func (v *sizeValue) Set(s string) error {
+	n, err := regions.ParseSize(s)
+	if err != nil {
+		return err
+	}
+	*v.p, v.text = int64(n), s
+	return nil
+}
+
+func (v *sizeValue) Type() string { return "size" }
+
+func (v *sizeValue) String() string {
+	if v == nil || v.p == nil {
+		return "0"
+	}
+	return formatSize(*v.p)
+}
+
+// formatSize prints n in the largest binary unit that divides it exactly,
+// so that defaults in --help read as a user would type them.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		s string
+		m int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.m == 0 {
+			return fmt.Sprintf("%d%s", n/u.m, u.s)
+		}
+	}
+	return fmt.Sprint(n)
+}
+
+// durationValue is a duration flag with the YAML's syntax (500ms, 30s,
+// 1m); negative durations are refused as they are in YAML.
+type durationValue time.Duration
+
+// durationVar registers a duration flag.
+func durationVar(f *pflag.FlagSet, p *time.Duration, name string, def time.Duration, usage string) {
+	*p = def
+	f.Var((*durationValue)(p), name, usage)
+}
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a non-negative duration like 500ms, 30s or 1m, got %q", s)
+	}
+	*v = durationValue(d)
+	return nil
+}
+
+func (v *durationValue) Type() string { return "duration" }
+
+func (v *durationValue) String() string { return time.Duration(*v).String() }

@@ -1,0 +1,150 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// ErrCredentials marks a location that carries credentials (a URL
+// password or a secret-looking query parameter). Credentials come from each
+// cloud's standard chain, never from a URL that ends up in shell history,
+// configuration files and logs.
+var ErrCredentials = errors.New("credentials must not be in the URL: use the cloud's standard credential chain (environment, profile, workload identity)")
+
+// secretParams are query parameter fragments that mark credentials; they
+// are refused by ParseLocation and removed by RedactURL.
+var secretParams = []string{"secret", "password", "passwd", "token", "sig", "credential", "access_key", "accesskey", "account_key", "accountkey", "private_key", "privatekey", "api_key", "apikey", "sas"}
+
+func secretParam(name string) bool {
+	lk := strings.ToLower(name)
+	for _, s := range secretParams {
+		if strings.Contains(lk, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseLocation checks a location as a user wrote it (command line,
+// environment or configuration file) and returns the URL to Open. A bare
+// path ("./t", "t", "/data/t") and a relative file:// URL ("file://./t",
+// "file://t") are local directories, resolved against base ("": the working
+// directory). Credentials in the URL are refused with ErrCredentials, and
+// every error shows the URL redacted.
+func ParseLocation(raw, base string) (string, error) {
+	if raw == "" {
+		return "", errors.New("empty location: want a path or a URL such as file:///dir or s3://bucket/prefix")
+	}
+	if !strings.Contains(raw, "://") {
+		if strings.Contains(raw, ":") && !filepath.IsAbs(raw) && !strings.HasPrefix(raw, ".") {
+			// "s3:bucket", "gs:/b": a mistyped URL, not a file name.
+			return "", fmt.Errorf("%q is neither a path nor a URL: want scheme://…", RedactURL(raw))
+		}
+		return localURL(raw, base)
+	}
+	if rest, ok := strings.CutPrefix(raw, "file://"); ok && rest != "" && !strings.HasPrefix(rest, "/") {
+		// file://./x, file://../x, file://x: relative to base.
+		p, query, _ := strings.Cut(rest, "?")
+		if query != "" {
+			return "", fmt.Errorf("file URL %q takes no query parameters", raw)
+		}
+		return localURL(p, base)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%s is not a URL", RedactURL(raw))
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("%s: %w", RedactURL(raw), ErrCredentials)
+	}
+	for k := range u.Query() {
+		if secretParam(k) {
+			return "", fmt.Errorf("%s: query parameter %q looks like a credential: %w", RedactURL(raw), k, ErrCredentials)
+		}
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" && u.Host != "localhost" || !strings.HasPrefix(u.Path, "/") {
+			return "", fmt.Errorf("%q: want file:///absolute/dir, file://./relative/dir or a plain path", raw)
+		}
+	case "mem", "s3", "gs", "azblob":
+		if u.Host == "" {
+			return "", fmt.Errorf("%q: missing bucket or container name", raw)
+		}
+	default:
+		return "", fmt.Errorf("unsupported scheme %q: want file, mem, s3, gs or azblob", u.Scheme)
+	}
+	return raw, nil
+}
+
+func localURL(p, base string) (string, error) {
+	p = filepath.FromSlash(p)
+	if !filepath.IsAbs(p) && base != "" {
+		p = filepath.Join(base, p)
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String(), nil
+}
+
+// RedactText returns s with every URL in it redacted (see RedactURL), for
+// messages that may quote a location a user typed, such as an error from a
+// library that does not know which parts are secret.
+func RedactText(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		start := i
+		for start > 0 && isSchemeByte(s[start-1]) {
+			start--
+		}
+		end := i + 3
+		for end < len(s) && !isURLEnd(s[end]) {
+			end++
+		}
+		b.WriteString(s[:start])
+		if start == i {
+			b.WriteString(s[start:end])
+		} else {
+			b.WriteString(RedactURL(s[start:end]))
+		}
+		s = s[end:]
+	}
+}
+
+func isSchemeByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'
+}
+
+func isURLEnd(c byte) bool {
+	return c == ' ' || c == '"' || c == '\'' || c == '`' || c == '\n' || c == '\t' || c == '>' || c == '<' || c == ')'
+}
+
+// Overlap reports whether two locations (as returned by ParseLocation)
+// share keys: one is the other or lies inside it. A table inside its own
+// landing location would ingest its own Parquet files as logs.
+func Overlap(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil || ua.Scheme != ub.Scheme || ua.Host != ub.Host {
+		return false
+	}
+	pa := strings.Trim(ua.Path, "/") + "/"
+	pb := strings.Trim(ub.Path, "/") + "/"
+	if pa == "/" || pb == "/" {
+		return true // a whole bucket contains everything in it
+	}
+	return strings.HasPrefix(pa, pb) || strings.HasPrefix(pb, pa)
+}
