@@ -177,7 +177,7 @@ func (e *Egress) RunOnce(ctx context.Context) (Summary, error) {
 // and commit (for at most DrainTimeout) and returns nil. Failed runs are
 // logged and retried with backoff; errors that a retry cannot fix
 // (ErrSourceLogCleaned, ErrSchemaMismatch, ErrPredicate,
-// table.ErrUnsupportedFeature) are returned.
+// table.ErrUnsupportedFeature, table.ErrInvalidPath) are returned.
 func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		interval = DefaultInterval
@@ -244,7 +244,8 @@ func drainContext(ctx context.Context, d time.Duration) (context.Context, func()
 // permanent reports errors that retrying cannot fix.
 func permanent(err error) bool {
 	return errors.Is(err, ErrSourceLogCleaned) || errors.Is(err, ErrSchemaMismatch) ||
-		errors.Is(err, ErrPredicate) || errors.Is(err, table.ErrUnsupportedFeature)
+		errors.Is(err, ErrPredicate) || errors.Is(err, table.ErrUnsupportedFeature) ||
+		errors.Is(err, table.ErrInvalidPath)
 }
 
 // run forwards the source versions committed before it started (and those
@@ -545,6 +546,7 @@ func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn int64, ch
 // readChange forwards one source commit's new rows into the batch.
 func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, central *table.Schema, write func(arrow.Record) error) error {
 	var adds []*table.Add
+	at := map[string]int{} // path -> index in adds: a later add of a path replaces an earlier one
 	deletes := false
 	for _, a := range c.Actions {
 		switch {
@@ -553,6 +555,11 @@ func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, centr
 				return fmt.Errorf("source version %d: %w", c.Version, err)
 			}
 		case a.Add != nil && a.Add.DataChange:
+			if i, ok := at[a.Add.Path]; ok {
+				adds[i] = a.Add
+				continue
+			}
+			at[a.Add.Path] = len(adds)
 			adds = append(adds, a.Add)
 		case a.Remove != nil && a.Remove.DataChange:
 			deletes = true

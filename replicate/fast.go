@@ -14,16 +14,19 @@ import (
 // The replica fast path brings an exact replica up to date at the cost of
 // the source commits it replays, whatever the size of the table: neither
 // table is opened (no checkpoint decoded, no snapshot built), nothing is
-// listed, and no old commit is read again. What it reads:
+// listed, and no old commit is read again. It reads the logs only through
+// table's API (no _delta_log/ key is built here). What it reads:
 //
 //   - the destination's _last_checkpoint hint, a few Stats of commit files
-//     after it to find the latest commit (probeLatest), and the head of that
-//     commit (its actions before the first file action);
+//     after it to find the latest commit (table.ProbeLatest), and the head
+//     of that commit (table.CommitHead: its actions before the first file
+//     action);
 //   - the head of the source's commit at the same version, to check it is
 //     the commit the replica holds (same commit timestamp; same table id if
 //     it carries metaData);
-//   - the source's commits after it, until the first missing one (one Stat
-//     tells "nothing new" apart without a listing);
+//   - the source's commits after it, through its gated change feed
+//     (table.Feed), until the first missing one (one Stat tells "nothing
+//     new" apart without a listing);
 //   - a Stat (and a copy) per file those commits add, and the source's
 //     _last_checkpoint hint.
 //
@@ -37,9 +40,10 @@ import (
 // carry the same timestamp as the replica's, which a recreated or different
 // table at the same URL does not. Anything it cannot settle cheaply — no
 // such commit, another source URL, a differing source commit, a protocol
-// change, deletion vectors, a file the source no longer has, a commit of
-// the destination's own landing meanwhile — goes to the full path, from the
-// first commit the fast path did not write.
+// change, a commit the feed refuses, deletion vectors, a file the source no
+// longer has, a file already at the destination with another size, a
+// commit of the destination's own landing meanwhile — goes to the full
+// path, from the first commit the fast path did not write.
 
 // replicaHead is what the destination's latest commit says about the
 // replica.

@@ -2,6 +2,7 @@ package replicate_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -178,4 +179,52 @@ func TestCloneReplacesUnreferencedLeftover(t *testing.T) {
 		t.Errorf("no file copied: %+v", res)
 	}
 	rt.SameRows(t, rt.Latest(t, srcT), rt.Latest(t, open(t, dst)))
+}
+
+// A replay stops at the first commit loglake cannot write, after replaying
+// the commits before it, and copies nothing for the refused one.
+func TestCloneReplayStopsAtUnwritableCommit(t *testing.T) {
+	ctx := context.Background()
+	src, dst := location(t, "mem"), location(t, "mem")
+	tabletest.HostileBase(t, src)
+	clone(t, src, dst, nil)
+	srcT := open(t, src)
+	rt.Append(t, srcT, 100, 10, nil) // version 3
+	data := `{"commitInfo":{"timestamp":1,"operation":"UPGRADE PROTOCOL"}}` + "\n" +
+		`{"protocol":{"minReaderVersion":1,"minWriterVersion":7,"writerFeatures":["domainMetadata"]}}` + "\n"
+	if err := src.PutIfAbsent(ctx, table.CommitKey(4), []byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	// Version 5, by the engine that upgraded: a file that must not be copied.
+	live := rt.At(t, srcT, 3).Files()[0]
+	if err := src.Copy(ctx, "part-v5.zstd.parquet", src, mustKey(t, live.Path)); err != nil {
+		t.Fatal(err)
+	}
+	v5 := *live
+	v5.Path = "part-v5.zstd.parquet"
+	line, _ := json.Marshal(table.Action{Add: &v5})
+	if err := src.PutIfAbsent(ctx, table.CommitKey(5), []byte(`{"commitInfo":{"timestamp":2}}`+"\n"+string(line)+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := replicate.Clone(ctx, src, dst, nil)
+	var fe *table.FeatureError
+	if !errors.As(err, &fe) || fe.Feature != "domainMetadata" {
+		t.Fatalf("clone = %v, want a FeatureError naming domainMetadata", err)
+	}
+	snap := rt.Latest(t, open(t, dst))
+	if snap.Version() != 3 {
+		t.Errorf("destination at version %d, want 3 (the commit before the refused one)", snap.Version())
+	}
+	rt.SameRows(t, rt.At(t, srcT, 3), snap)
+	chs, err := srcT.Changes(ctx, 4, 5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range chs[0].Actions {
+		if a.Add != nil {
+			if _, err := dst.Stat(ctx, mustKey(t, a.Add.Path)); err == nil {
+				t.Errorf("%s of version 5 was copied", a.Add.Path)
+			}
+		}
+	}
 }

@@ -25,6 +25,7 @@ func (c *cloner) replay(ctx context.Context, dstT *table.Table, recorded int64) 
 		return fmt.Errorf("replicate: source %s: %w", c.src.URL(), err)
 	}
 	after := recorded
+	var proto *table.Protocol // the last protocol a replayed commit set
 	for after < c.target {
 		changes, err := feed.Next(ctx, c.target, replayBatch)
 		if errors.Is(err, table.ErrVersionNotFound) && after == recorded {
@@ -43,7 +44,16 @@ func (c *cloner) replay(ctx context.Context, dstT *table.Table, recorded int64) 
 		// files is copied; the commits before it are replayed.
 		var refuse error
 		for i, ch := range changes {
-			if err := table.CheckWrite(ch.Protocol, ch.Metadata); err != nil {
+			// The destination's protocol at `recorded` was written by a
+			// clone, so only protocols the replayed commits set need the
+			// check (the feed's start state is the source's latest, which
+			// may be newer than these commits).
+			for _, a := range ch.Actions {
+				if a.Protocol != nil {
+					proto = a.Protocol
+				}
+			}
+			if err := table.CheckWrite(proto, ch.Metadata); err != nil {
 				refuse = fmt.Errorf("replicate: source %s version %d: %w", c.src.URL(), ch.Version, err)
 				changes = changes[:i]
 				break

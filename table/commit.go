@@ -73,9 +73,13 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 	if err != nil {
 		return -1, err
 	}
-	for _, a := range dataActions {
+	for i, a := range dataActions {
 		if a.MetaData != nil {
 			md = a.MetaData
+		}
+		// Never write a path every reader (this one included) refuses.
+		if err := dataActions[i].checkPaths(); err != nil {
+			return -1, err
 		}
 	}
 	for _, a := range dataActions {

@@ -9,4 +9,12 @@
 // (reader 1 / writer 2 by default) and reads any
 // table whose protocol and features it implements; anything else is refused
 // with ErrUnsupportedFeature naming the feature, never misread.
+//
+// Only this package reads _delta_log/. Above it, the log is seen through
+// snapshots and the gated change feed (Feed), which applies each commit's
+// protocol and metaData in order and stops with a FeatureError at the first
+// commit loglake cannot read. Every file path a log names (add, remove, cdc,
+// deletion vector) is validated once, by FileKey, as the log is decoded:
+// never under _delta_log/ or _loglake/, never escaping the table root, never
+// absolute.
 package table

@@ -38,6 +38,21 @@ type Hostile struct {
 	// clone of it, an append to it) and get a correct result; when it is
 	// false a writer must refuse with an error.
 	Writable bool
+	// Refed marks a commit that adds, with dataChange=true, a path that is
+	// already live: a snapshot reader sees it once, while a change-feed
+	// reader that treats every such add as new data (Delta's streaming
+	// source does) reads its rows again.
+	Refed bool
+	// FeedErr, when set, is the error class a change-feed reader that
+	// already read the base gives on meeting the damage, where a snapshot
+	// reader gets a correct result (Want nil).
+	FeedErr error
+}
+
+func sortedIDs(a, b []int64) []int64 {
+	out := append(append([]int64{}, a...), b...)
+	slices.Sort(out)
+	return out
 }
 
 // HostileBaseIDs are the ids of the base table's rows.
@@ -141,12 +156,17 @@ func HostileCorpus() []Hostile {
 		},
 		{
 			Name:   "duplicate-adds",
-			Covers: "commit 3 adds a live file of commit 1 again, twice (a replayed add replaces; rows are not doubled)",
+			Covers: "commit 3 adds one new file twice (the second add replaces the first: its rows appear once)",
+			Break:  copiedAdd("2026-11-24", "date=2026-11-24/part-dup.zstd.parquet", 2, func(*table.Add) {}),
+			IDs:    sortedIDs(HostileBaseIDs, []int64{2, 5, 8}), Writable: true,
+		},
+		{
+			Name:   "readd-live-file",
+			Covers: "commit 3 adds commit 1's live file again under the same path (replaces it: rows are not doubled)",
 			Break: firstAdd(func(a *table.Add) []string {
-				l := actionLine(table.Action{Add: a})
-				return []string{l, l}
+				return []string{actionLine(table.Action{Add: a})}
 			}),
-			IDs: HostileBaseIDs, Writable: true,
+			IDs: HostileBaseIDs, Writable: true, Refed: true,
 		},
 		{
 			Name:   "unknown-actions",
@@ -163,7 +183,7 @@ func HostileCorpus() []Hostile {
 		{
 			Name:   "wrong-size",
 			Covers: "commit 3 adds a real data file copied under a new name with a size larger than the file",
-			Break: copiedAdd("date=2026-11-22/part-copied.zstd.parquet", func(a *table.Add) {
+			Break: copiedAdd("2026-11-22", "date=2026-11-22/part-copied.zstd.parquet", 1, func(a *table.Add) {
 				a.Size += 1000
 			}),
 			Want: table.ErrCorrupt,
@@ -211,7 +231,7 @@ func HostileCorpus() []Hostile {
 			Break: func(ctx context.Context, b storage.Bucket) error {
 				return putCommit(ctx, b, 4, add("date=2026-11-22/part-after-gap.parquet", 1))
 			},
-			IDs: HostileBaseIDs, Writable: true,
+			IDs: HostileBaseIDs, Writable: true, FeedErr: table.ErrVersionNotFound,
 		},
 		{
 			Name:   "v2-checkpoint",
@@ -257,10 +277,10 @@ func actionLine(a table.Action) string {
 }
 
 // firstAdd writes commit 3 from the lines lines returns for a copy of
-// commit 1's first add.
+// commit 1's add of 2026-11-22.
 func firstAdd(lines func(*table.Add) []string) func(context.Context, storage.Bucket) error {
 	return func(ctx context.Context, b storage.Bucket) error {
-		a, err := commitOneAdd(ctx, b)
+		a, err := commitOneAdd(ctx, b, "2026-11-22")
 		if err != nil {
 			return err
 		}
@@ -268,11 +288,12 @@ func firstAdd(lines func(*table.Add) []string) func(context.Context, storage.Buc
 	}
 }
 
-// copiedAdd copies commit 1's first data file to key and commits an add of
-// it at version 3, altered by edit.
-func copiedAdd(key string, edit func(*table.Add)) func(context.Context, storage.Bucket) error {
+// copiedAdd copies commit 1's data file of date (2026-11-22: ids 0, 3, 6,
+// 9; 2026-11-24: ids 2, 5, 8) to key and commits n adds of it at version 3,
+// altered by edit.
+func copiedAdd(date, key string, n int, edit func(*table.Add)) func(context.Context, storage.Bucket) error {
 	return func(ctx context.Context, b storage.Bucket) error {
-		a, err := commitOneAdd(ctx, b)
+		a, err := commitOneAdd(ctx, b, date)
 		if err != nil {
 			return err
 		}
@@ -285,18 +306,22 @@ func copiedAdd(key string, edit func(*table.Add)) func(context.Context, storage.
 		}
 		a.Path = key
 		edit(a)
-		return putCommit(ctx, b, 3, actionLine(table.Action{Add: a}))
+		lines := make([]string, n)
+		for i := range lines {
+			lines[i] = actionLine(table.Action{Add: a})
+		}
+		return putCommit(ctx, b, 3, lines...)
 	}
 }
 
-func commitOneAdd(ctx context.Context, b storage.Bucket) (*table.Add, error) {
+func commitOneAdd(ctx context.Context, b storage.Bucket, date string) (*table.Add, error) {
 	chs, err := table.Handle(b, nil).Changes(ctx, 0, 1, 1)
 	if err != nil {
 		return nil, err
 	}
 	for _, ch := range chs {
 		for _, a := range ch.Actions {
-			if a.Add != nil {
+			if a.Add != nil && a.Add.PartitionValues["date"] != nil && *a.Add.PartitionValues["date"] == date {
 				cp := *a.Add
 				return &cp, nil
 			}
