@@ -68,9 +68,18 @@ func report(stderr io.Writer, err error, interrupted bool) int {
 	return exitFailure
 }
 
+// keepLines is implemented by errors whose line breaks carry meaning (a
+// SQL engine's caret under the offending token): they are printed as they
+// are, still redacted.
+type keepLines interface{ KeepLines() bool }
+
 // errorLine keeps error output to one line, as scripts expect, with every
 // URL redacted.
 func errorLine(err error) string {
 	s := storage.RedactText(err.Error())
+	var kl keepLines
+	if errors.As(err, &kl) && kl.KeepLines() {
+		return s
+	}
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), " ")
 }
