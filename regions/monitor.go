@@ -81,12 +81,26 @@ func (d *Daemon) monitorLag(ctx context.Context, bk *buckets) {
 		lag := max(ss.Version()-forwarded, 0)
 		var age time.Duration
 		if lag > 0 {
-			ch, err := src.Changes(ctx, forwarded, forwarded+1, 1)
+			// Age is that of the oldest pending commit that adds data:
+			// commits without rows (the table's creation, metadata) have
+			// nothing to forward, so a new idle region shows no growing lag.
+			// Looking at a bounded number of commits keeps the check cheap.
+			const look = 16
+			ch, err := src.Changes(ctx, forwarded, -1, look)
 			if err != nil {
 				return err
 			}
-			if len(ch) > 0 {
-				age = max(time.Since(ch[0].Timestamp), 0)
+			found := false
+			for _, c := range ch {
+				if hasData(c) {
+					age, found = max(time.Since(c.Timestamp), 0), true
+					break
+				}
+			}
+			if !found && len(ch) < look {
+				lag = 0 // every pending commit is without rows
+			} else if !found && len(ch) > 0 {
+				age = max(time.Since(ch[len(ch)-1].Timestamp), 0)
 			}
 		}
 		d.m.lagVersions.Set(float64(lag))
@@ -132,6 +146,14 @@ type latencyEvent struct {
 // egress loop: the event is queued for observeLatency, or dropped (and
 // counted) when the observer is behind.
 func (d *Daemon) egressCommitted(s egress.Summary) {
+	d.mu.Lock()
+	d.totals.egressCommits++
+	d.totals.egressRows += s.Rows
+	d.mu.Unlock()
+	// At INFO, like ingest's batches: a central commit is the event an
+	// operator follows.
+	d.log.Info("committed to the central table", "loop", "egress", "centralVersion", s.CentralVersion,
+		"sourceFrom", s.FromVersion, "sourceTo", s.ToVersion, "rows", s.Rows)
 	if len(s.Sources) == 0 {
 		return
 	}
@@ -203,4 +225,14 @@ func (d *Daemon) observeLatency(ctx context.Context, bk *buckets) {
 			}
 		}
 	}
+}
+
+// hasData reports whether a commit adds rows egress would read.
+func hasData(c table.Change) bool {
+	for _, a := range c.Actions {
+		if a.Add != nil && a.Add.DataChange {
+			return true
+		}
+	}
+	return false
 }
