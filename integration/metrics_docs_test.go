@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -50,10 +51,7 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
+	defer cmd.Process.Kill()
 	var addr string
 	deadline := time.Now().Add(60 * time.Second)
 	committed := false
@@ -99,5 +97,47 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Errorf("documented but not exported by a running daemon: %v", missing)
+	}
+
+	// Issue 9 item 10: SIGTERM is logged, and the stop reports totals.
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("daemon after SIGTERM: %v", err)
+	}
+	data, _ := os.ReadFile(logFile)
+	var stopAsked bool
+	var stopped struct {
+		Msg                    string
+		IngestRows, EgressRows int64
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		var rec struct {
+			Msg, Level             string
+			IngestRows, EgressRows int64
+		}
+		if json.Unmarshal([]byte(l), &rec) != nil {
+			continue
+		}
+		switch rec.Msg {
+		case "stop requested; letting the current batches finish":
+			stopAsked = true
+		case "region stopped":
+			stopped.Msg, stopped.IngestRows, stopped.EgressRows = rec.Msg, rec.IngestRows, rec.EgressRows
+		case "committed to the central table":
+			if rec.Level != "INFO" {
+				t.Errorf("central commit logged at %s", rec.Level)
+			}
+		}
+	}
+	if !stopAsked || stopped.Msg == "" || stopped.IngestRows == 0 || stopped.EgressRows == 0 {
+		t.Errorf("stop not logged with totals (stop requested %v, %+v):\n%s", stopAsked, stopped, data)
+	}
+
+	// Error chains name the loop once.
+	os.WriteFile(cfg, []byte("name: eu-west\nlanding: ./landing\ntable: ./regional\ncentral: ./central\n"+
+		"egress:\n  predicate: no_such_column = 1\n"), 0o644)
+	out, err := exec.Command(bin, "run", "--config", cfg).CombinedOutput()
+	if err == nil || strings.Contains(string(out), "egress: egress:") || !strings.Contains(string(out), "no_such_column") {
+		t.Errorf("bad predicate: %v\n%s", err, out)
 	}
 }
