@@ -238,6 +238,17 @@ func TestCLIFirstHour(t *testing.T) {
 		if strings.Contains(out, `"string"`) || !strings.Contains(out, "string") {
 			t.Errorf("describe prints quoted types:\n%s", out)
 		}
+		// A damaged newer commit does not stop reading an older version.
+		ll(t, dir, nil, "clone", "t", "damaged")
+		os.WriteFile(filepath.Join(dir, "damaged", "_delta_log", "00000000000000000002.json"), []byte("garbage{\n"), 0o644)
+		out, se, c = ll(t, dir, nil, "scan", "damaged", "--version", "1", "--limit", "1")
+		if c != 0 || !strings.HasPrefix(out, "{") {
+			t.Errorf("scan --version 1 under a damaged commit 2: %d %s %s", c, out, se)
+		}
+		_, se, c = ll(t, dir, nil, "scan", "damaged")
+		want(t, "scan of the damaged latest", c, 1, se, []string{"commit 2", "corrupt"})
+		_, se, c = ll(t, dir, nil, "describe", "typo", "--version", "1")
+		want(t, "describe --version of no table", c, 1, se, []string{"typo", "no Delta table"})
 		out, _, _ = ll(t, dir, nil, "clone", "t", "c1")
 		if !strings.Contains(out, "1 commit written") {
 			t.Errorf("clone: %s", out)
