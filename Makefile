@@ -7,12 +7,14 @@
 GO        ?= go
 BENCHTIME ?= 200ms
 BENCH     ?= .
+# Time per fuzz target for make fuzz (make test fuzzes 5s per target).
+FUZZTIME  ?= 2m
 # Extra flags for go test, e.g. make test GOTEST_FLAGS=-v or make test-unit GOTEST_FLAGS='-run TestCommit'.
 GOTEST_FLAGS ?=
 export GO GOTEST_FLAGS
 
 .DEFAULT_GOAL := build
-.PHONY: help build test test-unit test-integration lint bench demo \
+.PHONY: help build test test-unit test-integration lint bench fuzz demo deploy-tools check-deploy \
 	emulators-install emulators-start emulators-stop emulators-status clean
 
 help: ## list the targets
@@ -39,9 +41,18 @@ lint: ## gofmt, go vet, go mod tidy -diff, bash -n
 	$(GO) mod tidy -diff
 	bash -n scripts/*.sh .ci/run
 
+deploy-tools: ## install promtool (Debian's prometheus package) and build deploy/check
+	scripts/install-deploy-tools.sh
+
+check-deploy: ## validate deploy/: Dockerfile lint, strict Kubernetes decoding, promtool check/test rules, metrics vs a live scrape
+	scripts/check-deploy.sh
+
 bench: ## every benchmark, incl. ingest vs DuckDB and clone vs rclone (installs rclone, runs the emulators)
 	scripts/install-rclone.sh
 	scripts/bench.sh
+
+fuzz: ## every fuzz target for FUZZTIME each (default 2m); new interesting inputs go to */testdata/fuzz to check in
+	FUZZTIME=$(FUZZTIME) FUZZ_KEEP=1 scripts/fuzz.sh
 
 demo: ## run scripts/demo.sh
 	@if [ -f scripts/demo.sh ]; then bash scripts/demo.sh; \

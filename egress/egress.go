@@ -42,6 +42,9 @@ type Egress struct {
 	// without a commit (zero when it is not ahead).
 	pendingSince time.Time
 	st           sourceState
+	// feed is the source's change feed, positioned at the last version
+	// read from it.
+	feed *table.Feed
 }
 
 // errNoSource: the regional table does not exist yet; there is nothing to
@@ -337,9 +340,37 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 	return sum, nil
 }
 
-// changes reads the source change feed after version `after`.
+// changes reads the source change feed after version `after`. The feed
+// applies each commit's protocol and metaData in order and stops at the
+// first commit that needs a feature loglake cannot read, so a source that
+// switches on column mapping (or anything else it cannot read) while egress
+// runs stops egress with an error naming the feature, before any of its
+// data is read.
 func (e *Egress) changes(ctx context.Context, after, upTo int64) ([]table.Change, error) {
-	ch, err := e.src.Changes(ctx, after, upTo, e.opts.MaxVersions)
+	if e.feed == nil || e.feed.Version() != after {
+		f, err := e.src.Feed(ctx, after, nil)
+		if errors.Is(err, table.ErrVersionNotFound) && after >= 0 {
+			// Version `after` is no longer reconstructible but the commits
+			// after it are: gate from the latest state, which Open checked.
+			var snap *table.Snapshot
+			if snap, err = e.src.Snapshot(ctx); err == nil {
+				f, err = e.src.Feed(ctx, after, &table.FeedOptions{Start: snap})
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("egress: source %s: %w", e.source.URL(), err)
+		}
+		e.feed = f
+		if md := f.Metadata(); md != nil && (e.st.schema == nil || e.st.version != after) {
+			// The feed loaded the state at `after`: batch needs no second load.
+			e.st.plan.release()
+			e.st = sourceState{version: after}
+			if err := e.st.setMetadata(md, e.parsed); err != nil {
+				return nil, err
+			}
+		}
+	}
+	ch, err := e.feed.Next(ctx, upTo, e.opts.MaxVersions)
 	if errors.Is(err, table.ErrVersionNotFound) {
 		return nil, fmt.Errorf("%w: region %s: source %s: the central table holds versions up to %d, but %v",
 			ErrSourceLogCleaned, e.opts.Region, e.source.URL(), after, err)

@@ -172,46 +172,36 @@ type fileCounts struct {
 	pruned     bool
 }
 
-// readFile reads one added source file, filters it with the predicate and
-// passes the matching rows, in the central schema, to write.
+// readFile reads one added source file through the table's own data file
+// reader (the code Scan uses: path validation, partition values, pruning,
+// row filtering) and passes the matching rows, in the central schema, to
+// write.
 func readFile(ctx context.Context, b storage.Bucket, st *sourceState, add *table.Add, write func(arrow.Record) error) (fileCounts, error) {
 	var c fileCounts
-	info := newAddInfo(add)
-	if !st.pred.MayMatch(info) {
+	if !table.MayMatch(add, st.pred) {
 		c.pruned = true
-		c.rows, _ = info.NumRecords()
+		if s, _ := table.ParseStats(add.Stats); s != nil {
+			c.rows = s.NumRecords
+		}
 		return c, nil
 	}
-	key, err := table.FileKey(add.Path)
-	if err != nil {
-		return c, err
-	}
-	f, err := table.OpenFile(ctx, b, key, add.Size)
-	if err != nil {
-		return c, fmt.Errorf("source file %s: %w", key, err)
-	}
-	rr, err := table.ReadFile(ctx, f, add.Size, &table.ReadOptions{
+	rr, err := table.OpenDataFile(ctx, b, add, &table.FileScan{
 		Schema:           st.schema,
 		PartitionColumns: st.parts,
-		PartitionValues:  add.PartitionValues,
+		Predicate:        st.pred,
+		RowsRead:         &c.rows,
 	})
 	if err != nil {
-		return c, fmt.Errorf("source file %s: %w", key, err)
+		return c, fmt.Errorf("source %w", err)
 	}
 	defer rr.Close()
 	for {
-		rec, err := rr.Next()
+		kept, err := rr.Next()
 		if errors.Is(err, io.EOF) {
 			return c, nil
 		}
 		if err != nil {
-			return c, fmt.Errorf("source file %s: %w", key, err)
-		}
-		c.rows += rec.NumRows()
-		kept, err := st.pred.Filter(rec)
-		rec.Release()
-		if err != nil {
-			return c, fmt.Errorf("%w: %v", ErrPredicate, err)
+			return c, fmt.Errorf("source %w", err)
 		}
 		c.kept += kept.NumRows()
 		if kept.NumRows() > 0 {
@@ -224,41 +214,4 @@ func readFile(ctx context.Context, b storage.Bucket, st *sourceState, add *table
 			return c, err
 		}
 	}
-}
-
-// addInfo adapts an add action's partition values and statistics for
-// expr.Predicate.MayMatch.
-type addInfo struct {
-	add   *table.Add
-	stats *table.Stats
-}
-
-func newAddInfo(a *table.Add) addInfo {
-	st, _ := table.ParseStats(a.Stats) // unreadable stats: nothing is pruned
-	return addInfo{add: a, stats: st}
-}
-
-func (f addInfo) Partition(col string) (*string, bool) {
-	if v, ok := f.add.PartitionValues[col]; ok {
-		return v, true
-	}
-	for k, v := range f.add.PartitionValues {
-		if strings.EqualFold(k, col) {
-			return v, true
-		}
-	}
-	return nil, false
-}
-
-func (f addInfo) Min(col string) (any, bool) { return f.stats.Min(strings.Split(col, ".")...) }
-func (f addInfo) Max(col string) (any, bool) { return f.stats.Max(strings.Split(col, ".")...) }
-func (f addInfo) NullCount(col string) (int64, bool) {
-	return f.stats.Nulls(strings.Split(col, ".")...)
-}
-
-func (f addInfo) NumRecords() (int64, bool) {
-	if f.stats == nil {
-		return 0, false
-	}
-	return f.stats.NumRecords, true
 }

@@ -47,6 +47,13 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 	start := s.pos + 1
 	ascii := true
 	for i := start; i < len(s.b); i++ {
+		// Most bytes are plain: skip them with one table load each.
+		for i < len(s.b) && plain[s.b[i]] {
+			i++
+		}
+		if i >= len(s.b) {
+			break
+		}
 		c := s.b[i]
 		switch {
 		case c == '"':
@@ -85,6 +92,15 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 	}
 	return nil, false, errSyntax
 }
+
+// plain marks the bytes a string may hold that need no attention: not '"',
+// '\\', a control character or part of a multi-byte UTF-8 sequence.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'

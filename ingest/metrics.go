@@ -7,8 +7,8 @@ import (
 // metrics are the ingest counters, labeled with the stream as a constant
 // label so several Ingesters can share one registry.
 type metrics struct {
-	files, rows, rescued, bytes, commits, quarantined, changed, failures prometheus.Counter
-	batchSeconds, arrivalSeconds                                         prometheus.Histogram
+	files, rows, rescued, rejected, bytes, commits, quarantined, changed, failures prometheus.Counter
+	batchSeconds, arrivalSeconds                                                   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, stream string) (*metrics, error) {
@@ -17,9 +17,11 @@ func newMetrics(reg prometheus.Registerer, stream string) (*metrics, error) {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "loglake", Subsystem: "ingest", Name: name, Help: help, ConstLabels: labels})
 	}
 	m := &metrics{
-		files:       counter("files_total", "Landing files ingested (committed)."),
-		rows:        counter("rows_total", "Rows committed."),
-		rescued:     counter("rescued_rows_total", "Committed rows with _rescued_data set (unknown fields, wrong types, malformed lines)."),
+		files:   counter("files_total", "Landing files ingested (committed)."),
+		rows:    counter("rows_total", "Rows committed."),
+		rescued: counter("rescued_rows_total", "Committed rows with _rescued_data set (unknown fields, wrong types, malformed lines)."),
+		rejected: counter("rejected_rows_total", "Rows kept out of the table because they break a NOT NULL column, "+
+			"invariant or CHECK constraint; committed to _loglake/ingest/<stream>/rejected/."),
 		bytes:       counter("bytes_total", "Landing bytes (stored size) ingested."),
 		commits:     counter("commits_total", "Batches committed by this process."),
 		quarantined: counter("quarantined_files_total", "Landing files that could not be read and were quarantined."),
@@ -33,7 +35,7 @@ func newMetrics(reg prometheus.Registerer, stream string) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.25, 2, 16)}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.files, m.rows, m.rescued, m.bytes, m.commits, m.quarantined,
+		for _, c := range []prometheus.Collector{m.files, m.rows, m.rescued, m.rejected, m.bytes, m.commits, m.quarantined,
 			m.changed, m.failures, m.batchSeconds, m.arrivalSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

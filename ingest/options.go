@@ -245,6 +245,7 @@ type Summary struct {
 	Files       int           `json:"files"`       // landing files ingested
 	Rows        int64         `json:"rows"`        // rows appended
 	Rescued     int64         `json:"rescued"`     // rows with _rescued_data set
+	Rejected    int64         `json:"rejected"`    // rows kept out: they break a table constraint
 	Bytes       int64         `json:"bytes"`       // landing bytes read (stored size)
 	Commits     int           `json:"commits"`     // batches committed by this Ingester
 	Version     int64         `json:"version"`     // table version after the run (-1: the table does not exist)
@@ -260,6 +261,7 @@ type BatchResult struct {
 	Files       int       `json:"files"`
 	Rows        int64     `json:"rows"`
 	Rescued     int64     `json:"rescued"`
+	Rejected    int64     `json:"rejected"` // rows written to the rejected area instead
 	Bytes       int64     `json:"bytes"`
 	Quarantined int       `json:"quarantined"`
 	Committed   time.Time `json:"committed"`
@@ -287,6 +289,7 @@ func (s *Summary) add(b BatchResult) {
 	s.Files += b.Files
 	s.Rows += b.Rows
 	s.Rescued += b.Rescued
+	s.Rejected += b.Rejected
 	s.Bytes += b.Bytes
 	s.Commits++
 	s.Quarantined += b.Quarantined

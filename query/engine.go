@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +51,9 @@ type Options struct {
 	Downloads int
 	// Logger receives registrations and cache activity (default: discard).
 	Logger *slog.Logger
+	// NoPrune makes Query read all files of attached tables, whatever the
+	// statement's filters (for comparison and debugging).
+	NoPrune bool
 }
 
 // Engine is an embedded DuckDB database with views over table snapshots.
@@ -64,12 +69,17 @@ type Engine struct {
 
 	mu    sync.Mutex
 	views map[string][]string // view name -> pinned cache entries
+
+	qmu    sync.Mutex           // serializes view changes with statement binding
+	tables map[string]*attached // by lower-cased name
+	pruned map[string]string    // (table, version, files) -> view name
 }
 
 // Open starts an in-memory DuckDB with threads, memory limit, UTC session
 // time zone and extension autoload/autoinstall off.
 func Open(ctx context.Context, opts *Options) (*Engine, error) {
-	e := &Engine{log: slog.New(slog.DiscardHandler), views: map[string][]string{}}
+	e := &Engine{log: slog.New(slog.DiscardHandler), views: map[string][]string{},
+		tables: map[string]*attached{}, pruned: map[string]string{}}
 	if opts != nil {
 		e.opts = *opts
 	}
@@ -117,11 +127,21 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 // directly (prepared statements, transactions).
 func (e *Engine) DB() *sql.DB { return e.db }
 
-// Query runs a SQL statement and returns its rows.
+// Query runs a SQL statement and returns its rows. Tables given to Attach
+// get views over only the files the statement can read (see prepare).
 func (e *Engine) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := e.db.QueryContext(ctx, query, args...)
+	// Views are replaced per statement: no other statement may bind in
+	// between. The lock is held until DuckDB has bound the statement (its
+	// plan then holds the file lists), not while rows are read.
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	text, err := e.prepare(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("query: %w", err)
+		return nil, err
+	}
+	rows, err := e.db.QueryContext(ctx, text, args...)
+	if err != nil {
+		return nil, sqlError(err)
 	}
 	return rows, nil
 }
@@ -135,6 +155,14 @@ func (e *Engine) Close() error {
 		delete(e.views, name)
 	}
 	e.mu.Unlock()
+	e.qmu.Lock()
+	for _, a := range e.tables {
+		if a.close != nil {
+			a.close()
+		}
+	}
+	e.tables = map[string]*attached{}
+	e.qmu.Unlock()
 	if e.linkDir != "" {
 		os.RemoveAll(e.linkDir)
 	}
@@ -158,43 +186,114 @@ func (e *Engine) fileCache() (*Cache, error) {
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// attached is a table the engine's SQL may name: its snapshot and the
+// --where predicate every view of it applies.
+type attached struct {
+	name      string
+	t         *table.Table
+	snap      *table.Snapshot
+	sch       *table.Schema
+	whereExpr expr.Expr // nil: no predicate
+	filter    string    // whereExpr as DuckDB SQL
+	close     func() error
+	full      bool // the view named after the table holds all its files
+}
+
 // Register creates (or replaces) the view name over snap, a snapshot of t
-// (nil: t's latest). where, if not "", is a predicate in the table/expr
-// language: files that cannot match it are pruned by partition values and
-// statistics, and the view keeps exactly the rows where it is TRUE. The view
-// has the table's columns in schema order with their Delta types (see
-// SQLType), partition columns included.
+// (nil: t's latest), holding all of its files (see Attach for views built
+// per query from only the files a statement can read). where, if not "",
+// is a predicate in the table/expr language: files that cannot match it
+// are pruned by partition values and statistics, and the view keeps
+// exactly the rows where it is TRUE. The view has the table's columns in
+// schema order with their Delta types (see SQLType), partition columns
+// included.
 func (e *Engine) Register(ctx context.Context, name string, t *table.Table, snap *table.Snapshot, where string) error {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	a, err := e.attach(ctx, name, t, snap, where, nil)
+	if err != nil {
+		return err
+	}
+	return e.buildFull(ctx, a)
+}
+
+// Attach makes the table t at snap (nil: latest) known to the engine's SQL
+// as name, without reading any data file. Each statement given to Query
+// then gets views over only the files it can read: filters on partition
+// columns and on columns with statistics are found in the statement
+// (with DuckDB's own parser) and prune files as --where does. where is as
+// for Register.
+func (e *Engine) Attach(ctx context.Context, name string, t *table.Table, snap *table.Snapshot, where string) error {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	_, err := e.attach(ctx, name, t, snap, where, nil)
+	return err
+}
+
+func (e *Engine) attach(ctx context.Context, name string, t *table.Table, snap *table.Snapshot, where string, closeFn func() error) (*attached, error) {
 	if !identRe.MatchString(name) {
-		return fmt.Errorf("%w: %q (want letters, digits and _)", ErrName, name)
+		return nil, fmt.Errorf("%w: %q (want letters, digits and _)", ErrName, name)
 	}
 	if snap == nil {
 		var err error
 		if snap, err = t.Snapshot(ctx); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	sch, err := snap.Schema()
 	if err != nil {
+		return nil, err
+	}
+	a := &attached{name: name, t: t, snap: snap, sch: sch, close: closeFn}
+	if where != "" {
+		if _, err := snap.Predicate(where); err != nil {
+			return nil, fmt.Errorf("query: --where %q: %w", where, err)
+		}
+		if a.whereExpr, err = expr.Parse(where); err != nil {
+			return nil, err
+		}
+		if a.filter, err = whereSQL(a.whereExpr, sch); err != nil {
+			return nil, err
+		}
+	}
+	key := strings.ToLower(name)
+	if old := e.tables[key]; old != nil && old.close != nil {
+		old.close()
+	}
+	e.tables[key] = a
+	// A previous view of that name is stale until rebuilt.
+	if _, err := e.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+quoteIdent(name)); err != nil {
+		return nil, fmt.Errorf("query: attach %s: %w", name, err)
+	}
+	e.dropView(name)
+	return a, nil
+}
+
+// buildFull (re)creates the view named after a over all of its files.
+func (e *Engine) buildFull(ctx context.Context, a *attached) error {
+	files := a.snap.Files()
+	if a.whereExpr != nil {
+		pred, err := expr.Bind(a.whereExpr, a.sch.Arrow())
+		if err != nil {
+			return err
+		}
+		files = a.snap.PruneFiles(pred)
+	}
+	if err := e.createView(ctx, a.name, a, a.snap, files); err != nil {
 		return err
 	}
-	files := snap.Files()
-	var filter string
-	if where != "" {
-		pred, err := snap.Predicate(where)
-		if err != nil {
-			return fmt.Errorf("query: --where %q: %w", where, err)
-		}
-		files = snap.PruneFiles(pred)
-		ex, err := expr.Parse(where)
-		if err != nil {
-			return err
-		}
-		if filter, err = whereSQL(ex, sch); err != nil {
-			return err
-		}
+	a.full = true
+	return nil
+}
+
+// createView creates (or replaces) view name over files of snap, a
+// snapshot of a's table, applying a's --where filter.
+func (e *Engine) createView(ctx context.Context, name string, a *attached, snap *table.Snapshot, files []*table.Add) error {
+	sch, err := snap.Schema()
+	if err != nil {
+		return err
 	}
-	paths, pins, err := e.localFiles(ctx, t.Bucket(), files)
+	paths, pins, err := e.localFiles(ctx, a.t.Bucket(), files)
 	if err != nil {
 		return err
 	}
@@ -204,7 +303,7 @@ func (e *Engine) Register(ctx context.Context, name string, t *table.Table, snap
 			e.unpin(pins)
 		}
 	}()
-	groups, err := e.groupFiles(ctx, snap.Metadata().PartitionColumns, files, paths)
+	groups, err := e.groupFiles(ctx, sch, snap.Metadata().PartitionColumns, files, paths)
 	if err != nil {
 		return err
 	}
@@ -212,12 +311,12 @@ func (e *Engine) Register(ctx context.Context, name string, t *table.Table, snap
 	if err != nil {
 		return err
 	}
-	if filter != "" {
-		body = "SELECT * FROM (" + body + ") WHERE " + filter
+	if a.filter != "" {
+		body = "SELECT * FROM (" + body + ") WHERE " + a.filter
 	}
 	stmt := "CREATE OR REPLACE VIEW " + quoteIdent(name) + " AS " + body
 	if _, err := e.db.ExecContext(ctx, stmt); err != nil {
-		return fmt.Errorf("query: register %s: %w", name, err)
+		return fmt.Errorf("query: register %s: %w", a.name, err)
 	}
 	ok = true
 	e.mu.Lock()
@@ -230,9 +329,18 @@ func (e *Engine) Register(ctx context.Context, name string, t *table.Table, snap
 			e.log.Warn("query: cache eviction failed", "err", err)
 		}
 	}
-	e.log.Debug("query: registered table", "name", name, "url", t.Bucket().URL(), "version", snap.Version(),
+	e.log.Debug("query: view", "name", name, "table", a.name, "url", a.t.Bucket().URL(), "version", snap.Version(),
 		"files", len(files), "of", len(snap.Files()), "partitions", len(groups))
 	return nil
+}
+
+// dropView forgets a view's pins.
+func (e *Engine) dropView(name string) {
+	e.mu.Lock()
+	old := e.views[name]
+	delete(e.views, name)
+	e.mu.Unlock()
+	e.unpin(old)
 }
 
 // localFiles returns a local path for each file: in place for file://
@@ -352,8 +460,46 @@ func localRoot(u string) (string, bool) {
 }
 
 // groupFiles groups files by partition values (in order of first file) and
-// reads which columns each group's files store.
-func (e *Engine) groupFiles(ctx context.Context, partCols []string, files []*table.Add, paths []string) ([]*fileGroup, error) {
+// finds which columns each group's files store. A file whose statistics
+// show a non-null value in every column stores them all; only groups with
+// a file not proven so have their files' Parquet footers read (the cost
+// per file that registration would otherwise pay for every file).
+func (e *Engine) groupFiles(ctx context.Context, sch *table.Schema, partCols []string, files []*table.Add, paths []string) ([]*fileGroup, error) {
+	var dataCols []string
+	for _, f := range sch.Fields {
+		if !slices.ContainsFunc(partCols, func(p string) bool { return strings.EqualFold(p, f.Name) }) {
+			dataCols = append(dataCols, f.Name)
+		}
+	}
+	byKey := map[string]*fileGroup{}
+	var out []*fileGroup
+	var idx [][]int // file indexes per group
+	for i, f := range files {
+		k := groupKey(partCols, f.PartitionValues)
+		g := byKey[k]
+		if g == nil {
+			g = &fileGroup{values: f.PartitionValues, columns: map[string]bool{}, uniform: true}
+			byKey[k] = g
+			out = append(out, g)
+			idx = append(idx, nil)
+		}
+		gi := slices.Index(out, g)
+		idx[gi] = append(idx[gi], i)
+		g.paths = append(g.paths, paths[i])
+		if g.uniform && !storesAll(f, sch, dataCols) {
+			g.uniform = false
+		}
+	}
+	var footers []int
+	for gi, g := range out {
+		if g.uniform {
+			for _, c := range dataCols {
+				g.columns[strings.ToLower(c)] = true
+			}
+		} else {
+			footers = append(footers, idx[gi]...)
+		}
+	}
 	cols := make([]map[string]bool, len(files))
 	var (
 		wg       sync.WaitGroup
@@ -361,7 +507,7 @@ func (e *Engine) groupFiles(ctx context.Context, partCols []string, files []*tab
 		firstErr error
 		next     = make(chan int)
 	)
-	for w := 0; w < min(e.opts.Threads, len(files)); w++ {
+	for w := 0; w < min(e.opts.Threads, len(footers)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -376,7 +522,7 @@ func (e *Engine) groupFiles(ctx context.Context, partCols []string, files []*tab
 			}
 		}()
 	}
-	for i := range files {
+	for _, i := range footers {
 		if ctx.Err() != nil {
 			break
 		}
@@ -390,73 +536,46 @@ func (e *Engine) groupFiles(ctx context.Context, partCols []string, files []*tab
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	byKey := map[string]*fileGroup{}
-	var out []*fileGroup
-	for i, f := range files {
-		k := groupKey(partCols, f.PartitionValues)
-		g := byKey[k]
-		if g == nil {
-			g = &fileGroup{values: f.PartitionValues, columns: map[string]bool{}}
-			byKey[k] = g
-			out = append(out, g)
-		}
-		g.paths = append(g.paths, paths[i])
-		for c := range cols[i] {
-			g.columns[c] = true
+	for gi, g := range out {
+		for _, i := range idx[gi] {
+			for c := range cols[i] {
+				g.columns[c] = true
+			}
 		}
 	}
 	return out, nil
 }
 
-// Spec names a table to register: NAME=URL[@VERSION].
-type Spec struct {
-	Name    string
-	URL     string
-	Version int64 // -1: latest
-}
-
-var versionSuffix = regexp.MustCompile(`@([0-9]+)$`)
-
-// ParseSpec parses "NAME=URL[@VERSION]", e.g.
-// "logs=s3://bucket/tables/logs@42". A trailing @digits is a version; an @
-// elsewhere in the URL is kept.
-func ParseSpec(s string) (Spec, error) {
-	name, u, ok := strings.Cut(s, "=")
-	if !ok || name == "" || u == "" {
-		return Spec{}, fmt.Errorf("%w: %q: want NAME=URL[@VERSION]", ErrName, s)
+// storesAll reports whether f's statistics prove that it stores every one
+// of cols: a null count below the row count means the file has values for
+// the column. Nested columns and missing statistics prove nothing.
+func storesAll(f *table.Add, sch *table.Schema, cols []string) bool {
+	st, err := table.ParseStats(f.Stats)
+	if err != nil || st == nil || st.NumRecords <= 0 {
+		return false
 	}
-	if !identRe.MatchString(name) {
-		return Spec{}, fmt.Errorf("%w: %q (want letters, digits and _)", ErrName, name)
-	}
-	sp := Spec{Name: name, URL: u, Version: -1}
-	if m := versionSuffix.FindStringSubmatchIndex(u); m != nil {
-		v, err := strconv.ParseInt(u[m[2]:m[3]], 10, 64)
-		if err != nil {
-			return Spec{}, fmt.Errorf("%w: version in %q: %v", ErrName, s, err)
+	for _, c := range cols {
+		fld := sch.Field(c)
+		if fld == nil || isNested(fld.Type) {
+			return false
 		}
-		sp.URL, sp.Version = u[:m[0]], v
-	}
-	return sp, nil
-}
-
-// RegisterSpec opens the table at spec.URL, resolves spec.Version and
-// registers it as spec.Name (see Register). The bucket is closed on return:
-// the view reads local files only (in place, or copies in the cache).
-func (e *Engine) RegisterSpec(ctx context.Context, spec Spec, where string) error {
-	b, err := storage.Open(ctx, spec.URL, nil)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	t, err := table.Open(ctx, b, &table.Options{Logger: e.log})
-	if err != nil {
-		return fmt.Errorf("query: open %s: %w", storage.RedactURL(spec.URL), err)
-	}
-	var snap *table.Snapshot
-	if spec.Version >= 0 {
-		if snap, err = t.SnapshotAt(ctx, spec.Version); err != nil {
-			return fmt.Errorf("query: %s@%d: %w", storage.RedactURL(spec.URL), spec.Version, err)
+		n, ok := statCount(st.NullCount[fld.Name])
+		if !ok || n >= st.NumRecords {
+			return false
 		}
 	}
-	return e.Register(ctx, spec.Name, t, snap, where)
+	return true
+}
+
+func statCount(v any) (int64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return int64(x), x == float64(int64(x))
+	case json.Number:
+		n, err := x.Int64()
+		return n, err == nil
+	case int64:
+		return x, true
+	}
+	return 0, false
 }

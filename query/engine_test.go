@@ -475,18 +475,22 @@ func TestParseSpec(t *testing.T) {
 		want query.Spec
 		err  bool
 	}{
-		{"logs=file:///data/logs", query.Spec{"logs", "file:///data/logs", -1}, false},
-		{"logs=s3://b/t/logs@42", query.Spec{"logs", "s3://b/t/logs", 42}, false},
-		{"a_1=mem://x@0", query.Spec{"a_1", "mem://x", 0}, false},
-		{"u=s3://b/p@x/t", query.Spec{"u", "s3://b/p@x/t", -1}, false},
-		{"u=gs://b/p?x=1=2", query.Spec{"u", "gs://b/p?x=1=2", -1}, false},
+		{"logs=file:///data/logs", query.Spec{Name: "logs", URL: "file:///data/logs", Version: -1}, false},
+		{"logs=s3://b/t/logs@42", query.Spec{Name: "logs", URL: "s3://b/t/logs", Version: 42}, false},
+		{"a_1=mem://x@0", query.Spec{Name: "a_1", URL: "mem://x", Version: 0}, false},
+		{"u=s3://b/p@x/t", query.Spec{Name: "u", URL: "s3://b/p@x/t", Version: -1}, false},
+		{"t=file:///d/t@2026-11-24T10:00:00Z", query.Spec{Name: "t", URL: "file:///d/t", Version: -1, At: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}, false},
+		{"t=file:///d/t@2026-11-24", query.Spec{Name: "t", URL: "file:///d/t", Version: -1, At: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)}, false},
+		{"t=file:///d/t@2026-11-24T10:00:00+02:00", query.Spec{Name: "t", URL: "file:///d/t", Version: -1, At: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}, false},
+		{"t=file:///d/t@2026-13-45", query.Spec{}, true},
+		{"u=gs://b/p?x=1=2", query.Spec{Name: "u", URL: "gs://b/p?x=1=2", Version: -1}, false},
 		{"noequals", query.Spec{}, true},
 		{"=file:///x", query.Spec{}, true},
 		{"x=", query.Spec{}, true},
 		{"bad-name=file:///x", query.Spec{}, true},
 	} {
 		got, err := query.ParseSpec(c.in)
-		if (err != nil) != c.err || got != c.want {
+		if (err != nil) != c.err || got.Name != c.want.Name || got.URL != c.want.URL || got.Version != c.want.Version || !got.At.Equal(c.want.At) {
 			t.Errorf("ParseSpec(%q) = %+v, %v; want %+v, error %v", c.in, got, err, c.want, c.err)
 		}
 		if err != nil && !errors.Is(err, query.ErrName) {

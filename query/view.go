@@ -157,6 +157,7 @@ type fileGroup struct {
 	values  map[string]*string
 	paths   []string
 	columns map[string]bool // lower-cased top-level columns stored in any of the files
+	uniform bool            // every file stores every column: no need to unify schemas
 }
 
 // groupKey identifies a partition: the values in partition column order,
@@ -252,7 +253,10 @@ func viewSQL(sch *table.Schema, partCols []string, groups []*fileGroup) (string,
 			}
 			b.WriteString(quoteString(p))
 		}
-		b.WriteString("], hive_partitioning=false, union_by_name=true)")
+		// union_by_name makes DuckDB read every footer while binding;
+		// files that all store every column need only be matched by
+		// name, which DuckDB does as it reaches each file.
+		b.WriteString("], hive_partitioning=false, union_by_name=" + strconv.FormatBool(!g.uniform) + ")")
 	}
 	return b.String(), nil
 }

@@ -78,30 +78,9 @@ func (d *Daemon) monitorLag(ctx context.Context, bk *buckets) {
 		if err != nil {
 			return err
 		}
-		lag := max(ss.Version()-forwarded, 0)
-		var age time.Duration
-		if lag > 0 {
-			// Age is that of the oldest pending commit that adds data:
-			// commits without rows (the table's creation, metadata) have
-			// nothing to forward, so a new idle region shows no growing lag.
-			// Looking at a bounded number of commits keeps the check cheap.
-			const look = 16
-			ch, err := src.Changes(ctx, forwarded, -1, look)
-			if err != nil {
-				return err
-			}
-			found := false
-			for _, c := range ch {
-				if hasData(c) {
-					age, found = max(time.Since(c.Timestamp), 0), true
-					break
-				}
-			}
-			if !found && len(ch) < look {
-				lag = 0 // every pending commit is without rows
-			} else if !found && len(ch) > 0 {
-				age = max(time.Since(ch[len(ch)-1].Timestamp), 0)
-			}
+		lag, age, err := streamLag(ctx, src, ss.Version(), forwarded, time.Now())
+		if err != nil {
+			return err
 		}
 		d.m.lagVersions.Set(float64(lag))
 		d.m.lagSeconds.Set(age.Seconds())
@@ -225,14 +204,4 @@ func (d *Daemon) observeLatency(ctx context.Context, bk *buckets) {
 			}
 		}
 	}
-}
-
-// hasData reports whether a commit adds rows egress would read.
-func hasData(c table.Change) bool {
-	for _, a := range c.Actions {
-		if a.Add != nil && a.Add.DataChange {
-			return true
-		}
-	}
-	return false
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"reflect"
-	"slices"
 	"strconv"
 	"time"
 
@@ -30,6 +28,10 @@ var (
 	// ErrMissingFile: a data file the source's log references is missing
 	// from the source's storage.
 	ErrMissingFile = errors.New("replicate: source data file is missing")
+	// ErrDestinationFile: a file the clone would copy is already at the
+	// destination, referenced by the destination's log, with other bytes
+	// than the source's. A clone never overwrites or deletes such a file.
+	ErrDestinationFile = errors.New("replicate: destination file referenced by its log differs from the source's")
 )
 
 // AppIDPrefix starts the txn appId of a clone: "clone:<source table id>".
@@ -212,6 +214,9 @@ type cloner struct {
 	// handedOff: the fast path replayed some commits, then left the rest
 	// to the full path.
 	handedOff bool
+	// dstRefs holds the keys of the files the destination's log
+	// references; nil until the destination's state is loaded.
+	dstRefs map[string]bool
 }
 
 func newCloner(src, dst storage.Bucket, opts *Options) *cloner {
@@ -280,6 +285,7 @@ func (c *cloner) full(ctx context.Context) error {
 	dstT, err := table.Open(ctx, c.dst, topts)
 	if errors.Is(err, table.ErrNoTable) {
 		c.res.Mode = ModeInitial
+		c.setDestinationRefs(nil)
 		return c.initial(ctx)
 	}
 	if err != nil {
@@ -290,6 +296,9 @@ func (c *cloner) full(ctx context.Context) error {
 		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
 	}
 	c.res.DestinationVersion = dstSnap.Version()
+	if err := c.setDestinationRefs(dstSnap); err != nil {
+		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+	}
 	recorded, ok := dstSnap.AppVersion(c.appID)
 	if !ok {
 		return fmt.Errorf("%w: %s has no txn for %s (table id %s)", ErrNotClone, c.dst.URL(), c.appID, dstSnap.Metadata().ID)
@@ -352,425 +361,4 @@ func (c *cloner) tags(base map[string]string, v int64) map[string]string {
 	t[TagSource] = c.src.URL()
 	t[TagSourceVersion] = strconv.FormatInt(v, 10)
 	return t
-}
-
-// initial clones the source's state at the target version into an empty
-// destination: copy the live files, then write checkpoint V (V > 0: the log
-// starts there, as the Delta protocol allows), then commit V put-if-absent.
-// Commit V is the "clone done" marker; the checkpoint alone already makes
-// the table readable at V, which a rerun detects and completes
-// (ensureCloneCommit).
-func (c *cloner) initial(ctx context.Context) error {
-	snap, err := c.sourceSnapshot(ctx)
-	if err != nil {
-		return err
-	}
-	files := snap.Files()
-	c.res.Metrics.SourceTableSize = snap.SizeBytes()
-	c.res.Metrics.SourceNumOfFiles = int64(len(files))
-	var jobs []copyJob
-	for _, f := range files {
-		jobs = append(jobs, copyJob{path: f.Path, size: f.Size})
-	}
-	if err := c.copyFiles(ctx, jobs, nil); err != nil {
-		return err
-	}
-	if c.opts.DryRun {
-		c.res.CommitsWritten = 1
-		return nil
-	}
-	state := stateActions(snap, c.appID, c.target)
-	if c.target > 0 {
-		if err := table.WriteCheckpoint(ctx, c.dst, c.target, state); err != nil {
-			return fmt.Errorf("replicate: checkpoint %d of %s: %w", c.target, c.dst.URL(), err)
-		}
-	}
-	written, err := c.writeCloneCommit(ctx, c.target, c.commitTime(ctx, snap), state)
-	if err != nil {
-		return err
-	}
-	if written {
-		c.res.CommitsWritten = 1
-	} else {
-		c.res.CommitsSkipped = 1
-	}
-	c.res.DestinationVersion = c.target
-	c.log.Info("clone: initial clone done", "source", c.src.URL(), "destination", c.dst.URL(), "version", c.target,
-		"copied_files", c.res.Metrics.NumCopiedFiles, "copied_bytes", c.res.Metrics.CopiedFilesSize)
-	return nil
-}
-
-// stateActions is snap's reconciled state plus the clone txn at version v:
-// protocol, metaData, txns, adds. Tombstones are left out: their files are
-// not copied, so the destination has nothing to vacuum.
-func stateActions(snap *table.Snapshot, appID string, v int64) []table.Action {
-	now := time.Now().UnixMilli()
-	txns := snap.Txns()
-	txns[appID] = table.Txn{AppID: appID, Version: v, LastUpdated: &now}
-	out := make([]table.Action, 0, 2+len(txns)+len(snap.Files()))
-	out = append(out, table.Action{Protocol: snap.Protocol()}, table.Action{MetaData: snap.Metadata()})
-	for _, id := range slices.Sorted(maps.Keys(txns)) {
-		t := txns[id]
-		out = append(out, table.Action{Txn: &t})
-	}
-	for _, f := range snap.Files() {
-		out = append(out, table.Action{Add: f})
-	}
-	return out
-}
-
-// commitTime is the source's commit time of snap's version, read from that
-// commit (a snapshot loaded from a checkpoint of its version only knows the
-// checkpoint file's time). The replica fast path checks it against the
-// source's commit to recognize its source.
-func (c *cloner) commitTime(ctx context.Context, snap *table.Snapshot) int64 {
-	v := snap.Version()
-	if chs, err := c.srcT.Changes(ctx, v-1, v, 1); err == nil && len(chs) == 1 && chs[0].Version == v {
-		return chs[0].Timestamp.UnixMilli()
-	}
-	return snap.Timestamp().UnixMilli()
-}
-
-// writeCloneCommit writes commit v of the destination: a CLONE commitInfo
-// and the full state. Its timestamp is the source version's commit time so
-// that time travel by timestamp on a replica matches the source's. It
-// returns false when another clone wrote the same commit first.
-func (c *cloner) writeCloneCommit(ctx context.Context, v int64, ts int64, state []table.Action) (bool, error) {
-	blind := false
-	readVersion := v
-	ci := &table.CommitInfo{
-		Timestamp: ts,
-		Operation: "CLONE",
-		OperationParameters: map[string]any{
-			"source":        c.src.URL(),
-			"sourceVersion": v,
-			"isShallow":     false,
-		},
-		OperationMetrics: c.res.Metrics.commitMetrics(),
-		ReadVersion:      &readVersion,
-		IsBlindAppend:    &blind,
-		EngineInfo:       table.Engine,
-		Tags:             c.tags(nil, v),
-	}
-	setSizeTags(ci.Tags, c.res.Metrics.SourceNumOfFiles, c.res.Metrics.SourceTableSize)
-	// The clone txn is written by table.Commit from AppID/AppVersion.
-	actions := make([]table.Action, 0, len(state))
-	for _, a := range state {
-		if a.Txn == nil || a.Txn.AppID != c.appID {
-			actions = append(actions, a)
-		}
-	}
-	written, err := c.commitExact(ctx, &table.Commit{Actions: actions, CommitInfo: ci,
-		AppID: c.appID, AppVersion: v, Version: v})
-	if err != nil {
-		return false, fmt.Errorf("replicate: commit %d of %s: %w", v, c.dst.URL(), err)
-	}
-	if !written {
-		c.log.Info("clone: a concurrent clone wrote this commit first", "version", v)
-	}
-	return written, nil
-}
-
-// ensureCloneCommit completes an initial clone that crashed between its
-// checkpoint and its commit: the replica's latest version then has a
-// checkpoint but no commit file. One Stat per run.
-func (c *cloner) ensureCloneCommit(ctx context.Context, dstSnap *table.Snapshot) error {
-	v := dstSnap.Version()
-	_, err := c.dst.Stat(ctx, table.CommitKey(v))
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
-	}
-	c.log.Warn("clone: completing an interrupted initial clone", "destination", c.dst.URL(), "version", v)
-	if c.opts.DryRun {
-		return nil
-	}
-	c.res.Metrics.SourceTableSize = dstSnap.SizeBytes()
-	c.res.Metrics.SourceNumOfFiles = int64(len(dstSnap.Files()))
-	state := stateActions(dstSnap, c.appID, v)
-	written, err := c.writeCloneCommit(ctx, v, dstSnap.Timestamp().UnixMilli(), state)
-	if written {
-		c.res.CommitsWritten++
-	}
-	return err
-}
-
-// replay copies and commits the source commits after `recorded` up to the
-// target, a batch at a time: the batch's files are copied in parallel, then
-// its commits are written one by one, in order.
-func (c *cloner) replay(ctx context.Context, dstT *table.Table, recorded int64) error {
-	after := recorded
-	for after < c.target {
-		changes, err := c.srcT.Changes(ctx, after, c.target, replayBatch)
-		if errors.Is(err, table.ErrVersionNotFound) && after == recorded {
-			c.log.Warn("clone: source log no longer holds the commits after the recorded version; comparing live files",
-				"recorded", recorded, "source", c.src.URL())
-			return c.sync(ctx, dstT)
-		}
-		if err != nil {
-			return fmt.Errorf("replicate: source %s change feed after %d: %w", c.src.URL(), after, err)
-		}
-		if len(changes) == 0 {
-			return fmt.Errorf("replicate: source %s: %w: no commits after %d up to %d", c.src.URL(), table.ErrVersionNotFound, after, c.target)
-		}
-		var jobs []copyJob
-		for _, ch := range changes {
-			for _, a := range ch.Actions {
-				switch {
-				case a.Add != nil:
-					jobs = append(jobs, copyJob{path: a.Add.Path, size: a.Add.Size})
-				case a.CDC != nil:
-					jobs = append(jobs, copyJob{path: a.CDC.Path, size: a.CDC.Size})
-				}
-			}
-		}
-		if err := c.copyFiles(ctx, jobs, c.srcLatest); err != nil {
-			return err
-		}
-		for _, ch := range changes {
-			if err := c.commitChange(ctx, dstT, ch); err != nil {
-				return err
-			}
-		}
-		after = changes[len(changes)-1].Version
-	}
-	if !c.opts.DryRun {
-		snap, err := dstT.Snapshot(ctx)
-		if err != nil {
-			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
-		}
-		c.res.DestinationVersion = snap.Version()
-	}
-	c.log.Info("clone: replay done", "mode", c.res.Mode, "source", c.src.URL(), "destination", c.dst.URL(),
-		"from", recorded, "to", c.target, "commits", c.res.CommitsWritten, "copied_files", c.res.Metrics.NumCopiedFiles,
-		"copied_bytes", c.res.Metrics.CopiedFilesSize)
-	return nil
-}
-
-// maxForkAttempts bounds the retries of a fork commit that lost to the
-// fork's own writers with a logical conflict (table.Commit already retries
-// plain version races on its own).
-const maxForkAttempts = 16
-
-// commitChange writes one source commit to the destination: as the same
-// version in a replica, as the next version in a fork.
-func (c *cloner) commitChange(ctx context.Context, dstT *table.Table, ch table.Change) error {
-	removes, removedSize := countRemoves(ch.Actions)
-	if c.opts.DryRun {
-		c.res.CommitsWritten++
-		c.res.Metrics.NumRemovedFiles += removes
-		c.res.Metrics.RemovedFilesSize += removedSize
-		return nil
-	}
-	for attempt := 1; ; attempt++ {
-		snap, err := dstT.Snapshot(ctx)
-		if err != nil {
-			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
-		}
-		if v, ok := snap.AppVersion(c.appID); ok && v >= ch.Version {
-			c.res.CommitsSkipped++ // a concurrent clone got here first
-			return nil
-		}
-		commit := c.replayCommit(ch, snap)
-		_, err = dstT.Commit(ctx, snap, commit)
-		switch {
-		case err == nil:
-			c.res.CommitsWritten++
-			c.res.Metrics.NumRemovedFiles += removes
-			c.res.Metrics.RemovedFilesSize += removedSize
-			return nil
-		case errors.Is(err, table.ErrAlreadyCommitted):
-			c.res.CommitsSkipped++
-			return nil
-		case errors.Is(err, table.ErrConflict) && c.res.Mode == ModeReplica:
-			// Someone other than a clone took version N: the destination
-			// has commits of its own now, so it is a fork from here on.
-			c.log.Warn("clone: destination received a commit of its own; continuing as a fork",
-				"destination", c.dst.URL(), "version", ch.Version)
-			c.res.Mode = ModeFork
-		case errors.Is(err, table.ErrConflict) && attempt < maxForkAttempts:
-			c.log.Info("clone: fork commit conflicted with the fork's own writers; retrying", "source_version", ch.Version, "err", err)
-		default:
-			return fmt.Errorf("replicate: commit source version %d to %s: %w", ch.Version, c.dst.URL(), err)
-		}
-	}
-}
-
-// replayCommit builds the destination commit for source commit ch.
-//
-// Replica: the source's actions verbatim (minus its commitInfo, which is
-// passed as the commit's provenance, and any clone txn of the same source,
-// which table.Commit writes itself), at exactly the source's version, with
-// the source's operation and timestamp.
-//
-// Fork: the same data actions at the next version; commitInfo keeps the
-// source's operation but takes the current time (so the fork's timestamps
-// stay monotonic for time travel), the source's time going to a tag; and a
-// source txn is kept only if it moves that application forward in the fork
-// (a stream re-routed to the fork is never moved back by its source's
-// older progress).
-func (c *cloner) replayCommit(ch table.Change, dstSnap *table.Snapshot) *table.Commit {
-	fork := c.res.Mode == ModeFork
-	var ci *table.CommitInfo
-	actions := make([]table.Action, 0, len(ch.Actions))
-	for _, a := range ch.Actions {
-		switch {
-		case a.CommitInfo != nil:
-			cp := *a.CommitInfo
-			ci = &cp
-		case a.Txn != nil && a.Txn.AppID == c.appID:
-		case a.Txn != nil && fork:
-			if v, ok := dstSnap.AppVersion(a.Txn.AppID); ok && v >= a.Txn.Version {
-				continue
-			}
-			actions = append(actions, a)
-		default:
-			actions = append(actions, a)
-		}
-	}
-	if ci == nil {
-		ci = &table.CommitInfo{Timestamp: ch.Timestamp.UnixMilli()}
-	}
-	ci.Tags = c.tags(ci.Tags, ch.Version)
-	if !fork && c.sizesKnown && ch.Version == c.target {
-		setSizeTags(ci.Tags, c.res.Metrics.SourceNumOfFiles, c.res.Metrics.SourceTableSize)
-	}
-	commit := &table.Commit{Actions: actions, AppID: c.appID, AppVersion: ch.Version, CommitInfo: ci}
-	if fork {
-		ci.Tags[TagSourceTimestamp] = strconv.FormatInt(ch.Timestamp.UnixMilli(), 10)
-		ci.Timestamp = time.Now().UnixMilli()
-		ci.InCommitTimestamp = nil
-		rv := dstSnap.Version()
-		ci.ReadVersion = &rv
-	} else {
-		commit.ExactVersion = true
-		commit.Version = ch.Version
-	}
-	return commit
-}
-
-func countRemoves(actions []table.Action) (n, size int64) {
-	for _, a := range actions {
-		if a.Remove != nil {
-			n++
-			if a.Remove.Size != nil {
-				size += *a.Remove.Size
-			}
-		}
-	}
-	return n, size
-}
-
-// sync is the fallback when the source's log no longer has the commits
-// after the recorded version: compare the source's live files at the target
-// with the destination's, copy what is missing, and commit one CLONE with
-// the adds and removes. In a pure replica every destination file came from
-// the source, so every file the source no longer has is removed; in a fork
-// only files the source's log still remembers removing are, so the fork's
-// own files are kept.
-func (c *cloner) sync(ctx context.Context, dstT *table.Table) error {
-	srcSnap, err := c.sourceSnapshot(ctx)
-	if err != nil {
-		return err
-	}
-	replica := c.res.Mode == ModeReplica
-	c.res.Mode = ModeSync
-	c.res.Metrics.SourceTableSize = srcSnap.SizeBytes()
-	c.res.Metrics.SourceNumOfFiles = int64(len(srcSnap.Files()))
-	for attempt := 1; ; attempt++ {
-		dstSnap, err := dstT.Snapshot(ctx)
-		if err != nil {
-			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
-		}
-		if v, ok := dstSnap.AppVersion(c.appID); ok && v >= c.target {
-			c.res.CommitsSkipped++
-			return nil
-		}
-		dstFiles := map[string]*table.Add{}
-		for _, f := range dstSnap.Files() {
-			dstFiles[f.Path] = f
-		}
-		srcFiles := map[string]bool{}
-		var adds []table.Action
-		var jobs []copyJob
-		for _, f := range srcSnap.Files() {
-			srcFiles[f.Path] = true
-			if d := dstFiles[f.Path]; d == nil || d.Size != f.Size {
-				adds = append(adds, table.Action{Add: f})
-				jobs = append(jobs, copyJob{path: f.Path, size: f.Size})
-			}
-		}
-		removedBySource := map[string]bool{}
-		for _, r := range srcSnap.Tombstones() {
-			removedBySource[r.Path] = true
-		}
-		now := time.Now().UnixMilli()
-		var removes []table.Action
-		var removedSize int64
-		for _, f := range dstSnap.Files() {
-			if srcFiles[f.Path] || (!replica && !removedBySource[f.Path]) {
-				continue
-			}
-			size := f.Size
-			removes = append(removes, table.Action{Remove: &table.Remove{Path: f.Path, DeletionTimestamp: &now,
-				DataChange: true, PartitionValues: f.PartitionValues, Size: &size}})
-			removedSize += size
-		}
-		if attempt == 1 {
-			if err := c.copyFiles(ctx, jobs, srcSnap); err != nil {
-				return err
-			}
-		}
-		c.res.Metrics.NumRemovedFiles = int64(len(removes))
-		c.res.Metrics.RemovedFilesSize = removedSize
-		if c.opts.DryRun {
-			c.res.CommitsWritten = 1
-			return nil
-		}
-		var actions []table.Action
-		if !reflect.DeepEqual(srcSnap.Protocol(), dstSnap.Protocol()) {
-			actions = append(actions, table.Action{Protocol: srcSnap.Protocol()})
-		}
-		if !reflect.DeepEqual(srcSnap.Metadata(), dstSnap.Metadata()) {
-			actions = append(actions, table.Action{MetaData: srcSnap.Metadata()})
-		}
-		txns := srcSnap.Txns()
-		for _, id := range slices.Sorted(maps.Keys(txns)) {
-			t := txns[id]
-			if v, ok := dstSnap.AppVersion(id); id == c.appID || (ok && v >= t.Version) {
-				continue
-			}
-			actions = append(actions, table.Action{Txn: &t})
-		}
-		actions = append(append(actions, removes...), adds...)
-		_, err = dstT.Commit(ctx, dstSnap, &table.Commit{
-			Actions:   actions,
-			Operation: "CLONE",
-			Parameters: map[string]any{
-				"source": c.src.URL(), "sourceVersion": c.target, "isShallow": false,
-			},
-			Metrics:    c.res.Metrics.commitMetrics(),
-			AppID:      c.appID,
-			AppVersion: c.target,
-		})
-		switch {
-		case err == nil:
-			c.res.CommitsWritten = 1
-			snap, err := dstT.Snapshot(ctx)
-			if err != nil {
-				return err
-			}
-			c.res.DestinationVersion = snap.Version()
-			return nil
-		case errors.Is(err, table.ErrAlreadyCommitted):
-			c.res.CommitsSkipped++
-			return nil
-		case errors.Is(err, table.ErrConflict) && attempt < maxForkAttempts:
-			continue
-		default:
-			return fmt.Errorf("replicate: commit to %s: %w", c.dst.URL(), err)
-		}
-	}
 }

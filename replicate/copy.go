@@ -91,6 +91,35 @@ func (c *cloner) copyFiles(ctx context.Context, jobs []copyJob, live *table.Snap
 	return g.Wait()
 }
 
+// errNeedDestinationState: a file to copy is already at the destination
+// with another size, and only the destination's state tells whether its log
+// references it.
+var errNeedDestinationState = errors.New("replicate: destination file differs; the destination's state decides")
+
+// setDestinationRefs records the files the destination's log references
+// (live and tombstoned), which a clone never overwrites or deletes.
+func (c *cloner) setDestinationRefs(snap *table.Snapshot) error {
+	c.dstRefs = map[string]bool{}
+	if snap == nil {
+		return nil
+	}
+	for _, f := range snap.Files() {
+		key, err := table.FileKey(f.Path)
+		if err != nil {
+			return err
+		}
+		c.dstRefs[key] = true
+	}
+	for _, r := range snap.Tombstones() {
+		key, err := table.FileKey(r.Path)
+		if err != nil {
+			return err
+		}
+		c.dstRefs[key] = true
+	}
+	return nil
+}
+
 type outcome int
 
 const (
@@ -109,8 +138,16 @@ func (c *cloner) copyOne(ctx context.Context, j copyJob, live map[string]bool) (
 	switch o, err := c.dst.Stat(ctx, key); {
 	case err == nil && o.Size == j.size:
 		return present, nil
+	case err == nil && c.dstRefs == nil:
+		// Without the destination's state the file cannot be told apart
+		// from one its log references: the caller loads it and retries.
+		return 0, fmt.Errorf("%w: %s", errNeedDestinationState, key)
+	case err == nil && c.dstRefs[key]:
+		// Never overwrite what the destination's log references (nor,
+		// after a failed verification, delete it).
+		return 0, fmt.Errorf("%w: %s in %s has %d bytes, the source's log says %d", ErrDestinationFile, key, c.dst.URL(), o.Size, j.size)
 	case err == nil:
-		c.log.Warn("clone: destination file has the wrong size; copying it again", "path", key, "size", o.Size, "want", j.size)
+		c.log.Warn("clone: replacing an unreferenced leftover of an interrupted run", "path", key, "size", o.Size, "want", j.size)
 	case !errors.Is(err, storage.ErrNotFound):
 		return 0, fmt.Errorf("replicate: stat %s in %s: %w", key, c.dst.URL(), err)
 	}

@@ -1,22 +1,13 @@
 package replicate
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
-	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 )
 
@@ -106,18 +97,19 @@ func (c *cloner) fastReplica(ctx context.Context) (bool, error) {
 			append([]any{"reason", why, "destination", c.dst.URL()}, args...)...)
 		return false, nil
 	}
-	latest, ok, err := probeLatest(ctx, c.dst)
+	dstH := table.Handle(c.dst, topts)
+	latest, ok, err := dstH.ProbeLatest(ctx)
 	if err != nil {
 		return false, fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
 	}
 	if !ok {
 		// The probe has no commit to start from (no table, or an
 		// interrupted initial clone, or a cleaned-up hint): list the log.
-		if latest, err = table.Handle(c.dst, topts).LatestVersion(ctx); err != nil {
+		if latest, err = dstH.LatestVersion(ctx); err != nil {
 			return decline("destination latest version", "err", err)
 		}
 	}
-	headCh, err := readHead(ctx, c.dst, latest)
+	headCh, err := dstH.CommitHead(ctx, latest)
 	if err != nil {
 		return decline("destination latest commit", "err", err)
 	}
@@ -135,7 +127,7 @@ func (c *cloner) fastReplica(ctx context.Context) (bool, error) {
 	switch {
 	case c.opts.Version != nil:
 		upTo = *c.opts.Version
-		if _, err := c.src.Stat(ctx, table.CommitKey(upTo)); upTo < 0 || err != nil {
+		if ok, err := srcH.HasCommit(ctx, upTo); !ok || err != nil {
 			return decline("requested version not in the source", "err", err)
 		}
 	case c.opts.Timestamp != nil:
@@ -146,7 +138,7 @@ func (c *cloner) fastReplica(ctx context.Context) (bool, error) {
 	if upTo >= 0 && upTo < head.version {
 		return decline("requested version is older than the replica's")
 	}
-	srcHead, err := readHead(ctx, c.src, head.version)
+	srcHead, err := srcH.CommitHead(ctx, head.version)
 	if err != nil {
 		return decline("source commit at the replica's version", "version", head.version, "err", err)
 	}
@@ -164,21 +156,30 @@ func (c *cloner) fastReplica(ctx context.Context) (bool, error) {
 	c.res.Metrics.SourceNumOfFiles, c.res.Metrics.SourceTableSize = head.files, head.size
 	c.sizesKnown = true
 
+	// The replica's state at its version went through a feed when it was
+	// written, so the source's feed starts there without loading it; every
+	// protocol and metaData change after it is gated.
+	feed, err := srcH.Feed(ctx, head.version, &table.FeedOptions{Unloaded: true})
+	if err != nil {
+		return c.handOff("source change feed", head.version)
+	}
 	after := head.version
 	for upTo < 0 || after < upTo {
 		// One Stat tells "nothing new" from "new commits" without the
-		// listing Changes would do to tell "nothing new" from "cleaned up".
-		if _, err := c.src.Stat(ctx, table.CommitKey(after+1)); errors.Is(err, storage.ErrNotFound) {
+		// listing the feed would do to tell "nothing new" from "cleaned up".
+		if ok, err := srcH.HasCommit(ctx, after+1); err != nil {
+			return false, fmt.Errorf("replicate: source %s: %w", c.src.URL(), err)
+		} else if !ok {
 			if upTo >= 0 {
 				return c.handOff("source log changed under the clone", after)
 			}
 			break
-		} else if err != nil {
-			return false, fmt.Errorf("replicate: source %s: %w", c.src.URL(), err)
 		}
-		changes, err := srcH.Changes(ctx, after, upTo, replayBatch)
+		changes, err := feed.Next(ctx, upTo, replayBatch)
 		if err != nil || len(changes) == 0 || changes[0].Version != after+1 {
-			return c.handOff("source log changed under the clone", after)
+			// A feature the feed refuses, or a log that changed: the full
+			// path opens both tables and reports it.
+			return c.handOff("source change feed stopped", after)
 		}
 		n, why := fastPrefix(changes, head.sourceID)
 		if n > 0 {
@@ -206,141 +207,6 @@ func (c *cloner) fastReplica(ctx context.Context) (bool, error) {
 		"from", head.version, "to", after, "commits", c.res.CommitsWritten, "copied_files", c.res.Metrics.NumCopiedFiles,
 		"copied_bytes", c.res.Metrics.CopiedFilesSize)
 	return true, nil
-}
-
-// probeWindow is how many commit files probeLatest Stats at once.
-const probeWindow = 8
-
-// probeLatest finds the newest commit of the log in b without listing it
-// (on some backends a listing costs the number of objects beside the log,
-// and the replica's data files are never to be listed): from the
-// _last_checkpoint hint (or version 0) it Stats commit files, galloping
-// forward then bisecting, probeWindow at a time — a few round trips for the
-// commits since the last checkpoint. It relies on the log being contiguous
-// after a commit that exists (log cleanup deletes a prefix), so it returns
-// ok=false when the commit it starts from is missing.
-func probeLatest(ctx context.Context, b storage.Bucket) (int64, bool, error) {
-	lo, ok := lastCheckpointVersion(ctx, b)
-	if !ok {
-		lo = 0
-	}
-	probe := func(vs []int64) ([]bool, error) {
-		found := make([]bool, len(vs))
-		g, gctx := errgroup.WithContext(ctx)
-		for i, v := range vs {
-			g.Go(func() error {
-				_, err := b.Stat(gctx, table.CommitKey(v))
-				switch {
-				case err == nil:
-					found[i] = true
-				case !errors.Is(err, storage.ErrNotFound):
-					return err
-				}
-				return nil
-			})
-		}
-		return found, g.Wait()
-	}
-	// Gallop: lo, lo+1, lo+2, lo+4, ... until one is missing.
-	hi := int64(-1)
-	for first, step := true, int64(1); hi < 0; first = false {
-		vs := make([]int64, 0, probeWindow)
-		if first {
-			vs = append(vs, lo)
-		}
-		for len(vs) < probeWindow {
-			vs = append(vs, lo+step)
-			step *= 2
-		}
-		found, err := probe(vs)
-		if err != nil {
-			return 0, false, err
-		}
-		if first && !found[0] {
-			return 0, false, nil
-		}
-		for i, v := range vs {
-			if !found[i] {
-				hi = v
-				break
-			}
-			lo = v
-		}
-	}
-	// Bisect (lo exists, hi does not), probeWindow points at a time.
-	for hi-lo > 1 {
-		n := min(int64(probeWindow), hi-lo-1)
-		vs := make([]int64, n)
-		for i := range vs {
-			vs[i] = lo + (hi-lo)*int64(i+1)/(n+1)
-		}
-		found, err := probe(vs)
-		if err != nil {
-			return 0, false, err
-		}
-		for i, v := range vs {
-			if !found[i] {
-				hi = v
-				break
-			}
-			lo = v
-		}
-	}
-	return lo, true, nil
-}
-
-// readHead reads commit v of b up to its first file action (add, remove,
-// cdc). commitInfo, protocol, metaData and txns come before the file actions
-// in the commits loglake writes (and in those of most writers), and the rest
-// of a large commit (a CLONE commit lists every file) is not needed, so it
-// is not fetched. The timestamp is the commit's as table.Changes gives it,
-// provided the commitInfo comes before the files.
-func readHead(ctx context.Context, b storage.Bucket, v int64) (table.Change, error) {
-	ch := table.Change{Version: v}
-	r, err := b.NewReader(ctx, table.CommitKey(v), 0, -1)
-	if err != nil {
-		return ch, err
-	}
-	defer r.Close()
-	br := bufio.NewReaderSize(r, 64<<10)
-	for {
-		line, rerr := br.ReadBytes('\n')
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			var a table.Action
-			if err := json.Unmarshal(line, &a); err != nil {
-				return ch, fmt.Errorf("%w: commit %d: %v", table.ErrCorrupt, v, err)
-			}
-			if a.Add != nil || a.Remove != nil || a.CDC != nil {
-				break
-			}
-			ch.Actions = append(ch.Actions, a)
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return ch, rerr
-		}
-	}
-	for _, a := range ch.Actions {
-		if ci := a.CommitInfo; ci != nil {
-			switch {
-			case ci.InCommitTimestamp != nil:
-				ch.Timestamp = time.UnixMilli(*ci.InCommitTimestamp).UTC()
-			case ci.Timestamp > 0:
-				ch.Timestamp = time.UnixMilli(ci.Timestamp).UTC()
-			}
-			break
-		}
-	}
-	if ch.Timestamp.IsZero() {
-		o, err := b.Stat(ctx, table.CommitKey(v))
-		if err != nil {
-			return ch, err
-		}
-		ch.Timestamp = time.UnixMilli(o.ModTime.UnixMilli()).UTC()
-	}
-	return ch, nil
 }
 
 // handOff leaves the commits after `after` to the full path.
@@ -405,6 +271,9 @@ func (c *cloner) fastBatch(ctx context.Context, changes []table.Change) (last in
 		// snapshot tells, so the full path judges it.
 		c.log.Info("clone: a replayed file is gone from the source", "err", err)
 		return changes[0].Version - 1, "a replayed file is gone from the source", nil
+	} else if errors.Is(err, errNeedDestinationState) {
+		c.log.Info("clone: a replayed file differs at the destination", "err", err)
+		return changes[0].Version - 1, "a replayed file differs at the destination", nil
 	} else if err != nil {
 		return 0, "", err
 	}
@@ -502,21 +371,6 @@ func (c *cloner) commitExact(ctx context.Context, cm *table.Commit) (bool, error
 	return false, err
 }
 
-// lastCheckpointVersion reads the version of b's _last_checkpoint hint.
-func lastCheckpointVersion(ctx context.Context, b storage.Bucket) (int64, bool) {
-	data, err := b.Get(ctx, "_delta_log/_last_checkpoint")
-	if err != nil {
-		return 0, false
-	}
-	var lc struct {
-		Version *int64 `json:"version"`
-	}
-	if json.Unmarshal(data, &lc) != nil || lc.Version == nil || *lc.Version < 0 {
-		return 0, false
-	}
-	return *lc.Version, true
-}
-
 // mirrorCheckpoint gives the replica a checkpoint where the source has its
 // latest one, so readers of the replica replay as few commits as readers of
 // the source (the fast path writes commits itself and so does not get
@@ -524,38 +378,20 @@ func lastCheckpointVersion(ctx context.Context, b storage.Bucket) (int64, bool) 
 // that version: that cost comes once per source checkpoint interval. A
 // failure is logged, not returned: checkpoints only speed up reading.
 func (c *cloner) mirrorCheckpoint(ctx context.Context) {
-	l, ok := lastCheckpointVersion(ctx, c.src)
+	l, ok := table.Handle(c.src, nil).LastCheckpointVersion(ctx)
 	if !ok || l > c.res.DestinationVersion {
 		return
 	}
-	if d, ok := lastCheckpointVersion(ctx, c.dst); ok && d >= l {
+	dstH := table.Handle(c.dst, &table.Options{Logger: c.log})
+	if d, ok := dstH.LastCheckpointVersion(ctx); ok && d >= l {
 		return
 	}
-	snap, err := table.Handle(c.dst, &table.Options{Logger: c.log}).SnapshotAt(ctx, l)
+	snap, err := dstH.SnapshotAt(ctx, l)
 	if err != nil {
 		c.log.Warn("clone: cannot load the replica's state for its checkpoint", "version", l, "err", err)
 		return
 	}
-	if err := table.WriteCheckpoint(ctx, c.dst, l, checkpointActions(snap)); err != nil {
+	if err := snap.WriteCheckpoint(ctx); err != nil {
 		c.log.Warn("clone: checkpoint of the replica failed", "version", l, "err", err)
 	}
-}
-
-// checkpointActions is snap's full state, as a checkpoint stores it.
-func checkpointActions(snap *table.Snapshot) []table.Action {
-	txns := snap.Txns()
-	tomb := snap.Tombstones()
-	out := make([]table.Action, 0, 2+len(txns)+len(snap.Files())+len(tomb))
-	out = append(out, table.Action{Protocol: snap.Protocol()}, table.Action{MetaData: snap.Metadata()})
-	for _, id := range slices.Sorted(maps.Keys(txns)) {
-		t := txns[id]
-		out = append(out, table.Action{Txn: &t})
-	}
-	for _, f := range snap.Files() {
-		out = append(out, table.Action{Add: f})
-	}
-	for _, r := range tomb {
-		out = append(out, table.Action{Remove: r})
-	}
-	return out
 }

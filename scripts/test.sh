@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The full test run behind `make test` and .ci/run:
 #   1. install (pinned, cached) and start the storage emulators
-#   2. go vet ./...
+#   2. go vet ./..., and scripts/check-deploy.sh (deploy/ files)
 #   3. unit tests: go test ./... except integration, with the emulator env set
 #      (packages may use LOGLAKE_TEST_*_URL for their conformance suites)
-#   4. integration tests: go test ./integration/... with LOGLAKE_INTEGRATION=1
-#   5. stop the emulators it started, whatever happened
+#   4. fuzz: every fuzz target really fuzzes for TEST_FUZZTIME (default 5s)
+#      each (scripts/fuzz.sh; `make fuzz` runs it longer)
+#   5. integration tests: go test ./integration/... with LOGLAKE_INTEGRATION=1
+#   6. stop the emulators it started, whatever happened
 # Every step runs even if an earlier one failed; the exit status is non-zero
 # if any failed. Emulators that were already running before (e.g. from
 # `make emulators-start`) are reused and left running.
 #
 # Settings: GO (default go), GOTEST_FLAGS (extra flags for both go test runs),
+# TEST_FUZZTIME (per fuzz target, default 5s),
 # UNIT_TIMEOUT (default 20m), INTEGRATION_TIMEOUT (default 30m), and those of
 # scripts/emulators.sh.
 set -uo pipefail
@@ -59,12 +62,18 @@ fi
 
 step "go vet" "$GO" vet ./...
 
+# Dockerfile, Kubernetes manifests, alert rules and dashboard (installs
+# promtool and the deploy checker on first use).
+step "deploy checks" scripts/check-deploy.sh
+
 mapfile -t unit_pkgs < <("$GO" list ./... | grep -v '/integration$' | grep -v '/integration/')
 if ((${#unit_pkgs[@]} > 0)); then
 	step "unit tests" "$GO" test -count=1 -timeout "$UNIT_TIMEOUT" "${extra[@]}" "${unit_pkgs[@]}"
 else
 	step "unit tests" false
 fi
+
+step "fuzz" env FUZZTIME="${TEST_FUZZTIME:-5s}" GO="$GO" scripts/fuzz.sh
 
 if ((emulators_ok)); then
 	step "integration tests" "$GO" test -count=1 -timeout "$INTEGRATION_TIMEOUT" "${extra[@]}" ./integration/...

@@ -3,11 +3,14 @@ package storage
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"syscall"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/aws/smithy-go"
 	"gocloud.dev/gcerrors"
 	"google.golang.org/api/googleapi"
 )
@@ -119,6 +122,9 @@ func classifyBlob(ctx context.Context, op, key string, err error, putIfAbsent bo
 		return e
 	}
 	status := httpStatus(err)
+	if brokenResponse(err, status) {
+		return newError(op, key, ErrTransient, err)
+	}
 	code := gcerrors.Code(err)
 	if putIfAbsent {
 		// S3 answers a refused If-None-Match with 412 PreconditionFailed, and
@@ -153,6 +159,33 @@ func classifyBlob(ctx context.Context, op, key string, err error, putIfAbsent bo
 	default:
 		return newError(op, key, ErrPermanent, err)
 	}
+}
+
+// brokenResponse reports whether err says the connection or the response
+// broke in transit rather than that the service refused the request: a
+// reset or a body cut mid-stream. The SDKs report these with the status of
+// the response they had started to read (often 200), so the status alone
+// would call them permanent; the whole request is worth retrying instead
+// (issue 8: "deserialization failed, failed to decode response body,
+// unexpected EOF" failed an `egress --once`).
+func brokenResponse(err error, status int) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ETIMEDOUT) {
+		// io.EOF here is wrapped inside an SDK error: the stream ended
+		// before the response did (a bare io.EOF from Read never gets here).
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	// A body the SDK could not decode after a success status was cut or
+	// garbled on the way (XML decoders report a cut as a syntax error, not
+	// as io.ErrUnexpectedEOF). An error status keeps its own meaning.
+	var de *smithy.DeserializationError
+	return errors.As(err, &de) && status < 400
 }
 
 // httpStatus digs the HTTP status code out of an SDK error, 0 if none.

@@ -2,10 +2,15 @@ package storage
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"syscall"
 	"testing"
 
@@ -25,6 +30,22 @@ func s3Err(status int, code string) error {
 		Err:      &smithy.GenericAPIError{Code: code, Message: code},
 	}}
 }
+
+// s3Cut builds the SDK's error for a response whose body could not be
+// decoded: a deserialization error inside the response error of the status
+// that had been read.
+func s3Cut(status int, cause error) error {
+	return &smithy.OperationError{ServiceID: "S3", OperationName: "ListObjectsV2", Err: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
+		Err:      &smithy.DeserializationError{Err: fmt.Errorf("failed to decode response body, %w", cause)},
+	}}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
 
 func TestClassifyBlob(t *testing.T) {
 	ctx := context.Background()
@@ -57,6 +78,14 @@ func TestClassifyBlob(t *testing.T) {
 		{"GCS 429", &googleapi.Error{Code: 429}, false, ErrTransient},
 		{"GCS 412 put-if-absent", &googleapi.Error{Code: 412}, true, ErrExists},
 		{"network error", fmt.Errorf("dial tcp: %w", syscall.ECONNREFUSED), false, ErrTransient},
+		// Issue 8: a response body cut mid-stream after a 200 status.
+		{"S3 200 with a cut XML body", s3Cut(200, &xml.SyntaxError{Msg: "unexpected EOF", Line: 3}), false, ErrTransient},
+		{"S3 200 with a cut body, put-if-absent", s3Cut(200, io.ErrUnexpectedEOF), true, ErrTransient},
+		{"S3 200 body reset", s3Cut(200, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), false, ErrTransient},
+		{"S3 403 with a cut error body stays permanent", s3Cut(403, &xml.SyntaxError{Msg: "unexpected EOF"}), false, ErrPermanent},
+		{"read cut mid-body", fmt.Errorf("blob read: %w", io.ErrUnexpectedEOF), false, ErrTransient},
+		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true, ErrTransient},
+		{"client timeout", &url.Error{Op: "Get", URL: "http://x", Err: timeoutErr{}}, false, ErrTransient},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

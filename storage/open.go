@@ -23,6 +23,11 @@ type Options struct {
 	// OnRetry, if set, is called before each retry (e.g. to count retries
 	// in a metric). attempt is the number of the attempt that failed (1-based).
 	OnRetry func(op, key string, attempt int, err error)
+	// UploadReplay is how many bytes of an Upload source that cannot seek
+	// are kept in memory to retry a failed attempt (0: DefaultUploadReplay,
+	// <0: none). An upload that failed further into its stream is not
+	// retried and returns its (transient) error.
+	UploadReplay int64
 }
 
 // RetryPolicy bounds the retries of transient failures with jittered

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -40,8 +41,9 @@ func unwrapBucket(b Bucket) Bucket {
 // reading the object, and a Delta commit does exactly that (it compares the
 // stored commit with its own before treating ErrExists as a conflict).
 //
-// Upload is retried only if its reader is an io.Seeker (it is rewound) or
-// if the failed attempt consumed nothing from it. A reader from NewReader
+// Upload rewinds a reader that is an io.Seeker; any other reader is replayed
+// from the bytes the failed attempt consumed, kept up to
+// Options.UploadReplay. A reader from NewReader
 // is resumed at the failed position when a Read fails transiently.
 func WithRetry(b Bucket, opts *Options) Bucket {
 	var o Options
@@ -79,7 +81,7 @@ func (r *retryBucket) do(ctx context.Context, op, key string, f func() error) er
 	bo := r.newBackOff()
 	for attempt := 1; ; attempt++ {
 		err := f()
-		if err == nil || !errors.Is(err, ErrTransient) || ctx.Err() != nil {
+		if _, ok := err.(noRetry); err == nil || ok || !errors.Is(err, ErrTransient) || ctx.Err() != nil {
 			return err
 		}
 		if attempt >= r.opts.Retry.MaxAttempts {
@@ -229,34 +231,97 @@ func (r *retryBucket) Upload(ctx context.Context, key string, src io.Reader) err
 			seeker = nil
 		}
 	}
-	cr := &countingReader{r: src}
+	if seeker == nil {
+		return r.uploadStream(ctx, key, src)
+	}
 	first := true
 	return r.do(ctx, "Upload", key, func() error {
 		if !first {
-			if cr.n > 0 && seeker == nil {
-				return newError("Upload", key, ErrPermanent,
-					errors.New("cannot retry: the reader was partly consumed and cannot seek"))
+			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+				return newError("Upload", key, ErrPermanent, err)
 			}
-			if seeker != nil {
-				if _, err := seeker.Seek(start, io.SeekStart); err != nil {
-					return newError("Upload", key, ErrPermanent, err)
-				}
-			}
-			cr.n = 0
 		}
 		first = false
-		return r.inner.Upload(ctx, key, cr)
+		return r.inner.Upload(ctx, key, src)
 	})
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
+// uploadStream uploads a reader that cannot seek (a Parquet encoder writing
+// into a pipe). The bytes an attempt consumed are kept, up to
+// Options.UploadReplay, so the next attempt replays them and then goes on
+// with the stream: a reset in the middle of a data file upload no longer
+// fails the commit. Past the limit the failed attempt's error is returned
+// as it is, still transient: only the caller can recreate the stream.
+func (r *retryBucket) uploadStream(ctx context.Context, key string, src io.Reader) error {
+	rp := &replayReader{src: src, limit: r.opts.UploadReplay}
+	if rp.limit == 0 {
+		rp.limit = DefaultUploadReplay
+	}
+	var last error
+	err := r.do(ctx, "Upload", key, func() error {
+		if !rp.rewind() {
+			return noRetry{fmt.Errorf("%w (not retried: the stream had gone past the %d bytes kept to replay it)", last, rp.limit)}
+		}
+		last = r.inner.Upload(ctx, key, rp)
+		return last
+	})
+	if nr, ok := err.(noRetry); ok {
+		return nr.err
+	}
+	return err
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
+// DefaultUploadReplay is how many bytes of a non-seekable Upload source
+// are kept to replay a failed attempt when Options.UploadReplay is 0. It
+// is about one S3 multipart part (5 MiB, which the SDK buffers anyway), so
+// small data files, the common case, are always retried.
+const DefaultUploadReplay = 8 << 20
+
+// noRetry carries an error out of retryBucket.do without another attempt.
+type noRetry struct{ err error }
+
+func (n noRetry) Error() string { return n.err.Error() }
+
+// replayReader reads src and keeps what it read (up to limit bytes) so that
+// rewind can serve it again.
+type replayReader struct {
+	src      io.Reader
+	limit    int64  // <0: keep nothing
+	kept     []byte // the first bytes of src, while they fit in limit
+	pos      int    // next byte of kept to serve
+	overflow bool   // more than limit bytes were read: kept is gone
+	read     int64  // bytes read from src
+}
+
+// rewind makes the next Read start at the first byte again; false if the
+// bytes read so far were not all kept.
+func (p *replayReader) rewind() bool {
+	if p.read == 0 {
+		return true
+	}
+	if p.overflow {
+		return false
+	}
+	p.pos = 0
+	return true
+}
+
+func (p *replayReader) Read(b []byte) (int, error) {
+	if p.pos < len(p.kept) {
+		n := copy(b, p.kept[p.pos:])
+		p.pos += n
+		return n, nil
+	}
+	n, err := p.src.Read(b)
+	p.read += int64(n)
+	if n > 0 && !p.overflow {
+		if p.limit < 0 || int64(len(p.kept)+n) > p.limit {
+			p.overflow, p.kept = true, nil
+		} else {
+			p.kept = append(p.kept, b[:n]...)
+		}
+		p.pos = len(p.kept)
+	}
 	return n, err
 }
 

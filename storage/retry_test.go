@@ -102,21 +102,32 @@ func TestRetryUpload(t *testing.T) {
 	cases := []struct {
 		name    string
 		after   bool
+		replay  int64 // Options.UploadReplay
 		reader  func() io.Reader
 		wantErr error
 	}{
 		// The fault hits before the upload reads anything: always retryable.
-		{"fail before, plain reader", false, func() io.Reader { return struct{ io.Reader }{bytes.NewReader(data)} }, nil},
-		// The upload consumed the reader: only a seekable reader can be rewound.
-		{"fail after, seekable reader", true, func() io.Reader { return bytes.NewReader(data) }, nil},
-		{"fail after, plain reader", true, func() io.Reader { return struct{ io.Reader }{bytes.NewReader(data)} }, storage.ErrPermanent},
+		{"fail before, plain reader", false, 0, func() io.Reader { return struct{ io.Reader }{bytes.NewReader(data)} }, nil},
+		// The upload consumed the reader: a seekable reader is rewound, a
+		// plain one (a pipe from the Parquet encoder) replayed from the
+		// bytes kept, while they fit the replay limit.
+		{"fail after, seekable reader", true, -1, func() io.Reader { return bytes.NewReader(data) }, nil},
+		{"fail after, plain reader", true, 0, func() io.Reader { return struct{ io.Reader }{bytes.NewReader(data)} }, nil},
+		{"fail after, plain reader, exact limit", true, int64(len(data)), func() io.Reader { return struct{ io.Reader }{bytes.NewReader(data)} }, nil},
+		// Past the limit the attempt's own transient error comes back, not retried.
+		{"fail after, plain reader past the limit", true, int64(len(data)) - 1, func() io.Reader { return struct{ io.Reader }{bytes.NewReader(data)} }, storage.ErrTransient},
+		{"fail after, plain reader, no replay", true, -1, func() io.Reader { return struct{ io.Reader }{bytes.NewReader(data)} }, storage.ErrTransient},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b, f, raw := faultyMem(t, storage.Faults{Ops: []string{storage.OpUpload}, Nth: 1, After: c.after}, fastRetry)
+			_, f, raw := faultyMem(t, storage.Faults{Ops: []string{storage.OpUpload}, Nth: 1, After: c.after}, fastRetry)
+			b := storage.WithRetry(f, &storage.Options{Retry: fastRetry, UploadReplay: c.replay})
 			err := b.Upload(ctx, "data/f.parquet", c.reader())
 			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
 				t.Fatalf("Upload error = %v, want %v", err, c.wantErr)
+			}
+			if c.wantErr != nil && f.Calls(storage.OpUpload) != 1 {
+				t.Errorf("calls = %d, want 1 (not retried)", f.Calls(storage.OpUpload))
 			}
 			if c.wantErr == nil {
 				if f.Calls(storage.OpUpload) != 2 {

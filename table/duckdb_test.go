@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/loglake/loglake/storage"
@@ -22,7 +21,20 @@ import (
 // A table loglake writes must read back identically through our own reader
 // and through DuckDB's read_parquet over its live files (an independent
 // Parquet implementation).
+// It runs with the default writer and with the options ingest uses.
 func TestRoundTripDuckDB(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts *table.WriteOptions
+	}{
+		{"default", nil},
+		{"ingest", &table.WriteOptions{Writer: &table.WriterOptions{CompressionLevel: 1, DeltaTimestamps: true, RowGroupRows: 1000}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { roundTripDuckDB(t, tc.opts) })
+	}
+}
+
+func roundTripDuckDB(t *testing.T, opts *table.WriteOptions) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	b, err := storage.Open(ctx, "file://"+dir, nil)
@@ -32,7 +44,22 @@ func TestRoundTripDuckDB(t *testing.T) {
 	tbl := tabletest.Create(t, b, nil)
 	for i := 0; i < 3; i++ {
 		rec := tabletest.Rows(int64(i*2000), 2000)
-		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
+		snap, err := tbl.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := tbl.NewWriter(snap, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		adds, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tbl.Commit(ctx, snap, &table.Commit{Actions: adds, Operation: "WRITE"}); err != nil {
 			t.Fatal(err)
 		}
 		rec.Release()

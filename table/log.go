@@ -34,9 +34,30 @@ type logFile struct {
 	part, parts int
 	modTime     time.Time
 	size        int64
+	// v2 marks a V2-spec checkpoint (checkpoint.<uuid>.json|parquet), which
+	// loglake does not read: a segment that would need it is refused naming
+	// v2Checkpoint.
+	v2 bool
 }
 
-func (f logFile) isCheckpoint() bool { return f.parts > 0 }
+func (f logFile) isCheckpoint() bool { return f.parts > 0 || f.v2 }
+
+// isV2Checkpoint recognises the part after "<version>." of a V2 checkpoint's
+// name: checkpoint.<uuid>.json or checkpoint.<uuid>.parquet.
+func isV2Checkpoint(rest string) bool {
+	mid, ok := strings.CutPrefix(rest, "checkpoint.")
+	if !ok {
+		return false
+	}
+	if m, ok := strings.CutSuffix(mid, ".json"); ok {
+		mid = m
+	} else if m, ok := strings.CutSuffix(mid, ".parquet"); ok {
+		mid = m
+	} else {
+		return false
+	}
+	return len(mid) == 36 && strings.Count(mid, "-") == 4
+}
 
 // parseLogKey recognises commit and classic checkpoint files; everything else
 // (crc, _last_checkpoint, compacted logs, temp files) is ignored.
@@ -51,6 +72,10 @@ func parseLogKey(o storage.Object) (logFile, bool) {
 	}
 	f := logFile{version: v, key: o.Key, modTime: o.ModTime, size: o.Size}
 	rest := name[21:]
+	if isV2Checkpoint(rest) {
+		f.v2 = true
+		return f, true
+	}
 	switch {
 	case rest == "json":
 		return f, true
@@ -152,13 +177,17 @@ func findSegment(ctx context.Context, b storage.Bucket, target int64) (segment, 
 	if err != nil {
 		return segment{}, err
 	}
-	if len(files) == 0 && from > 0 {
-		// The hint points past what is listable (stale or cleaned): list all.
+	seg, err := buildSegment(files, target)
+	if err != nil && from > 0 {
+		// The hint does not hold up (it points past what is listable, or
+		// names a checkpoint that is gone): a stale hint is corrected by
+		// listing the whole log.
 		if files, err = listLog(ctx, b, 0, target); err != nil {
 			return segment{}, err
 		}
+		return buildSegment(files, target)
 	}
-	return buildSegment(files, target)
+	return seg, err
 }
 
 // buildSegment picks the checkpoint and commits for target out of a sorted
@@ -169,7 +198,12 @@ func buildSegment(files []logFile, target int64) (segment, error) {
 	// newest complete checkpoint
 	parts := map[int64]map[int]logFile{}
 	var best []logFile
+	v2 := int64(-1)
 	for _, f := range files {
+		if f.v2 {
+			v2 = max(v2, f.version)
+			continue
+		}
 		if !f.isCheckpoint() {
 			continue
 		}
@@ -199,6 +233,11 @@ func buildSegment(files []logFile, target int64) (segment, error) {
 		cpVersion = best[0].version
 		seg.version = cpVersion
 	}
+	if v2 > cpVersion && !contiguousFrom(files, cpVersion+1, v2) {
+		// Only the V2 checkpoint reaches back far enough: refuse by name
+		// rather than report a version as missing.
+		return segment{}, &FeatureError{Feature: "v2Checkpoint", Op: "read"}
+	}
 	for _, f := range files {
 		if f.isCheckpoint() || f.version <= cpVersion {
 			continue
@@ -222,6 +261,24 @@ func buildSegment(files []logFile, target int64) (segment, error) {
 		return segment{}, fmt.Errorf("%w: version %d (latest is %d)", ErrVersionNotFound, target, seg.version)
 	}
 	return seg, nil
+}
+
+// contiguousFrom reports whether files hold every commit from version
+// `from` through `to`.
+func contiguousFrom(files []logFile, from, to int64) bool {
+	next := from
+	for _, f := range files {
+		if f.isCheckpoint() || f.version < next {
+			continue
+		}
+		if f.version != next {
+			return false
+		}
+		if next++; next > to {
+			return true
+		}
+	}
+	return next > to
 }
 
 // readCommit reads and decodes commit v.

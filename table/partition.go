@@ -91,8 +91,8 @@ func UnescapePathName(s string) string {
 }
 
 // FormatPartitionValue serializes row i of arr the way Delta stores partition
-// values: dates "YYYY-MM-DD", timestamps "YYYY-MM-DD HH:MM:SS[.ffffff]" in
-// UTC, numbers and booleans as Spark prints them, strings and binary
+// values: dates "YYYY-MM-DD", timestamps "YYYY-MM-DDTHH:MM:SS.ffffffZ" (UTC),
+// timestamp_ntz "YYYY-MM-DD HH:MM:SS[.ffffff]", numbers and booleans as Spark prints them, strings and binary
 // unchanged. It returns nil for null and for the empty string, which Delta
 // cannot tell apart from null.
 func FormatPartitionValue(arr arrow.Array, i int) *string {
@@ -138,8 +138,8 @@ func FormatPartitionValue(arr arrow.Array, i int) *string {
 	case *array.Date64:
 		s = a.Value(i).ToTime().Format(time.DateOnly)
 	case *array.Timestamp:
-		unit := a.DataType().(*arrow.TimestampType).Unit
-		s = formatPartitionTime(timeFromMicros(unitToMicros(int64(a.Value(i)), unit)))
+		tt := a.DataType().(*arrow.TimestampType)
+		s = formatPartitionTime(timeFromMicros(unitToMicros(int64(a.Value(i)), tt.Unit)), tt.TimeZone != "")
 	case *array.Decimal128:
 		s = a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
 	case *array.Dictionary:
@@ -180,8 +180,17 @@ func timeFromMicros(us int64) time.Time {
 	return time.Unix(sec, (us-sec*1e6)*1e3).UTC()
 }
 
-func formatPartitionTime(t time.Time) string {
-	if t.Nanosecond() == 0 {
+// formatPartitionTime writes a timestamp partition value as the protocol
+// recommends: ISO-8601 in UTC with microseconds ("2026-11-24T10:30:00.000500Z"),
+// which every engine reads as the same instant. A zone-less form would be
+// read in each reader's own session time zone. timestamp_ntz values have no
+// zone by definition and keep the protocol's "2026-11-24 10:30:00[.000500]".
+// ParsePartitionValue reads both forms.
+func formatPartitionTime(t time.Time, utc bool) string {
+	switch {
+	case utc:
+		return t.Format("2006-01-02T15:04:05.000000Z")
+	case t.Nanosecond() == 0:
 		return t.Format(time.DateTime)
 	}
 	return t.Format("2006-01-02 15:04:05.000000")

@@ -104,7 +104,10 @@ func TestFormatPartitionValue(t *testing.T) {
 		}), []*string{strp("1970-01-01"), strp("2026-11-24"), strp("0001-01-01")}},
 		{"timestamp", build(tsUTC, func(b array.Builder) {
 			b.(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{0, 1795514400123456, 1795514400000000, 253402214400000000}, nil)
-		}), []*string{strp("1970-01-01 00:00:00"), strp("2026-11-24 10:00:00.123456"), strp("2026-11-24 10:00:00"), strp("9999-12-31 00:00:00")}},
+		}), []*string{strp("1970-01-01T00:00:00.000000Z"), strp("2026-11-24T10:00:00.123456Z"), strp("2026-11-24T10:00:00.000000Z"), strp("9999-12-31T00:00:00.000000Z")}},
+		{"timestamp_ntz keeps no zone", build(&arrow.TimestampType{Unit: arrow.Microsecond}, func(b array.Builder) {
+			b.(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{0, 1795514400000500}, nil)
+		}), []*string{strp("1970-01-01 00:00:00"), strp("2026-11-24 10:00:00.000500")}},
 		{"decimal", build(dec, func(b array.Builder) {
 			b.(*array.Decimal128Builder).AppendValues([]decimal128.Num{decimal128.FromI64(-5678), decimal128.FromI64(1000)}, nil)
 		}), []*string{strp("-5.678"), strp("1.000")}},
@@ -207,6 +210,17 @@ func TestFormatParseRoundTrip(t *testing.T) {
 		us := got.(time.Time).UnixMicro()
 		if us != int64(v) {
 			t.Errorf("%d: %q parsed to %d", v, *s, us)
+		}
+	}
+	// Tables written before the ISO-8601 form (and by other engines) hold
+	// zone-less values, which mean UTC here: both read as the same instant.
+	for _, s := range []string{"2026-11-24 10:30:00.000500", "2026-11-24T10:30:00.000500Z", "2026-11-24T11:30:00.000500+01:00"} {
+		got, err := table.ParsePartitionValue(strp(s), table.TypeTimestamp)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if want := time.Date(2026, 11, 24, 10, 30, 0, 500000, time.UTC); !got.(time.Time).Equal(want) {
+			t.Errorf("%q parsed to %v, want %v", s, got, want)
 		}
 	}
 }
@@ -338,4 +352,45 @@ func BenchmarkSplitByPartition(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// FuzzParsePartitionValue: partition values come from logs other engines
+// wrote. Parsing any string as any type must not panic, must fail only with
+// ErrPartitionValue, and a timestamp it accepts must survive a write and
+// re-read unchanged (the form loglake writes is one it reads).
+func FuzzParsePartitionValue(f *testing.F) {
+	for _, s := range []string{"2026-11-24 10:30:00.000500", "2026-11-24T10:30:00.000500Z", "2026-11-24T11:30:00+01:00",
+		"2026-11-24", "0001-01-01 00:00:00", "9999-12-31T23:59:59.999999Z", "-1", "1.0E7", "NaN", "-Infinity", "TRUE",
+		"12345678901234567890.5", "__HIVE_DEFAULT_PARTITION__", "2026-02-30"} {
+		f.Add(s)
+	}
+	types := []table.DataType{table.TypeString, table.TypeLong, table.TypeInteger, table.TypeShort, table.TypeByte,
+		table.TypeFloat, table.TypeDouble, table.TypeBoolean, table.TypeBinary, table.TypeDate, table.TypeTimestamp,
+		table.TypeTimestampNTZ, table.DecimalType{Precision: 10, Scale: 3}, table.DecimalType{Precision: 38, Scale: 0}}
+	mem := memory.DefaultAllocator
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, typ := range types {
+			v, err := table.ParsePartitionValue(&s, typ)
+			if err != nil {
+				if !errors.Is(err, table.ErrPartitionValue) {
+					t.Fatalf("%q as %s: error %v is not ErrPartitionValue", s, typ, err)
+				}
+				continue
+			}
+			ts, ok := v.(time.Time)
+			if !ok || typ == table.TypeDate || ts.Year() < 1 || ts.Year() > 9999 {
+				continue
+			}
+			b := array.NewTimestampBuilder(mem, table.ArrowType(typ).(*arrow.TimestampType))
+			b.Append(arrow.Timestamp(ts.UnixMicro()))
+			arr := b.NewArray()
+			b.Release()
+			out := table.FormatPartitionValue(arr, 0)
+			arr.Release()
+			back, err := table.ParsePartitionValue(out, typ)
+			if err != nil || !back.(time.Time).Equal(ts.Truncate(time.Microsecond)) {
+				t.Fatalf("%q as %s: wrote %v, read back %v (%v)", s, typ, show(out), back, err)
+			}
+		}
+	})
 }

@@ -101,7 +101,7 @@ func (s *Snapshot) PruneFiles(pred *expr.Predicate) []*Add {
 	}
 	var out []*Add
 	for _, f := range s.Files() {
-		if pred.MayMatch(newFileInfo(f)) {
+		if MayMatch(f, pred) {
 			out = append(out, f)
 		}
 	}
@@ -147,16 +147,9 @@ func (sc *Scanner) Next(ctx context.Context) (arrow.Record, error) {
 	}
 }
 
-// shape filters rows, drops filter-only columns and applies the limit.
+// shape drops filter-only columns and applies the limit (OpenDataFile
+// filtered the rows).
 func (sc *Scanner) shape(rec arrow.Record) (arrow.Record, error) {
-	if sc.pred != nil {
-		filtered, err := sc.pred.Filter(rec)
-		rec.Release()
-		if err != nil {
-			return nil, err
-		}
-		rec = filtered
-	}
 	if len(sc.read) != len(sc.opts.Columns) {
 		cols := make([]arrow.Array, len(sc.opts.Columns))
 		fields := make([]arrow.Field, len(sc.opts.Columns))
@@ -176,21 +169,99 @@ func (sc *Scanner) shape(rec arrow.Record) (arrow.Record, error) {
 }
 
 func (sc *Scanner) openFile(ctx context.Context, f *Add) (RecordReader, error) {
-	key, err := FileKey(f.Path)
-	if err != nil {
-		return nil, err
-	}
-	src, err := OpenFile(ctx, sc.snap.bucket, key, f.Size)
-	if err != nil {
-		return nil, err
-	}
-	return ReadFile(ctx, src, f.Size, &ReadOptions{
+	return OpenDataFile(ctx, sc.snap.bucket, f, &FileScan{
 		Schema:           sc.schema,
-		Columns:          sc.read,
-		PartitionValues:  f.PartitionValues,
 		PartitionColumns: sc.snap.metadata.PartitionColumns,
+		Columns:          sc.read,
+		Predicate:        sc.pred,
 		BatchRows:        sc.opts.BatchRows,
 	})
+}
+
+// FileScan says how OpenDataFile reads one data file.
+type FileScan struct {
+	// Schema and PartitionColumns are the table's as of the version that
+	// added the file (a change feed reader reads each file with the schema
+	// in force when it was added).
+	Schema           *Schema
+	PartitionColumns []string
+	// Columns projects the output (nil: every column of Schema). Columns
+	// the Predicate needs must be among them.
+	Columns []string
+	// Predicate, if set, filters the rows exactly (see MayMatch for the
+	// file-level pruning callers do first).
+	Predicate *expr.Predicate
+	// BatchRows bounds the rows per record (0: the reader's default).
+	BatchRows int
+	// RowsRead, if set, is incremented by the rows read from the file
+	// before the Predicate filters them.
+	RowsRead *int64
+}
+
+// OpenDataFile reads the data file of add: its path validated by FileKey,
+// its size checked against the log's, its records in the table schema with
+// partition columns materialized (see PartitionValue), filtered by the
+// predicate. Scan and every change-feed reader read data through it. The
+// returned reader's records may be empty after filtering.
+func OpenDataFile(ctx context.Context, b storage.Bucket, add *Add, o *FileScan) (RecordReader, error) {
+	key, err := FileKey(add.Path)
+	if err != nil {
+		return nil, err
+	}
+	src, err := OpenFile(ctx, b, key, add.Size)
+	if err != nil {
+		return nil, fmt.Errorf("data file %s: %w", key, err)
+	}
+	rr, err := ReadFile(ctx, src, add.Size, &ReadOptions{
+		Schema:           o.Schema,
+		Columns:          o.Columns,
+		PartitionValues:  add.PartitionValues,
+		PartitionColumns: o.PartitionColumns,
+		BatchRows:        o.BatchRows,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data file %s: %w", key, err)
+	}
+	if o.Predicate == nil && o.RowsRead == nil {
+		return rr, nil
+	}
+	return &filterReader{rr: rr, pred: o.Predicate, key: key, rows: o.RowsRead}, nil
+}
+
+// filterReader counts and filters a data file's records.
+type filterReader struct {
+	rr   RecordReader
+	pred *expr.Predicate
+	key  string
+	rows *int64
+}
+
+func (f *filterReader) Next() (arrow.Record, error) {
+	rec, err := f.rr.Next()
+	if err != nil {
+		if err != io.EOF {
+			err = fmt.Errorf("data file %s: %w", f.key, err)
+		}
+		return nil, err
+	}
+	if f.rows != nil {
+		*f.rows += rec.NumRows()
+	}
+	if f.pred == nil {
+		return rec, nil
+	}
+	out, err := f.pred.Filter(rec)
+	rec.Release()
+	return out, err
+}
+
+func (f *filterReader) Close() error { return f.rr.Close() }
+
+// MayMatch reports whether add's file may hold rows matching pred, judged
+// by its partition values (PartitionValue) and stats; always true for a nil
+// pred. Scan prunes with it, and so does every change-feed reader.
+func MayMatch(add *Add, pred *expr.Predicate) bool {
+	return pred == nil || pred.MayMatch(newFileInfo(add))
 }
 
 // Close releases the scanner's open file.
@@ -214,6 +285,11 @@ func OpenFile(ctx context.Context, b storage.Bucket, key string, size int64) (Re
 		data, err := b.Get(ctx, key)
 		if err != nil {
 			return nil, err
+		}
+		if int64(len(data)) != size {
+			// The log's size is what a ranged reader seeks from: a file that
+			// does not match it is not the file the log added.
+			return nil, fmt.Errorf("%w: data file %s has %d bytes, the log says %d", ErrCorrupt, key, len(data), size)
 		}
 		return bytes.NewReader(data), nil
 	}
@@ -293,8 +369,7 @@ func newFileInfo(a *Add) fileInfo {
 }
 
 func (f fileInfo) Partition(col string) (*string, bool) {
-	v, ok := f.add.PartitionValues[col]
-	return v, ok
+	return PartitionValue(f.add.PartitionValues, col)
 }
 
 func (f fileInfo) Min(col string) (any, bool) { return f.stats.Min(strings.Split(col, ".")...) }

@@ -24,6 +24,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Hooks observe commits; used for metrics.
 	Hooks Hooks
+	// NoLogCleanup turns off the expired-log cleanup that follows each
+	// checkpoint; the region daemon sets it and runs CleanupLog itself,
+	// bounded by what its egress routes have read.
+	NoLogCleanup bool
 }
 
 // Hooks are called on commit events; any may be nil.
@@ -37,9 +41,10 @@ type Hooks struct {
 // Table is a Delta table at one location. It caches the latest snapshot and
 // refreshes it incrementally. Safe for concurrent use.
 type Table struct {
-	bucket storage.Bucket
-	log    *slog.Logger
-	hooks  Hooks
+	bucket       storage.Bucket
+	log          *slog.Logger
+	hooks        Hooks
+	noLogCleanup bool
 
 	mu     sync.Mutex
 	latest *Snapshot
@@ -52,6 +57,7 @@ func newTable(b storage.Bucket, opts *Options) *Table {
 			t.log = opts.Logger
 		}
 		t.hooks = opts.Hooks
+		t.noLogCleanup = opts.NoLogCleanup
 	}
 	return t
 }
@@ -94,8 +100,13 @@ type CreateOptions struct {
 	Description      string
 }
 
-// Create writes version 0 of a new table in b: protocol (reader 1, writer 2)
-// and metaData. It returns ErrExists if a table is already there.
+// Create writes version 0 of a new table in b: the lowest protocol its
+// columns and properties need (reader 1 / writer 2 by default; reader 3 /
+// writer 7 with the timestampNtz feature for a timestamp_ntz column; writer
+// 3 or 4 for CHECK constraints or the change data feed) and metaData. It
+// returns ErrExists if a table is already there, and refuses before writing
+// anything a table loglake could not then write correctly (a generated
+// column, an invariant it cannot evaluate, …).
 func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Options) (*Table, error) {
 	if c.Schema == nil || len(c.Schema.Fields) == 0 {
 		return nil, errors.New("table: create needs a schema with at least one field")
@@ -126,10 +137,11 @@ func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Option
 	if c.Description != "" {
 		md.Description = &c.Description
 	}
-	actions := []Action{
-		{Protocol: &Protocol{MinReaderVersion: writeReaderVersion, MinWriterVersion: writeWriterVersion}},
-		{MetaData: md},
+	proto := requiredProtocol(nil, md, c.Schema)
+	if err := checkWrite(proto, md); err != nil {
+		return nil, err
 	}
+	actions := []Action{{Protocol: proto}, {MetaData: md}}
 	t := newTable(b, opts)
 	ci := t.commitInfo(&Commit{Operation: "CREATE TABLE", Parameters: map[string]any{
 		"partitionBy": md.PartitionColumns, "properties": md.Configuration}}, -1, true)
@@ -352,60 +364,6 @@ func (t *Table) History(ctx context.Context, limit int) ([]Entry, error) {
 			}
 		}
 		out = append(out, e)
-	}
-	return out, nil
-}
-
-// Change is one commit of the change feed.
-type Change struct {
-	Version   int64
-	Timestamp time.Time
-	Actions   []Action
-}
-
-// Changes returns the commits after version `after` up to and including
-// `upTo` (upTo < 0: the latest), oldest first, at most max commits (max <= 0:
-// no limit). It returns ErrVersionNotFound if commit after+1 is no longer in
-// the log.
-func (t *Table) Changes(ctx context.Context, after, upTo int64, max int) ([]Change, error) {
-	if upTo >= 0 {
-		if n := int(upTo - after); max <= 0 || n < max {
-			max = n
-		}
-		if max <= 0 {
-			return nil, nil
-		}
-	}
-	commits, err := readCommitsFrom(ctx, t.bucket, after+1, max)
-	if err != nil {
-		return nil, err
-	}
-	if len(commits) == 0 {
-		// Either nothing new, or commit after+1 was cleaned up while later
-		// ones exist: tell them apart, since the second loses data.
-		files, err := listLog(ctx, t.bucket, after+1, -1)
-		if err != nil {
-			return nil, err
-		}
-		cleaned := false
-		for _, f := range files {
-			switch {
-			case f.isCheckpoint():
-			case f.version == after+1:
-				// It landed after the probe: a new commit, not a gap.
-				return t.Changes(ctx, after, upTo, max)
-			case f.version > after+1:
-				cleaned = true
-			}
-		}
-		if cleaned {
-			return nil, fmt.Errorf("%w: commit %d is no longer in the log", ErrVersionNotFound, after+1)
-		}
-		return nil, nil
-	}
-	out := make([]Change, len(commits))
-	for i, c := range commits {
-		out[i] = Change{Version: c.version, Timestamp: time.UnixMilli(c.timestamp).UTC(), Actions: c.actions}
 	}
 	return out, nil
 }

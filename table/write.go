@@ -35,6 +35,7 @@ type Writer struct {
 	fileSch  *arrow.Schema // data file schema: without partition columns
 	parts    []string
 	opts     WriteOptions
+	cons     *Constraints
 	open     map[string]*openFile
 	adds     []*Add
 	writeErr error
@@ -58,7 +59,11 @@ func (t *Table) NewWriter(snap *Snapshot, opts *WriteOptions) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{t: t, schema: sch.Arrow(), parts: snap.metadata.PartitionColumns, open: map[string]*openFile{}}
+	cons, err := compileConstraints(snap.metadata, sch)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{t: t, schema: sch.Arrow(), parts: snap.metadata.PartitionColumns, cons: cons, open: map[string]*openFile{}}
 	if opts != nil {
 		w.opts = *opts
 	}
@@ -78,13 +83,26 @@ func (t *Table) NewWriter(snap *Snapshot, opts *WriteOptions) (*Writer, error) {
 // Schema is the Arrow schema records passed to Write must have.
 func (w *Writer) Schema() *arrow.Schema { return w.schema }
 
-// Write adds rec's rows to the table's pending files.
+// Write adds rec's rows to the table's pending files. A record with a row
+// that violates the table's constraints (NOT NULL columns, invariants, CHECK
+// constraints) is refused whole with a ConstraintError and nothing of it is
+// written; the Writer stays usable. Callers that must keep the good rows
+// split them off first with Constraints.Check.
 func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
 	if w.writeErr != nil {
 		return w.writeErr
 	}
 	if !rec.Schema().Equal(w.schema) {
 		return fmt.Errorf("table: record schema %v does not match the table schema %v", rec.Schema(), w.schema)
+	}
+	if !w.cons.Empty() {
+		vs, err := w.cons.Check(rec)
+		if err != nil {
+			return err
+		}
+		if len(vs) > 0 {
+			return ViolationError(vs)
+		}
 	}
 	groups, err := SplitByPartition(rec, w.parts)
 	if err != nil {
@@ -243,20 +261,6 @@ func escapePath(key string) string {
 		segs[i] = url.PathEscape(s)
 	}
 	return strings.Join(segs, "/")
-}
-
-// FileKey returns the storage key of a data file path from the log, relative
-// to the table root. Absolute URIs are refused: loglake tables are
-// self-contained.
-func FileKey(path string) (string, error) {
-	if strings.Contains(path, "://") || strings.HasPrefix(path, "/") || strings.HasPrefix(path, "file:") {
-		return "", &FeatureError{Feature: "absolute file paths", Op: "read"}
-	}
-	key, err := url.PathUnescape(path)
-	if err != nil {
-		return "", fmt.Errorf("%w: file path %q: %v", ErrCorrupt, path, err)
-	}
-	return key, nil
 }
 
 type sizeCounter struct {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/loglake/loglake/query"
 	"github.com/loglake/loglake/storage"
 )
 
@@ -78,7 +79,9 @@ type keepLines interface{ KeepLines() bool }
 func errorLine(err error) string {
 	s := storage.RedactText(err.Error())
 	var kl keepLines
-	if errors.As(err, &kl) && kl.KeepLines() {
+	if errors.Is(err, query.ErrSQL) || errors.As(err, &kl) && kl.KeepLines() {
+		// DuckDB's own errors keep their lines: their caret points into the
+		// line above it.
 		return s
 	}
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), " ")

@@ -1,0 +1,325 @@
+package query
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/expr"
+)
+
+// ErrSQL marks errors DuckDB reported for a statement (syntax, binding,
+// execution). Their text is DuckDB's own, which may span several lines
+// (a caret under the offending position).
+var ErrSQL = errors.New("query: SQL error")
+
+// sqlErr is a DuckDB error: its message is DuckDB's, verbatim.
+type sqlErr struct{ err error }
+
+func (e sqlErr) Error() string        { return e.err.Error() }
+func (e sqlErr) Unwrap() []error      { return []error{ErrSQL, e.err} }
+func (e sqlErr) Is(target error) bool { return target == ErrSQL }
+
+// sqlError wraps a DuckDB error. DuckDB suggests installing an extension
+// for functions it does not have (delta_scan, read_csv_auto from httpfs,
+// …): loglake has extensions off and reads Delta tables itself, so that
+// advice is replaced by what to do instead.
+func sqlError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, ", but it exists in the "); i >= 0 {
+		ext := msg[i+len(", but it exists in the "):]
+		ext, _, _ = strings.Cut(ext, " extension")
+		hint := "DuckDB extensions are not available in loglake query"
+		if ext == "delta" {
+			hint = "loglake reads Delta tables itself: attach one with --table NAME=URL and query NAME"
+		}
+		return sqlErr{fmt.Errorf("%s (%s extension); %s", msg[:i], ext, hint)}
+	}
+	return sqlErr{err}
+}
+
+// prepare makes the views a statement reads and returns the statement to
+// run (references to attached tables renamed to their pruned views).
+func (e *Engine) prepare(ctx context.Context, q string) (string, error) {
+	if len(e.tables) == 0 {
+		return q, nil
+	}
+	fallback := func() (string, error) {
+		for _, a := range e.tables {
+			if !a.full {
+				if err := e.buildFull(ctx, a); err != nil {
+					return "", err
+				}
+			}
+		}
+		return q, nil
+	}
+	if e.opts.NoPrune {
+		return fallback()
+	}
+	var js string
+	if err := e.db.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(CAST(? AS VARCHAR)) AS VARCHAR)", q).Scan(&js); err != nil {
+		return fallback()
+	}
+	stmts, err := parseTree(js)
+	if err != nil || len(stmts) != 1 {
+		// Not a single SELECT (DuckDB serializes only those): no pruning.
+		return fallback()
+	}
+	ps := analyze(stmts, func(n string) bool { return e.tables[n] != nil }, func(n string) *table.Schema {
+		if a := e.tables[n]; a != nil {
+			return a.sch
+		}
+		return nil
+	})
+	for n := range ps.unreached {
+		if a := e.tables[n]; !a.full {
+			if err := e.buildFull(ctx, a); err != nil {
+				return "", err
+			}
+		}
+	}
+	type edit struct {
+		from, to int
+		text     string
+	}
+	var edits []edit
+	for _, r := range ps.refs {
+		a := e.tables[r.name]
+		end, atText, ok := scanRef(q, r.loc, r.name, r.at != nil)
+		if !ok {
+			if r.at != nil {
+				return "", fmt.Errorf("%w: cannot resolve the AT clause of %s", ErrSQL, a.name)
+			}
+			if !a.full {
+				if err := e.buildFull(ctx, a); err != nil {
+					return "", err
+				}
+			}
+			continue
+		}
+		snap := a.snap
+		if r.at != nil {
+			if snap, err = e.atSnapshot(ctx, a, atText); err != nil {
+				return "", err
+			}
+		}
+		files, desc, err := e.refFiles(ctx, a, snap, r)
+		if err != nil {
+			return "", err
+		}
+		view, err := e.prunedView(ctx, a, snap, files)
+		if err != nil {
+			return "", err
+		}
+		e.log.Debug("query: pruned", "table", a.name, "version", snap.Version(), "files", len(files),
+			"of", len(snap.Files()), "predicate", desc, "view", view)
+		text := quoteIdent(view)
+		if r.alias == "" {
+			text += " AS " + quoteIdent(a.name)
+		}
+		edits = append(edits, edit{r.loc, end, text})
+	}
+	sort.Slice(edits, func(i, j int) bool { return edits[i].from > edits[j].from })
+	for _, ed := range edits {
+		q = q[:ed.from] + ed.text + q[ed.to:]
+	}
+	return q, nil
+}
+
+// refFiles returns the files of snap one reference can read: those its
+// filters (and the table's --where) do not rule out.
+func (e *Engine) refFiles(ctx context.Context, a *attached, snap *table.Snapshot, r *tableRef) ([]*table.Add, string, error) {
+	sch, err := snap.Schema()
+	if err != nil {
+		return nil, "", err
+	}
+	tr := &translator{sch: sch, eval: func(src, typ string) (string, bool) { return e.evalConst(ctx, src, typ) }}
+	var parts []expr.Expr
+	if a.whereExpr != nil {
+		parts = append(parts, a.whereExpr)
+	}
+	for _, c := range r.conjs {
+		x := tr.implied(c)
+		if x == nil {
+			continue
+		}
+		// A conjunct table/expr cannot bind (a type it does not compare)
+		// prunes nothing.
+		if _, err := expr.Bind(x, sch.Arrow()); err != nil {
+			continue
+		}
+		parts = append(parts, x)
+	}
+	if len(parts) == 0 {
+		return snap.Files(), "", nil
+	}
+	all := parts[0]
+	for _, p := range parts[1:] {
+		all = expr.And{L: all, R: p}
+	}
+	pred, err := expr.Bind(all, sch.Arrow())
+	if err != nil {
+		return nil, "", err
+	}
+	return snap.PruneFiles(pred), all.String(), nil
+}
+
+// prunedView returns a view over files of snap, creating it unless an
+// identical one exists. The table's own name is used when that is its
+// view of all files.
+func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add) (string, error) {
+	if a.full && snap == a.snap && len(files) == len(snap.Files()) && a.whereExpr == nil {
+		return a.name, nil
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", strings.ToLower(a.name), a.t.Bucket().URL(), a.filter, snap.Version())
+	for _, f := range files {
+		h.Write([]byte(f.Path))
+		h.Write([]byte{0})
+	}
+	key := hex.EncodeToString(h.Sum(nil))
+	if v, ok := e.pruned[key]; ok {
+		return v, nil
+	}
+	view := "__loglake_" + strings.ToLower(a.name) + "_" + strconv.Itoa(len(e.pruned)+1)
+	if err := e.createView(ctx, view, a, snap, files); err != nil {
+		return "", err
+	}
+	e.pruned[key] = view
+	return view, nil
+}
+
+// evalConst evaluates a constant expression cast to typ (DATE, TIMESTAMP
+// or TIMESTAMPTZ) in DuckDB, and renders it as table/expr reads it.
+func (e *Engine) evalConst(ctx context.Context, src, typ string) (string, bool) {
+	var t time.Time
+	if err := e.db.QueryRowContext(ctx, "SELECT CAST(("+src+") AS "+typ+")").Scan(&t); err != nil {
+		return "", false
+	}
+	switch typ {
+	case "DATE":
+		return t.UTC().Format(time.DateOnly), true
+	case "TIMESTAMP":
+		return t.UTC().Format("2006-01-02 15:04:05.999999"), true
+	}
+	return t.UTC().Format(time.RFC3339Nano), true
+}
+
+// atSnapshot resolves an AT (VERSION => n) or AT (TIMESTAMP => t) clause,
+// given the text between its parentheses.
+func (e *Engine) atSnapshot(ctx context.Context, a *attached, inner string) (*table.Snapshot, error) {
+	unit, val, ok := strings.Cut(inner, "=>")
+	if !ok {
+		return nil, fmt.Errorf("%w: AT (%s): want AT (VERSION => n) or AT (TIMESTAMP => t)", ErrSQL, inner)
+	}
+	switch strings.ToUpper(strings.TrimSpace(unit)) {
+	case "VERSION":
+		var v int64
+		if err := e.db.QueryRowContext(ctx, "SELECT CAST(("+val+") AS BIGINT)").Scan(&v); err != nil {
+			return nil, fmt.Errorf("%w: AT (%s): %v", ErrSQL, inner, err)
+		}
+		snap, err := a.t.SnapshotAt(ctx, v)
+		if err != nil {
+			return nil, fmt.Errorf("query: %s AT (VERSION => %d): %w", a.name, v, err)
+		}
+		return snap, nil
+	case "TIMESTAMP":
+		var ts time.Time
+		if err := e.db.QueryRowContext(ctx, "SELECT CAST(("+val+") AS TIMESTAMPTZ)").Scan(&ts); err != nil {
+			return nil, fmt.Errorf("%w: AT (%s): %v", ErrSQL, inner, err)
+		}
+		snap, err := SnapshotAsOf(ctx, a.t, ts)
+		if err != nil {
+			return nil, fmt.Errorf("query: %s AT (TIMESTAMP => %s): %w", a.name, ts.UTC().Format(time.RFC3339Nano), err)
+		}
+		return snap, nil
+	}
+	return nil, fmt.Errorf("%w: AT (%s): want VERSION or TIMESTAMP", ErrSQL, inner)
+}
+
+// scanRef checks that q names table name at byte offset loc (plain or
+// quoted identifier) and returns where the reference ends; with at, the
+// reference includes the AT (...) clause that follows, whose inner text is
+// returned.
+func scanRef(q string, loc int, name string, at bool) (end int, inner string, ok bool) {
+	if loc < 0 || loc >= len(q) {
+		return 0, "", false
+	}
+	i := loc
+	var ident string
+	if q[i] == '"' {
+		var b strings.Builder
+		for i++; ; i++ {
+			if i >= len(q) {
+				return 0, "", false
+			}
+			if q[i] == '"' {
+				if i+1 < len(q) && q[i+1] == '"' {
+					b.WriteByte('"')
+					i++
+					continue
+				}
+				i++
+				break
+			}
+			b.WriteByte(q[i])
+		}
+		ident = b.String()
+	} else {
+		for i < len(q) && isIdentByte(q[i]) {
+			i++
+		}
+		ident = q[loc:i]
+	}
+	if !strings.EqualFold(ident, name) {
+		return 0, "", false
+	}
+	if !at {
+		return i, "", true
+	}
+	j := skipSpace(q, i)
+	if j+2 > len(q) || !strings.EqualFold(q[j:j+2], "AT") {
+		return 0, "", false
+	}
+	j = skipSpace(q, j+2)
+	if j >= len(q) || q[j] != '(' {
+		return 0, "", false
+	}
+	open := j
+	depth := 0
+	for ; j < len(q); j++ {
+		switch q[j] {
+		case '\'', '"':
+			c := q[j]
+			for j++; j < len(q) && q[j] != c; j++ {
+			}
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return j + 1, q[open+1 : j], true
+			}
+		}
+	}
+	return 0, "", false
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
+}
+
+func skipSpace(q string, i int) int {
+	for i < len(q) && (q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r') {
+		i++
+	}
+	return i
+}

@@ -1,0 +1,178 @@
+package query_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/loglake/loglake/query"
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/tabletest"
+)
+
+// prunedLog collects the engine's "query: pruned" records: how many files
+// each reference of a statement kept.
+type prunedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *prunedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// take returns (kept, of) summed over the references logged since the last
+// call.
+func (l *prunedLog) take(t testing.TB) (kept, of int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var r struct {
+			Msg   string
+			Files int
+			Of    int
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			panic(err)
+		}
+		if r.Msg == "query: pruned" {
+			kept += r.Files
+			of += r.Of
+		}
+	}
+	l.buf.Reset()
+	return kept, of
+}
+
+// pruneTables makes t (600 ids in 12 commits: 36 files over 3 dates) and u
+// (300 ids in 6 commits), both with tabletest's schema.
+func pruneTables(t *testing.T) (*table.Table, *table.Table) {
+	tt := tabletest.Create(t, source(t, "file"), nil)
+	for i := 0; i < 12; i++ {
+		appendIDs(t, tt, int64(i*50), 50)
+	}
+	u := tabletest.Create(t, source(t, "mem"), nil)
+	for i := 0; i < 6; i++ {
+		appendIDs(t, u, int64(i*50), 50)
+	}
+	return tt, u
+}
+
+// Every pruning rule gives the same rows as the same statement over all
+// files; the cases marked prune must also read fewer files.
+func TestSQLPruningMatchesUnpruned(t *testing.T) {
+	ctx := context.Background()
+	tt, u := pruneTables(t)
+	logs := &prunedLog{}
+	pruned, err := query.Open(ctx, &query.Options{CacheDir: t.TempDir(), Threads: 2, MemoryLimit: "1GB",
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pruned.Close()
+	full, err := query.Open(ctx, &query.Options{CacheDir: t.TempDir(), Threads: 2, MemoryLimit: "1GB", NoPrune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	for _, e := range []*query.Engine{pruned, full} {
+		if err := e.Attach(ctx, "t", tt, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Attach(ctx, "u", u, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name, sql string
+		prune     bool // fewer files must be read
+	}{
+		{"partition equality", `SELECT count(*), sum(id) FROM t WHERE date = '2026-11-23'`, true},
+		{"date literal and BETWEEN", `SELECT count(*), sum(id) FROM t WHERE date = DATE '2026-11-23' AND id BETWEEN 100 AND 200`, true},
+		{"IN", `SELECT id FROM t WHERE id IN (5, 77, 400)`, true},
+		{"NOT IN", `SELECT count(*) FROM t WHERE id NOT IN (5, 77, 400)`, false},
+		{"OR of ranges", `SELECT count(*), sum(id) FROM t WHERE id < 50 OR id > 550`, true},
+		{"OR with an unknown side", `SELECT count(*) FROM t WHERE id < 50 OR length(msg) > 11`, false},
+		{"IS NULL", `SELECT count(*) FROM t WHERE msg IS NULL AND id >= 300`, true},
+		{"IS NOT NULL", `SELECT count(*) FROM t WHERE msg IS NOT NULL`, false},
+		{"not equal", `SELECT count(*) FROM t WHERE id <> 3`, false},
+		{"literal on the left", `SELECT count(*) FROM t WHERE 100 > id`, true},
+		{"timestamptz vs date literal", `SELECT count(*), min(id) FROM t WHERE ts >= DATE '2026-11-24'`, true},
+		{"timestamptz vs timestamp literal", `SELECT count(*), max(id) FROM t WHERE ts < TIMESTAMP '2026-11-22 00:00:00.2'`, true},
+		{"timestamptz vs zoned string", `SELECT count(*) FROM t WHERE ts > '2026-11-24 02:00:00.5+02'`, true},
+		{"cast of the column to date", `SELECT count(*), sum(id) FROM t WHERE CAST(ts AS DATE) = '2026-11-24'`, true},
+		{"::DATE range", `SELECT count(*) FROM t WHERE ts::DATE BETWEEN DATE '2026-11-22' AND '2026-11-23'`, true},
+		{"::DATE strict", `SELECT count(*) FROM t WHERE ts::DATE > '2026-11-23' AND ts::DATE < '2026-11-25'`, true},
+		{"date vs timestamp literal", `SELECT count(*) FROM t WHERE date >= TIMESTAMPTZ '2026-11-23 12:00:00+00'`, true},
+		{"date vs timestamp equal", `SELECT count(*) FROM t WHERE date = TIMESTAMP '2026-11-23 00:00:00'`, true},
+		{"string and range", `SELECT count(*) FROM t WHERE level = 'WARN' AND id > 500`, true},
+		{"NULL literal", `SELECT count(*) FROM t WHERE id = NULL`, false},
+		{"upper case names", `SELECT count(*) FROM T WHERE ID < 5`, true},
+		{"quoted names", `SELECT count(*) FROM "t" WHERE "id" < 5`, true},
+		{"qualified by table name", `SELECT count(*) FROM t WHERE t.id < 5`, true},
+		{"inner join", `SELECT count(*), sum(t.id) FROM t JOIN u ON t.id = u.id WHERE t.id < 100 AND u.date = '2026-11-22'`, true},
+		{"inner join ON filter", `SELECT count(*) FROM t JOIN u ON t.id = u.id AND u.id > 250 AND t.id < 280`, true},
+		{"comma join", `SELECT count(*) FROM t, u WHERE t.id = u.id AND u.id < 20`, true},
+		{"left join ON filter", `SELECT count(*), count(u.id) FROM t LEFT JOIN u ON t.id = u.id AND u.id < 30 WHERE t.id < 120`, true},
+		{"left join left ON filter", `SELECT count(*), count(u.id) FROM t LEFT JOIN u ON t.id = u.id AND t.id < 30 WHERE u.id < 100 OR u.id IS NULL`, false},
+		{"left join WHERE IS NULL", `SELECT count(*) FROM t LEFT JOIN u ON t.id = u.id WHERE u.msg IS NULL AND t.id < 200`, true},
+		{"left join WHERE right", `SELECT count(*) FROM t LEFT JOIN u ON t.id = u.id WHERE u.id > 200`, false},
+		{"right join", `SELECT count(*), count(t.id) FROM t RIGHT JOIN u ON t.id = u.id AND t.id < 100 WHERE u.id >= 50`, true},
+		{"full join", `SELECT count(*), count(t.id), count(u.id) FROM t FULL JOIN u ON t.id = u.id AND t.id < 10 WHERE u.id < 20 OR u.id IS NULL`, false},
+		{"nested outer join", `SELECT count(*) FROM u JOIN (t LEFT JOIN u AS v ON t.id = v.id) ON u.id = t.id AND v.msg IS NULL`, false},
+		{"self join", `SELECT count(*), sum(a.id) FROM t a JOIN t b ON a.id = b.id + 1 WHERE a.id < 60 AND b.id > 40`, true},
+		{"self join other dates", `SELECT count(*) FROM t AS a JOIN t AS b ON a.level = b.level WHERE a.date = '2026-11-22' AND b.date = '2026-11-22' AND a.id < 10 AND b.id > 590`, true},
+		{"CTE", `WITH x AS (SELECT * FROM t WHERE id >= 500) SELECT count(*), min(id) FROM x WHERE date = '2026-11-22'`, true},
+		{"CTE shadowing a table", `WITH t AS (SELECT * FROM u WHERE id < 5) SELECT count(*) FROM t WHERE id < 3`, true},
+		{"subquery in FROM", `SELECT count(*) FROM (SELECT id FROM t WHERE id < 10) s`, true},
+		{"filter outside a subquery", `SELECT count(*) FROM (SELECT id FROM t) s WHERE id < 10`, false},
+		{"IN subquery", `SELECT count(*) FROM t WHERE id IN (SELECT id FROM u WHERE id > 280)`, true},
+		{"correlated EXISTS", `SELECT count(*) FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.id = t.id AND id < 20)`, true},
+		{"outer column in a subquery", `SELECT count(*) FROM u WHERE EXISTS (SELECT 1 FROM t WHERE t.id = u.id + 500)`, false},
+		{"scalar subquery", `SELECT (SELECT max(id) FROM t WHERE id < 100), count(*) FROM u WHERE id > 10`, true},
+		{"UNION ALL", `SELECT id FROM t WHERE id < 5 UNION ALL SELECT id FROM t WHERE id > 595`, true},
+		{"OR across tables", `SELECT count(*) FROM t, u WHERE t.id = u.id AND (t.id < 10 OR u.id > 290)`, false},
+		{"group by having", `SELECT level, count(*) FROM t WHERE id < 100 GROUP BY level HAVING count(*) > 1`, true},
+		{"window", `SELECT id, row_number() OVER (ORDER BY id) FROM t WHERE id >= 590`, true},
+		{"no filter", `SELECT count(*) FROM t`, false},
+		{"non-ASCII text before the table", `SELECT 'é☃' AS x, count(*) FROM t WHERE id < 5`, true},
+		{"column aliases", `SELECT count(*) FROM t AS x(level, id) WHERE level < 5`, false},
+		{"DESCRIBE", `DESCRIBE t`, false},
+		{"SUMMARIZE", `SELECT count(*) FROM (SUMMARIZE t)`, false},
+		{"table function", `SELECT count(*) FROM range(5) r, t WHERE t.id < 3 AND r.range < 2`, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			want := sortedRows(t, full, c.sql)
+			logs.take(t)
+			got := sortedRows(t, pruned, c.sql)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s\n pruned   %v\n unpruned %v", c.sql, got, want)
+			}
+			kept, of := logs.take(t)
+			if c.prune && kept >= of {
+				t.Errorf("%s read %d of %d files: nothing pruned", c.sql, kept, of)
+			}
+			if len(want) == 0 || want[0] == "0" {
+				t.Logf("%s: empty result", c.sql)
+			}
+		})
+	}
+}
+
+func sortedRows(t *testing.T, e *query.Engine, q string) []string {
+	t.Helper()
+	r := rowsOf(t, e, q)
+	sort.Strings(r)
+	return r
+}

@@ -1,0 +1,161 @@
+package replicate
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/loglake/loglake/table"
+)
+
+// The initial clone: an empty destination receives the source's state at
+// one version as its own version.
+
+// initial clones the source's state at the target version into an empty
+// destination: copy the live files, then write checkpoint V (V > 0: the log
+// starts there, as the Delta protocol allows), then commit V put-if-absent.
+// Commit V is the "clone done" marker; the checkpoint alone already makes
+// the table readable at V, which a rerun detects and completes
+// (ensureCloneCommit).
+func (c *cloner) initial(ctx context.Context) error {
+	snap, err := c.sourceSnapshot(ctx)
+	if err != nil {
+		return err
+	}
+	// Decide everything before writing anything: a table loglake cannot
+	// write faithfully (a writer feature it does not honour) is refused
+	// while the destination is still untouched.
+	if err := table.CheckWrite(snap.Protocol(), snap.Metadata()); err != nil {
+		return fmt.Errorf("replicate: source %s version %d: %w", c.src.URL(), snap.Version(), err)
+	}
+	files := snap.Files()
+	c.res.Metrics.SourceTableSize = snap.SizeBytes()
+	c.res.Metrics.SourceNumOfFiles = int64(len(files))
+	var jobs []copyJob
+	for _, f := range files {
+		jobs = append(jobs, copyJob{path: f.Path, size: f.Size})
+	}
+	if err := c.copyFiles(ctx, jobs, nil); err != nil {
+		return err
+	}
+	if c.opts.DryRun {
+		c.res.CommitsWritten = 1
+		return nil
+	}
+	state := stateActions(snap, c.appID, c.target)
+	if c.target > 0 {
+		if err := table.WriteCheckpoint(ctx, c.dst, c.target, state); err != nil {
+			return fmt.Errorf("replicate: checkpoint %d of %s: %w", c.target, c.dst.URL(), err)
+		}
+	}
+	written, err := c.writeCloneCommit(ctx, c.target, c.commitTime(ctx, snap), state)
+	if err != nil {
+		return err
+	}
+	if written {
+		c.res.CommitsWritten = 1
+	} else {
+		c.res.CommitsSkipped = 1
+	}
+	c.res.DestinationVersion = c.target
+	c.log.Info("clone: initial clone done", "source", c.src.URL(), "destination", c.dst.URL(), "version", c.target,
+		"copied_files", c.res.Metrics.NumCopiedFiles, "copied_bytes", c.res.Metrics.CopiedFilesSize)
+	return nil
+}
+
+// stateActions is snap's reconciled state plus the clone txn at version v:
+// protocol, metaData, txns, adds. Tombstones are left out: their files are
+// not copied, so the destination has nothing to vacuum.
+func stateActions(snap *table.Snapshot, appID string, v int64) []table.Action {
+	now := time.Now().UnixMilli()
+	txns := snap.Txns()
+	txns[appID] = table.Txn{AppID: appID, Version: v, LastUpdated: &now}
+	out := make([]table.Action, 0, 2+len(txns)+len(snap.Files()))
+	out = append(out, table.Action{Protocol: snap.Protocol()}, table.Action{MetaData: snap.Metadata()})
+	for _, id := range slices.Sorted(maps.Keys(txns)) {
+		t := txns[id]
+		out = append(out, table.Action{Txn: &t})
+	}
+	for _, f := range snap.Files() {
+		out = append(out, table.Action{Add: f})
+	}
+	return out
+}
+
+// commitTime is the source's commit time of snap's version, read from that
+// commit (a snapshot loaded from a checkpoint of its version only knows the
+// checkpoint file's time). The replica fast path checks it against the
+// source's commit to recognize its source.
+func (c *cloner) commitTime(ctx context.Context, snap *table.Snapshot) int64 {
+	v := snap.Version()
+	if ch, err := c.srcT.CommitHead(ctx, v); err == nil {
+		return ch.Timestamp.UnixMilli()
+	}
+	return snap.Timestamp().UnixMilli()
+}
+
+// writeCloneCommit writes commit v of the destination: a CLONE commitInfo
+// and the full state. Its timestamp is the source version's commit time so
+// that time travel by timestamp on a replica matches the source's. It
+// returns false when another clone wrote the same commit first.
+func (c *cloner) writeCloneCommit(ctx context.Context, v int64, ts int64, state []table.Action) (bool, error) {
+	blind := false
+	readVersion := v
+	ci := &table.CommitInfo{
+		Timestamp: ts,
+		Operation: "CLONE",
+		OperationParameters: map[string]any{
+			"source":        c.src.URL(),
+			"sourceVersion": v,
+			"isShallow":     false,
+		},
+		OperationMetrics: c.res.Metrics.commitMetrics(),
+		ReadVersion:      &readVersion,
+		IsBlindAppend:    &blind,
+		EngineInfo:       table.Engine,
+		Tags:             c.tags(nil, v),
+	}
+	setSizeTags(ci.Tags, c.res.Metrics.SourceNumOfFiles, c.res.Metrics.SourceTableSize)
+	// The clone txn is written by table.Commit from AppID/AppVersion.
+	actions := make([]table.Action, 0, len(state))
+	for _, a := range state {
+		if a.Txn == nil || a.Txn.AppID != c.appID {
+			actions = append(actions, a)
+		}
+	}
+	written, err := c.commitExact(ctx, &table.Commit{Actions: actions, CommitInfo: ci,
+		AppID: c.appID, AppVersion: v, Version: v})
+	if err != nil {
+		return false, fmt.Errorf("replicate: commit %d of %s: %w", v, c.dst.URL(), err)
+	}
+	if !written {
+		c.log.Info("clone: a concurrent clone wrote this commit first", "version", v)
+	}
+	return written, nil
+}
+
+// ensureCloneCommit completes an initial clone that crashed between its
+// checkpoint and its commit: the replica's latest version then has a
+// checkpoint but no commit file. One Stat per run.
+func (c *cloner) ensureCloneCommit(ctx context.Context, dstSnap *table.Snapshot) error {
+	v := dstSnap.Version()
+	if ok, err := table.Handle(c.dst, nil).HasCommit(ctx, v); err != nil {
+		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+	} else if ok {
+		return nil
+	}
+	c.log.Warn("clone: completing an interrupted initial clone", "destination", c.dst.URL(), "version", v)
+	if c.opts.DryRun {
+		return nil
+	}
+	c.res.Metrics.SourceTableSize = dstSnap.SizeBytes()
+	c.res.Metrics.SourceNumOfFiles = int64(len(dstSnap.Files()))
+	state := stateActions(dstSnap, c.appID, v)
+	written, err := c.writeCloneCommit(ctx, v, dstSnap.Timestamp().UnixMilli(), state)
+	if written {
+		c.res.CommitsWritten++
+	}
+	return err
+}

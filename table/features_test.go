@@ -1,0 +1,275 @@
+package table_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+)
+
+// featSchema is x long (with an optional invariant), msg string (NOT NULL
+// when notNull) and ts.
+func featSchema(t *testing.T, invariant string, notNull bool) *table.Schema {
+	t.Helper()
+	md := "{}"
+	if invariant != "" {
+		md = fmt.Sprintf(`{"delta.invariants":%q}`, fmt.Sprintf(`{"expression":{"expression":%q}}`, invariant))
+	}
+	s, err := table.ParseSchema(fmt.Sprintf(`{"type":"struct","fields":[
+		{"name":"x","type":"long","nullable":true,"metadata":%s},
+		{"name":"msg","type":"string","nullable":%v,"metadata":{}},
+		{"name":"ts","type":"timestamp","nullable":true,"metadata":{}}]}`, md, !notNull))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func jsonRecord(t *testing.T, sch *arrow.Schema, rows string) arrow.Record {
+	t.Helper()
+	rec, _, err := array.RecordFromJSON(memory.DefaultAllocator, sch, strings.NewReader(rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func createFeat(t *testing.T, c table.CreateOptions) (*table.Table, storage.Bucket) {
+	t.Helper()
+	b := openMem(t)
+	tbl, err := table.Create(context.Background(), b, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl, b
+}
+
+func appendJSON(t *testing.T, tbl *table.Table, rows string) (int64, error) {
+	t.Helper()
+	snap, err := tbl.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch, _ := snap.Schema()
+	rec := jsonRecord(t, sch.Arrow(), rows)
+	defer rec.Release()
+	return tbl.Append(context.Background(), []arrow.Record{rec}, nil)
+}
+
+
+// Defect 3 (appendOnly): a dataChange remove is refused before anything is
+// written; rearranging (dataChange=false) is allowed.
+func TestAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	tbl, _ := createFeat(t, table.CreateOptions{Schema: featSchema(t, "", false),
+		Properties: map[string]string{"delta.appendOnly": "true"}})
+	if _, err := appendJSON(t, tbl, `[{"x":1,"msg":"a"},{"x":2,"msg":"b"}]`); err != nil {
+		t.Fatal(err)
+	}
+	snap := latest(t, tbl)
+	f := snap.Files()[0]
+	_, err := tbl.Commit(ctx, snap, &table.Commit{Operation: "DELETE", Actions: []table.Action{
+		{Remove: &table.Remove{Path: f.Path, DataChange: true, Size: &f.Size}}}})
+	if !errors.Is(err, table.ErrAppendOnly) || !strings.Contains(err.Error(), "appendOnly") {
+		t.Fatalf("remove on an appendOnly table: err = %v, want ErrAppendOnly naming appendOnly", err)
+	}
+	if v, _ := tbl.LatestVersion(ctx); v != snap.Version() {
+		t.Fatalf("refused commit wrote version %d", v)
+	}
+	// Rearrangement: the same file removed and re-added without data change.
+	re := *f
+	re.DataChange = false
+	v, err := tbl.Commit(ctx, snap, &table.Commit{Operation: "OPTIMIZE", Actions: []table.Action{
+		{Remove: &table.Remove{Path: f.Path, DataChange: false, Size: &f.Size}}, {Add: &re}}})
+	if err != nil || v != snap.Version()+1 {
+		t.Fatalf("dataChange=false rearrangement: v=%d err=%v", v, err)
+	}
+	// Turning appendOnly off in the same commit as a delete is still refused.
+	snap = latest(t, tbl)
+	md := *snap.Metadata()
+	md.Configuration = map[string]string{"delta.appendOnly": "false"}
+	_, err = tbl.Commit(ctx, snap, &table.Commit{Actions: []table.Action{{MetaData: &md},
+		{Remove: &table.Remove{Path: f.Path, DataChange: true}}}})
+	if !errors.Is(err, table.ErrAppendOnly) {
+		t.Fatalf("delete while switching appendOnly off: err = %v", err)
+	}
+}
+
+// Defect 3 (invariants) and 7 (NOT NULL): violating rows are never
+// committed; the error names the rule.
+func TestConstraintsRefuseRows(t *testing.T) {
+	cases := []struct {
+		name      string
+		invariant string
+		notNull   bool
+		props     map[string]string
+		bad, good string
+		want      string
+		writer    int
+	}{
+		{"invariant", "x > 0", false, nil, `[{"x":3,"msg":"a"},{"x":-5,"msg":"b"}]`, `[{"x":3,"msg":"a"}]`, "invariant x > 0 (column x)", 2},
+		// Spark: an invariant whose result is NULL is violated.
+		{"invariant null", "x > 0", false, nil, `[{"x":null,"msg":"b"}]`, `[{"x":1}]`, "invariant x > 0", 2},
+		{"check constraint", "", false, map[string]string{"delta.constraints.positive": "x > 0 AND msg <> 'bad'"},
+			`[{"x":1,"msg":"bad"}]`, `[{"x":1,"msg":"ok"}]`, "CHECK constraint positive: x > 0 AND msg <> 'bad'", 3},
+		{"not null", "", true, nil, `[{"x":1,"msg":"a"},{"x":2}]`, `[{"x":2,"msg":""}]`, "NOT NULL column msg", 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tbl, _ := createFeat(t, table.CreateOptions{Schema: featSchema(t, tc.invariant, tc.notNull), Properties: tc.props})
+			if p := latest(t, tbl).Protocol(); p.MinReaderVersion != 1 || p.MinWriterVersion != tc.writer {
+				t.Fatalf("protocol %+v, want 1/%d", p, tc.writer)
+			}
+			_, err := appendJSON(t, tbl, tc.bad)
+			var ce *table.ConstraintError
+			if !errors.Is(err, table.ErrConstraint) || !errors.As(err, &ce) || !strings.Contains(ce.Constraint, tc.want) {
+				t.Fatalf("err = %v, want a ConstraintError naming %q", err, tc.want)
+			}
+			if v := latest(t, tbl).Version(); v != 0 {
+				t.Fatalf("violating rows committed: version %d", v)
+			}
+			if v, err := appendJSON(t, tbl, tc.good); err != nil || v != 1 {
+				t.Fatalf("good rows: v=%d err=%v", v, err)
+			}
+		})
+	}
+}
+
+// An invariant or CHECK constraint the predicate language cannot evaluate
+// is refused by name before anything is written, on create and on write.
+func TestConstraintsUnevaluable(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	_, err := table.Create(ctx, b, table.CreateOptions{Schema: featSchema(t, "length(msg) > 3", false)}, nil)
+	if !errors.Is(err, table.ErrUnsupportedFeature) || !strings.Contains(err.Error(), `"invariants"`) || !strings.Contains(err.Error(), "length(msg) > 3") {
+		t.Fatalf("create: err = %v, want unsupported feature invariants naming the expression", err)
+	}
+	if _, err := b.Stat(ctx, table.CommitKey(0)); err == nil {
+		t.Fatal("refused create wrote a commit")
+	}
+	// The same table written by another engine: writes are refused.
+	commit := `{"protocol":{"minReaderVersion":1,"minWriterVersion":3}}` + "\n" +
+		fmt.Sprintf(`{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":%q,"partitionColumns":[],"configuration":{"delta.constraints.c1":"x %% 2 = 0"}}}`,
+			featSchema(t, "", false).String()) + "\n"
+	if err := b.PutIfAbsent(ctx, table.CommitKey(0), []byte(commit)); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := table.Open(ctx, b, nil)
+	if err != nil {
+		t.Fatalf("reading is fine: %v", err)
+	}
+	_, err = appendJSON(t, tbl, `[{"x":2}]`)
+	if !errors.Is(err, table.ErrUnsupportedFeature) || !strings.Contains(err.Error(), "checkConstraints") || !strings.Contains(err.Error(), "c1") {
+		t.Fatalf("append: err = %v, want unsupported checkConstraints naming c1", err)
+	}
+}
+
+// Audit: features loglake cannot honour are refused by name on write.
+func TestRefuseWriterFeatures(t *testing.T) {
+	ctx := context.Background()
+	gen, _ := table.ParseSchema(`{"type":"struct","fields":[{"name":"x","type":"long","nullable":true,"metadata":{}},
+		{"name":"y","type":"long","nullable":true,"metadata":{"delta.generationExpression":"x + 1"}}]}`)
+	ident, _ := table.ParseSchema(`{"type":"struct","fields":[{"name":"x","type":"long","nullable":false,
+		"metadata":{"delta.identity.start":1,"delta.identity.step":1,"delta.identity.allowExplicitInsert":false}}]}`)
+	for _, tc := range []struct {
+		name    string
+		sch     *table.Schema
+		feature string
+	}{{"generated column", gen, "generatedColumns"}, {"identity column", ident, "identityColumns"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := table.Create(ctx, openMem(t), table.CreateOptions{Schema: tc.sch}, nil)
+			var fe *table.FeatureError
+			if !errors.As(err, &fe) || fe.Feature != tc.feature {
+				t.Fatalf("err = %v, want FeatureError %s", err, tc.feature)
+			}
+		})
+	}
+	for _, f := range []string{"deletionVectors", "rowTracking", "domainMetadata", "v2Checkpoint", "icebergCompatV2", "typeWidening", "clustering"} {
+		t.Run(f, func(t *testing.T) {
+			b := openMem(t)
+			commit := fmt.Sprintf(`{"protocol":{"minReaderVersion":1,"minWriterVersion":7,"writerFeatures":[%q]}}`, f) + "\n" +
+				fmt.Sprintf(`{"metaData":{"id":"x","format":{"provider":"parquet","options":{}},"schemaString":%q,"partitionColumns":[],"configuration":{}}}`,
+					featSchema(t, "", false).String()) + "\n"
+			if err := b.PutIfAbsent(ctx, table.CommitKey(0), []byte(commit)); err != nil {
+				t.Fatal(err)
+			}
+			tbl, err := table.Open(ctx, b, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = appendJSON(t, tbl, `[{"x":2}]`)
+			var fe *table.FeatureError
+			if !errors.As(err, &fe) || fe.Feature != f || fe.Op != "write" {
+				t.Fatalf("err = %v, want FeatureError %s on write", err, f)
+			}
+		})
+	}
+	// Change data feed: appends and whole-file removes are honoured (readers
+	// derive their change data), a rewrite (remove + add) is refused.
+	tbl, _ := createFeat(t, table.CreateOptions{Schema: featSchema(t, "", false),
+		Properties: map[string]string{"delta.enableChangeDataFeed": "true"}})
+	if p := latest(t, tbl).Protocol(); p.MinWriterVersion != 4 {
+		t.Fatalf("CDF table protocol %+v, want writer 4", p)
+	}
+	if _, err := appendJSON(t, tbl, `[{"x":1}]`); err != nil {
+		t.Fatal(err)
+	}
+	snap := latest(t, tbl)
+	f := snap.Files()[0]
+	add := *f
+	add.Path = "other.parquet"
+	_, err := tbl.Commit(ctx, snap, &table.Commit{Operation: "DELETE", Actions: []table.Action{
+		{Remove: &table.Remove{Path: f.Path, DataChange: true}}, {Add: &add}}})
+	var fe *table.FeatureError
+	if !errors.As(err, &fe) || fe.Feature != "changeDataFeed" {
+		t.Fatalf("CDF rewrite: err = %v, want FeatureError changeDataFeed", err)
+	}
+	if _, err := tbl.Commit(ctx, snap, &table.Commit{Operation: "DELETE", Actions: []table.Action{
+		{Remove: &table.Remove{Path: f.Path, DataChange: true}}}}); err != nil {
+		t.Fatalf("CDF whole-file delete: %v", err)
+	}
+}
+
+// Defect 4: the lowest protocol the columns need, on create and when a later
+// metaData adds a timestamp_ntz column.
+func TestProtocolWritten(t *testing.T) {
+	ctx := context.Background()
+	ntz, _ := table.ParseSchema(`{"type":"struct","fields":[{"name":"x","type":"long","nullable":true,"metadata":{}},
+		{"name":"t","type":"timestamp_ntz","nullable":true,"metadata":{}}]}`)
+	tbl, _ := createFeat(t, table.CreateOptions{Schema: ntz})
+	p := latest(t, tbl).Protocol()
+	if p.MinReaderVersion != 3 || p.MinWriterVersion != 7 || !slices.Equal(p.ReaderFeatures, []string{"timestampNtz"}) ||
+		!slices.Equal(p.WriterFeatures, []string{"timestampNtz"}) {
+		t.Fatalf("create with timestamp_ntz: protocol %+v", p)
+	}
+	if _, err := appendJSON(t, tbl, `[{"x":1,"t":"2026-11-24T10:30:00"}]`); err != nil {
+		t.Fatal(err)
+	}
+
+	tbl, _ = createFeat(t, table.CreateOptions{Schema: featSchema(t, "", false)})
+	snap := latest(t, tbl)
+	if p := snap.Protocol(); p.MinReaderVersion != 1 || p.MinWriterVersion != 2 || p.ReaderFeatures != nil || p.WriterFeatures != nil {
+		t.Fatalf("default protocol %+v, want 1/2", p)
+	}
+	sch, _ := snap.Schema()
+	sch.Fields = append(sch.Fields, &table.Field{Name: "t", Type: table.TypeTimestampNTZ, Nullable: true})
+	md := *snap.Metadata()
+	md.SchemaString = sch.String()
+	if _, err := tbl.Commit(ctx, snap, &table.Commit{Operation: "ADD COLUMNS", Actions: []table.Action{{MetaData: &md}}}); err != nil {
+		t.Fatal(err)
+	}
+	p = latest(t, tbl).Protocol()
+	if p.MinReaderVersion != 3 || p.MinWriterVersion != 7 || !slices.Equal(p.ReaderFeatures, []string{"timestampNtz"}) ||
+		!slices.Equal(p.WriterFeatures, []string{"appendOnly", "invariants", "timestampNtz"}) {
+		t.Fatalf("after adding a timestamp_ntz column: protocol %+v", p)
+	}
+}

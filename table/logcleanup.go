@@ -1,0 +1,130 @@
+package table
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// LogCleanupOptions configure CleanupLog. The zero value is the default.
+type LogCleanupOptions struct {
+	// Retain is how long commits stay readable; nil: the table's
+	// delta.logRetentionDuration (default 30 days).
+	Retain *time.Duration
+	// KeepFrom, when > 0, protects every version at or after it (and the
+	// checkpoint needed to read it) whatever the retention: the region
+	// daemon passes the oldest version an egress route or clone still has
+	// to read.
+	KeepFrom int64
+	// Now is the clock commit timestamps are compared with (default
+	// time.Now).
+	Now func() time.Time
+	// DryRun counts without deleting.
+	DryRun bool
+}
+
+// LogCleanupResult reports what CleanupLog deleted.
+type LogCleanupResult struct {
+	// OldestVersion is the oldest version still readable afterwards (-1:
+	// nothing was cleaned).
+	OldestVersion      int64 `json:"oldest_version"`
+	CommitsDeleted     int   `json:"num_deleted_commits"`
+	CheckpointsDeleted int   `json:"num_deleted_checkpoints"`
+}
+
+// CleanupLog deletes commits and checkpoints that no version inside the log
+// retention window needs, as Delta's expired-log cleanup. The version that
+// was current at now − retention stays readable, and so does every later
+// one: cleanup keeps the newest complete checkpoint at or before that
+// version and every commit from it on, and deletes only what is older. The
+// log stays one contiguous run of commits after a checkpoint. Time travel
+// to a cleaned version then fails with ErrVersionNotFound.
+//
+// It runs after each checkpoint (see committed) unless the table sets
+// delta.enableExpiredLogCleanup=false or Options.NoLogCleanup is set.
+func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCleanupResult, error) {
+	o := LogCleanupOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	res := &LogCleanupResult{OldestVersion: -1}
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	retain, err := snap.LogRetention()
+	if err != nil {
+		return nil, err
+	}
+	if o.Retain != nil {
+		retain = *o.Retain
+	}
+	keep, err := t.VersionAsOf(ctx, o.Now().Add(-retain))
+	if errors.Is(err, ErrVersionNotFound) {
+		return res, nil // every commit is inside the window
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.KeepFrom > 0 && o.KeepFrom < keep {
+		keep = o.KeepFrom
+	}
+	files, err := listLog(ctx, t.bucket, 0, keep)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := buildSegment(files, keep)
+	if err != nil {
+		return nil, fmt.Errorf("table: log cleanup: version %d: %w", keep, err)
+	}
+	if len(seg.checkpoint) == 0 {
+		return res, nil // no checkpoint to start from: nothing may go
+	}
+	cp := seg.checkpoint[0].version
+	// Oldest first, so a crash midway leaves a contiguous log.
+	for _, f := range files {
+		if f.version >= cp {
+			break
+		}
+		if !o.DryRun {
+			if err := t.bucket.Delete(ctx, f.key); err != nil {
+				return nil, fmt.Errorf("table: log cleanup: %w", err)
+			}
+		}
+		if f.isCheckpoint() {
+			res.CheckpointsDeleted++
+		} else {
+			res.CommitsDeleted++
+		}
+	}
+	if res.CommitsDeleted+res.CheckpointsDeleted > 0 {
+		res.OldestVersion = cp
+	}
+	return res, nil
+}
+
+// checkpointActions are the snapshot's actions for a checkpoint written at
+// now: tombstones older than delta.deletedFileRetentionDuration are dropped
+// (VACUUM may already have deleted their files, and keeping them forever
+// makes checkpoints grow with history). A table whose retention property
+// does not parse keeps every tombstone.
+func (s *Snapshot) checkpointActions(now time.Time) []Action {
+	all := s.actions()
+	retain, err := s.DeletedFileRetention()
+	if err != nil {
+		return all
+	}
+	cutoff := now.Add(-retain).UnixMilli()
+	out := all[:0]
+	for _, a := range all {
+		if r := a.Remove; r != nil && r.DeletionTimestamp != nil && *r.DeletionTimestamp < cutoff {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}

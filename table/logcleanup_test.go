@@ -1,0 +1,109 @@
+package table_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/tabletest"
+)
+
+func logKeys(t *testing.T, b storage.Bucket) (commits, checkpoints int) {
+	t.Helper()
+	for _, k := range keys(t, b) {
+		switch {
+		case len(k) > 11 && k[:11] == "_delta_log/" && len(k) == 11+25 && k[len(k)-5:] == ".json":
+			commits++
+		case len(k) > 11 && k[:11] == "_delta_log/" && len(k) > 30 && k[len(k)-8:] == ".parquet":
+			checkpoints++
+		}
+	}
+	return
+}
+
+// After a checkpoint, commits and checkpoints older than the log retention
+// are deleted; every version from the kept checkpoint on stays readable.
+func TestLogCleanupAfterCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, map[string]string{
+		"delta.checkpointInterval":           "5",
+		"delta.logRetentionDuration":         "interval 0 seconds",
+		"delta.deletedFileRetentionDuration": "interval 0 seconds",
+	})
+	for i := 0; i < 12; i++ {
+		appendN(t, tbl, int64(i*10), 10)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if _, err := tbl.Optimize(ctx, nil); err != nil { // version 13, with tombstones
+		t.Fatal(err)
+	}
+	for i := 12; i < 15; i++ { // versions 14-16; checkpoint at 15
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	commits, checkpoints := logKeys(t, b)
+	if commits != 2 || checkpoints != 1 {
+		t.Fatalf("%d commits and %d checkpoints left, want 15-16 and checkpoint 15", commits, checkpoints)
+	}
+	fresh, err := table.Open(ctx, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := latest(t, fresh)
+	if snap.Version() != 16 || len(tabletest.IDs(t, snap, "")) != 150 {
+		t.Fatalf("version %d", snap.Version())
+	}
+	// The checkpoint dropped the expired tombstones of the OPTIMIZE.
+	cp, err := fresh.SnapshotAt(ctx, 15)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cp.Tombstones()); n != 0 {
+		t.Fatalf("checkpoint kept %d expired tombstones", n)
+	}
+	if _, err := fresh.SnapshotAt(ctx, 14); !errors.Is(err, table.ErrVersionNotFound) {
+		t.Fatalf("cleaned version 14: %v, want ErrVersionNotFound", err)
+	}
+}
+
+// Default retention: nothing young is cleaned, tombstones stay in
+// checkpoints; KeepFrom protects versions a consumer still needs.
+func TestLogCleanupRetention(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, map[string]string{"delta.checkpointInterval": "4"})
+	for i := 0; i < 9; i++ {
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	if _, err := tbl.Optimize(ctx, nil); err != nil { // version 10
+		t.Fatal(err)
+	}
+	for i := 9; i < 12; i++ {
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	if c, _ := logKeys(t, b); c != 14 {
+		t.Fatalf("%d commits: default 30-day retention must keep all", c)
+	}
+	cp, err := tbl.SnapshotAt(ctx, 12)
+	if err != nil || len(cp.Tombstones()) != 27 {
+		t.Fatalf("checkpoint 12 tombstones: %v", err)
+	}
+	future := func() time.Time { return time.Now().Add(31 * 24 * time.Hour) }
+	res, err := tbl.CleanupLog(ctx, &table.LogCleanupOptions{Now: future, KeepFrom: 6})
+	if err != nil || res.OldestVersion != 4 || res.CommitsDeleted != 4 {
+		t.Fatalf("cleanup bounded by KeepFrom 6: %+v %v", res, err)
+	}
+	if _, err := tbl.SnapshotAt(ctx, 6); err != nil {
+		t.Fatalf("version 6 protected by KeepFrom: %v", err)
+	}
+	res, err = tbl.CleanupLog(ctx, &table.LogCleanupOptions{Now: future})
+	if err != nil || res.OldestVersion != 12 || res.CheckpointsDeleted != 2 {
+		t.Fatalf("cleanup 31 days later: %+v %v", res, err)
+	}
+	if ids := tabletest.IDs(t, latest(t, tbl), ""); len(ids) != 120 {
+		t.Fatalf("%d rows", len(ids))
+	}
+}

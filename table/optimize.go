@@ -1,0 +1,444 @@
+package table
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+)
+
+// OptimizeOptions configure Optimize. The zero value is the default.
+type OptimizeOptions struct {
+	// Where restricts OPTIMIZE to partitions matching this predicate over
+	// partition columns only (e.g. "date >= '2026-11-01'"). Empty: all.
+	Where string
+	// TargetSize is the size files are packed toward; files at least this
+	// large are left alone (default 128 MiB).
+	TargetSize int64
+	// MinFiles is how many small files a partition must have before it is
+	// compacted (default 2; a single file is never rewritten).
+	MinFiles int
+	// SortBy clusters the rewritten rows of each partition by these
+	// columns (e.g. region, ts) so the new files cover narrow ranges and
+	// their min/max stats keep pruning selective queries. Empty: rows keep
+	// their file order.
+	SortBy []string
+	// SortMemory bounds the decoded bytes sorted at once with SortBy
+	// (default 256 MiB); a partition larger than that is written as several
+	// sorted runs.
+	SortMemory int64
+	// DryRun plans without writing anything.
+	DryRun bool
+}
+
+// OptimizeResult reports what Optimize did (or, with DryRun, would do).
+type OptimizeResult struct {
+	// Version is the OPTIMIZE commit's version, -1 when nothing was
+	// committed (nothing to do, or DryRun).
+	Version int64 `json:"version"`
+	// Partitions is the number of partitions compacted.
+	Partitions int `json:"num_partitions_optimized"`
+	// NumRemovedFiles/NumRemovedBytes are the small files replaced;
+	// NumAddedFiles/NumAddedBytes the files written (0 for DryRun).
+	NumRemovedFiles int   `json:"num_removed_files"`
+	NumAddedFiles   int   `json:"num_added_files"`
+	NumRemovedBytes int64 `json:"num_removed_bytes"`
+	NumAddedBytes   int64 `json:"num_added_bytes"`
+	// Rows is the number of rows rewritten.
+	Rows int64 `json:"num_rows"`
+	// Attempts counts plans: more than 1 when a concurrent rewrite of the
+	// same files won and Optimize re-planned on the newer snapshot.
+	Attempts int `json:"attempts"`
+	// DryRun is set when nothing was written on purpose.
+	DryRun bool `json:"dry_run"`
+	// Metrics are the commitInfo operationMetrics (Delta's names).
+	Metrics map[string]any `json:"operation_metrics,omitempty"`
+}
+
+// optimizeBin is one partition's files to compact together.
+type optimizeBin struct {
+	files []*Add
+	bytes int64
+}
+
+// Optimize compacts the small files of each partition into files near
+// TargetSize, in one commit of removes and adds all marked dataChange=false
+// (operation OPTIMIZE), so readers of the change feed and concurrent blind
+// appends are unaffected (see checkConflict). The rows are read with the
+// scan reader and written with the append writer, one partition at a time,
+// so memory is bounded by one row group per column plus, with SortBy,
+// SortMemory. When a concurrent OPTIMIZE or DELETE removed files it planned
+// to compact, it re-plans on the newer snapshot, and reports nothing to do
+// when nothing is left.
+func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeResult, error) {
+	o := OptimizeOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.TargetSize <= 0 {
+		o.TargetSize = 128 << 20
+	}
+	if o.MinFiles < 2 {
+		o.MinFiles = 2
+	}
+	if o.SortMemory <= 0 {
+		o.SortMemory = 256 << 20
+	}
+	res := &OptimizeResult{Version: -1, DryRun: o.DryRun}
+	for {
+		res.Attempts++
+		snap, err := t.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkWrite(snap.protocol, snap.metadata); err != nil {
+			return nil, err
+		}
+		sortIdx, err := sortColumns(snap, o.SortBy)
+		if err != nil {
+			return nil, err
+		}
+		plan, err := planOptimize(snap, &o)
+		if err != nil {
+			return nil, err
+		}
+		res.Partitions, res.NumRemovedFiles, res.NumRemovedBytes, res.Rows = len(plan), 0, 0, 0
+		var removed []*Add
+		for _, bins := range plan {
+			for _, b := range bins {
+				removed = append(removed, b.files...)
+				res.NumRemovedBytes += b.bytes
+			}
+		}
+		res.NumRemovedFiles = len(removed)
+		for _, f := range removed {
+			res.Rows += max(numRecords(f), 0)
+		}
+		if len(removed) == 0 || o.DryRun {
+			return res, nil
+		}
+		adds, err := t.compact(ctx, snap, plan, &o, sortIdx)
+		if err != nil {
+			return nil, err
+		}
+		now := nowMillis()
+		actions := make([]Action, 0, len(removed)+len(adds))
+		for _, f := range removed {
+			actions = append(actions, removeOf(f, false, now))
+		}
+		sizes := make([]int64, len(adds))
+		res.NumAddedBytes = 0
+		for i, a := range adds {
+			a.Add.DataChange = false
+			sizes[i] = a.Add.Size
+			res.NumAddedBytes += a.Add.Size
+		}
+		res.NumAddedFiles = len(adds)
+		actions = append(actions, adds...)
+		res.Metrics = map[string]any{
+			"numRemovedFiles":        strconv.Itoa(res.NumRemovedFiles),
+			"numAddedFiles":          strconv.Itoa(res.NumAddedFiles),
+			"numRemovedBytes":        strconv.FormatInt(res.NumRemovedBytes, 10),
+			"numAddedBytes":          strconv.FormatInt(res.NumAddedBytes, 10),
+			"numPartitionsOptimized": strconv.Itoa(res.Partitions),
+			"numBatches":             "1",
+			"totalConsideredFiles":   strconv.Itoa(len(snap.Files())),
+		}
+		fileSizeMetrics(res.Metrics, sizes)
+		v, err := t.Commit(ctx, snap, &Commit{
+			Actions:   actions,
+			Operation: "OPTIMIZE",
+			Parameters: map[string]any{
+				"predicate": jsonList(o.Where),
+				"zOrderBy":  "[]",
+				"sortBy":    jsonList(o.SortBy...),
+				"auto":      false,
+			},
+			Metrics: res.Metrics,
+		})
+		if errors.Is(err, ErrConflict) && res.Attempts < maxReplans {
+			// Another rewrite removed files this one read: its output is
+			// never committed, and the next plan starts from the winner.
+			if derr := DiscardFiles(ctx, t.bucket, adds); derr != nil {
+				t.log.Warn("optimize: discarding files of a lost attempt", "err", derr)
+			}
+			t.log.Info("optimize lost to a concurrent rewrite; re-planning", "err", err, "attempt", res.Attempts)
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, ErrConflict) {
+				_ = DiscardFiles(ctx, t.bucket, adds)
+			}
+			// Other errors may hide a commit that landed: the files stay,
+			// and VACUUM removes them if it did not.
+			return nil, err
+		}
+		res.Version = v
+		return res, nil
+	}
+}
+
+// planOptimize picks, per partition, the files smaller than the target and
+// packs them into bins of at most TargetSize bytes. With SortBy the files
+// are ordered by their minimum sort key first, so each bin covers a narrow
+// key range; otherwise by path (stable across re-plans).
+func planOptimize(snap *Snapshot, o *OptimizeOptions) ([][]optimizeBin, error) {
+	pred, err := snap.partitionPredicate(o.Where)
+	if err != nil {
+		return nil, err
+	}
+	byPart := map[string][]*Add{}
+	var order []string
+	for _, f := range snap.PruneFiles(pred) {
+		if f.Size >= o.TargetSize {
+			continue
+		}
+		dir := PartitionPath(snap.metadata.PartitionColumns, f.PartitionValues)
+		if _, ok := byPart[dir]; !ok {
+			order = append(order, dir)
+		}
+		byPart[dir] = append(byPart[dir], f)
+	}
+	slices.Sort(order)
+	var plan [][]optimizeBin
+	for _, dir := range order {
+		files := byPart[dir]
+		if len(files) < o.MinFiles {
+			continue
+		}
+		if len(o.SortBy) > 0 {
+			slices.SortStableFunc(files, func(a, b *Add) int { return compareMinKeys(a, b, o.SortBy) })
+		}
+		var bins []optimizeBin
+		var cur optimizeBin
+		for _, f := range files {
+			if len(cur.files) > 0 && cur.bytes+f.Size > o.TargetSize {
+				bins = append(bins, cur)
+				cur = optimizeBin{}
+			}
+			cur.files = append(cur.files, f)
+			cur.bytes += f.Size
+		}
+		bins = append(bins, cur)
+		// A bin of one file would be rewritten into itself.
+		bins = slices.DeleteFunc(bins, func(b optimizeBin) bool { return len(b.files) < 2 })
+		if len(bins) > 0 {
+			plan = append(plan, bins)
+		}
+	}
+	return plan, nil
+}
+
+// compareMinKeys orders files by the minimum values of cols in their stats;
+// files without stats sort last.
+func compareMinKeys(a, b *Add, cols []string) int {
+	sa, _ := ParseStats(a.Stats)
+	sb, _ := ParseStats(b.Stats)
+	for _, c := range cols {
+		va, oka := sa.Min(c)
+		vb, okb := sb.Min(c)
+		switch {
+		case !oka && !okb:
+			continue
+		case !oka:
+			return 1
+		case !okb:
+			return -1
+		}
+		if r := compareStatValues(va, vb); r != 0 {
+			return r
+		}
+	}
+	return 0
+}
+
+// compareStatValues compares two JSON-decoded stats values of one column:
+// numbers numerically, strings (incl. ISO-8601 timestamps and dates, which
+// sort lexically in the format the stats use) lexically.
+func compareStatValues(a, b any) int {
+	switch x := a.(type) {
+	case float64:
+		if y, ok := b.(float64); ok {
+			switch {
+			case x < y:
+				return -1
+			case x > y:
+				return 1
+			}
+			return 0
+		}
+	case string:
+		if y, ok := b.(string); ok {
+			return cmpString(x, y)
+		}
+	}
+	return 0
+}
+
+// sortColumns resolves SortBy to column indexes of the table schema.
+func sortColumns(snap *Snapshot, cols []string) ([]int, error) {
+	if len(cols) == 0 {
+		return nil, nil
+	}
+	sch, err := snap.Schema()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(cols))
+	for i, c := range cols {
+		out[i] = slices.IndexFunc(sch.Fields, func(f *Field) bool { return f.Name == c })
+		if out[i] < 0 {
+			return nil, fmt.Errorf("table: sort column %q is not in the schema", c)
+		}
+		if _, ok := sch.Fields[out[i]].Type.(PrimitiveType); !ok {
+			return nil, fmt.Errorf("table: cannot sort by %q of type %s", c, sch.Fields[out[i]].Type)
+		}
+	}
+	return out, nil
+}
+
+// compact rewrites the planned bins, one partition (one Writer) at a time,
+// and returns the new files' adds.
+func (t *Table) compact(ctx context.Context, snap *Snapshot, plan [][]optimizeBin, o *OptimizeOptions, sortIdx []int) (adds []Action, err error) {
+	defer func() {
+		if err != nil && len(adds) > 0 {
+			_ = DiscardFiles(ctx, t.bucket, adds)
+			adds = nil
+		}
+	}()
+	for _, bins := range plan {
+		w, err := t.NewWriter(snap, &WriteOptions{TargetFileSize: o.TargetSize})
+		if err != nil {
+			return adds, err
+		}
+		err = t.compactPartition(ctx, snap, w, bins, o, sortIdx)
+		out, cerr := w.Close()
+		adds = append(adds, out...)
+		if err = errors.Join(err, cerr); err != nil {
+			return adds, err
+		}
+	}
+	return adds, nil
+}
+
+func (t *Table) compactPartition(ctx context.Context, snap *Snapshot, w *Writer, bins []optimizeBin, o *OptimizeOptions, sortIdx []int) error {
+	var pending []arrow.Record
+	var pendingBytes int64
+	release := func() {
+		for _, r := range pending {
+			r.Release()
+		}
+		pending, pendingBytes = nil, 0
+	}
+	defer release()
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		err := writeSorted(ctx, w, pending, sortIdx)
+		release()
+		return err
+	}
+	for _, b := range bins {
+		sc, err := snap.scanFiles(b.files, nil)
+		if err != nil {
+			return err
+		}
+		for {
+			rec, err := sc.Next(ctx)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				sc.Close()
+				return err
+			}
+			if sortIdx == nil {
+				err = w.Write(ctx, rec)
+				rec.Release()
+				if err != nil {
+					sc.Close()
+					return err
+				}
+				continue
+			}
+			pending = append(pending, rec)
+			if pendingBytes += recordBytes(rec); pendingBytes >= o.SortMemory {
+				if err := flush(); err != nil {
+					sc.Close()
+					return err
+				}
+			}
+		}
+		sc.Close()
+	}
+	return flush()
+}
+
+// writeSorted sorts recs by the columns sortIdx (ascending, nulls last)
+// with Arrow's sort kernel and writes them to w.
+func writeSorted(ctx context.Context, w *Writer, recs []arrow.Record, sortIdx []int) error {
+	tbl := array.NewTableFromRecords(recs[0].Schema(), recs)
+	defer tbl.Release()
+	keys := make(compute.SortOptions, len(sortIdx))
+	for i, c := range sortIdx {
+		keys[i] = compute.SortKey{ColumnIndex: c, Order: compute.SortOrderAscending, NullPlacement: compute.SortNullsAtEnd}
+	}
+	out, err := compute.CallFunction(ctx, "sort", keys, compute.NewDatum(tbl))
+	if err != nil {
+		return fmt.Errorf("table: sorting rows: %w", err)
+	}
+	defer out.Release()
+	td, ok := out.(*compute.TableDatum)
+	if !ok {
+		return fmt.Errorf("table: sort returned %s, want a table", out.Kind())
+	}
+	tr := array.NewTableReader(td.Value, DefaultBatchRows)
+	defer tr.Release()
+	for tr.Next() {
+		if err := w.Write(ctx, tr.Record()); err != nil {
+			return err
+		}
+	}
+	return tr.Err()
+}
+
+// jsonList renders values as the JSON array string Delta stores in
+// operationParameters (an empty string adds nothing).
+func jsonList(values ...string) string {
+	vs := []string{}
+	for _, v := range values {
+		if v != "" {
+			vs = append(vs, v)
+		}
+	}
+	b, _ := json.Marshal(vs)
+	return string(b)
+}
+
+// recordBytes is the memory held by rec's buffers, for SortMemory.
+func recordBytes(rec arrow.Record) int64 {
+	var n int64
+	var walk func(d arrow.ArrayData)
+	walk = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+		for _, c := range d.Children() {
+			walk(c)
+		}
+	}
+	for _, c := range rec.Columns() {
+		walk(c.Data())
+	}
+	return n
+}

@@ -1,0 +1,250 @@
+package table
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// VacuumOptions configure Vacuum. The zero value is the default.
+type VacuumOptions struct {
+	// Retain is the retention period: removed files stay while a version
+	// younger than it may read them. nil: the table's
+	// delta.deletedFileRetentionDuration (default 7 days).
+	Retain *time.Duration
+	// Force allows a Retain shorter than the table's retention (Delta's
+	// retentionDurationCheck). Readers time-travelling past it, or still
+	// reading an old snapshot, may then fail.
+	Force bool
+	// Grace protects files no commit names yet (in-flight writers' files)
+	// younger than it, whatever Retain and Force say (default 1h).
+	Grace time.Duration
+	// DryRun lists what would be deleted without deleting.
+	DryRun bool
+	// Now is the clock the log's timestamps are compared with (default
+	// time.Now); tests inject one.
+	Now func() time.Time
+	// Parallel is the number of concurrent deletes (default 32).
+	Parallel int
+}
+
+// VacuumResult reports what Vacuum deleted (or, with DryRun, would delete).
+type VacuumResult struct {
+	Version int64 `json:"version"`
+	// Retain is the retention applied; Cutoff is now minus Retain.
+	Retain time.Duration `json:"retain_ns"`
+	Cutoff time.Time     `json:"cutoff"`
+	// FilesDeleted/BytesDeleted count the deleted (DryRun: deletable)
+	// files: Removed are tombstoned files past retention, Orphans are files
+	// no version ever committed.
+	FilesDeleted   int64 `json:"num_deleted_files"`
+	BytesDeleted   int64 `json:"size_of_deleted_files"`
+	RemovedDeleted int64 `json:"num_expired_removed_files"`
+	OrphansDeleted int64 `json:"num_orphan_files"`
+	// FilesListed is the number of data files examined.
+	FilesListed int64 `json:"num_files_listed"`
+	DryRun      bool  `json:"dry_run"`
+	// Paths are the keys deleted (DryRun: to delete), only with DryRun.
+	Paths []string `json:"paths,omitempty"`
+}
+
+// ErrRetention: a VACUUM retention shorter than the table's was asked for
+// without Force.
+var ErrRetention = errors.New("table: retention shorter than the table's")
+
+// vacuumStateKey is where the last VACUUM is recorded: never in the log, so
+// a replica stays an exact replica of its source.
+const vacuumStateKey = "_loglake/maintenance/vacuum.json"
+
+// Vacuum deletes the data files that no version inside the retention window
+// needs, and orphans (files no commit ever named) older than the retention
+// and the grace period. Its clock is the log's: a removed file's age is its
+// remove's deletionTimestamp, not the object's modification time (which
+// differs between clouds and is reset by copies). It never deletes a live
+// file, a file removed after the cutoff, anything under _delta_log/ or
+// _loglake/ (or any other hidden path), or a never-committed file younger
+// than Grace. It only deletes keys it listed: a path in the log can never
+// make it delete anything else. It writes nothing to the log; the last run
+// is recorded under _loglake/.
+//
+// The table's writer protocol is checked first, which is what the
+// vacuumProtocolCheck feature requires: a table with a writer feature
+// loglake does not implement is refused by name.
+func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult, error) {
+	o := VacuumOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Grace <= 0 {
+		o.Grace = time.Hour
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 32
+	}
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkWrite(snap.protocol, snap.metadata); err != nil {
+		return nil, err
+	}
+	tableRetain, err := snap.DeletedFileRetention()
+	if err != nil {
+		return nil, err
+	}
+	retain := tableRetain
+	if o.Retain != nil {
+		if *o.Retain < 0 {
+			return nil, fmt.Errorf("table: negative retention %s", *o.Retain)
+		}
+		retain = *o.Retain
+	}
+	if retain < tableRetain && !o.Force {
+		return nil, fmt.Errorf("%w: %s < delta.deletedFileRetentionDuration %s; readers of older versions would fail (--force, VacuumOptions.Force, vacuums anyway)", ErrRetention, retain, tableRetain)
+	}
+	now := o.Now()
+	cutoff := now.Add(-retain)
+	res := &VacuumResult{Version: snap.version, Retain: retain, Cutoff: cutoff.UTC(), DryRun: o.DryRun}
+
+	live := map[string]bool{}
+	for _, f := range snap.Files() {
+		key, err := FileKey(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		live[key] = true
+	}
+	// A tombstone's time is its deletionTimestamp; without one, the
+	// snapshot's commit time (the remove is at most that old).
+	removedAt := map[string]int64{}
+	for _, r := range snap.Tombstones() {
+		key, err := FileKey(r.Path)
+		if err != nil {
+			return nil, err
+		}
+		ts := snap.commitTime
+		if r.DeletionTimestamp != nil {
+			ts = *r.DeletionTimestamp
+		}
+		removedAt[key] = max(removedAt[key], ts)
+	}
+
+	type victim struct {
+		key  string
+		size int64
+	}
+	var victims []victim
+	it := t.bucket.List(ctx, "", "")
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("table: vacuum listing: %w", err)
+		}
+		if hiddenKey(obj.Key, snap.metadata.PartitionColumns) {
+			continue
+		}
+		res.FilesListed++
+		if live[obj.Key] {
+			continue
+		}
+		if ts, ok := removedAt[obj.Key]; ok {
+			if ts < cutoff.UnixMilli() {
+				victims = append(victims, victim{obj.Key, obj.Size})
+				res.RemovedDeleted++
+			}
+			continue
+		}
+		// Never committed (or its tombstone expired from the checkpoints):
+		// only its modification time tells its age.
+		if obj.ModTime.Before(cutoff) && obj.ModTime.Before(now.Add(-o.Grace)) {
+			victims = append(victims, victim{obj.Key, obj.Size})
+			res.OrphansDeleted++
+		}
+	}
+	// A writer may have committed files the listing saw as orphans after
+	// the snapshot was taken: look again before deleting anything.
+	if fresh, err := t.Snapshot(ctx); err != nil {
+		return nil, err
+	} else if fresh.version != snap.version {
+		now := map[string]bool{}
+		for _, f := range fresh.Files() {
+			if key, err := FileKey(f.Path); err == nil {
+				now[key] = true
+			}
+		}
+		kept := victims[:0]
+		for _, v := range victims {
+			if !now[v.key] {
+				kept = append(kept, v)
+			}
+		}
+		victims = kept
+	}
+	for _, v := range victims {
+		res.FilesDeleted++
+		res.BytesDeleted += v.size
+	}
+	if o.DryRun {
+		for _, v := range victims {
+			res.Paths = append(res.Paths, v.key)
+		}
+		return res, nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Parallel)
+	var failed atomic.Int64
+	for _, v := range victims {
+		g.Go(func() error {
+			if err := t.bucket.Delete(gctx, v.key); err != nil {
+				failed.Add(1)
+				return fmt.Errorf("table: vacuum deleting %s: %w", v.key, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		// Deletes are idempotent: a rerun finishes the job.
+		return nil, err
+	}
+	state, _ := json.Marshal(map[string]any{
+		"time": now.UTC(), "version": snap.version, "retain": retain.String(),
+		"num_deleted_files": res.FilesDeleted, "size_of_deleted_files": res.BytesDeleted,
+	})
+	if err := t.bucket.Put(ctx, vacuumStateKey, state); err != nil {
+		t.log.Warn("vacuum: recording the run under _loglake/ failed", "err", err)
+	}
+	return res, nil
+}
+
+// hiddenKey reports whether a key is outside VACUUM's reach: any path
+// segment starting with '_' or '.' (_delta_log/, _loglake/, temp files),
+// as Delta skips hidden files and directories, except the directories of
+// partition columns whose names start with '_'.
+func hiddenKey(key string, partCols []string) bool {
+	segs := strings.Split(key, "/")
+	for i, seg := range segs {
+		if !strings.HasPrefix(seg, "_") && !strings.HasPrefix(seg, ".") {
+			continue
+		}
+		name, _, isDir := strings.Cut(seg, "=")
+		if i < len(segs)-1 && isDir && slices.Contains(partCols, UnescapePathName(name)) {
+			continue
+		}
+		return true
+	}
+	return false
+}
