@@ -165,9 +165,6 @@ func (in *Ingester) RunOnce(ctx context.Context) (sum Summary, err error) {
 			return sum, nil
 		}
 		sum.add(res)
-		if in.opts.OnCommit != nil {
-			in.opts.OnCommit(res)
-		}
 	}
 }
 
@@ -319,6 +316,9 @@ func (in *Ingester) step(ctx context.Context, discovered *bool) (res BatchResult
 	res, err = in.runBatch(ctx, t, snap, m)
 	if err != nil {
 		return res, false, err
+	}
+	if in.opts.OnCommit != nil {
+		in.opts.OnCommit(res)
 	}
 	for _, f := range m.Files {
 		if p, ok := in.pending[f.Key]; ok && !(fileRef{Size: f.Size, ETag: f.ETag, MD5: f.MD5}).changed(p) {

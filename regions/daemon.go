@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,8 +50,12 @@ type Daemon struct {
 	listen  func(string)
 	latency chan latencyEvent
 
-	mu      sync.Mutex
-	health  Health
+	mu     sync.Mutex
+	health Health
+	// totals are logged when the region stops.
+	totals struct {
+		ingestBatches, ingestFiles, ingestRows, egressCommits, egressRows int64
+	}
 	addr    string
 	loopErr string // the last loop failure
 	lagErr  string // the last lag check's failure ("" after a success)
@@ -235,6 +240,11 @@ func (d *Daemon) open(ctx context.Context) (*buckets, error) {
 		if err != nil {
 			return nil, fmt.Errorf("regions: opening the %s location %s: %w", location, storage.RedactURL(url), err)
 		}
+		// Export every series at 0 from the start: a counter that appears
+		// only after the first retry cannot be graphed or alerted on.
+		for _, op := range []string{"Get", "NewReader", "Stat", "Put", "PutIfAbsent", "Upload", "List", "Delete", "Copy"} {
+			d.m.storageRetries.WithLabelValues(location, op)
+		}
 		return bk, nil
 	}
 	var err error
@@ -290,6 +300,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.listen(d.addr)
 		}
 	}
+	// Say when a stop was asked for: draining can take up to
+	// shutdown_timeout, and a silent daemon looks hung.
+	stopLogged := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			d.log.Info("stop requested; letting the current batches finish", "shutdown_timeout", d.cfg.ShutdownTimeout.String())
+		case <-stopLogged:
+		}
+	}()
+	defer close(stopLogged)
+	started := time.Now()
 	d.log.Info("region starting", "ingest", d.ingest, "egress", d.egress,
 		"landing", storage.RedactURL(d.cfg.Landing), "table", storage.RedactURL(d.cfg.Table), "central", storage.RedactURL(d.cfg.Central))
 
@@ -346,11 +368,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		srv.Shutdown(sctx)
 		cancel()
 	}
+	d.mu.Lock()
+	totals := []any{"uptime", time.Since(started).Round(time.Millisecond).String(),
+		"ingestBatches", d.totals.ingestBatches, "ingestFiles", d.totals.ingestFiles, "ingestRows", d.totals.ingestRows,
+		"egressCommits", d.totals.egressCommits, "egressRows", d.totals.egressRows}
+	d.mu.Unlock()
 	if firstErr != nil {
-		d.log.Error("region stopped", "err", firstErr)
+		d.log.Error("region stopped", append(totals, "err", firstErr)...)
 		return firstErr
 	}
-	d.log.Info("region stopped")
+	d.log.Info("region stopped", totals...)
 	return nil
 }
 
@@ -371,16 +398,23 @@ func (d *Daemon) runIngest(ctx context.Context, bk *buckets) error {
 		// past what egress has read (see Maintain).
 		NoLogCleanup: d.egress,
 	}
+	opts.OnCommit = func(r ingest.BatchResult) {
+		d.mu.Lock()
+		d.totals.ingestBatches++
+		d.totals.ingestFiles += int64(r.Files)
+		d.totals.ingestRows += r.Rows
+		d.mu.Unlock()
+	}
 	in, err := ingest.New(bk.landing, bk.regional, opts)
 	if err != nil {
 		d.setLoop("ingest", "failed", err)
-		return fmt.Errorf("regions: ingest: %w", err)
+		return loopError("ingest", err)
 	}
 	d.setLoop("ingest", "running", nil)
 	err = in.Run(ctx, d.cfg.Ingest.Interval)
 	if err != nil {
 		d.setLoop("ingest", "failed", err)
-		return fmt.Errorf("regions: ingest: %w", err)
+		return loopError("ingest", err)
 	}
 	d.setLoop("ingest", "stopped", nil)
 	return nil
@@ -456,7 +490,7 @@ func (d *Daemon) runEgress(ctx context.Context, bk *buckets) error {
 	e, err := d.newEgress(ctx, bk, opts)
 	if err != nil {
 		d.setLoop("egress", "failed", err)
-		return fmt.Errorf("regions: egress: %w", err)
+		return loopError("egress", err)
 	}
 	if e == nil { // stopped before it could start
 		d.setLoop("egress", "stopped", nil)
@@ -465,7 +499,7 @@ func (d *Daemon) runEgress(ctx context.Context, bk *buckets) error {
 	d.setLoop("egress", "running", nil)
 	if err := e.Run(ctx, d.cfg.Egress.Interval); err != nil {
 		d.setLoop("egress", "failed", err)
-		return fmt.Errorf("regions: egress: %w", err)
+		return loopError("egress", err)
 	}
 	d.setLoop("egress", "stopped", nil)
 	return nil
@@ -496,4 +530,14 @@ func EgressOnce(ctx context.Context, cfg *Config, log *slog.Logger) (egress.Summ
 		return egress.Summary{}, err
 	}
 	return e.RunOnce(ctx)
+}
+
+// loopError names the loop an error came from, once: ingest's and
+// egress's errors usually name their package already, and
+// "regions: egress: egress: …" helps no one.
+func loopError(loop string, err error) error {
+	if strings.HasPrefix(err.Error(), loop+": ") {
+		return fmt.Errorf("regions: %w", err)
+	}
+	return fmt.Errorf("regions: %s: %w", loop, err)
 }

@@ -125,6 +125,14 @@ type latencyEvent struct {
 // egress loop: the event is queued for observeLatency, or dropped (and
 // counted) when the observer is behind.
 func (d *Daemon) egressCommitted(s egress.Summary) {
+	d.mu.Lock()
+	d.totals.egressCommits++
+	d.totals.egressRows += s.Rows
+	d.mu.Unlock()
+	// At INFO, like ingest's batches: a central commit is the event an
+	// operator follows.
+	d.log.Info("committed to the central table", "loop", "egress", "centralVersion", s.CentralVersion,
+		"sourceFrom", s.FromVersion, "sourceTo", s.ToVersion, "rows", s.Rows)
 	if len(s.Sources) == 0 {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -70,6 +71,24 @@ func Open(ctx context.Context, b storage.Bucket, opts *Options) (*Table, error) 
 		return nil, err
 	}
 	return t, nil
+}
+
+// OpenAt opens the table in b for time travel to version v: it reads the
+// log only up to v, so commits after v (even a damaged one) do not stop a
+// read of an older version.
+func OpenAt(ctx context.Context, b storage.Bucket, opts *Options, v int64) (*Table, *Snapshot, error) {
+	t := newTable(b, opts)
+	s, err := t.SnapshotAt(ctx, v)
+	if errors.Is(err, ErrVersionNotFound) {
+		// An empty log is no table, not a missing version.
+		if _, lerr := b.List(ctx, "_delta_log/", "").Next(ctx); lerr == io.EOF {
+			return nil, nil, ErrNoTable
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, s, nil
 }
 
 // CreateOptions describe a new table.

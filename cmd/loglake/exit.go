@@ -80,11 +80,17 @@ func report(stderr io.Writer, err error, interrupted bool) int {
 	return exitFailure
 }
 
+// keepLines is implemented by errors whose line breaks carry meaning (a
+// SQL engine's caret under the offending token): they are printed as they
+// are, still redacted.
+type keepLines interface{ KeepLines() bool }
+
 // errorLine keeps error output to one line, as scripts expect, with every
 // URL redacted.
 func errorLine(err error) string {
 	s := storage.RedactText(err.Error())
-	if errors.Is(err, query.ErrSQL) {
+	var kl keepLines
+	if errors.Is(err, query.ErrSQL) || errors.As(err, &kl) && kl.KeepLines() {
 		// DuckDB's own errors keep their lines: their caret points into the
 		// line above it.
 		return s

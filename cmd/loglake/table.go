@@ -43,15 +43,26 @@ func (f *snapshotFlags) register(cmd *cobra.Command) {
 
 // open opens the table at url and picks the snapshot the flags name.
 func (f *snapshotFlags) open(ctx context.Context, url string) (*table.Snapshot, error) {
+	switch {
+	case f.version >= 0 && f.timestamp != "":
+		return nil, usagef("--version and --timestamp are mutually exclusive")
+	case f.version >= 0:
+		// Read the log only up to the version asked for.
+		b, err := openLocation(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		_, s, err := table.OpenAt(ctx, b, nil, f.version)
+		if errors.Is(err, table.ErrNoTable) {
+			return nil, fmt.Errorf("%s: %w", b.URL(), err)
+		}
+		return s, err
+	}
 	t, err := openTable(ctx, url)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case f.version >= 0 && f.timestamp != "":
-		return nil, usageError{fmt.Errorf("--version and --timestamp are mutually exclusive")}
-	case f.version >= 0:
-		return t.SnapshotAt(ctx, f.version)
 	case f.timestamp != "":
 		ts, err := parseTime(f.timestamp)
 		if err != nil {
