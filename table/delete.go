@@ -127,24 +127,17 @@ func (t *Table) Delete(ctx context.Context, opts *DeleteOptions) (*DeleteResult,
 			"numAddedChangeFiles": "0",
 			"executionTimeMs":     strconv.FormatInt(time.Since(start).Milliseconds(), 10),
 		}
-		v, err := t.Commit(ctx, snap, &Commit{
+		v, retry, err := t.commitRewrite(ctx, snap, &Commit{
 			Actions:    actions,
 			Operation:  "DELETE",
 			Parameters: map[string]any{"predicate": jsonList(pred.String())},
 			Metrics:    res.Metrics,
 			ReadFiles:  plan.read,
-		})
-		if errors.Is(err, ErrConflict) && res.Attempts < maxReplans {
-			if derr := DiscardFiles(ctx, t.bucket, adds); derr != nil {
-				t.log.Warn("delete: discarding files of a lost attempt", "err", derr)
-			}
-			t.log.Info("delete lost to a concurrent rewrite; re-planning", "err", err, "attempt", res.Attempts)
+		}, adds, res.Attempts)
+		if retry {
 			continue
 		}
 		if err != nil {
-			if errors.Is(err, ErrConflict) {
-				_ = DiscardFiles(ctx, t.bucket, adds)
-			}
 			return nil, err
 		}
 		res.Version = v

@@ -152,7 +152,7 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 			"totalConsideredFiles":   strconv.Itoa(len(snap.Files())),
 		}
 		fileSizeMetrics(res.Metrics, sizes)
-		v, err := t.Commit(ctx, snap, &Commit{
+		v, retry, err := t.commitRewrite(ctx, snap, &Commit{
 			Actions:   actions,
 			Operation: "OPTIMIZE",
 			Parameters: map[string]any{
@@ -162,27 +162,40 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 				"auto":      false,
 			},
 			Metrics: res.Metrics,
-		})
-		if errors.Is(err, ErrConflict) && res.Attempts < maxReplans {
-			// Another rewrite removed files this one read: its output is
-			// never committed, and the next plan starts from the winner.
-			if derr := DiscardFiles(ctx, t.bucket, adds); derr != nil {
-				t.log.Warn("optimize: discarding files of a lost attempt", "err", derr)
-			}
-			t.log.Info("optimize lost to a concurrent rewrite; re-planning", "err", err, "attempt", res.Attempts)
+		}, adds, res.Attempts)
+		if retry {
 			continue
 		}
 		if err != nil {
-			if errors.Is(err, ErrConflict) {
-				_ = DiscardFiles(ctx, t.bucket, adds)
-			}
-			// Other errors may hide a commit that landed: the files stay,
-			// and VACUUM removes them if it did not.
 			return nil, err
 		}
 		res.Version = v
 		return res, nil
 	}
+}
+
+// commitRewrite commits a rewrite (OPTIMIZE, DELETE) planned on snap. When
+// a concurrent rewrite removed files it read, its own new files are never
+// committed: it discards them and, while attempts remain, says retry so the
+// caller re-plans from the winner's snapshot.
+func (t *Table) commitRewrite(ctx context.Context, snap *Snapshot, c *Commit, adds []Action, attempt int) (v int64, retry bool, err error) {
+	v, err = t.Commit(ctx, snap, c)
+	if err == nil {
+		return v, false, nil
+	}
+	if !errors.Is(err, ErrConflict) {
+		// Other errors may hide a commit that landed: the files stay, and
+		// VACUUM removes them if it did not.
+		return 0, false, err
+	}
+	if derr := DiscardFiles(ctx, t.bucket, adds); derr != nil {
+		t.log.Warn("discarding the files of a lost rewrite", "op", c.Operation, "err", derr)
+	}
+	if attempt < maxReplans {
+		t.log.Info("lost to a concurrent rewrite; re-planning", "op", c.Operation, "err", err, "attempt", attempt)
+		return 0, true, nil
+	}
+	return 0, false, err
 }
 
 // planOptimize picks, per partition, the files smaller than the target and
