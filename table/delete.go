@@ -30,19 +30,19 @@ type DeleteResult struct {
 	// Version is the DELETE commit's version; -1 when nothing matched or
 	// DryRun.
 	Version         int64 `json:"version"`
-	NumDeletedRows  int64 `json:"num_deleted_rows"`
-	NumRemovedFiles int   `json:"num_removed_files"`
-	NumAddedFiles   int   `json:"num_added_files"`
+	NumDeletedRows  int64 `json:"numDeletedRows"`
+	NumRemovedFiles int   `json:"numRemovedFiles"`
+	NumAddedFiles   int   `json:"numAddedFiles"`
 	// NumCopiedRows are the rows of partly matching files rewritten into
 	// new files (copy-on-write).
-	NumCopiedRows   int64 `json:"num_copied_rows"`
-	NumRemovedBytes int64 `json:"num_removed_bytes"`
-	NumAddedBytes   int64 `json:"num_added_bytes"`
+	NumCopiedRows   int64 `json:"numCopiedRows"`
+	NumRemovedBytes int64 `json:"numRemovedBytes"`
+	NumAddedBytes   int64 `json:"numAddedBytes"`
 	// Attempts counts plans: more than 1 when a concurrent rewrite removed
 	// a file this one read and Delete re-planned on the newer snapshot.
 	Attempts int            `json:"attempts"`
-	DryRun   bool           `json:"dry_run"`
-	Metrics  map[string]any `json:"operation_metrics,omitempty"`
+	DryRun   bool           `json:"dryRun"`
+	Metrics  map[string]any `json:"operationMetrics,omitempty"`
 }
 
 // Delete removes the rows matching opts.Where. Files whose rows all match

@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
+
+	"github.com/loglake/loglake/storage"
 )
 
 // OptimizeOptions configure Optimize. The zero value is the default.
@@ -44,22 +46,22 @@ type OptimizeResult struct {
 	// committed (nothing to do, or DryRun).
 	Version int64 `json:"version"`
 	// Partitions is the number of partitions compacted.
-	Partitions int `json:"num_partitions_optimized"`
+	Partitions int `json:"numPartitionsOptimized"`
 	// NumRemovedFiles/NumRemovedBytes are the small files replaced;
 	// NumAddedFiles/NumAddedBytes the files written (0 for DryRun).
-	NumRemovedFiles int   `json:"num_removed_files"`
-	NumAddedFiles   int   `json:"num_added_files"`
-	NumRemovedBytes int64 `json:"num_removed_bytes"`
-	NumAddedBytes   int64 `json:"num_added_bytes"`
+	NumRemovedFiles int   `json:"numRemovedFiles"`
+	NumAddedFiles   int   `json:"numAddedFiles"`
+	NumRemovedBytes int64 `json:"numRemovedBytes"`
+	NumAddedBytes   int64 `json:"numAddedBytes"`
 	// Rows is the number of rows rewritten.
-	Rows int64 `json:"num_rows"`
+	Rows int64 `json:"numRows"`
 	// Attempts counts plans: more than 1 when a concurrent rewrite of the
 	// same files won and Optimize re-planned on the newer snapshot.
 	Attempts int `json:"attempts"`
 	// DryRun is set when nothing was written on purpose.
-	DryRun bool `json:"dry_run"`
+	DryRun bool `json:"dryRun"`
 	// Metrics are the commitInfo operationMetrics (Delta's names).
-	Metrics map[string]any `json:"operation_metrics,omitempty"`
+	Metrics map[string]any `json:"operationMetrics,omitempty"`
 }
 
 // optimizeBin is one partition's files to compact together.
@@ -179,6 +181,10 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 // committed: it discards them and, while attempts remain, says retry so the
 // caller re-plans from the winner's snapshot.
 func (t *Table) commitRewrite(ctx context.Context, snap *Snapshot, c *Commit, adds []Action, attempt int) (v int64, retry bool, err error) {
+	if err := checkNoGapAfter(ctx, t.bucket, snap.Version()); err != nil {
+		_ = DiscardFiles(ctx, t.bucket, adds)
+		return 0, false, err
+	}
 	v, err = t.Commit(ctx, snap, c)
 	if err == nil {
 		return v, false, nil
@@ -196,6 +202,27 @@ func (t *Table) commitRewrite(ctx context.Context, snap *Snapshot, c *Commit, ad
 		return 0, true, nil
 	}
 	return 0, false, err
+}
+
+// checkNoGapAfter refuses a log with a commit beyond a missing one after
+// version v. A reader stops at the gap, but committing v+1 would close it and
+// bring the stray later commits (whatever they add or remove) into the
+// table. A rewrite is rare enough to afford the listing this takes.
+func checkNoGapAfter(ctx context.Context, b storage.Bucket, v int64) error {
+	files, err := listLog(ctx, b, v+1, -1)
+	if err != nil {
+		return err
+	}
+	for _, f := range files { // in version order
+		if f.isCheckpoint() {
+			continue
+		}
+		if f.version > v+1 {
+			return fmt.Errorf("%w: the log has commit %d but no commit %d", ErrCorrupt, f.version, v+1)
+		}
+		return nil // v+1 exists: a concurrent commit, which Commit handles
+	}
+	return nil
 }
 
 // planOptimize picks, per partition, the files smaller than the target and

@@ -40,18 +40,18 @@ type VacuumOptions struct {
 type VacuumResult struct {
 	Version int64 `json:"version"`
 	// Retain is the retention applied; Cutoff is now minus Retain.
-	Retain time.Duration `json:"retain_ns"`
+	Retain time.Duration `json:"retainNs"`
 	Cutoff time.Time     `json:"cutoff"`
 	// FilesDeleted/BytesDeleted count the deleted (DryRun: deletable)
 	// files: Removed are tombstoned files past retention, Orphans are files
 	// no version ever committed.
-	FilesDeleted   int64 `json:"num_deleted_files"`
-	BytesDeleted   int64 `json:"size_of_deleted_files"`
-	RemovedDeleted int64 `json:"num_expired_removed_files"`
-	OrphansDeleted int64 `json:"num_orphan_files"`
+	FilesDeleted   int64 `json:"numDeletedFiles"`
+	BytesDeleted   int64 `json:"sizeOfDeletedFiles"`
+	RemovedDeleted int64 `json:"numExpiredRemovedFiles"`
+	OrphansDeleted int64 `json:"numOrphanFiles"`
 	// FilesListed is the number of data files examined.
-	FilesListed int64 `json:"num_files_listed"`
-	DryRun      bool  `json:"dry_run"`
+	FilesListed int64 `json:"numFilesListed"`
+	DryRun      bool  `json:"dryRun"`
 	// Paths are the keys deleted (DryRun: to delete), only with DryRun.
 	Paths []string `json:"paths,omitempty"`
 }
