@@ -78,7 +78,7 @@ func (d *Daemon) monitorLag(ctx context.Context, bk *buckets) {
 		if err != nil {
 			return err
 		}
-		lag, age, err := streamLag(ctx, src, ss.Version(), forwarded, time.Now())
+		lag, age, err := streamLag(ctx, src, ss.Version(), forwarded, time.Now(), true)
 		if err != nil {
 			return err
 		}

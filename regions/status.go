@@ -449,7 +449,7 @@ func (s *statusRun) egress(ctx context.Context, c *Config, reg *tableEntry) *Egr
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	versions, age, err := streamLag(ctx, reg.t, reg.snap.Version(), *es.Forwarded, s.now)
+	versions, age, err := streamLag(ctx, reg.t, reg.snap.Version(), *es.Forwarded, s.now, true)
 	es.LagVersions = &versions
 	if err != nil {
 		es.Error = "lag: " + errText(err)
@@ -514,7 +514,7 @@ func (s *statusRun) replica(ctx context.Context, r Replica) ReplicaStatus {
 	rs.Replicated = &v
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	versions, age, err := streamLag(ctx, src.t, src.snap.Version(), v, s.now)
+	versions, age, err := streamLag(ctx, src.t, src.snap.Version(), v, s.now, false)
 	rs.LagVersions = &versions
 	if err != nil {
 		rs.Error = "lag: " + errText(err)
@@ -528,19 +528,50 @@ func (s *statusRun) replica(ctx context.Context, r Replica) ReplicaStatus {
 // versions up to done (-1: none) while src is at head: the versions it is
 // behind, and the age at now of the oldest version it has not applied (0
 // when caught up). The daemon's lag gauges and `loglake status` both use it.
-func streamLag(ctx context.Context, src *table.Table, head, done int64, now time.Time) (int64, time.Duration, error) {
+//
+// With dataOnly (egress), commits that add no data — the table's CREATE,
+// OPTIMIZE's rearrangements, skipped deletes — are not lag: egress commits
+// only when it forwards rows, so an idle region's txn stays behind them
+// while there is nothing to forward. Up to lagScan such commits are looked
+// through; past that the lag counts from the first commit not looked at.
+func streamLag(ctx context.Context, src *table.Table, head, done int64, now time.Time, dataOnly bool) (int64, time.Duration, error) {
 	lag := max(head-done, 0)
 	if lag == 0 {
 		return 0, 0, nil
 	}
-	ch, err := src.Changes(ctx, done, done+1, 1)
+	n := 1
+	if dataOnly {
+		n = lagScan
+	}
+	chs, err := src.Changes(ctx, done, head, n)
 	if err != nil {
 		return lag, 0, err
 	}
-	if len(ch) == 0 {
+	if len(chs) == 0 {
 		return lag, 0, fmt.Errorf("commit %d is not in the log", done+1)
 	}
-	return lag, max(now.Sub(ch[0].Timestamp), 0), nil
+	for _, ch := range chs {
+		if !dataOnly || addsData(ch.Actions) {
+			return head - ch.Version + 1, max(now.Sub(ch.Timestamp), 0), nil
+		}
+	}
+	last := chs[len(chs)-1]
+	if last.Version >= head {
+		return 0, 0, nil
+	}
+	return head - last.Version, max(now.Sub(last.Timestamp), 0), nil
+}
+
+// lagScan bounds how many data-less commits streamLag looks through.
+const lagScan = 64
+
+func addsData(actions []table.Action) bool {
+	for _, a := range actions {
+		if a.Add != nil && a.Add.DataChange {
+			return true
+		}
+	}
+	return false
 }
 
 // Thresholds are the lags a report must stay within; nil fields are not
