@@ -291,3 +291,38 @@ func TestCLIFirstHour(t *testing.T) {
 		}
 	})
 }
+
+// -q and -v on a long-running command, through the binary: a warning (a
+// landing file changed after ingestion) reaches stderr by default and not
+// with -q; -vv logs at debug level (JSON lines).
+func TestCLIQuietVerbose(t *testing.T) {
+	dir := t.TempDir()
+	if _, se, c := ll(t, dir, nil, "gen", "landing", "--files", "2", "--file-bytes", "16KiB"); c != 0 {
+		t.Fatalf("gen: %s", se)
+	}
+	_, se, c := ll(t, dir, nil, "ingest", "--landing", "landing", "--table", "t", "--once", "-vv")
+	if c != 0 || !strings.Contains(se, `"level":"DEBUG"`) {
+		t.Errorf("ingest -vv: exit %d, stderr lacks debug lines: %q", c, se)
+	}
+	var file string
+	filepath.WalkDir(filepath.Join(dir, "landing"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && file == "" {
+			file = p
+		}
+		return err
+	})
+	if file == "" {
+		t.Fatal("gen wrote no files")
+	}
+	if err := os.WriteFile(file, []byte(`{"msg":"changed"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, se, c = ll(t, dir, nil, "ingest", "--landing", "landing", "--table", "t", "--once")
+	if c != 0 || !strings.Contains(se, "changed") {
+		t.Errorf("ingest of a changed file: exit %d, no warning: %q", c, se)
+	}
+	_, se, c = ll(t, dir, nil, "ingest", "--landing", "landing", "--table", "t", "--once", "-q")
+	if c != 0 || se != "" {
+		t.Errorf("ingest -q: exit %d, stderr %q", c, se)
+	}
+}
