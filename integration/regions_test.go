@@ -640,7 +640,7 @@ func testRegionBadConfigs(t *testing.T, bin string) {
 		{"bad predicate", "name: x\ntable: file:///tmp/t\nlanding: file:///tmp/l\ncentral: file:///tmp/c\negress:\n  predicate: a = = 1\n",
 			[]string{"bad.yaml:6: egress.predicate: expr: syntax error"}},
 		{"secret in URL", "name: x\ntable: s3://b/t?secret_access_key=abc\nlanding: s3://b/l\ncentral: s3://b/c\n",
-			[]string{"bad.yaml:2: table: query parameter \"secret_access_key\" looks like a credential"}},
+			[]string{"bad.yaml:2: table: s3://b/t: query parameter \"secret_access_key\" looks like a credential"}},
 		{"wrong cloud", "name: x\ncloud: azure\ntable: gs://b/t\nlanding: gs://b/l\ncentral: gs://b/c\n",
 			[]string{"bad.yaml:3: table: a gs:// URL does not belong to cloud \"azure\""}},
 		{"yaml syntax", "name: x\n  table: [\n", []string{"bad.yaml:"}},

@@ -115,7 +115,7 @@ func RedactText(s string) string {
 			end++
 		}
 		b.WriteString(s[:start])
-		if start == i {
+		if start == i || end == i+3 { // no scheme, or a bare "gs://" naming a scheme
 			b.WriteString(s[start:end])
 		} else {
 			b.WriteString(RedactURL(s[start:end]))

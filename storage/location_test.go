@@ -68,6 +68,10 @@ func TestRedactText(t *testing.T) {
 	if !strings.Contains(got, "s3://b/q") || !strings.Contains(got, "region=x") {
 		t.Errorf("RedactText lost the harmless parts: %s", got)
 	}
+	// A bare scheme names a cloud, not a location: kept as written.
+	if s := `a gs:// URL does not belong to cloud "azure" (want azblob://)`; storage.RedactText(s) != s {
+		t.Errorf("RedactText(%q) = %q", s, storage.RedactText(s))
+	}
 }
 
 // TestOpenCreatesNothing: opening and reading a missing file:// location
