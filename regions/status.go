@@ -596,7 +596,11 @@ func (r *Report) Breaches(th Thresholds) []string {
 			case versions == nil:
 				out = append(out, what+": lag in versions unknown")
 			case *versions > *m:
-				out = append(out, fmt.Sprintf("%s: lag %d versions > %d", what, *versions, *m))
+				unit := "versions"
+				if *versions == 1 {
+					unit = "version"
+				}
+				out = append(out, fmt.Sprintf("%s: lag %d %s > %d", what, *versions, unit, *m))
 			}
 		}
 		if m := th.MaxLagSeconds; m != nil {
