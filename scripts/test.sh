@@ -4,8 +4,9 @@
 #   2. go vet ./..., and scripts/check-deploy.sh (deploy/ files)
 #   3. unit tests: go test ./... except integration, with the emulator env set
 #      (packages may use LOGLAKE_TEST_*_URL for their conformance suites)
-#   4. fuzz: every fuzz target really fuzzes for TEST_FUZZTIME (default 5s)
-#      each (scripts/fuzz.sh; `make fuzz` runs it longer)
+#   4. fuzz: every fuzz target really fuzzes for TEST_FUZZTIME each (default
+#      15s: the slowest, FuzzDecodeCommit, spends ~11 s replaying its seeds
+#      before it mutates) (scripts/fuzz.sh; `make fuzz` runs it longer)
 #   5. integration tests: go test ./integration/... with LOGLAKE_INTEGRATION=1
 #   6. stop the emulators it started, whatever happened
 # Every step runs even if an earlier one failed; the exit status is non-zero
@@ -13,7 +14,7 @@
 # `make emulators-start`) are reused and left running.
 #
 # Settings: GO (default go), GOTEST_FLAGS (extra flags for both go test runs),
-# TEST_FUZZTIME (per fuzz target, default 5s),
+# TEST_FUZZTIME (per fuzz target, default 15s),
 # UNIT_TIMEOUT (default 20m), INTEGRATION_TIMEOUT (default 30m), and those of
 # scripts/emulators.sh.
 set -uo pipefail
@@ -82,7 +83,7 @@ else
 	step "unit tests" false
 fi
 
-step "fuzz" env FUZZTIME="${TEST_FUZZTIME:-5s}" GO="$GO" scripts/fuzz.sh
+step "fuzz" env FUZZTIME="${TEST_FUZZTIME:-15s}" GO="$GO" scripts/fuzz.sh
 
 if ((emulators_ok)); then
 	step "integration tests" "$GO" test -count=1 -timeout "$INTEGRATION_TIMEOUT" "${extra[@]}" ./integration/...
