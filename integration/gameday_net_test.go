@@ -15,7 +15,29 @@ import (
 	"github.com/loglake/loglake/internal/faultproxy"
 	rt "github.com/loglake/loglake/replicate/replicatetest"
 	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
 )
+
+// gdWaitTable waits until a Delta table exists at url (reading it through
+// the faulty network, so a failed attempt is retried).
+func gdWaitTable(ctx context.Context, t *testing.T, url string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := storage.Open(ctx, url, nil)
+		if err == nil {
+			_, err = table.Open(ctx, b, nil)
+			b.Close()
+		}
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no table at %s after %v: %v", storage.RedactURL(url), timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
 
 // gdStorageRetries is the daemon's counter of storage operations retried
 // after a transient failure.
@@ -123,6 +145,14 @@ func TestGameDayNetworkFaults(t *testing.T) {
 		for _, r := range regs {
 			if err := r.land(ctx, 3); err != nil {
 				t.Fatalf("landing wave %d in %s: %v", wave, r.name, err)
+			}
+		}
+		if wave == 0 {
+			// A daemon creates its regional table with its first batch
+			// (nothing is created before there is data): clone a source
+			// only once it exists.
+			for _, r := range regs {
+				gdWaitTable(ctx, t, r.table, 2*time.Minute)
 			}
 		}
 		var wg sync.WaitGroup
