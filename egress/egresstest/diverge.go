@@ -204,8 +204,32 @@ func RunDiverging(t testing.TB, source func(name string) storage.Bucket, central
 			t.Errorf("central %s: %s nullable=%v, want nullable %s", name, f.Type, f.Nullable, typ)
 		}
 	}
-	codeType := sch.Field("code").Type
-	t.Logf("central version %d; code is %s", snap.Version(), codeType)
+	// How the run interleaved: ADD COLUMNS commits, and data commits that
+	// were planned before one of them and landed after it.
+	hist, err := ct.History(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evolvedAt []int64
+	crossed := 0
+	for i := len(hist) - 1; i >= 0; i-- {
+		ci := hist[i].CommitInfo
+		if ci == nil || ci.ReadVersion == nil {
+			continue
+		}
+		if ci.Operation == "ADD COLUMNS" {
+			evolvedAt = append(evolvedAt, hist[i].Version)
+			continue
+		}
+		for _, v := range evolvedAt {
+			if v > *ci.ReadVersion {
+				crossed++
+				break
+			}
+		}
+	}
+	t.Logf("central version %d; code is %s; ADD COLUMNS at versions %v; %d data commits planned before one of them",
+		snap.Version(), sch.Field("code").Type, evolvedAt, crossed)
 
 	// Every extra value exactly once: in its column or in _rescued_data.
 	extras := map[string]map[string]func(int64) any{}
