@@ -44,7 +44,7 @@ const (
 	TypeTimestampNTZ = fileio.TypeTimestampNTZ
 )
 
-// Data file writing and reading (fileio/datafile.go), statistics
+// Data file writing and reading (fileio/write.go, read.go), statistics
 // (fileio/stats.go) and partitions (fileio/partition.go).
 type (
 	WriterOptions     = fileio.WriterOptions
