@@ -76,7 +76,7 @@ func (e *Egress) newColumns(cur *table.Schema, sources []*table.Schema) (want []
 				if !alwaysConverts(table.ArrowType(f.Type), table.ArrowType(c.Type)) {
 					needRescue = true
 				}
-			case f.Name == RescuedColumn || e.opts.SchemaMode != SchemaAddNewColumns:
+			case f.Name == RescuedColumn || e.opts.SchemaMode != SchemaAddNewColumns || table.NeedsColumnMapping(f.Name):
 				needRescue = true
 			case room > 0:
 				room--

@@ -52,7 +52,7 @@ func (t *Table) AddColumns(ctx context.Context, read *Snapshot, columns func(cur
 			if next.Field(f.Name) != nil {
 				continue
 			}
-			if strings.ContainsAny(f.Name, " ,;{}()\n\t=") || f.Name == "" {
+			if NeedsColumnMapping(f.Name) {
 				return nil, nil, fmt.Errorf("%w: column name %q needs column mapping, which loglake does not write", ErrSchema, f.Name)
 			}
 			cp := *f
@@ -88,6 +88,13 @@ func (t *Table) AddColumns(ctx context.Context, read *Snapshot, columns func(cur
 			return nil, nil, err
 		}
 	}
+}
+
+// NeedsColumnMapping reports whether a column name cannot be stored in a
+// table without column mapping (Delta forbids " ,;{}()\n\t=" in physical
+// names, and an empty name), which loglake does not write.
+func NeedsColumnMapping(name string) bool {
+	return name == "" || strings.ContainsAny(name, " ,;{}()\n\t=")
 }
 
 // appendsStayValid reports whether data files written under metadata old are
