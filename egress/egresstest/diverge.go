@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/storage"
@@ -39,10 +40,14 @@ type DivergentRegion struct {
 // DivergentRegions are regions whose schemas diverge: some add new columns
 // (in addNewColumns and rescue modes), two add the same column as long in
 // one and string in the other (half of the strings are numbers, half are
-// not), two keep the base schema.
-func DivergentRegions() []DivergentRegion {
+// not), and plain+2 keep the base schema.
+func DivergentRegions(plain int) []DivergentRegion {
 	num := func(id int64) any { return id * 7 }
-	return []DivergentRegion{
+	var out []DivergentRegion
+	for i := range plain {
+		out = append(out, DivergentRegion{Name: fmt.Sprintf("plain-%02d", i), Mode: SchemaModes[i%len(SchemaModes)]})
+	}
+	return append(out, []DivergentRegion{
 		{Name: "base-a", Mode: egress.SchemaRescue},
 		{Name: "base-b", Mode: egress.SchemaAddNewColumns},
 		{Name: "wide", Mode: egress.SchemaAddNewColumns, Extra: []Extra{
@@ -59,8 +64,11 @@ func DivergentRegions() []DivergentRegion {
 			}}}},
 		{Name: "rescuer", Mode: egress.SchemaRescue, Extra: []Extra{
 			{"extra", table.TypeString, func(id int64) any { return fmt.Sprintf("x%d", id) }}}},
-	}
+	}...)
 }
+
+// SchemaModes are the modes that never stop egress.
+var SchemaModes = []egress.SchemaMode{egress.SchemaRescue, egress.SchemaAddNewColumns}
 
 // RunDiverging runs the scenario: every region's table is written (versions
 // before and after it adds its extra columns) while all regions egress at
@@ -69,11 +77,11 @@ func DivergentRegions() []DivergentRegion {
 // once — in its central column or in _rescued_data — that no region's egress
 // stopped, and that the central schema is the union the modes allow.
 // source opens a fresh location for a regional table.
-func RunDiverging(t testing.TB, source func(name string) storage.Bucket, central storage.Bucket, versions, rowsPer int) {
+func RunDiverging(t testing.TB, source func(name string) storage.Bucket, central storage.Bucket, regions []DivergentRegion, versions, rowsPer int) {
 	t.Helper()
 	ctx := context.Background()
-	regions := DivergentRegions()
-	type reg struct {
+	reg := prometheus.NewRegistry()
+	type region struct {
 		DivergentRegion
 		b    storage.Bucket
 		tbl  *table.Table
@@ -82,18 +90,18 @@ func RunDiverging(t testing.TB, source func(name string) storage.Bucket, central
 		// from is the first id written with the extra columns.
 		from int64
 	}
-	rs := make([]*reg, len(regions))
+	rs := make([]*region, len(regions))
 	for i, r := range regions {
 		b := source(r.Name)
 		tbl, err := CreateRegion(ctx, b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := egress.New(ctx, b, central, egress.Options{Region: r.Name, SchemaMode: r.Mode, MaxBatchTime: time.Second})
+		e, err := egress.New(ctx, b, central, egress.Options{Region: r.Name, SchemaMode: r.Mode, MaxBatchTime: time.Second, Registerer: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs[i] = &reg{DivergentRegion: r, b: b, tbl: tbl, e: e, from: -1}
+		rs[i] = &region{DivergentRegion: r, b: b, tbl: tbl, e: e, from: -1}
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -310,6 +318,22 @@ func RunDiverging(t testing.TB, source func(name string) storage.Bucket, central
 		rec.Release()
 	}
 	t.Logf("%d extra values in their columns, %d rescued", inColumn, rescued)
+	// No batch was thrown away: an append planned before an ADD COLUMNS
+	// commits as it is, and nothing else changes the central metadata.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "loglake_egress_superseded_batches_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if v := m.GetCounter().GetValue(); v != 0 {
+				t.Errorf("region %s: %v batches superseded, want 0", m.GetLabel()[0].GetValue(), v)
+			}
+		}
+	}
 	if inColumn == 0 || rescued == 0 {
 		t.Fatalf("the scenario should put values both in columns (%d) and in _rescued_data (%d)", inColumn, rescued)
 	}
