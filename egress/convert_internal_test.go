@@ -5,6 +5,7 @@ package egress
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -116,5 +117,29 @@ func TestRescuedMerge(t *testing.T) {
 	}
 	if n != 3 {
 		t.Errorf("rescued rows %d, want 3", n)
+	}
+}
+
+// TestRescuedValuesAsJSON: values JSON lacks (NaN, infinities) are kept as
+// text; nested values as objects and arrays.
+func TestRescuedValuesAsJSON(t *testing.T) {
+	b := array.NewFloat64Builder(memory.DefaultAllocator)
+	b.AppendValues([]float64{math.NaN(), math.Inf(-1)}, nil)
+	special := b.NewArray()
+	b.Release()
+	defer special.Release()
+	st := fromJSON(t, arrow.StructOf(arrow.Field{Name: "a", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		arrow.Field{Name: "l", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true}), `[{"a": 1, "l": ["x"]}, null]`)
+	defer st.Release()
+	var r rescuer
+	r.add(0, "f", special)
+	r.add(0, "s", st)
+	r.add(1, "f", special)
+	out, _ := r.build(2, nil)
+	defer out.Release()
+	for i, want := range []string{`{"f":"NaN","s":{"a":1,"l":["x"]}}`, `{"f":"-Inf"}`} {
+		if got := table.Value(out, i); got != want {
+			t.Errorf("row %d: %v, want %s", i, got, want)
+		}
 	}
 }
