@@ -1,0 +1,620 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/loglake/loglake/storage"
+)
+
+// The ingested-files index is the set of landing files a stream has
+// ingested: the union of the manifests of its committed batches, minus the
+// files older than its horizon (MaxFileAge). It is a cache: exactly-once
+// rests on the table's txn and the manifest of the planned batch, never on
+// the index. It is stored as segments, each holding the files of a range
+// of batches (from, to]:
+//
+//	index/%020d-%020d.seg   a segment (binary, below)
+//	index/%020d.json.gz     a legacy full snapshot (0, to] of loglake
+//	                        before segments; read, never written
+//
+// A loader takes the chain of segments (0, a](a, b]… that reaches furthest
+// without passing the table's committed batch, then the manifests after it.
+// Every IndexEvery batches a writer stores one segment that ends at the
+// batch just committed and starts where the chain must be rewritten: it
+// merges the newest segments while the older one is at most twice the size
+// of what is merged so far (the logarithmic method), so a file is rewritten
+// O(log n) times and the chain holds O(log n) segments — not a full
+// snapshot every IndexEvery batches, which grows quadratically. A segment
+// whose files all fell behind the horizon counts as empty, so it is merged
+// away and the stored index shrinks to the live files.
+//
+// Keys are kept as 128-bit SHA-256 prefixes and ETag/MD5 as 64-bit ones:
+// a quarter of the memory of the keys themselves at 10 M files, and a
+// collision needs a second preimage, not luck.
+
+// keyHash identifies a landing key in the index.
+type keyHash [16]byte
+
+func hashKey(k string) keyHash {
+	s := sha256.Sum256([]byte(k))
+	return keyHash(s[:16])
+}
+
+// tagHash is a 64-bit hash of an ETag or MD5; 0 means none.
+func tagHash(s string) uint64 {
+	if s == "" {
+		return 0
+	}
+	h := sha256.Sum256([]byte(s))
+	return max(binary.LittleEndian.Uint64(h[:8]), 1)
+}
+
+// fileRef is what the index keeps per ingested file: enough to notice a
+// change, to expire it by age, and to place it in a segment.
+type fileRef struct {
+	Size      int64
+	Mod       int64 // landing ModTime, Unix seconds
+	ETag, MD5 uint64
+	Batch     int64
+}
+
+func refOf(f ManifestFile, batch int64) fileRef {
+	return fileRef{Size: f.Size, Mod: f.ModTime.Unix(), ETag: tagHash(f.ETag), MD5: tagHash(f.MD5), Batch: batch}
+}
+
+func (r fileRef) changed(f ManifestFile) bool {
+	if r.Size != f.Size {
+		return true
+	}
+	if e := tagHash(f.ETag); r.ETag != 0 && e != 0 && r.ETag != e {
+		return true
+	}
+	m := tagHash(f.MD5)
+	return r.MD5 != 0 && m != 0 && r.MD5 != m
+}
+
+// segment describes one stored index segment: the files of batches
+// (From, To] that were not behind Horizon when it was written.
+type segment struct {
+	Stream  string    `json:"stream"`
+	From    int64     `json:"from"`
+	To      int64     `json:"to"`
+	Count   int64     `json:"count"`
+	Cursor  string    `json:"cursor"`
+	Horizon int64     `json:"horizon"` // Unix seconds; files older were dropped
+	MaxMod  int64     `json:"maxMod"`  // newest file's ModTime, Unix seconds
+	Created time.Time `json:"created"`
+	legacy  bool
+}
+
+func segmentKey(stream string, from, to int64) string {
+	return fmt.Sprintf("%sindex/%020d-%020d.seg", StatePrefix(stream), from, to)
+}
+
+func legacyIndexKey(stream string, to int64) string {
+	return fmt.Sprintf("%sindex/%020d.json.gz", StatePrefix(stream), to)
+}
+
+func (s segment) key(stream string) string {
+	if s.legacy {
+		return legacyIndexKey(stream, s.To)
+	}
+	return segmentKey(stream, s.From, s.To)
+}
+
+// parseIndexName returns the batch range an index object covers.
+func parseIndexName(name string) (seg segment, ok bool) {
+	if n, found := strings.CutSuffix(name, ".json.gz"); found {
+		to, err := strconv.ParseInt(n, 10, 64)
+		return segment{To: to, legacy: true}, err == nil && to > 0
+	}
+	n, found := strings.CutSuffix(name, ".seg")
+	if !found {
+		return seg, false
+	}
+	a, b, found := strings.Cut(n, "-")
+	from, err1 := strconv.ParseInt(a, 10, 64)
+	to, err2 := strconv.ParseInt(b, 10, 64)
+	return segment{From: from, To: to}, found && err1 == nil && err2 == nil && from >= 0 && to > from
+}
+
+// index is the set of files a stream has ingested, as of a batch.
+type index struct {
+	batch  int64
+	files  map[keyHash]fileRef
+	cursor string // the largest key: lexical listings start after it
+	// horizon (Unix seconds) only grows: every ingested file is in files or
+	// has a ModTime before it, so a landing file older than the horizon and
+	// not in files is never ingested.
+	horizon int64
+	segs    []segment // the stored chain (0, segs[-1].To], oldest first
+}
+
+func newIndex() *index { return &index{files: map[keyHash]fileRef{}} }
+
+// get returns key's entry.
+func (x *index) get(key string) (fileRef, bool) {
+	r, ok := x.files[hashKey(key)]
+	return r, ok
+}
+
+// expired reports whether a landing file not in the index is behind the
+// horizon, so that it is ignored.
+func (x *index) expired(f ManifestFile) bool { return f.ModTime.Unix() < x.horizon }
+
+func (x *index) apply(m *Manifest) {
+	for _, f := range m.Files {
+		r := refOf(f, m.Batch)
+		if r.Mod >= x.horizon {
+			x.files[hashKey(f.Key)] = r
+		}
+		if f.Key > x.cursor {
+			x.cursor = f.Key
+		}
+	}
+	x.batch = m.Batch
+}
+
+// expire moves the horizon up to cutoff (Unix seconds) and forgets the files
+// behind it. Each move scans the whole index, so callers move it in steps.
+func (x *index) expire(cutoff int64) {
+	if cutoff <= x.horizon {
+		return
+	}
+	x.horizon = cutoff
+	for k, r := range x.files {
+		if r.Mod < cutoff {
+			delete(x.files, k)
+		}
+	}
+}
+
+// load brings x up to batch upTo: from the furthest chain of stored
+// segments at or before it, then the manifests after that.
+func (x *index) load(ctx context.Context, tbl storage.Bucket, stream string, upTo int64, now time.Time) error {
+	if x.batch > upTo {
+		*x = *newIndex()
+	}
+	reloaded := false
+	if x.batch == 0 && upTo > 0 {
+		if err := x.loadChain(ctx, tbl, stream, upTo, now); err != nil {
+			return err
+		}
+		reloaded = true
+	}
+	for b := x.batch + 1; b <= upTo; b++ {
+		m, err := ReadManifest(ctx, tbl, stream, b)
+		if errors.Is(err, storage.ErrNotFound) && !reloaded {
+			// Another instance stored a segment covering it and expired the
+			// manifest since this index was loaded: start from the segments.
+			reloaded = true
+			*x = *newIndex()
+			if err := x.loadChain(ctx, tbl, stream, upTo, now); err != nil {
+				return err
+			}
+			b = x.batch
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("%w: manifest of committed batch %d is missing", ErrCorruptState, b)
+			}
+			return err
+		}
+		x.apply(m)
+	}
+	return nil
+}
+
+// listSegments returns the stored index objects of stream.
+func listSegments(ctx context.Context, tbl storage.Bucket, stream string) ([]segment, error) {
+	var out []segment
+	it := tbl.List(ctx, StatePrefix(stream)+"index/", "")
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := parseIndexName(path.Base(o.Key)); ok {
+			out = append(out, s)
+		}
+	}
+}
+
+// bestChain picks, among segs, the chain from batch 0 that reaches the
+// furthest batch <= upTo, with the fewest segments.
+func bestChain(segs []segment, upTo int64) []segment {
+	slices.SortFunc(segs, func(a, b segment) int {
+		if a.From != b.From {
+			return int(min(max(a.From-b.From, -1), 1))
+		}
+		return int(min(max(a.To-b.To, -1), 1))
+	})
+	type step struct {
+		prev int64
+		seg  segment
+		hops int
+	}
+	reach := map[int64]step{0: {prev: -1}}
+	for _, s := range segs {
+		if s.To > upTo {
+			continue
+		}
+		p, ok := reach[s.From]
+		if !ok {
+			continue
+		}
+		if cur, ok := reach[s.To]; !ok || p.hops+1 < cur.hops {
+			reach[s.To] = step{prev: s.From, seg: s, hops: p.hops + 1}
+		}
+	}
+	end := int64(0)
+	for e := range reach {
+		end = max(end, e)
+	}
+	var chain []segment
+	for e := end; e > 0; e = reach[e].prev {
+		chain = append(chain, reach[e].seg)
+	}
+	slices.Reverse(chain)
+	return chain
+}
+
+func (x *index) loadChain(ctx context.Context, tbl storage.Bucket, stream string, upTo int64, now time.Time) error {
+	for attempt := 0; ; attempt++ {
+		segs, err := listSegments(ctx, tbl, stream)
+		if err != nil {
+			return err
+		}
+		fresh := newIndex()
+		err = nil
+		for _, s := range bestChain(segs, upTo) {
+			var got segment
+			if s.legacy {
+				got, err = fresh.readLegacy(ctx, tbl, stream, s.To, now)
+			} else {
+				got, err = fresh.readSegment(ctx, tbl, stream, s)
+			}
+			if err != nil {
+				break
+			}
+			fresh.segs = append(fresh.segs, got)
+			fresh.batch = got.To
+		}
+		// A segment deleted between the listing and the read was superseded
+		// by a newer one: list again.
+		if errors.Is(err, storage.ErrNotFound) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		*x = *fresh
+		return nil
+	}
+}
+
+const segMagic = "LLIDX1\n"
+
+// Segment format: segMagic, a JSON segment header and '\n', Count records,
+// then the CRC-32 (IEEE, big-endian) of everything before it. A record is a
+// flags byte (1: ETag present, 2: MD5 present), the 16-byte key hash, the
+// present 8-byte tag hashes, then uvarint size, varint ModTime - Horizon,
+// uvarint batch - From.
+
+// writeSegment stores the files of batches (from, x.batch] as a segment,
+// put-if-absent (another instance may have stored the same range).
+func (x *index) writeSegment(ctx context.Context, tbl storage.Bucket, stream string, from int64, now time.Time) (segment, error) {
+	s := segment{Stream: stream, From: from, To: x.batch, Cursor: x.cursor, Horizon: x.horizon, Created: now.UTC()}
+	var recs bytes.Buffer
+	var tmp [16 + 8 + 8 + 3*binary.MaxVarintLen64 + 1]byte
+	for k, r := range x.files {
+		if r.Batch <= from || r.Batch > x.batch {
+			continue
+		}
+		s.Count++
+		s.MaxMod = max(s.MaxMod, r.Mod)
+		b := tmp[:1]
+		b[0] = 0
+		b = append(b, k[:]...)
+		if r.ETag != 0 {
+			b[0] |= 1
+			b = binary.LittleEndian.AppendUint64(b, r.ETag)
+		}
+		if r.MD5 != 0 {
+			b[0] |= 2
+			b = binary.LittleEndian.AppendUint64(b, r.MD5)
+		}
+		b = binary.AppendUvarint(b, uint64(r.Size))
+		b = binary.AppendVarint(b, r.Mod-s.Horizon)
+		b = binary.AppendUvarint(b, uint64(r.Batch-from))
+		recs.Write(b)
+	}
+	hdr, err := json.Marshal(s)
+	if err != nil {
+		return s, err
+	}
+	out := make([]byte, 0, len(segMagic)+len(hdr)+1+recs.Len()+4)
+	out = append(out, segMagic...)
+	out = append(out, hdr...)
+	out = append(out, '\n')
+	out = append(out, recs.Bytes()...)
+	out = binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(out))
+	err = tbl.PutIfAbsent(ctx, segmentKey(stream, from, x.batch), out)
+	if errors.Is(err, storage.ErrExists) {
+		err = nil
+	}
+	return s, err
+}
+
+// crcReader reads bytes through a bufio.Reader, hashing what it returns.
+type crcReader struct {
+	r   *bufio.Reader
+	crc hash.Hash32
+	one [1]byte
+}
+
+func (c *crcReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.one[0] = b
+		c.crc.Write(c.one[:])
+	}
+	return b, err
+}
+
+func (c *crcReader) full(p []byte) error {
+	if _, err := io.ReadFull(c.r, p); err != nil {
+		return err
+	}
+	c.crc.Write(p)
+	return nil
+}
+
+// readSegment adds a stored segment's files to x (later segments win).
+func (x *index) readSegment(ctx context.Context, tbl storage.Bucket, stream string, want segment) (segment, error) {
+	key := segmentKey(stream, want.From, want.To)
+	rc, err := tbl.NewReader(ctx, key, 0, -1)
+	if err != nil {
+		return want, err
+	}
+	defer rc.Close()
+	corrupt := func(format string, a ...any) error {
+		return fmt.Errorf("%w: index segment %s: %s", ErrCorruptState, key, fmt.Sprintf(format, a...))
+	}
+	cr := &crcReader{r: bufio.NewReaderSize(rc, 1<<20), crc: crc32.NewIEEE()}
+	magic := make([]byte, len(segMagic))
+	if err := cr.full(magic); err != nil || string(magic) != segMagic {
+		return want, corrupt("bad magic (%v)", err)
+	}
+	line, err := cr.r.ReadBytes('\n')
+	if err != nil {
+		return want, corrupt("header: %v", err)
+	}
+	cr.crc.Write(line)
+	var s segment
+	if err := json.Unmarshal(line, &s); err != nil {
+		return want, corrupt("header: %v", err)
+	}
+	if s.Stream != stream || s.From != want.From || s.To != want.To || s.Count < 0 {
+		return want, corrupt("header is for stream %q batches (%d, %d]", s.Stream, s.From, s.To)
+	}
+	var k keyHash
+	var tag [8]byte
+	for range s.Count {
+		flags, err := cr.ReadByte()
+		if err != nil {
+			return want, corrupt("%v", err)
+		}
+		if err := cr.full(k[:]); err != nil {
+			return want, corrupt("%v", err)
+		}
+		var r fileRef
+		if flags&1 != 0 {
+			if err := cr.full(tag[:]); err != nil {
+				return want, corrupt("%v", err)
+			}
+			r.ETag = binary.LittleEndian.Uint64(tag[:])
+		}
+		if flags&2 != 0 {
+			if err := cr.full(tag[:]); err != nil {
+				return want, corrupt("%v", err)
+			}
+			r.MD5 = binary.LittleEndian.Uint64(tag[:])
+		}
+		size, err1 := binary.ReadUvarint(cr)
+		mod, err2 := binary.ReadVarint(cr)
+		batch, err3 := binary.ReadUvarint(cr)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return want, corrupt("%v", err)
+		}
+		r.Size, r.Mod, r.Batch = int64(size), mod+s.Horizon, s.From+int64(batch)
+		if r.Batch <= s.From || r.Batch > s.To {
+			return want, corrupt("record of batch %d", r.Batch)
+		}
+		if r.Mod >= x.horizon {
+			x.files[k] = r
+		}
+	}
+	sum := cr.crc.Sum32()
+	var trailer [4]byte
+	if _, err := io.ReadFull(cr.r, trailer[:]); err != nil {
+		return want, corrupt("no checksum: %v", err)
+	}
+	if binary.BigEndian.Uint32(trailer[:]) != sum {
+		return want, corrupt("checksum mismatch")
+	}
+	if _, err := cr.r.ReadByte(); err != io.EOF {
+		return want, corrupt("trailing bytes")
+	}
+	if s.Cursor > x.cursor {
+		x.cursor = s.Cursor
+	}
+	// Files behind a segment's horizon were dropped from it, so they are
+	// forgotten for the whole index.
+	x.expire(s.Horizon)
+	return s, nil
+}
+
+// legacyIndex is the full snapshot loglake wrote before segments.
+type legacyIndex struct {
+	Stream string     `json:"stream"`
+	Batch  int64      `json:"batch"`
+	Files  [][]string `json:"files"` // [key, size, etag, md5]
+}
+
+// readLegacy adds a legacy snapshot's files to x. It did not record
+// ModTimes: its files count as arriving now, which is later than they did,
+// so they expire later than their age says — never earlier.
+func (x *index) readLegacy(ctx context.Context, tbl storage.Bucket, stream string, to int64, now time.Time) (segment, error) {
+	s := segment{Stream: stream, To: to, legacy: true, Created: time.Time{}, Horizon: x.horizon}
+	data, err := tbl.Get(ctx, legacyIndexKey(stream, to))
+	if err != nil {
+		return s, err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return s, fmt.Errorf("%w: index %d: %v", ErrCorruptState, to, err)
+	}
+	var ij legacyIndex
+	if err := json.NewDecoder(zr).Decode(&ij); err != nil {
+		return s, fmt.Errorf("%w: index %d: %v", ErrCorruptState, to, err)
+	}
+	if ij.Stream != stream || ij.Batch != to {
+		return s, fmt.Errorf("%w: index %d is for stream %q batch %d", ErrCorruptState, to, ij.Stream, ij.Batch)
+	}
+	mod := now.Unix()
+	for _, f := range ij.Files {
+		if len(f) != 4 {
+			return s, fmt.Errorf("%w: index %d: bad entry", ErrCorruptState, to)
+		}
+		size, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return s, fmt.Errorf("%w: index %d: bad size %q", ErrCorruptState, to, f[1])
+		}
+		x.files[hashKey(f[0])] = fileRef{Size: size, Mod: mod, ETag: tagHash(f[2]), MD5: tagHash(f[3]), Batch: to}
+		if f[0] > x.cursor {
+			x.cursor = f[0]
+		}
+	}
+	s.Count, s.MaxMod = int64(len(ij.Files)), mod
+	return s, nil
+}
+
+// compact stores a segment ending at x.batch, merging the newest segments
+// of the chain into it by the logarithmic rule.
+func (x *index) compact(ctx context.Context, tbl storage.Bucket, stream string, now time.Time) error {
+	end := int64(0)
+	if n := len(x.segs); n > 0 {
+		end = x.segs[n-1].To
+	}
+	if x.batch <= end {
+		return nil
+	}
+	var acc int64
+	for _, r := range x.files {
+		if r.Batch > end {
+			acc++
+		}
+	}
+	live := func(s segment) int64 {
+		if s.MaxMod < x.horizon {
+			return 0
+		}
+		return s.Count
+	}
+	i := len(x.segs)
+	for i > 0 && live(x.segs[i-1]) <= 2*acc {
+		i--
+		acc += live(x.segs[i])
+	}
+	from := int64(0)
+	if i > 0 {
+		from = x.segs[i-1].To
+	}
+	s, err := x.writeSegment(ctx, tbl, stream, from, now)
+	if err != nil {
+		return err
+	}
+	x.segs = append(x.segs[:i:i], s)
+	return nil
+}
+
+// gc deletes the index objects the chain supersedes and the manifests of
+// the batches it covers, up to batch limit, once the chain segments that
+// cover them are older than grace: a reader that listed before they
+// existed, or runs on a table snapshot a little behind, still finds what it
+// listed. Best effort: what fails to go is deleted by a later pass.
+func (x *index) gc(ctx context.Context, tbl storage.Bucket, stream string, now time.Time, grace time.Duration, limit int64) error {
+	// The oldest segments of the chain that are old enough; legacy
+	// snapshots are older than any segment.
+	var safe []segment
+	for _, s := range x.segs {
+		if !s.legacy && s.Created.After(now.Add(-grace)) {
+			break
+		}
+		safe = append(safe, s)
+	}
+	if len(safe) == 0 {
+		return nil
+	}
+	inChain := map[string]bool{}
+	for _, s := range x.segs {
+		inChain[s.key(stream)] = true
+	}
+	stored, err := listSegments(ctx, tbl, stream)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range stored {
+		k := o.key(stream)
+		if inChain[k] {
+			continue
+		}
+		if slices.ContainsFunc(safe, func(s segment) bool { return s.From <= o.From && o.To <= s.To }) {
+			errs = append(errs, tbl.Delete(ctx, k))
+		}
+	}
+	covered := min(safe[len(safe)-1].To, limit)
+	it := tbl.List(ctx, StatePrefix(stream)+"batches/", "")
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		b, err := strconv.ParseInt(strings.TrimSuffix(path.Base(o.Key), ".json"), 10, 64)
+		if err != nil {
+			continue
+		}
+		if b > covered {
+			break
+		}
+		errs = append(errs, tbl.Delete(ctx, o.Key))
+	}
+	return errors.Join(errs...)
+}
