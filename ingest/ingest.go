@@ -368,7 +368,7 @@ func (in *Ingester) storeIndex(ctx context.Context) {
 	if in.opts.CleanSource != CleanOff {
 		limit = in.cleaned
 	}
-	if err := in.idx.gc(ctx, in.tbl, in.opts.Stream, now, in.opts.StateRetention, limit); err != nil {
+	if err := in.idx.gc(ctx, in.tbl, in.opts.Stream, in.opts.Now(), in.opts.StateRetention, limit); err != nil {
 		in.log.Warn("deleting superseded ingest state failed; a later pass retries", "err", err)
 	}
 }

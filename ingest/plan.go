@@ -79,12 +79,11 @@ func (in *Ingester) Plan(ctx context.Context) (*Plan, error) {
 		}
 		p.TableVersion = snap.Version()
 		p.Committed, _ = snap.AppVersion(AppID(in.opts.Stream))
-		now := in.opts.Now()
-		if err := idx.load(ctx, in.tbl, in.opts.Stream, p.Committed, now); err != nil {
+		if err := idx.load(ctx, in.tbl, in.opts.Stream, p.Committed, in.opts.Now()); err != nil {
 			return nil, err
 		}
-		idx.expire(in.opts.cutoff(now))
 	}
+	idx.expire(in.opts.cutoff(in.opts.Now()))
 	m, err := ReadManifest(ctx, in.tbl, in.opts.Stream, p.Committed+1)
 	if err == nil {
 		planned = m
