@@ -9,9 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/crc32"
 	"io"
+	"math"
 	"path"
 	"slices"
 	"strconv"
@@ -319,21 +319,27 @@ const segMagic = "LLIDX1\n"
 // Segment format: segMagic, a JSON segment header and '\n', Count records,
 // then the CRC-32 (IEEE, big-endian) of everything before it. A record is a
 // flags byte (1: ETag present, 2: MD5 present), the 16-byte key hash, the
-// present 8-byte tag hashes, then uvarint size, varint ModTime - Horizon,
+// present 8-byte tag hashes, then uvarint size, uvarint MaxMod - ModTime,
 // uvarint batch - From.
 
 // writeSegment stores the files of batches (from, x.batch] as a segment,
 // put-if-absent (another instance may have stored the same range).
 func (x *index) writeSegment(ctx context.Context, tbl storage.Bucket, stream string, from int64, now time.Time) (segment, error) {
-	s := segment{Stream: stream, From: from, To: x.batch, Cursor: x.cursor, Horizon: x.horizon, Created: now.UTC()}
+	s := segment{Stream: stream, From: from, To: x.batch, Cursor: x.cursor, Horizon: x.horizon, Created: now.UTC(), MaxMod: math.MinInt64}
+	in := func(r fileRef) bool { return r.Batch > from && r.Batch <= x.batch }
+	for _, r := range x.files {
+		if in(r) {
+			s.Count++
+			s.MaxMod = max(s.MaxMod, r.Mod)
+		}
+	}
 	var recs bytes.Buffer
-	var tmp [16 + 8 + 8 + 3*binary.MaxVarintLen64 + 1]byte
+	recs.Grow(int(s.Count) * 40)
+	var tmp [maxRecord]byte
 	for k, r := range x.files {
-		if r.Batch <= from || r.Batch > x.batch {
+		if !in(r) {
 			continue
 		}
-		s.Count++
-		s.MaxMod = max(s.MaxMod, r.Mod)
 		b := tmp[:1]
 		b[0] = 0
 		b = append(b, k[:]...)
@@ -346,7 +352,7 @@ func (x *index) writeSegment(ctx context.Context, tbl storage.Bucket, stream str
 			b = binary.LittleEndian.AppendUint64(b, r.MD5)
 		}
 		b = binary.AppendUvarint(b, uint64(r.Size))
-		b = binary.AppendVarint(b, r.Mod-s.Horizon)
+		b = binary.AppendUvarint(b, uint64(s.MaxMod-r.Mod))
 		b = binary.AppendUvarint(b, uint64(r.Batch-from))
 		recs.Write(b)
 	}
@@ -367,31 +373,12 @@ func (x *index) writeSegment(ctx context.Context, tbl storage.Bucket, stream str
 	return s, err
 }
 
-// crcReader reads bytes through a bufio.Reader, hashing what it returns.
-type crcReader struct {
-	r   *bufio.Reader
-	crc hash.Hash32
-	one [1]byte
-}
-
-func (c *crcReader) ReadByte() (byte, error) {
-	b, err := c.r.ReadByte()
-	if err == nil {
-		c.one[0] = b
-		c.crc.Write(c.one[:])
-	}
-	return b, err
-}
-
-func (c *crcReader) full(p []byte) error {
-	if _, err := io.ReadFull(c.r, p); err != nil {
-		return err
-	}
-	c.crc.Write(p)
-	return nil
-}
+// maxRecord is the longest segment record.
+const maxRecord = 1 + 16 + 8 + 8 + 3*binary.MaxVarintLen64
 
 // readSegment adds a stored segment's files to x (later segments win).
+// Records are parsed from the reader's buffer, not byte by byte: a restart
+// reads millions of them.
 func (x *index) readSegment(ctx context.Context, tbl storage.Bucket, stream string, want segment) (segment, error) {
 	key := segmentKey(stream, want.From, want.To)
 	rc, err := tbl.NewReader(ctx, key, 0, -1)
@@ -402,16 +389,17 @@ func (x *index) readSegment(ctx context.Context, tbl storage.Bucket, stream stri
 	corrupt := func(format string, a ...any) error {
 		return fmt.Errorf("%w: index segment %s: %s", ErrCorruptState, key, fmt.Sprintf(format, a...))
 	}
-	cr := &crcReader{r: bufio.NewReaderSize(rc, 1<<20), crc: crc32.NewIEEE()}
-	magic := make([]byte, len(segMagic))
-	if err := cr.full(magic); err != nil || string(magic) != segMagic {
+	br := bufio.NewReaderSize(rc, 1<<20)
+	crc := crc32.NewIEEE()
+	line, err := br.ReadBytes('\n')
+	if err != nil || string(line) != segMagic {
 		return want, corrupt("bad magic (%v)", err)
 	}
-	line, err := cr.r.ReadBytes('\n')
-	if err != nil {
+	crc.Write(line)
+	if line, err = br.ReadBytes('\n'); err != nil {
 		return want, corrupt("header: %v", err)
 	}
-	cr.crc.Write(line)
+	crc.Write(line)
 	var s segment
 	if err := json.Unmarshal(line, &s); err != nil {
 		return want, corrupt("header: %v", err)
@@ -419,52 +407,35 @@ func (x *index) readSegment(ctx context.Context, tbl storage.Bucket, stream stri
 	if s.Stream != stream || s.From != want.From || s.To != want.To || s.Count < 0 {
 		return want, corrupt("header is for stream %q batches (%d, %d]", s.Stream, s.From, s.To)
 	}
-	var k keyHash
-	var tag [8]byte
+	if len(x.files) == 0 && s.Count > 0 {
+		x.files = make(map[keyHash]fileRef, s.Count)
+	}
 	for range s.Count {
-		flags, err := cr.ReadByte()
-		if err != nil {
-			return want, corrupt("%v", err)
+		buf, err := br.Peek(maxRecord)
+		if len(buf) == 0 {
+			return want, corrupt("truncated: %v", err)
 		}
-		if err := cr.full(k[:]); err != nil {
-			return want, corrupt("%v", err)
+		r, k, n := parseRecord(buf, s)
+		if n <= 0 {
+			return want, corrupt("bad record")
 		}
-		var r fileRef
-		if flags&1 != 0 {
-			if err := cr.full(tag[:]); err != nil {
-				return want, corrupt("%v", err)
-			}
-			r.ETag = binary.LittleEndian.Uint64(tag[:])
-		}
-		if flags&2 != 0 {
-			if err := cr.full(tag[:]); err != nil {
-				return want, corrupt("%v", err)
-			}
-			r.MD5 = binary.LittleEndian.Uint64(tag[:])
-		}
-		size, err1 := binary.ReadUvarint(cr)
-		mod, err2 := binary.ReadVarint(cr)
-		batch, err3 := binary.ReadUvarint(cr)
-		if err := errors.Join(err1, err2, err3); err != nil {
-			return want, corrupt("%v", err)
-		}
-		r.Size, r.Mod, r.Batch = int64(size), mod+s.Horizon, s.From+int64(batch)
 		if r.Batch <= s.From || r.Batch > s.To {
 			return want, corrupt("record of batch %d", r.Batch)
 		}
 		if r.Mod >= x.horizon {
 			x.files[k] = r
 		}
+		crc.Write(buf[:n])
+		br.Discard(n)
 	}
-	sum := cr.crc.Sum32()
 	var trailer [4]byte
-	if _, err := io.ReadFull(cr.r, trailer[:]); err != nil {
+	if _, err := io.ReadFull(br, trailer[:]); err != nil {
 		return want, corrupt("no checksum: %v", err)
 	}
-	if binary.BigEndian.Uint32(trailer[:]) != sum {
+	if binary.BigEndian.Uint32(trailer[:]) != crc.Sum32() {
 		return want, corrupt("checksum mismatch")
 	}
-	if _, err := cr.r.ReadByte(); err != io.EOF {
+	if _, err := br.ReadByte(); err != io.EOF {
 		return want, corrupt("trailing bytes")
 	}
 	if s.Cursor > x.cursor {
@@ -474,6 +445,48 @@ func (x *index) readSegment(ctx context.Context, tbl storage.Bucket, stream stri
 	// forgotten for the whole index.
 	x.expire(s.Horizon)
 	return s, nil
+}
+
+// parseRecord decodes the record at the start of b; n <= 0 if it is not
+// a whole record.
+func parseRecord(b []byte, s segment) (r fileRef, k keyHash, n int) {
+	if len(b) < 17 {
+		return r, k, 0
+	}
+	flags := b[0]
+	copy(k[:], b[1:17])
+	n = 17
+	if flags&1 != 0 {
+		if len(b) < n+8 {
+			return r, k, 0
+		}
+		r.ETag = binary.LittleEndian.Uint64(b[n:])
+		n += 8
+	}
+	if flags&2 != 0 {
+		if len(b) < n+8 {
+			return r, k, 0
+		}
+		r.MD5 = binary.LittleEndian.Uint64(b[n:])
+		n += 8
+	}
+	size, m1 := binary.Uvarint(b[n:])
+	if m1 <= 0 {
+		return r, k, 0
+	}
+	n += m1
+	age, m2 := binary.Uvarint(b[n:])
+	if m2 <= 0 {
+		return r, k, 0
+	}
+	n += m2
+	batch, m3 := binary.Uvarint(b[n:])
+	if m3 <= 0 {
+		return r, k, 0
+	}
+	n += m3
+	r.Size, r.Mod, r.Batch = int64(size), s.MaxMod-int64(age), s.From+int64(batch)
+	return r, k, n
 }
 
 // legacyIndex is the full snapshot loglake wrote before segments.
