@@ -102,6 +102,7 @@ type segment struct {
 	MaxMod  int64     `json:"maxMod"`  // newest file's ModTime, Unix seconds
 	Created time.Time `json:"created"`
 	legacy  bool
+	stored  time.Time // the object's ModTime, from a listing
 }
 
 func segmentKey(stream string, from, to int64) string {
@@ -159,12 +160,22 @@ func (x *index) get(key string) (fileRef, bool) {
 // horizon, so that it is ignored.
 func (x *index) expired(f ManifestFile) bool { return f.ModTime.Unix() < x.horizon }
 
+// put records r for k unless the index has a later batch's entry:
+// segments may overlap and are read in any order, and the newest batch's
+// entry of a file is the one that counts.
+func (x *index) put(k keyHash, r fileRef) {
+	if r.Mod < x.horizon {
+		return
+	}
+	if old, ok := x.files[k]; ok && old.Batch > r.Batch {
+		return
+	}
+	x.files[k] = r
+}
+
 func (x *index) apply(m *Manifest) {
 	for _, f := range m.Files {
-		r := refOf(f, m.Batch)
-		if r.Mod >= x.horizon {
-			x.files[hashKey(f.Key)] = r
-		}
+		x.put(hashKey(f.Key), refOf(f, m.Batch))
 		if f.Key > x.cursor {
 			x.cursor = f.Key
 		}
@@ -186,44 +197,103 @@ func (x *index) expire(cutoff int64) {
 	}
 }
 
-// load brings x up to batch upTo: from the furthest chain of stored
-// segments at or before it, then the manifests after that.
+// load brings x up to batch upTo. From x.batch on, it takes the stored
+// segment that starts at or before the next batch and reaches furthest
+// (not past upTo), else the next batch's manifest: a manifest is deleted
+// only once a segment covers its batch (gc), so one of the two exists.
+// Segments may overlap; entries of later batches win whatever the order.
 func (x *index) load(ctx context.Context, tbl storage.Bucket, stream string, upTo int64, now time.Time) error {
 	if x.batch > upTo {
 		*x = *newIndex()
 	}
-	reloaded := false
-	if x.batch == 0 && upTo > 0 {
-		if err := x.loadChain(ctx, tbl, stream, upTo, now); err != nil {
-			return err
-		}
-		reloaded = true
+	if x.batch == upTo {
+		return nil
 	}
-	for b := x.batch + 1; b <= upTo; b++ {
-		m, err := ReadManifest(ctx, tbl, stream, b)
-		if errors.Is(err, storage.ErrNotFound) && !reloaded {
-			// Another instance stored a segment covering it and expired the
-			// manifest since this index was loaded: start from the segments.
-			reloaded = true
-			*x = *newIndex()
-			if err := x.loadChain(ctx, tbl, stream, upTo, now); err != nil {
+	var segs []segment
+	listed := false
+	for attempt := 0; x.batch < upTo; {
+		if !listed {
+			var err error
+			if segs, err = listSegments(ctx, tbl, stream); err != nil {
 				return err
 			}
-			b = x.batch
+			listed = true
+		}
+		var next *segment
+		for i, sg := range segs {
+			if sg.From <= x.batch && sg.To > x.batch && sg.To <= upTo && (next == nil || sg.To > next.To) {
+				next = &segs[i]
+			}
+		}
+		var err error
+		if next != nil {
+			err = x.readAny(ctx, tbl, stream, *next, now)
+		} else {
+			var m *Manifest
+			if m, err = ReadManifest(ctx, tbl, stream, x.batch+1); err == nil {
+				x.apply(m)
+			} else if errors.Is(err, storage.ErrNotFound) {
+				// The caller's table snapshot is behind a segment that covers
+				// this batch and replaced its manifest. A segment is stored only
+				// after its last batch committed, so its files are ingested:
+				// take it, and the index is ahead of the snapshot.
+				for i, sg := range segs {
+					if sg.From <= x.batch && sg.To > x.batch && (next == nil || sg.To > next.To) {
+						next = &segs[i]
+					}
+				}
+				if next != nil {
+					err = x.readAny(ctx, tbl, stream, *next, now)
+				}
+			}
+		}
+		if errors.Is(err, storage.ErrNotFound) && attempt < 3 {
+			// Deleted since the listing: superseded by a segment that covers
+			// it, stored before the deletion. List again.
+			attempt++
+			listed = false
 			continue
 		}
+		if errors.Is(err, storage.ErrNotFound) && next == nil {
+			return fmt.Errorf("%w: manifest of committed batch %d is missing and no index segment covers it", ErrCorruptState, x.batch+1)
+		}
 		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("%w: manifest of committed batch %d is missing", ErrCorruptState, b)
-			}
 			return err
 		}
-		x.apply(m)
 	}
 	return nil
 }
 
-// listSegments returns the stored index objects of stream.
+// readAny adds a stored segment or legacy snapshot to x and moves x to
+// its last batch.
+func (x *index) readAny(ctx context.Context, tbl storage.Bucket, stream string, sg segment, now time.Time) error {
+	var got segment
+	var err error
+	if sg.legacy {
+		got, err = x.readLegacy(ctx, tbl, stream, sg.To, now)
+	} else {
+		got, err = x.readSegment(ctx, tbl, stream, sg)
+	}
+	if err != nil {
+		return err
+	}
+	x.segs = append(x.segs, got)
+	x.batch = got.To
+	return nil
+}
+
+// segmentCovers reports whether a stored segment covers batch: then the
+// batch is committed, whatever a table snapshot says.
+func segmentCovers(ctx context.Context, tbl storage.Bucket, stream string, batch int64) (bool, error) {
+	segs, err := listSegments(ctx, tbl, stream)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(segs, func(s segment) bool { return s.From < batch && batch <= s.To }), nil
+}
+
+// listSegments returns the stored index objects of stream, with their
+// storage ModTimes.
 func listSegments(ctx context.Context, tbl storage.Bucket, stream string) ([]segment, error) {
 	var out []segment
 	it := tbl.List(ctx, StatePrefix(stream)+"index/", "")
@@ -236,81 +306,9 @@ func listSegments(ctx context.Context, tbl storage.Bucket, stream string) ([]seg
 			return nil, err
 		}
 		if s, ok := parseIndexName(path.Base(o.Key)); ok {
+			s.stored = o.ModTime
 			out = append(out, s)
 		}
-	}
-}
-
-// bestChain picks, among segs, the chain from batch 0 that reaches the
-// furthest batch <= upTo, with the fewest segments.
-func bestChain(segs []segment, upTo int64) []segment {
-	slices.SortFunc(segs, func(a, b segment) int {
-		if a.From != b.From {
-			return int(min(max(a.From-b.From, -1), 1))
-		}
-		return int(min(max(a.To-b.To, -1), 1))
-	})
-	type step struct {
-		prev int64
-		seg  segment
-		hops int
-	}
-	reach := map[int64]step{0: {prev: -1}}
-	for _, s := range segs {
-		if s.To > upTo {
-			continue
-		}
-		p, ok := reach[s.From]
-		if !ok {
-			continue
-		}
-		if cur, ok := reach[s.To]; !ok || p.hops+1 < cur.hops {
-			reach[s.To] = step{prev: s.From, seg: s, hops: p.hops + 1}
-		}
-	}
-	end := int64(0)
-	for e := range reach {
-		end = max(end, e)
-	}
-	var chain []segment
-	for e := end; e > 0; e = reach[e].prev {
-		chain = append(chain, reach[e].seg)
-	}
-	slices.Reverse(chain)
-	return chain
-}
-
-func (x *index) loadChain(ctx context.Context, tbl storage.Bucket, stream string, upTo int64, now time.Time) error {
-	for attempt := 0; ; attempt++ {
-		segs, err := listSegments(ctx, tbl, stream)
-		if err != nil {
-			return err
-		}
-		fresh := newIndex()
-		err = nil
-		for _, s := range bestChain(segs, upTo) {
-			var got segment
-			if s.legacy {
-				got, err = fresh.readLegacy(ctx, tbl, stream, s.To, now)
-			} else {
-				got, err = fresh.readSegment(ctx, tbl, stream, s)
-			}
-			if err != nil {
-				break
-			}
-			fresh.segs = append(fresh.segs, got)
-			fresh.batch = got.To
-		}
-		// A segment deleted between the listing and the read was superseded
-		// by a newer one: list again.
-		if errors.Is(err, storage.ErrNotFound) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		*x = *fresh
-		return nil
 	}
 }
 
@@ -422,9 +420,7 @@ func (x *index) readSegment(ctx context.Context, tbl storage.Bucket, stream stri
 		if r.Batch <= s.From || r.Batch > s.To {
 			return want, corrupt("record of batch %d", r.Batch)
 		}
-		if r.Mod >= x.horizon {
-			x.files[k] = r
-		}
+		x.put(k, r)
 		crc.Write(buf[:n])
 		br.Discard(n)
 	}
@@ -525,7 +521,7 @@ func (x *index) readLegacy(ctx context.Context, tbl storage.Bucket, stream strin
 		if err != nil {
 			return s, fmt.Errorf("%w: index %d: bad size %q", ErrCorruptState, to, f[1])
 		}
-		x.files[hashKey(f[0])] = fileRef{Size: size, Mod: mod, ETag: tagHash(f[2]), MD5: tagHash(f[3]), Batch: to}
+		x.put(hashKey(f[0]), fileRef{Size: size, Mod: mod, ETag: tagHash(f[2]), MD5: tagHash(f[3]), Batch: to})
 		if f[0] > x.cursor {
 			x.cursor = f[0]
 		}
@@ -573,43 +569,41 @@ func (x *index) compact(ctx context.Context, tbl storage.Bucket, stream string, 
 	return nil
 }
 
-// gc deletes the index objects the chain supersedes and the manifests of
-// the batches it covers, up to batch limit, once the chain segments that
-// cover them are older than grace: a reader that listed before they
-// existed, or runs on a table snapshot a little behind, still finds what it
-// listed. Best effort: what fails to go is deleted by a later pass.
+// gc deletes the index objects and manifests that stored segments older
+// than grace make unnecessary, manifests only up to batch limit:
+//
+//   - a segment contained in another one (its range inside the other's);
+//   - the manifest of a batch that a segment covers.
+//
+// Only segments older than grace (by their storage ModTime) count, so a
+// reader that listed before they existed still finds what it listed. A
+// deleted segment is inside a surviving one, and a segment that contains
+// it can only be deleted for one that contains both: what the segments
+// cover never shrinks, so every batch stays covered by a segment or by its
+// manifest whatever several instances delete at once. Best effort: what
+// fails to go is deleted by a later pass.
 func (x *index) gc(ctx context.Context, tbl storage.Bucket, stream string, now time.Time, grace time.Duration, limit int64) error {
-	// The oldest segments of the chain that are old enough; legacy
-	// snapshots are older than any segment.
-	var safe []segment
-	for _, s := range x.segs {
-		if !s.legacy && s.Created.After(now.Add(-grace)) {
-			break
-		}
-		safe = append(safe, s)
-	}
-	if len(safe) == 0 {
-		return nil
-	}
-	inChain := map[string]bool{}
-	for _, s := range x.segs {
-		inChain[s.key(stream)] = true
-	}
 	stored, err := listSegments(ctx, tbl, stream)
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, o := range stored {
-		k := o.key(stream)
-		if inChain[k] {
-			continue
-		}
-		if slices.ContainsFunc(safe, func(s segment) bool { return s.From <= o.From && o.To <= s.To }) {
-			errs = append(errs, tbl.Delete(ctx, k))
+	var safe []segment
+	for _, s := range stored {
+		if !s.stored.After(now.Add(-grace)) {
+			safe = append(safe, s)
 		}
 	}
-	covered := min(safe[len(safe)-1].To, limit)
+	if len(safe) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, o := range stored {
+		if slices.ContainsFunc(safe, func(s segment) bool {
+			return s.key(stream) != o.key(stream) && s.From <= o.From && o.To <= s.To
+		}) {
+			errs = append(errs, tbl.Delete(ctx, o.key(stream)))
+		}
+	}
 	it := tbl.List(ctx, StatePrefix(stream)+"batches/", "")
 	for {
 		o, err := it.Next(ctx)
@@ -624,10 +618,12 @@ func (x *index) gc(ctx context.Context, tbl storage.Bucket, stream string, now t
 		if err != nil {
 			continue
 		}
-		if b > covered {
+		if b > limit {
 			break
 		}
-		errs = append(errs, tbl.Delete(ctx, o.Key))
+		if slices.ContainsFunc(safe, func(s segment) bool { return s.From < b && b <= s.To }) {
+			errs = append(errs, tbl.Delete(ctx, o.Key))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -90,7 +90,8 @@ func TestIndexSegmentsStayBounded(t *testing.T) {
 			if err := x.compact(ctx, cb, "s", now); err != nil {
 				t.Fatal(err)
 			}
-			if err := x.gc(ctx, cb, "s", now, time.Hour, b); err != nil {
+			// Grace 0 against the storage clock: superseded state goes at once.
+			if err := x.gc(ctx, cb, "s", time.Now(), 0, b); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -106,9 +107,8 @@ func TestIndexSegmentsStayBounded(t *testing.T) {
 	lastSegBytes = idxBytes
 	t.Logf("%d batches: %d index objects, %d bytes stored (%.1f B/file); %d bytes written in all (%.1fx the stored size); chain %d segments; %d manifests left",
 		batches, idxObjects, idxBytes, float64(idxBytes)/batches, indexWritten, float64(indexWritten)/float64(lastSegBytes), len(x.segs), manifests)
-	// Linear: the records are ~45 bytes; superseded segments younger than
-	// the grace (1 h = 60 batches here) may still be there.
-	if idxBytes > 120*batches {
+	// Linear: the records are ~32 bytes.
+	if idxBytes > 60*batches {
 		t.Errorf("stored index is %d bytes for %d files", idxBytes, batches)
 	}
 	// n log n: each file is rewritten at most ~log2(batches/every) times.
@@ -118,11 +118,10 @@ func TestIndexSegmentsStayBounded(t *testing.T) {
 	if len(x.segs) > 2*int(math.Log2(batches/every))+2 {
 		t.Errorf("chain of %d segments", len(x.segs))
 	}
-	// Manifests covered by segments older than the grace are gone: what is
-	// left is the grace (60 batches) plus the youngest segment's range
-	// (up to a few IndexEvery when a merge reached far back).
-	if manifests > 3*every+60 || manifests < 1 {
-		t.Errorf("%d manifests left", manifests)
+	// Every batch is covered by a segment: no manifest is left, and no
+	// segment inside another.
+	if manifests != 0 || idxObjects != len(x.segs) {
+		t.Errorf("%d manifests and %d index objects left; chain %d", manifests, idxObjects, len(x.segs))
 	}
 	// A fresh load sees exactly the same index.
 	want := newIndex()
@@ -136,12 +135,28 @@ func TestIndexSegmentsStayBounded(t *testing.T) {
 	if got.batch != batches || got.cursor != want.cursor || !maps.Equal(got.files, want.files) {
 		t.Fatalf("loaded index: batch %d, %d files, cursor %q; want %d, %d, %q", got.batch, len(got.files), got.cursor, batches, len(want.files), want.cursor)
 	}
-	// A reader a few batches behind (an older table snapshot) loads too.
-	behind := newIndex()
-	if err := behind.load(ctx, cb, "s", batches-3, t0); err != nil {
+	// Ten more batches and a segment for them, with a grace of an hour: the
+	// new segment is young, so the manifests it covers and the segments it
+	// supersedes stay, and a reader a few batches behind (an older table
+	// snapshot) still loads.
+	for b := int64(batches + 1); b <= batches+10; b++ {
+		m := synthManifest(b, 1, t0)
+		if _, err := writeManifest(ctx, cb, m); err != nil {
+			t.Fatal(err)
+		}
+		x.apply(m)
+	}
+	if err := x.compact(ctx, cb, "s", t0); err != nil {
 		t.Fatal(err)
 	}
-	if behind.batch != batches-3 || len(behind.files) != batches-3 {
+	if err := x.gc(ctx, cb, "s", time.Now(), time.Hour, batches+10); err != nil {
+		t.Fatal(err)
+	}
+	behind := newIndex()
+	if err := behind.load(ctx, cb, "s", batches+5, t0); err != nil {
+		t.Fatal(err)
+	}
+	if behind.batch != batches+5 || len(behind.files) != batches+5 {
 		t.Fatalf("reader behind: batch %d, %d files", behind.batch, len(behind.files))
 	}
 }
@@ -166,7 +181,7 @@ func TestIndexHorizon(t *testing.T) {
 			if err := x.compact(ctx, tbl, "s", now); err != nil {
 				t.Fatal(err)
 			}
-			if err := x.gc(ctx, tbl, "s", now, 30*time.Minute, b); err != nil {
+			if err := x.gc(ctx, tbl, "s", time.Now(), 0, b); err != nil {
 				t.Fatal(err)
 			}
 		}

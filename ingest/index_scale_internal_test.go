@@ -176,7 +176,7 @@ func indexChild(t *testing.T, url string) {
 		files, keep = len(old), old
 	} else {
 		x := newIndex()
-		if err := x.loadChain(ctx, tbl, stream, batch, time.Now()); err != nil {
+		if err := x.load(ctx, tbl, stream, batch, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		files, keep = len(x.files), x

@@ -299,6 +299,17 @@ func (in *Ingester) step(ctx context.Context, discovered *bool) (res BatchResult
 	case err == nil:
 		in.log.Info("resuming planned batch", "batch", batch, "files", len(m.Files))
 	case errors.Is(err, storage.ErrNotFound):
+		// A manifest is deleted only once a segment covers its batch, so
+		// that batch is committed and this snapshot is behind: planning it
+		// again would replace its manifest. Take a fresh snapshot instead.
+		if in.idx.batch > committed {
+			return res, false, errRetryBatch
+		}
+		if covered, err := segmentCovers(ctx, in.tbl, in.opts.Stream, batch); err != nil {
+			return res, false, err
+		} else if covered {
+			return res, false, errRetryBatch
+		}
 		if !*discovered {
 			now := in.opts.Now()
 			full := in.lastFull.IsZero() || now.Sub(in.lastFull) >= in.opts.BackfillInterval

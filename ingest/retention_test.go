@@ -321,3 +321,42 @@ func TestCleanSourceAfterCrash(t *testing.T) {
 	}
 	checkMultiset(t, raw, lines)
 }
+
+// TestConcurrentInstancesWithStateExpiry runs several Ingesters of one
+// stream at once, each storing index segments and deleting the segments
+// and manifests they supersede: every line lands once, and a fresh
+// instance afterwards finds nothing left to ingest.
+func TestConcurrentInstancesWithStateExpiry(t *testing.T) {
+	ctx := ctxT(t)
+	landing, dir := fileLanding(t)
+	tbl := memBucket(t, "table")
+	t0 := time.Now().UTC().Truncate(time.Second)
+	clk := newClock(t0)
+	opts := func() *ingest.Options {
+		return &ingest.Options{MaxFiles: 1, IndexEvery: 1, StateRetention: time.Nanosecond, Workers: 1, Now: clk.Now}
+	}
+	var lines [][]byte
+	for i := range 16 {
+		lines = append(lines, land(t, dir, fmt.Sprintf("f/%02d.json", i), 2, t0.Add(-time.Minute))...)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := mustNew(t, landing, tbl, opts()).RunOnce(ctx)
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkMultiset(t, tbl, lines)
+	sum, err := mustNew(t, landing, tbl, opts()).RunOnce(ctx)
+	if err != nil || sum.Commits != 0 {
+		t.Fatalf("a fresh instance: %+v, %v", sum, err)
+	}
+	if m := listKeys(t, tbl, ingest.StatePrefix("default")+"batches/"); len(m) > 4 {
+		t.Fatalf("%d manifests left", len(m))
+	}
+}
