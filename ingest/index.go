@@ -34,20 +34,20 @@ import (
 //	index/%020d.json.gz     a legacy full snapshot (0, to] of loglake
 //	                        before segments; read, never written
 //
-// A loader takes the chain of segments (0, a](a, b]… that reaches furthest
-// without passing the table's committed batch, then the manifests after it.
-// Every IndexEvery batches a writer stores one segment that ends at the
-// batch just committed and starts where the chain must be rewritten: it
-// merges the newest segments while the older one is at most twice the size
-// of what is merged so far (the logarithmic method), so a file is rewritten
-// O(log n) times and the chain holds O(log n) segments — not a full
-// snapshot every IndexEvery batches, which grows quadratically. A segment
-// whose files all fell behind the horizon counts as empty, so it is merged
-// away and the stored index shrinks to the live files.
+// A loader takes, from the batch it has, the stored segment that reaches
+// furthest, else the next batch's manifest (load). Every IndexEvery batches
+// a writer stores one segment that ends at the batch just committed and
+// starts where the newest segments must be rewritten: it merges them while
+// the older one is at most twice the size of what is merged so far (the
+// logarithmic method), so a file is rewritten O(log n) times and a load
+// reads O(log n) segments — not a full snapshot every IndexEvery batches,
+// which grows quadratically. A segment whose files all fell behind the
+// horizon counts as empty, so it is merged away and the stored index
+// shrinks to the live files.
 //
-// Keys are kept as 128-bit SHA-256 prefixes and ETag/MD5 as 64-bit ones:
-// a quarter of the memory of the keys themselves at 10 M files, and a
-// collision needs a second preimage, not luck.
+// Keys are kept as 128-bit SHA-256 prefixes and ETag/MD5 as 64-bit ones
+// (108 bytes of heap per file at 10 M files, against 188 with the keys as
+// strings); a collision needs a second preimage, not luck.
 
 // keyHash identifies a landing key in the index.
 type keyHash [16]byte
@@ -145,7 +145,7 @@ type index struct {
 	// has a ModTime before it, so a landing file older than the horizon and
 	// not in files is never ingested.
 	horizon int64
-	segs    []segment // the stored chain (0, segs[-1].To], oldest first
+	segs    []segment // the segments loaded or stored, in batch order: the merge candidates
 }
 
 func newIndex() *index { return &index{files: map[keyHash]fileRef{}} }
