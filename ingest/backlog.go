@@ -47,9 +47,11 @@ func Pending(ctx context.Context, landing, tbl storage.Bucket, snap *table.Snaps
 	var bl Backlog
 	bl.Batch, _ = snap.AppVersion(AppID(o.Stream))
 	idx := newIndex()
-	if err := idx.load(ctx, tbl, o.Stream, bl.Batch); err != nil {
+	now := o.Now()
+	if err := idx.load(ctx, tbl, o.Stream, bl.Batch, now); err != nil {
 		return Backlog{}, err
 	}
+	idx.expire(o.cutoff(now))
 	it := landing.List(ctx, "", "")
 	for n := 1; ; n++ {
 		obj, err := it.Next(ctx)
@@ -66,7 +68,8 @@ func Pending(ctx context.Context, landing, tbl storage.Bucket, snap *table.Snaps
 			continue
 		}
 		f := fileFromObject(obj)
-		if ref, ok := idx.files[obj.Key]; ok && (o.OnChange == ChangeIgnore || !ref.changed(f)) {
+		ref, ok := idx.get(obj.Key)
+		if ok && (o.OnChange == ChangeIgnore || !ref.changed(f)) || !ok && idx.expired(f) {
 			continue
 		}
 		bl.Files++

@@ -113,7 +113,13 @@ func (in *Ingester) discover(ctx context.Context, full bool) error {
 			continue
 		}
 		f := fileFromObject(o)
-		if ref, ok := in.idx.files[o.Key]; ok {
+		ref, ok := in.idx.get(o.Key)
+		if !ok && in.idx.expired(f) {
+			// Older than MaxFileAge and not in the index: it was ingested
+			// and forgotten, or landed too late to count (docs/ingest.md).
+			continue
+		}
+		if ok {
 			if !ref.changed(f) {
 				continue
 			}

@@ -39,6 +39,7 @@ type Ingester struct {
 	changedSeen map[string]bool
 	skipped     int
 	lastFull    time.Time
+	cleaned     int64 // cleanSource progress as last read (0: unknown)
 }
 
 // AppID returns the txn appId of a stream's commits.
@@ -54,6 +55,15 @@ func New(landing, tbl storage.Bucket, opts *Options) (*Ingester, error) {
 	mt, err := newMatcher(o.Include, o.Exclude)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if landing != nil && o.CleanSource == CleanMove {
+		if o.CleanDestination == nil {
+			return nil, fmt.Errorf("%w: clean source move needs a destination", ErrConfig)
+		}
+		if storage.Overlap(landing.URL(), o.CleanDestination.URL()) {
+			return nil, fmt.Errorf("%w: the clean source destination %s overlaps the landing location %s: moved files would be ingested again",
+				ErrConfig, o.CleanDestination.URL(), landing.URL())
+		}
 	}
 	met, err := newMetrics(o.Registerer, o.Stream)
 	if err != nil {
@@ -156,6 +166,10 @@ func (in *Ingester) RunOnce(ctx context.Context) (sum Summary, err error) {
 			return sum, err
 		}
 		if !did {
+			if err := in.cleanSource(ctx); err != nil {
+				in.metrics.failures.Inc()
+				return sum, err
+			}
 			if sum.Commits == 0 {
 				// Nothing new: report the version the table is at, not -1.
 				if v, err := in.version(ctx); err == nil {
@@ -240,6 +254,10 @@ func (in *Ingester) runBatches(stop, work context.Context) (Summary, error) {
 			return sum, err
 		}
 		if !did {
+			if err := in.cleanSource(work); err != nil {
+				in.metrics.failures.Inc()
+				return sum, err
+			}
 			break
 		}
 		sum.add(res)
@@ -265,11 +283,13 @@ func (in *Ingester) step(ctx context.Context, discovered *bool) (res BatchResult
 		}
 		committed, _ = snap.AppVersion(AppID(in.opts.Stream))
 	}
-	if err := in.idx.load(ctx, in.tbl, in.opts.Stream, committed); err != nil {
+	now := in.opts.Now()
+	if err := in.idx.load(ctx, in.tbl, in.opts.Stream, committed, now); err != nil {
 		return res, false, err
 	}
+	in.idx.expire(in.opts.cutoff(now))
 	for k, f := range in.pending {
-		if ref, ok := in.idx.files[k]; ok && !ref.changed(f) {
+		if ref, ok := in.idx.get(k); ok && !ref.changed(f) {
 			delete(in.pending, k)
 		}
 	}
@@ -279,6 +299,17 @@ func (in *Ingester) step(ctx context.Context, discovered *bool) (res BatchResult
 	case err == nil:
 		in.log.Info("resuming planned batch", "batch", batch, "files", len(m.Files))
 	case errors.Is(err, storage.ErrNotFound):
+		// A manifest is deleted only once a segment covers its batch, so
+		// that batch is committed and this snapshot is behind: planning it
+		// again would replace its manifest. Take a fresh snapshot instead.
+		if in.idx.batch > committed {
+			return res, false, errRetryBatch
+		}
+		if covered, err := segmentCovers(ctx, in.tbl, in.opts.Stream, batch); err != nil {
+			return res, false, err
+		} else if covered {
+			return res, false, errRetryBatch
+		}
 		if !*discovered {
 			now := in.opts.Now()
 			full := in.lastFull.IsZero() || now.Sub(in.lastFull) >= in.opts.BackfillInterval
@@ -321,19 +352,36 @@ func (in *Ingester) step(ctx context.Context, discovered *bool) (res BatchResult
 		in.opts.OnCommit(res)
 	}
 	for _, f := range m.Files {
-		if p, ok := in.pending[f.Key]; ok && !(fileRef{Size: f.Size, ETag: f.ETag, MD5: f.MD5}).changed(p) {
+		if p, ok := in.pending[f.Key]; ok && !refOf(f, batch).changed(p) {
 			delete(in.pending, f.Key)
 		}
 	}
 	if in.idx.batch == batch-1 {
 		in.idx.apply(m)
 		if batch%int64(in.opts.IndexEvery) == 0 {
-			if err := in.idx.writeSnapshot(ctx, in.tbl, in.opts.Stream); err != nil {
-				in.log.Warn("writing index snapshot failed (it is only a cache)", "batch", batch, "err", err)
-			}
+			in.storeIndex(ctx)
 		}
 	}
 	return res, true, nil
+}
+
+// storeIndex stores an index segment ending at the batch just committed
+// and deletes the state it makes unnecessary. The index is only a cache of
+// the manifests: failures are logged, never fatal.
+func (in *Ingester) storeIndex(ctx context.Context) {
+	now := in.opts.Now()
+	if err := in.idx.compact(ctx, in.tbl, in.opts.Stream, now); err != nil {
+		in.log.Warn("storing an index segment failed (it is only a cache)", "batch", in.idx.batch, "err", err)
+		return
+	}
+	// Manifests stay until cleanSource has cleaned their files.
+	limit := in.idx.batch
+	if in.opts.CleanSource != CleanOff {
+		limit = in.cleaned
+	}
+	if err := in.idx.gc(ctx, in.tbl, in.opts.Stream, in.opts.Now(), in.opts.StateRetention, limit); err != nil {
+		in.log.Warn("deleting superseded ingest state failed; a later pass retries", "err", err)
+	}
 }
 
 // batchStats are a batch's counters, updated by its goroutines.

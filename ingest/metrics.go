@@ -7,8 +7,8 @@ import (
 // metrics are the ingest counters, labeled with the stream as a constant
 // label so several Ingesters can share one registry.
 type metrics struct {
-	files, rows, rescued, rejected, bytes, commits, quarantined, changed, failures prometheus.Counter
-	batchSeconds, arrivalSeconds                                                   prometheus.Histogram
+	files, rows, rescued, rejected, bytes, commits, quarantined, changed, failures, cleaned prometheus.Counter
+	batchSeconds, arrivalSeconds                                                            prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, stream string) (*metrics, error) {
@@ -27,6 +27,7 @@ func newMetrics(reg prometheus.Registerer, stream string) (*metrics, error) {
 		quarantined: counter("quarantined_files_total", "Landing files that could not be read and were quarantined."),
 		changed:     counter("changed_files_total", "Landing files seen changed after ingestion."),
 		failures:    counter("batch_failures_total", "Batch attempts that failed and will be retried."),
+		cleaned:     counter("cleaned_files_total", "Landing files moved or deleted by cleanSource after their batch committed."),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "loglake", Subsystem: "ingest",
 			Name: "batch_duration_seconds", Help: "Time from planning a batch to its commit.", ConstLabels: labels,
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}),
@@ -36,7 +37,7 @@ func newMetrics(reg prometheus.Registerer, stream string) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.files, m.rows, m.rescued, m.rejected, m.bytes, m.commits, m.quarantined,
-			m.changed, m.failures, m.batchSeconds, m.arrivalSeconds} {
+			m.changed, m.failures, m.cleaned, m.batchSeconds, m.arrivalSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 )
 
@@ -55,6 +56,21 @@ const (
 	ChangeReingest ChangeRule = "reingest"
 )
 
+// CleanMode says what happens to a landing file once the batch that
+// ingested it has committed, as Auto Loader's cloudFiles.cleanSource.
+type CleanMode string
+
+// Clean modes.
+const (
+	// CleanOff leaves landing files where they are (the default).
+	CleanOff CleanMode = "off"
+	// CleanMove moves each ingested file to CleanDestination (same key)
+	// CleanRetention after its batch.
+	CleanMove CleanMode = "move"
+	// CleanDelete deletes each ingested file CleanRetention after its batch.
+	CleanDelete CleanMode = "delete"
+)
+
 // Defaults.
 const (
 	DefaultMaxFiles         = 1000
@@ -65,6 +81,21 @@ const (
 	DefaultIndexEvery       = 50
 	DefaultBackfillInterval = time.Minute
 	DefaultDrainTimeout     = time.Minute
+	// DefaultCleanRetention is how long a landing file stays after its
+	// batch before cleanSource moves or deletes it (Auto Loader's
+	// cloudFiles.cleanSource.retentionDuration default).
+	DefaultCleanRetention = 30 * 24 * time.Hour
+	// MinCleanDeleteRetention is the shortest retention CleanDelete accepts
+	// (Auto Loader's rule): a deleted landing file cannot be ingested again
+	// after a bad batch is found and undone.
+	MinCleanDeleteRetention = 7 * 24 * time.Hour
+	// MinMaxFileAge is the smallest MaxFileAge accepted (Auto Loader's
+	// minimum for cloudFiles.maxFileAge): a shorter one risks ignoring
+	// files that arrive late or are listed late.
+	MinMaxFileAge = 14 * 24 * time.Hour
+	// DefaultStateRetention is how long superseded index segments and
+	// covered manifests stay before they are deleted.
+	DefaultStateRetention = time.Hour
 	// DefaultInterval is how often Run lists the landing location when it
 	// is idle: the one default of `loglake ingest`, the region daemon and
 	// Run itself.
@@ -127,9 +158,33 @@ type Options struct {
 	// (default DefaultBackfillInterval; the first discovery of an Ingester
 	// is always a full listing).
 	BackfillInterval time.Duration
-	// IndexEvery is how many batches pass between snapshots of the
+	// IndexEvery is how many batches pass between stored segments of the
 	// ingested-files index (default DefaultIndexEvery).
 	IndexEvery int
+	// MaxFileAge bounds the ingested-files index, as Auto Loader's
+	// cloudFiles.maxFileAge: files whose landing ModTime is older than
+	// MaxFileAge are dropped from the index (memory and storage), and a
+	// landing file that old which is not in the index is ignored, never
+	// ingested. 0 (the default, as Auto Loader's) keeps every file forever;
+	// otherwise at least MinMaxFileAge (90 days is a conservative choice).
+	MaxFileAge time.Duration
+	// CleanSource moves or deletes landing files after ingestion (default
+	// CleanOff). A file is touched only once the batch that ingested it is
+	// committed in the table and CleanRetention has passed since that batch
+	// was planned, and only if it is unchanged since.
+	CleanSource CleanMode
+	// CleanRetention is the wait before cleaning (default
+	// DefaultCleanRetention; at least MinCleanDeleteRetention for
+	// CleanDelete; a negative value means 0, for CleanMove only).
+	CleanRetention time.Duration
+	// CleanDestination receives moved files under their landing key
+	// (CleanMove only; required then). It must not overlap the landing
+	// location, or moved files would be ingested again.
+	CleanDestination storage.Bucket
+	// StateRetention is how long an index segment exists before the objects
+	// it supersedes (older segments, covered manifests) are deleted
+	// (default DefaultStateRetention).
+	StateRetention time.Duration
 	// DrainTimeout bounds how long Run lets the current batch finish after
 	// its context is done (default DefaultDrainTimeout).
 	DrainTimeout time.Duration
@@ -228,6 +283,33 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.IndexEvery <= 0 {
 		c.IndexEvery = DefaultIndexEvery
 	}
+	if c.MaxFileAge < 0 || c.MaxFileAge > 0 && c.MaxFileAge < MinMaxFileAge {
+		return c, fmt.Errorf("%w: max file age %v: 0 (keep every file) or at least %v", ErrConfig, c.MaxFileAge, MinMaxFileAge)
+	}
+	switch c.CleanSource {
+	case "":
+		c.CleanSource = CleanOff
+	case CleanOff, CleanMove, CleanDelete:
+	default:
+		return c, fmt.Errorf("%w: unknown clean source mode %q (want off, move or delete)", ErrConfig, c.CleanSource)
+	}
+	switch {
+	case c.CleanRetention == 0:
+		c.CleanRetention = DefaultCleanRetention
+	case c.CleanRetention < 0:
+		c.CleanRetention = 0
+	}
+	if c.CleanSource == CleanDelete && c.CleanRetention < MinCleanDeleteRetention {
+		return c, fmt.Errorf("%w: clean source delete needs a retention of at least %v (got %v)", ErrConfig, MinCleanDeleteRetention, c.CleanRetention)
+	}
+	// A missing destination for move is refused by New when it has a
+	// landing location: a configuration check has no bucket to give.
+	if c.CleanSource != CleanMove && c.CleanDestination != nil {
+		return c, fmt.Errorf("%w: a clean source destination is only for clean source move", ErrConfig)
+	}
+	if c.StateRetention <= 0 {
+		c.StateRetention = DefaultStateRetention
+	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
@@ -238,6 +320,18 @@ func (o *Options) withDefaults() (Options, error) {
 		c.Now = time.Now
 	}
 	return c, nil
+}
+
+// cutoff returns the index horizon MaxFileAge asks for at now, in Unix
+// seconds (0 without MaxFileAge). It moves in steps of MaxFileAge/64 (at
+// least a minute), because each move scans the whole index.
+func (o *Options) cutoff(now time.Time) int64 {
+	if o.MaxFileAge <= 0 {
+		return 0
+	}
+	step := int64(max(o.MaxFileAge/64, time.Minute) / time.Second)
+	c := now.Add(-o.MaxFileAge).Unix()
+	return c - c%step
 }
 
 // Summary is what RunOnce did.

@@ -26,6 +26,9 @@ const (
 	PlanHidden = "hidden"
 	// PlanGlob: the Include/Exclude globs leave the file out.
 	PlanGlob = "glob"
+	// PlanExpired: the file is not in the ingested-files index and its
+	// ModTime is older than MaxFileAge, so it is ignored.
+	PlanExpired = "expired"
 )
 
 // PlanFile is one landing file and what a run would do with it.
@@ -76,10 +79,11 @@ func (in *Ingester) Plan(ctx context.Context) (*Plan, error) {
 		}
 		p.TableVersion = snap.Version()
 		p.Committed, _ = snap.AppVersion(AppID(in.opts.Stream))
-		if err := idx.load(ctx, in.tbl, in.opts.Stream, p.Committed); err != nil {
+		if err := idx.load(ctx, in.tbl, in.opts.Stream, p.Committed, in.opts.Now()); err != nil {
 			return nil, err
 		}
 	}
+	idx.expire(in.opts.cutoff(in.opts.Now()))
 	m, err := ReadManifest(ctx, in.tbl, in.opts.Stream, p.Committed+1)
 	if err == nil {
 		planned = m
@@ -102,7 +106,7 @@ func (in *Ingester) Plan(ctx context.Context) (*Plan, error) {
 		}
 		pf := PlanFile{Key: o.Key, Size: o.Size}
 		f := fileFromObject(o)
-		ref, ingested := idx.files[o.Key]
+		ref, ingested := idx.get(o.Key)
 		switch {
 		case hidden(o.Key):
 			pf.Reason = PlanHidden
@@ -110,6 +114,8 @@ func (in *Ingester) Plan(ctx context.Context) (*Plan, error) {
 			pf.Reason = PlanGlob
 		case inPlanned[o.Key]:
 			pf.Reason, pf.Batch = PlanPlanned, p.Committed+1
+		case !ingested && idx.expired(f):
+			pf.Reason = PlanExpired
 		case ingested && !ref.changed(f):
 			pf.Reason = PlanIngested
 		case ingested && in.opts.OnChange == ChangeIgnore:

@@ -131,6 +131,17 @@ type IngestConfig struct {
 	TargetFileSize Size `yaml:"target_file_size"`
 	// Workers is the number of decoding goroutines (default GOMAXPROCS).
 	Workers int `yaml:"workers"`
+	// MaxFileAge bounds the ingested-files index: files older are
+	// forgotten, and ignored if never seen (ingest.Options.MaxFileAge;
+	// default 0: keep every file).
+	MaxFileAge time.Duration `yaml:"max_file_age"`
+	// CleanSource is off (default), move or delete: what happens to a
+	// landing file once its batch is committed and CleanRetention passed.
+	CleanSource string `yaml:"clean_source"`
+	// CleanRetention is that wait (ingest.DefaultCleanRetention).
+	CleanRetention time.Duration `yaml:"clean_retention"`
+	// CleanDestination is the URL moved files go to (clean_source: move).
+	CleanDestination string `yaml:"clean_destination"`
 }
 
 // EgressConfig configures the egress loop.
@@ -293,6 +304,15 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 	}
 	if c.Landing != "" && c.Table != "" && storage.Overlap(c.Landing, c.Table) {
 		bad("landing", "overlaps the regional table (one is inside the other); landing files need their own location")
+	}
+	// ingest checks the rest of cleanSource; it has no bucket to check here.
+	urlField("ingest.clean_destination", &c.Ingest.CleanDestination, c.Ingest.CleanSource == string(ingest.CleanMove),
+		"the URL landing files are moved to with clean_source: move")
+	if c.Ingest.CleanDestination != "" && c.Ingest.CleanSource != string(ingest.CleanMove) {
+		bad("ingest.clean_destination", "only for clean_source: move")
+	}
+	if d := c.Ingest.CleanDestination; d != "" && c.Landing != "" && storage.Overlap(d, c.Landing) {
+		bad("ingest.clean_destination", "overlaps the landing location: moved files would be ingested again")
 	}
 	if c.Central != "" && c.Table != "" && c.Central != c.Table && storage.Overlap(c.Central, c.Table) {
 		bad("central", "overlaps the regional table (one is inside the other); give each table its own location")
@@ -461,6 +481,9 @@ func (c *Config) IngestOptions() *ingest.Options {
 		TargetFileSize:   int64(in.TargetFileSize),
 		Workers:          in.Workers,
 		BackfillInterval: in.BackfillInterval,
+		MaxFileAge:       in.MaxFileAge,
+		CleanSource:      ingest.CleanMode(in.CleanSource),
+		CleanRetention:   in.CleanRetention,
 		DrainTimeout:     c.ShutdownTimeout,
 	}
 }

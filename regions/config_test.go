@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loglake/loglake/ingest"
 	"github.com/loglake/loglake/regions"
 )
 
@@ -80,6 +81,10 @@ ingest:
   max_bytes: 1.5GiB
   target_file_size: 64MiB
   workers: 2
+  max_file_age: 2160h
+  clean_source: move
+  clean_retention: 1h
+  clean_destination: file://../archive
 egress:
   predicate: "level IN ('WARN', 'ERROR') AND NOT org_id IS NULL"
   interval: 2s
@@ -121,7 +126,8 @@ shutdown_timeout: 30s
 		{"predicate", c.Egress.Predicate, "level IN ('WARN', 'ERROR') AND NOT org_id IS NULL"},
 		{"log", c.Log.Level + "/" + c.Log.Format, "debug/text"},
 		{"shutdown", c.ShutdownTimeout, 30 * time.Second},
-		{"line of egress.max_versions", c.Line("egress.max_versions"), 29},
+		{"line of egress.max_versions", c.Line("egress.max_versions"), 33},
+		{"clean destination resolved", c.Ingest.CleanDestination, "file://" + filepath.ToSlash(filepath.Join(dir, "archive"))},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -129,7 +135,8 @@ shutdown_timeout: 30s
 		}
 	}
 	o := c.IngestOptions()
-	if o.Stream != "main" || o.Format != "csv" || o.MaxFiles != 50 || o.Workers != 2 || o.EpochUnit != "ms" || o.DrainTimeout != 30*time.Second {
+	if o.Stream != "main" || o.Format != "csv" || o.MaxFiles != 50 || o.Workers != 2 || o.EpochUnit != "ms" || o.DrainTimeout != 30*time.Second ||
+		o.MaxFileAge != 90*24*time.Hour || o.CleanSource != ingest.CleanMove || o.CleanRetention != time.Hour {
 		t.Errorf("IngestOptions = %+v", o)
 	}
 }
@@ -180,6 +187,12 @@ func TestParseErrors(t *testing.T) {
 		{"bad egress schema mode", minimal + "egress:\n  schema_mode: evolve\n", []string{"r.yaml:6: egress.schema_mode: egress: invalid options: unknown schema mode \"evolve\""}},
 		{"bad predicate", minimal + "egress:\n  predicate: egress_approved = = true\n", []string{"r.yaml:6: egress.predicate: expr: syntax error"}},
 		{"bad glob", minimal + "ingest:\n  include: [\"{a,b\"]\n", []string{"r.yaml:5: ingest: ", "unbalanced braces"}},
+		{"clean_source move without a destination", minimal + "ingest:\n  clean_source: move\n", []string{"ingest.clean_destination: required"}},
+		{"clean destination inside landing", minimal + "ingest:\n  clean_source: move\n  clean_destination: file:///data/landing/archive\n", []string{
+			"r.yaml:7: ingest.clean_destination: overlaps the landing location"}},
+		{"clean destination without move", minimal + "ingest:\n  clean_destination: file:///data/archive\n", []string{"ingest.clean_destination: only for clean_source: move"}},
+		{"bad clean source", minimal + "ingest:\n  clean_source: archive\n", []string{"r.yaml:5: ingest: ", "unknown clean source mode \"archive\""}},
+		{"short max file age", minimal + "ingest:\n  max_file_age: 24h\n", []string{"r.yaml:5: ingest: ", "max file age 24h0m0s"}},
 		{"bad metrics address", minimal + "metrics:\n  address: \"9090\"\n", []string{"r.yaml:6: metrics.address: \"9090\": want host:port"}},
 		{"bad log level", minimal + "log:\n  level: verbose\n", []string{"r.yaml:6: log.level: unknown value \"verbose\""}},
 		{"missing schema file", minimal + "ingest:\n  schema: nope.txt\n", []string{"r.yaml:6: ingest.schema: open "}},

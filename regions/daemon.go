@@ -215,10 +215,11 @@ func (d *Daemon) updateStatusLocked() {
 // buckets are the locations a daemon opens.
 type buckets struct {
 	landing, regional, central storage.Bucket
+	cleanTo                    storage.Bucket // ingest's cleanSource move destination
 }
 
 func (b *buckets) close() {
-	for _, x := range []storage.Bucket{b.landing, b.regional, b.central} {
+	for _, x := range []storage.Bucket{b.landing, b.regional, b.central, b.cleanTo} {
 		if x != nil {
 			x.Close()
 		}
@@ -250,6 +251,10 @@ func (d *Daemon) open(ctx context.Context) (*buckets, error) {
 	var err error
 	if d.ingest {
 		if b.landing, err = open("landing", d.cfg.Landing); err != nil {
+			b.close()
+			return nil, err
+		}
+		if b.cleanTo, err = open("clean_destination", d.cfg.Ingest.CleanDestination); err != nil {
 			b.close()
 			return nil, err
 		}
@@ -405,6 +410,7 @@ func (d *Daemon) runIngest(ctx context.Context, bk *buckets) error {
 		d.totals.ingestRows += r.Rows
 		d.mu.Unlock()
 	}
+	opts.CleanDestination = bk.cleanTo
 	in, err := ingest.New(bk.landing, bk.regional, opts)
 	if err != nil {
 		d.setLoop("ingest", "failed", err)

@@ -33,5 +33,8 @@ if [[ -n ${LOGLAKE_BENCH_INGEST_1GIB:-} ]]; then
 		-shapes iso-nested,epoch-short || exit 1
 fi
 
+# The ingested-files index at 10 M landed keys: stored size, restart time, heap, peak RSS (docs/ingest.md).
+LOGLAKE_BENCH_INDEX=1 "$GO" test -run '^TestIndexAt10MKeys$' -v -timeout 30m ./ingest | grep -E 'keys|^(ok|FAIL|---)' || exit 1
+
 "$GO" test -tags bench -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-200ms}" \
 	-benchmem -count=1 -timeout 90m ./...

@@ -26,9 +26,10 @@ const defaultIngestMemoryLimit = 384 << 20
 func init() {
 	var (
 		landing, tableURL, stream, format, schemaFile, schemaMode, onChange, epochUnit string
+		cleanSource, cleanDest                                                         string
 		include, exclude                                                               []string
 		once, dryRun                                                                   bool
-		interval                                                                       time.Duration
+		interval, maxFileAge, cleanRetention                                           time.Duration
 		maxFiles, workers                                                              int
 		maxBytes, targetSize, memLimit                                                 int64
 	)
@@ -86,6 +87,7 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 			Stream: stream, Format: ingest.Format(format), SchemaMode: ingest.SchemaMode(schemaMode),
 			OnChange: ingest.ChangeRule(onChange), EpochUnit: epochUnit, Include: include, Exclude: exclude,
 			MaxFiles: maxFiles, MaxBytes: maxBytes, TargetFileSize: targetSize, Workers: workers,
+			MaxFileAge: maxFileAge, CleanSource: ingest.CleanMode(cleanSource), CleanRetention: cleanRetention,
 			Logger: vb.logger(os.Stderr, base),
 		}
 		if schemaFile != "" {
@@ -121,6 +123,18 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 			return err
 		}
 		defer tb.Close()
+		if cleanDest != "" {
+			du, err := location(cleanDest)
+			if err != nil {
+				return err
+			}
+			db, err := openLocation(ctx, du)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			opts.CleanDestination = db
+		}
 		// Batches committed so far, for the summary printed on Ctrl-C.
 		var mu sync.Mutex
 		var committed []ingest.BatchResult
@@ -189,6 +203,11 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 	sizeVar(fl, &maxBytes, "max-bytes", ingest.DefaultMaxBytes, "most landing bytes per batch (e.g. 10GiB)")
 	sizeVar(fl, &targetSize, "target-file-size", ingest.DefaultTargetFileSize, "Parquet data file size to roll at (e.g. 128MiB)")
 	fl.IntVar(&workers, "workers", 0, "decoding goroutines (default: GOMAXPROCS)")
+	durationVar(fl, &maxFileAge, "max-file-age", 0,
+		"forget ingested files older than this and ignore unseen ones as old (0: keep all; else at least 336h, e.g. 2160h)")
+	fl.StringVar(&cleanSource, "clean-source", string(ingest.CleanOff), "after a batch commits and --clean-retention passes: off, move (to --clean-destination) or delete its landing files")
+	durationVar(fl, &cleanRetention, "clean-retention", ingest.DefaultCleanRetention, "wait before --clean-source moves or deletes a file (delete: at least 168h)")
+	fl.StringVar(&cleanDest, "clean-destination", "", "where --clean-source move puts landing files (same keys); must not overlap --landing")
 	sizeVar(fl, &memLimit, "memory-limit", defaultIngestMemoryLimit,
 		"soft Go memory limit (debug.SetMemoryLimit), e.g. 512MiB; 0: none (GOMEMLIMIT, if set, wins over the default)")
 	root.AddCommand(cmd)
@@ -218,7 +237,7 @@ func writePlan(w io.Writer, f render.Format, p *ingest.Plan) error {
 	}
 	if f == render.Table {
 		var skipped []string
-		for _, r := range []string{ingest.PlanPlanned, ingest.PlanIngested, ingest.PlanChanged, ingest.PlanHidden, ingest.PlanGlob} {
+		for _, r := range []string{ingest.PlanPlanned, ingest.PlanIngested, ingest.PlanChanged, ingest.PlanExpired, ingest.PlanHidden, ingest.PlanGlob} {
 			if n := p.Skipped[r]; n > 0 {
 				skipped = append(skipped, fmt.Sprintf("%d %s", n, r))
 			}
