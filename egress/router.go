@@ -203,7 +203,7 @@ func (r *Router) Run(ctx context.Context, interval time.Duration) error {
 	var (
 		wg     sync.WaitGroup
 		stop   context.CancelFunc = func() {}
-		failed = make(chan error, 1)
+		failed                    = make(chan error, 1)
 	)
 	defer func() {
 		stop()
