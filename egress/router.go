@@ -168,26 +168,33 @@ func (r *Router) egress(ctx context.Context, st Stream, n int64) (*Egress, error
 
 // RunOnce records the wanted routes if needed and forwards, along every
 // stream, the regional versions committed before it started. It returns
-// one Summary per stream.
-func (r *Router) RunOnce(ctx context.Context) ([]Summary, error) {
+// the totals over the streams (Route is set when there is one stream).
+func (r *Router) RunOnce(ctx context.Context) (Summary, error) {
+	total := Summary{Region: r.o.Region, FromVersion: -1, ToVersion: -1, CentralVersion: -1}
 	sets, err := r.sync(ctx)
 	if err != nil || len(sets) == 0 {
-		return nil, err
+		return total, err
 	}
 	n := sets[len(sets)-1].N
-	var out []Summary
-	for _, st := range Streams(sets) {
+	for i, st := range Streams(sets) {
 		e, err := r.egress(ctx, st, n)
 		if err != nil {
-			return out, err
+			return total, err
 		}
 		s, err := e.RunOnce(ctx)
-		out = append(out, s)
+		if i == 0 {
+			total = s
+		} else {
+			total.Route = ""
+			total.FromVersion = min(total.FromVersion, s.FromVersion)
+			total.LagVersions = max(total.LagVersions, s.LagVersions)
+			total.add(s)
+		}
 		if err != nil {
-			return out, fmt.Errorf("route %s: %w", st.Route, err)
+			return total, fmt.Errorf("route %s: %w", st.Route, err)
 		}
 	}
-	return out, nil
+	return total, nil
 }
 
 // Run forwards along the recorded route sets until ctx is done, checking

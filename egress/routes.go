@@ -369,3 +369,96 @@ func findSwitch(ctx context.Context, t *table.Table, after, n int64) (int64, err
 		after = ch[len(ch)-1].Version
 	}
 }
+
+// StreamProgress is how far one route stream has forwarded.
+type StreamProgress struct {
+	Stream
+	// AppID is the stream's txn appId in its table.
+	AppID string
+	// Forwarded is the last regional version forwarded (its txn, or
+	// Start-1 before its first commit).
+	Forwarded int64
+	// Finished: the route was removed (Stop) and has forwarded everything
+	// before its stop.
+	Finished bool
+}
+
+// Progress reads, from the tables alone, how far each route stream of the
+// region whose regional table is in source has forwarded. Before any route
+// set is recorded it reports the single-target route (DefaultRoute) with
+// target single (nil: no stream). open opens a route's table location;
+// Progress closes what it opens. It writes nothing.
+func Progress(ctx context.Context, source storage.Bucket, region string, single storage.Bucket,
+	open func(ctx context.Context, url string) (storage.Bucket, error)) ([]StreamProgress, error) {
+	sets, err := ReadRouteSets(ctx, source)
+	if err != nil {
+		return nil, err
+	}
+	streams := Streams(sets)
+	if len(streams) == 0 {
+		if single == nil {
+			return nil, nil
+		}
+		p := StreamProgress{Stream: Stream{Route: DefaultRoute, Table: single.URL()}, AppID: AppID(region)}
+		p.Forwarded, err = forwarded(ctx, single, p.AppID)
+		return []StreamProgress{p}, err
+	}
+	out := make([]StreamProgress, 0, len(streams))
+	for _, st := range streams {
+		p := StreamProgress{Stream: st, AppID: RouteAppID(region, st.Route)}
+		b, err := open(ctx, st.Table)
+		if err != nil {
+			return nil, fmt.Errorf("egress: route %s: %w", st.Route, err)
+		}
+		txn, err := forwarded(ctx, b, p.AppID)
+		b.Close()
+		if err != nil {
+			return nil, fmt.Errorf("egress: route %s: %w", st.Route, err)
+		}
+		p.Forwarded = max(txn, st.Start-1)
+		p.Finished = st.Stop > 0 && p.Forwarded >= st.Stop-1
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// forwarded reads appID's txn in the table in b (-1: none, or no table).
+func forwarded(ctx context.Context, b storage.Bucket, appID string) (int64, error) {
+	t, err := table.Open(ctx, b, nil)
+	if errors.Is(err, table.ErrNoTable) {
+		return -1, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return -1, err
+	}
+	if v, ok := snap.AppVersion(appID); ok {
+		return v, nil
+	}
+	return -1, nil
+}
+
+// Consumed is the last regional version every unfinished route stream has
+// forwarded (see Progress): what maintenance may clean up to. -1 when some
+// stream has forwarded nothing.
+func Consumed(ctx context.Context, source storage.Bucket, region string, single storage.Bucket,
+	open func(ctx context.Context, url string) (storage.Bucket, error)) (int64, error) {
+	ps, err := Progress(ctx, source, region, single, open)
+	if err != nil {
+		return -1, err
+	}
+	consumed := int64(-1)
+	first := true
+	for _, p := range ps {
+		if p.Finished {
+			continue
+		}
+		if first || p.Forwarded < consumed {
+			consumed, first = p.Forwarded, false
+		}
+	}
+	return consumed, nil
+}
