@@ -471,60 +471,83 @@ func TestLiveFork(t *testing.T) {
 	stopWriters()
 	wg.Wait()
 	checkErrs()
-	var wantMain, wantFork map[string]string
-	var state string
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not converged: %s", state)
+	// Cheap polls first (row counts from the logs' stats), one full
+	// comparison at the end.
+	deadline := time.Now().Add(90 * time.Second)
+	wait := func(what string, done func() (bool, string)) {
+		t.Helper()
+		for {
+			ok, state := done()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not converged (%s): %s", what, state)
+			}
+			time.Sleep(300 * time.Millisecond)
 		}
-		wantMain, wantFork = map[string]string{}, map[string]string{}
-		complete := true
-		state = ""
+	}
+	wait("ingest", func() (bool, string) {
+		state, ok := "", true
 		for _, r := range regs {
-			rows, err := lfRows(ctx, r.table, -1, r.name, false)
+			n, err := rgRegionalRows(ctx, r.table)
 			if err != nil {
 				t.Fatal(err)
 			}
-			state += fmt.Sprintf("%s regional %d/%d; ", r.name, len(rows), r.lines)
-			if int64(len(rows)) != r.lines {
-				complete = false
-			}
-			approved, err := lfRows(ctx, r.table, -1, r.name, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for k, svc := range approved {
-				if svc == "payments" {
-					wantFork[k] = svc
-				} else {
-					wantMain[k] = svc
-				}
-			}
+			state += fmt.Sprintf("%s regional %d/%d; ", r.name, n, r.lines)
+			ok = ok && n == r.lines
 		}
-		gotMain, err := lfRows(ctx, mainURL, -1, "", false)
+		return ok, state
+	})
+	wantMain, wantFork := map[string]string{}, map[string]string{}
+	for _, r := range regs {
+		approved, err := lfRows(ctx, r.table, -1, r.name, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		gotFork, err := lfRows(ctx, forkURL, -1, "", false)
+		for k, svc := range approved {
+			if svc == "payments" {
+				wantFork[k] = svc
+			} else {
+				wantMain[k] = svc
+			}
+		}
+	}
+	state := ""
+	wait("egress", func() (bool, string) {
+		m, err := rgRegionalRows(ctx, mainURL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		state += fmt.Sprintf("main %d/%d, fork %d/%d", len(gotMain), len(wantMain), len(gotFork), len(wantFork))
-		if complete && len(gotMain) == len(wantMain) && len(gotFork) == len(wantFork) {
-			for k := range gotMain {
-				if _, ok := wantMain[k]; !ok {
-					t.Fatalf("main holds %s (%s), which is not an approved row outside the subset", k, gotMain[k])
-				}
-			}
-			for k := range gotFork {
-				if _, ok := wantFork[k]; !ok {
-					t.Fatalf("fork holds %s (%s), which is not an approved row of the subset", k, gotFork[k])
-				}
-			}
-			break
+		f, err := rgRegionalRows(ctx, forkURL)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if len(gotMain) > len(wantMain) && complete {
-			t.Fatalf("main has more rows than it should: %s", state)
+		state = fmt.Sprintf("main %d/%d rows, fork %d/%d", m, len(wantMain), f, len(wantFork))
+		return m >= int64(len(wantMain)) && f >= int64(len(wantFork)), state
+	})
+	for _, c := range []struct {
+		name, url string
+		want      map[string]string
+	}{{"main", mainURL, wantMain}, {"fork", forkURL, wantFork}} {
+		got, err := lfRows(ctx, c.url, -1, "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var extra, missing []string
+		for k, svc := range got {
+			if _, ok := c.want[k]; !ok {
+				extra = append(extra, k+" ("+svc+")")
+			}
+		}
+		for k := range c.want {
+			if _, ok := got[k]; !ok {
+				missing = append(missing, k)
+			}
+		}
+		if len(extra)+len(missing) > 0 {
+			t.Fatalf("%s: %d rows that do not belong (%v…), %d missing (%v…)", c.name,
+				len(extra), extra[:min(len(extra), 3)], len(missing), missing[:min(len(missing), 3)])
 		}
 	}
 	t.Logf("converged at +%v: %s", time.Since(began).Round(time.Millisecond), state)
