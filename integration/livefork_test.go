@@ -341,7 +341,7 @@ func TestLiveFork(t *testing.T) {
 				errs <- fmt.Errorf("landing: %w", err)
 				return
 			}
-			time.Sleep(1500 * time.Millisecond)
+			time.Sleep(2500 * time.Millisecond)
 		}
 	})
 	wg.Go(func() {
