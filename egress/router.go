@@ -38,6 +38,7 @@ type Router struct {
 	met     map[string]*metrics
 	targets map[string]storage.Bucket
 	wake    chan struct{}
+	cache   map[string][]byte // route set files read (immutable)
 }
 
 // NewRouter returns a Router over the regional table in source that
@@ -53,7 +54,8 @@ func NewRouter(source storage.Bucket, routes []Route, opts RouterOptions) (*Rout
 	}
 	opts.Options = o
 	r := &Router{source: source, o: opts, log: o.Logger.With("region", o.Region),
-		met: map[string]*metrics{}, targets: map[string]storage.Bucket{}, wake: make(chan struct{}, 1)}
+		met: map[string]*metrics{}, targets: map[string]storage.Bucket{}, wake: make(chan struct{}, 1),
+		cache: map[string][]byte{}}
 	if err := r.SetRoutes(routes); err != nil {
 		return nil, err
 	}
@@ -137,14 +139,14 @@ func (r *Router) sync(ctx context.Context) ([]RouteSet, error) {
 		r.mu.Unlock()
 		r.log.Info("egress route set in force", "routeSet", set.N, "version", set.Version, "routes", len(set.Routes))
 	}
-	t, err := table.Open(ctx, r.source, topts)
+	// The regional table is opened only when a set needs finishing: an
+	// idle poll costs one listing.
+	open := func() (*table.Table, error) { return table.Open(ctx, r.source, topts) }
+	sets, err := completeRouteSets(ctx, r.source, open, r.cache)
 	if errors.Is(err, table.ErrNoTable) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return CompleteRouteSets(ctx, r.source, t)
+	return sets, err
 }
 
 // egress builds the Egress of one stream of route set n.

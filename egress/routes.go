@@ -124,6 +124,13 @@ func routesAtKey(n int64) string { return fmt.Sprintf("%s%020d.at.json", routesP
 // source, oldest first (none: the region never recorded one). The last
 // may not be committed yet (Version -1).
 func ReadRouteSets(ctx context.Context, source storage.Bucket) ([]RouteSet, error) {
+	return readRouteSets(ctx, source, nil)
+}
+
+// readRouteSets is ReadRouteSets with a cache of the files already read
+// (nil: none): they are written put-if-absent and never change, so a
+// poller costs one listing when nothing changed.
+func readRouteSets(ctx context.Context, source storage.Bucket, cache map[string][]byte) ([]RouteSet, error) {
 	var sets []RouteSet
 	at := map[int64]int64{}
 	it := source.List(ctx, routesPrefix, "")
@@ -144,9 +151,14 @@ func ReadRouteSets(ctx context.Context, source storage.Bucket) ([]RouteSet, erro
 		if err != nil || len(num) != 20 {
 			continue // not ours
 		}
-		data, err := source.Get(ctx, o.Key)
-		if err != nil {
-			return nil, fmt.Errorf("egress: reading route set %d: %w", n, err)
+		data, ok := cache[o.Key]
+		if !ok {
+			if data, err = source.Get(ctx, o.Key); err != nil {
+				return nil, fmt.Errorf("egress: reading route set %d: %w", n, err)
+			}
+			if cache != nil {
+				cache[o.Key] = data
+			}
 		}
 		if isAt {
 			var v struct {
@@ -256,8 +268,15 @@ func RecordRoutes(ctx context.Context, source storage.Bucket, routes []Route, to
 	if err != nil {
 		return RouteSet{}, err
 	}
-	t, err := table.Open(ctx, source, topts)
-	if err != nil {
+	var t *table.Table
+	open := func() (*table.Table, error) {
+		var err error
+		if t == nil {
+			t, err = table.Open(ctx, source, topts)
+		}
+		return t, err
+	}
+	if _, err := open(); err != nil {
 		return RouteSet{}, err
 	}
 	data, err := json.Marshal(RouteSet{Routes: routes})
@@ -265,7 +284,7 @@ func RecordRoutes(ctx context.Context, source storage.Bucket, routes []Route, to
 		return RouteSet{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		sets, err := CompleteRouteSets(ctx, source, t)
+		sets, err := completeRouteSets(ctx, source, open, nil)
 		if err != nil {
 			return RouteSet{}, err
 		}
@@ -290,9 +309,19 @@ func RecordRoutes(ctx context.Context, source storage.Bucket, routes []Route, to
 // one if an instance left it half-recorded: commits its switch and writes
 // its version. Every set it returns has its Version.
 func CompleteRouteSets(ctx context.Context, source storage.Bucket, t *table.Table) ([]RouteSet, error) {
-	sets, err := ReadRouteSets(ctx, source)
+	return completeRouteSets(ctx, source, func() (*table.Table, error) { return t, nil }, nil)
+}
+
+// completeRouteSets is CompleteRouteSets opening the regional table only
+// when a set needs finishing, with readRouteSets' cache.
+func completeRouteSets(ctx context.Context, source storage.Bucket, open func() (*table.Table, error), cache map[string][]byte) ([]RouteSet, error) {
+	sets, err := readRouteSets(ctx, source, cache)
 	if err != nil || len(sets) == 0 || sets[len(sets)-1].Version >= 0 {
 		return sets, err
+	}
+	t, err := open()
+	if err != nil {
+		return nil, err
 	}
 	last := &sets[len(sets)-1]
 	for _, s := range sets[:len(sets)-1] {
