@@ -2,8 +2,10 @@ package egress_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/egress/egresstest"
 	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
 )
 
 func TestStreams(t *testing.T) {
@@ -178,4 +181,74 @@ func TestRouteSwitchLive(t *testing.T) {
 		}
 	}
 	t.Logf("switch at regional version %d (%d rows written); main %d rows, fork %d rows", sw, len(version), len(wantMain), len(wantFork))
+}
+
+// TestRecordRoutesFinishesHalfDone: an instance that dies after writing a
+// route set but before its switch commit, or after the switch commit but
+// before its version file, leaves it for any other instance to finish, at
+// one version.
+func TestRecordRoutesFinishesHalfDone(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.appendRows(t, 10)
+	one := []egress.Route{{Name: egress.DefaultRoute, Table: "mem://main"}}
+	two := append(slices.Clone(one), egress.Route{Name: "fork", Table: "mem://fork"})
+	set0, err := egress.RecordRoutes(ctx, f.src, one, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set0.N != 0 || set0.Version != 2 {
+		t.Fatalf("set 0 = %+v, want N 0 at version 2 (after CREATE and one append)", set0)
+	}
+	// Died after writing set 1: nothing switched yet.
+	data, _ := json.Marshal(map[string]any{"routes": mustCheck(t, two)})
+	if err := f.src.PutIfAbsent(ctx, "_loglake/egress/routes/00000000000000000001.json", data); err != nil {
+		t.Fatal(err)
+	}
+	sets, err := egress.ReadRouteSets(ctx, f.src)
+	if err != nil || len(sets) != 2 || sets[1].Version != -1 || len(egress.Streams(sets)) != 1 {
+		t.Fatalf("half-recorded set: %+v, %v", sets, err)
+	}
+	f.appendRows(t, 5)
+	// Another instance, with the old routes, finishes it first: the set
+	// in force is the one recorded, at the next regional version.
+	sets, err = egress.CompleteRouteSets(ctx, f.src, f.region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sets) != 2 || sets[1].Version != 4 {
+		t.Fatalf("finished set 1 at %+v, want version 4", sets)
+	}
+	// Died after the switch commit of set 2, before its version file.
+	data, _ = json.Marshal(map[string]any{"routes": mustCheck(t, one)})
+	if err := f.src.PutIfAbsent(ctx, "_loglake/egress/routes/00000000000000000002.json", data); err != nil {
+		t.Fatal(err)
+	}
+	snap := centralSnap(t, f.src)
+	v, err := f.region.Commit(ctx, snap, &table.Commit{Operation: "SET EGRESS ROUTES", AppID: egress.RoutesAppID, AppVersion: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.appendRows(t, 5)
+	got, err := egress.RecordRoutes(ctx, f.src, one, nil) // the same routes: found, not recorded again
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.N != 2 || got.Version != v {
+		t.Fatalf("set in force %+v, want set 2 at its switch commit %d", got, v)
+	}
+	sets, _ = egress.ReadRouteSets(ctx, f.src)
+	st := egress.Streams(sets)
+	if len(sets) != 3 || len(st) != 2 || st[1].Route != "fork" || st[1].Start != 4 || st[1].Stop != v {
+		t.Fatalf("sets %+v streams %+v", sets, st)
+	}
+}
+
+func mustCheck(t *testing.T, routes []egress.Route) []egress.Route {
+	t.Helper()
+	r, err := egress.CheckRoutes(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
