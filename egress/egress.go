@@ -483,7 +483,9 @@ func dropThrough(changes []table.Change, v int64) []table.Change {
 // the txn (-1 when the region never committed).
 func (e *Egress) position(csnap *table.Snapshot) int64 {
 	txn, ok := csnap.AppVersion(e.appID)
-	if !ok {
+	if !ok || txn < e.opts.Start-1 {
+		// Versions before Start are not this stream's, whatever a txn
+		// copied into its table (a clone of another route's table) says.
 		txn = e.opts.Start - 1
 	}
 	e.txn, e.centralVersion = txn, csnap.Version()
