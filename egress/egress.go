@@ -26,7 +26,15 @@ type Egress struct {
 	appID           string
 	log             *slog.Logger
 	met             *metrics
-	parsed          expr.Expr
+	// parsed is the predicate of the segment being read; preds lists every
+	// segment (Options.Predicate from Start, then Options.Switches).
+	parsed expr.Expr
+	preds  []segment
+	seg    int // index of parsed in preds
+	// fence is the route set this Egress was built from (-1: none): it
+	// forwards nothing at or after a later route switch in the source log,
+	// whose version fenceAt is, once seen (-1: not seen).
+	fence, fenceAt int64
 
 	mu  sync.Mutex
 	src *table.Table
@@ -47,6 +55,47 @@ type Egress struct {
 	feed *table.Feed
 }
 
+// segment is a predicate in force from a source version on.
+type segment struct {
+	from int64
+	pred expr.Expr
+}
+
+// segmentAt returns the index of the segment source version v belongs to.
+func (e *Egress) segmentAt(v int64) int {
+	i := 0
+	for j, s := range e.preds {
+		if s.from <= v {
+			i = j
+		}
+	}
+	return i
+}
+
+// limit is the last source version this Egress may forward (-1: none).
+func (e *Egress) limit() int64 {
+	lim := int64(-1)
+	if e.opts.Stop > 0 {
+		lim = e.opts.Stop - 1
+	}
+	if e.fenceAt >= 0 && (lim < 0 || e.fenceAt-1 < lim) {
+		lim = e.fenceAt - 1
+	}
+	return lim
+}
+
+// Finished reports whether a stream with a Stop has forwarded (and
+// recorded in its txn) every version below it.
+func (e *Egress) Finished() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.finished()
+}
+
+func (e *Egress) finished() bool {
+	return e.opts.Stop > 0 && e.txn >= e.opts.Stop-1
+}
+
 // errNoSource: the regional table does not exist yet; there is nothing to
 // forward.
 var errNoSource = errors.New("egress: source table does not exist yet")
@@ -63,16 +112,33 @@ func New(ctx context.Context, source, central storage.Bucket, opts Options) (*Eg
 	if err != nil {
 		return nil, err
 	}
-	parsed, err := expr.Parse(o.Predicate)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPredicate, err)
-	}
-	met, err := newMetrics(o.Registerer, o.Region)
+	met, err := newMetrics(o.Registerer, o.Region, o.Route)
 	if err != nil {
 		return nil, fmt.Errorf("egress: registering metrics: %w", err)
 	}
-	e := &Egress{source: source, central: central, opts: o, appID: AppID(o.Region),
-		log: o.Logger.With("region", o.Region), met: met, parsed: parsed, cursor: -2, txn: -1, centralVersion: -1}
+	return newEgress(ctx, source, central, o, met, -1)
+}
+
+// newEgress is New with validated options and metrics of its own; fence is
+// the route set the Egress belongs to (-1: not routed).
+func newEgress(ctx context.Context, source, central storage.Bucket, o Options, met *metrics, fence int64) (*Egress, error) {
+	preds := []segment{{from: 0}}
+	var err error
+	if preds[0].pred, err = expr.Parse(o.Predicate); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPredicate, err)
+	}
+	for _, sw := range o.Switches {
+		p, err := expr.Parse(sw.Predicate)
+		if err != nil {
+			return nil, fmt.Errorf("%w: from source version %d: %v", ErrPredicate, sw.Version, err)
+		}
+		preds = append(preds, segment{from: sw.Version, pred: p})
+	}
+	e := &Egress{source: source, central: central, opts: o, appID: RouteAppID(o.Region, o.Route),
+		log: o.Logger.With("region", o.Region, "route", o.Route), met: met, parsed: preds[0].pred, preds: preds,
+		fence: fence, fenceAt: -1, cursor: -2, txn: -1, centralVersion: -1}
+	e.seg = e.segmentAt(o.Start)
+	e.parsed = preds[e.seg].pred
 	if err := e.open(ctx); err != nil && !errors.Is(err, errNoSource) {
 		return nil, err
 	}
@@ -206,6 +272,10 @@ func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
 			}
 			wait = interval
 		}
+		if err == nil && e.Finished() {
+			e.log.Info("route finished: every source version before its stop is forwarded", "stop", e.opts.Stop)
+			return nil
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -274,6 +344,7 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 		}
 		e.position(csnap)
 	}
+	sum.Route = e.opts.Route
 	sum.FromVersion, sum.ToVersion, sum.CentralVersion = e.cursor, e.cursor, e.centralVersion
 	// head is the last source version this run forwards: the newest one
 	// seen once a read of the change feed returns less than a full batch.
@@ -281,6 +352,9 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 	var pending []table.Change
 	for stop.Err() == nil {
 		if head >= 0 && e.cursor >= head {
+			break
+		}
+		if lim := e.limit(); lim >= 0 && e.cursor >= lim {
 			break
 		}
 		pending = dropThrough(pending, e.cursor)
@@ -312,7 +386,10 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 			return sum, err
 		}
 	}
-	if e.cursor > e.txn && e.advanceDue(e.txn) {
+	// A stream that reached its Stop records it at once: its txn then says
+	// it is finished, and nothing keeps the source log for it.
+	done := e.opts.Stop > 0 && e.cursor >= e.opts.Stop-1
+	if e.cursor > e.txn && (e.advanceDue(e.txn) || done) {
 		csnap, err := e.dst.Snapshot(ctx)
 		if err != nil {
 			return sum, err
@@ -348,6 +425,9 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 // runs stops egress with an error naming the feature, before any of its
 // data is read.
 func (e *Egress) changes(ctx context.Context, after, upTo int64) ([]table.Change, error) {
+	if lim := e.limit(); lim >= 0 && (upTo < 0 || lim < upTo) {
+		upTo = lim
+	}
 	if e.feed == nil || e.feed.Version() != after {
 		f, err := e.src.Feed(ctx, after, nil)
 		if errors.Is(err, table.ErrVersionNotFound) && after >= 0 {
@@ -376,6 +456,18 @@ func (e *Egress) changes(ctx context.Context, after, upTo int64) ([]table.Change
 		return nil, fmt.Errorf("%w: region %s: source %s: the central table holds versions up to %d, but %v",
 			ErrSourceLogCleaned, e.opts.Region, e.source.URL(), after, err)
 	}
+	if e.fence >= 0 {
+		for i, c := range ch {
+			if n, ok := switchIn(c); ok && n > e.fence {
+				// A later route set takes effect here: this Egress's rules
+				// end before it, whatever instance recorded it.
+				e.fenceAt = c.Version
+				e.feed = nil // it has read past the fence
+				e.log.Info("route switch in the source log; stopping before it", "version", c.Version, "routeSet", n)
+				return ch[:i], err
+			}
+		}
+	}
 	return ch, err
 }
 
@@ -391,8 +483,10 @@ func dropThrough(changes []table.Change, v int64) []table.Change {
 // the txn (-1 when the region never committed).
 func (e *Egress) position(csnap *table.Snapshot) int64 {
 	txn, ok := csnap.AppVersion(e.appID)
-	if !ok {
-		txn = -1
+	if !ok || txn < e.opts.Start-1 {
+		// Versions before Start are not this stream's, whatever a txn
+		// copied into its table (a clone of another route's table) says.
+		txn = e.opts.Start - 1
 	}
 	e.txn, e.centralVersion = txn, csnap.Version()
 	if txn >= e.cursor {
@@ -428,6 +522,24 @@ type batch struct {
 	rescued        int64
 	skipped        int
 	sources        []SourceCommit
+}
+
+// usePredicate makes segment i's predicate the one rows are matched with.
+func (e *Egress) usePredicate(i int) error {
+	if i == e.seg {
+		return nil
+	}
+	p := e.preds[i].pred
+	e.seg, e.parsed = i, p
+	if e.st.schema == nil {
+		return nil
+	}
+	pred, err := expr.Bind(p, e.st.schema.Arrow())
+	if err != nil {
+		return fmt.Errorf("%w: from source version %d: %v", ErrPredicate, e.preds[i].from, err)
+	}
+	e.st.pred = pred
+	return nil
 }
 
 // syncSchema makes e.st describe source version v.
@@ -476,11 +588,15 @@ func changeSize(c table.Change) (rows, bytes int64) {
 // commits them, or only moves the cursor when no row matched.
 func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn int64, changes []table.Change) (Summary, error) {
 	b := &batch{from: e.cursor, to: e.cursor, start: e.opts.Now()}
-	res := Summary{Region: e.opts.Region, FromVersion: b.from, ToVersion: b.from, CentralVersion: csnap.Version()}
+	res := Summary{Region: e.opts.Region, Route: e.opts.Route, FromVersion: b.from, ToVersion: b.from, CentralVersion: csnap.Version()}
 	if changes[0].Version != b.from+1 {
 		return res, fmt.Errorf("egress: source change feed gave version %d after %d", changes[0].Version, b.from)
 	}
 	if err := e.syncSchema(ctx, b.from); err != nil {
+		return res, err
+	}
+	seg := e.segmentAt(b.from + 1)
+	if err := e.usePredicate(seg); err != nil {
 		return res, err
 	}
 	sources, err := sourceSchemas(e.st.schema, changes)
@@ -525,6 +641,9 @@ func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn int64, ch
 	}
 	central := centralPlan{schema: centralSchema.Arrow(), key: csnap.Metadata().SchemaString}
 	for _, c := range changes {
+		if e.segmentAt(c.Version) != seg {
+			break // a predicate switch: the next batch reads with the new one
+		}
 		rows, bytes := changeSize(c)
 		if b.to > b.from && (b.srcRows+rows > e.opts.MaxRows || b.bytes+bytes > e.opts.MaxBytes ||
 			e.opts.Now().Sub(b.start) >= e.opts.MaxBatchTime) {
@@ -639,7 +758,7 @@ func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, centr
 // commit writes the batch's adds with txn{appId, b.to} at the head of the
 // central log. On success it moves the cursor to b.to.
 func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, adds []table.Action) (Summary, error) {
-	res := Summary{Region: e.opts.Region, FromVersion: b.from, ToVersion: b.from, CentralVersion: csnap.Version()}
+	res := Summary{Region: e.opts.Region, Route: e.opts.Route, FromVersion: b.from, ToVersion: b.from, CentralVersion: csnap.Version()}
 	var outBytes int64
 	for _, a := range adds {
 		outBytes += a.Add.Size

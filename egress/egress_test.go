@@ -118,7 +118,7 @@ func TestRunOnceForwardsApprovedRowsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	approved := egresstest.Approved(f.rows)
-	want := egress.Summary{Region: "eu-1", FromVersion: -1, ToVersion: 3, CentralVersion: 1, Commits: 1,
+	want := egress.Summary{Region: "eu-1", Route: egress.DefaultRoute, FromVersion: -1, ToVersion: 3, CentralVersion: 1, Commits: 1,
 		Rows: int64(len(approved)), RowsFiltered: int64(len(f.rows) - len(approved))}
 	got := sum
 	got.OldestSourceCommit, got.SourceBytes = time.Time{}, 0

@@ -2,8 +2,8 @@ package egress
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// metrics are the egress series, labeled with the region as a constant label
-// so several Egresses can share one registry.
+// metrics are the egress series, labeled with the region and the route as
+// constant labels so several Egresses can share one registry.
 type metrics struct {
 	rows, filtered, sourceBytes, commits, conflicts, superseded, sourceVersions, skipped, failures prometheus.Counter
 	rescued, columnsAdded                                                                          prometheus.Counter
@@ -11,8 +11,8 @@ type metrics struct {
 	batchSeconds, latencySeconds                                                                   prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, region string) (*metrics, error) {
-	labels := prometheus.Labels{"region": region}
+func newMetrics(reg prometheus.Registerer, region, route string) (*metrics, error) {
+	labels := prometheus.Labels{"region": region, "route": route}
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "loglake", Subsystem: "egress", Name: name, Help: help, ConstLabels: labels})
 	}

@@ -36,6 +36,10 @@ const (
 	// AddedByKey is the central field metadata key naming the egress stream
 	// (its appId) that added the column; MaxNewColumns counts them.
 	AddedByKey = "loglake.addedBy"
+	// DefaultRoute names the route of the single-target configuration
+	// (`central:` and `egress.predicate`); its appId is "egress:<region>",
+	// the appId egress had before routes existed.
+	DefaultRoute = "central"
 )
 
 // SchemaMode says what egress does with source columns the central table
@@ -94,6 +98,23 @@ type Options struct {
 	// table's region column and names the stream: appId "egress:<Region>".
 	// Letters, digits, '-', '_' and '.' only.
 	Region string
+	// Route names the stream within the region (default DefaultRoute): its
+	// appId is RouteAppID(Region, Route). Same character set as Region.
+	Route string
+	// Start is the first source version the stream forwards when the
+	// central table holds no txn for it yet (default 0: the table's
+	// history). A route added by a route switch starts at the switch
+	// version.
+	Start int64
+	// Stop, when positive, ends the stream: it forwards source versions
+	// below Stop only, records Stop-1 in its txn once it has passed it, and
+	// Run then returns. A route removed (or retargeted) by a switch stops
+	// at the switch version.
+	Stop int64
+	// Switches change the predicate from a source version on (ascending
+	// versions): the rows of source version v are matched with the
+	// predicate of the last switch at or before v, or with Predicate.
+	Switches []PredicateSwitch
 	// Predicate selects the rows that may leave the region, in the
 	// table/expr language (default DefaultPredicate). Rows for which it is
 	// FALSE or NULL are never written to the central table.
@@ -153,9 +174,16 @@ type Options struct {
 	Now func() time.Time
 }
 
+// PredicateSwitch is a predicate in force from a source version on.
+type PredicateSwitch struct {
+	Version   int64
+	Predicate string
+}
+
 // Summary describes what an Egress forwarded.
 type Summary struct {
 	Region string `json:"region"`
+	Route  string `json:"route,omitempty"`
 	// FromVersion (exclusive) and ToVersion (inclusive) delimit the source
 	// versions forwarded or passed over. FromVersion == ToVersion when there
 	// was nothing new.
@@ -222,21 +250,54 @@ func (s *Summary) add(o Summary) {
 	}
 }
 
-// AppID returns the central table's txn appId of a region's egress stream.
+// AppID returns the central table's txn appId of a region's egress stream
+// to its default route (the single-target configuration).
 func AppID(region string) string { return "egress:" + region }
 
-func (o Options) withDefaults() (Options, error) {
-	if o.Region == "" {
-		return o, fmt.Errorf("%w: Region is required", ErrConfig)
+// RouteAppID returns the txn appId of one route of a region's egress:
+// "egress:<region>" for DefaultRoute (so a single-target region upgraded
+// to routes forwards nothing twice), "egress:<region>:<route>" otherwise.
+func RouteAppID(region, route string) string {
+	if route == "" || route == DefaultRoute {
+		return AppID(region)
 	}
-	for _, r := range o.Region {
+	return AppID(region) + ":" + route
+}
+
+// checkName validates a region or route name.
+func checkName(what, name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: %s is required", ErrConfig, what)
+	}
+	for _, r := range name {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
 		if !ok {
-			return o, fmt.Errorf("%w: region %q: only letters, digits, '-', '_' and '.'", ErrConfig, o.Region)
+			return fmt.Errorf("%w: %s %q: only letters, digits, '-', '_' and '.'", ErrConfig, what, name)
 		}
+	}
+	return nil
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if err := checkName("Region", o.Region); err != nil {
+		return o, err
+	}
+	if o.Route == "" {
+		o.Route = DefaultRoute
+	}
+	if err := checkName("Route", o.Route); err != nil {
+		return o, err
 	}
 	if o.Predicate == "" {
 		o.Predicate = DefaultPredicate
+	}
+	if o.Start < 0 || o.Stop < 0 || (o.Stop > 0 && o.Stop <= o.Start) {
+		return o, fmt.Errorf("%w: Start %d and Stop %d: want 0 <= Start < Stop (or Stop 0: no end)", ErrConfig, o.Start, o.Stop)
+	}
+	for i, s := range o.Switches {
+		if s.Predicate == "" || (i > 0 && s.Version <= o.Switches[i-1].Version) {
+			return o, fmt.Errorf("%w: Switches must have predicates and ascending versions", ErrConfig)
+		}
 	}
 	for _, c := range []struct {
 		name string

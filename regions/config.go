@@ -72,8 +72,9 @@ type Config struct {
 	Landing string `yaml:"landing"`
 	// Table is the regional Delta table's URL. Required.
 	Table string `yaml:"table"`
-	// Central is the central Delta table's URL. Required when egress is
-	// enabled.
+	// Central is the central Delta table's URL: the single-target egress
+	// (the route named egress.DefaultRoute). Required when egress is
+	// enabled, unless egress.routes lists the targets.
 	Central string `yaml:"central"`
 	// Ingest configures the ingest loop.
 	Ingest IngestConfig `yaml:"ingest"`
@@ -164,6 +165,22 @@ type EgressConfig struct {
 	// defaults, egress.DefaultMaxNewColumns and egress.DefaultMaxColumns).
 	MaxNewColumns int `yaml:"max_new_columns"`
 	MaxColumns    int `yaml:"max_columns"`
+	// Routes lists the egress targets, each its own exactly-once stream
+	// (instead of central and predicate). A change reaches running daemons
+	// on SIGHUP or when the file changes, and takes effect at one regional
+	// version for every instance (see docs/egress.md).
+	Routes []RouteConfig `yaml:"routes"`
+}
+
+// RouteConfig is one egress route: egress.Route in YAML.
+type RouteConfig struct {
+	// Name names the route's stream (appId "egress:<region>:<name>";
+	// "central" is the single-target route, appId "egress:<region>").
+	Name string `yaml:"name"`
+	// Predicate selects the rows the route forwards (default DefaultPredicate).
+	Predicate string `yaml:"predicate"`
+	// Table is the target table's URL.
+	Table string `yaml:"table"`
 }
 
 // MetricsConfig configures the daemon's HTTP endpoint.
@@ -298,7 +315,8 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 	}
 	landingScheme := urlField("landing", &c.Landing, c.IngestEnabled(), "the URL log files land in (or set ingest.enabled: false)")
 	tableScheme := urlField("table", &c.Table, true, "the regional Delta table's URL")
-	urlField("central", &c.Central, c.EgressEnabled(), "the central Delta table's URL (or set egress.enabled: false)")
+	urlField("central", &c.Central, c.EgressEnabled() && len(c.Egress.Routes) == 0,
+		"the central Delta table's URL (or list egress.routes, or set egress.enabled: false)")
 	if c.Central != "" && c.Central == c.Table {
 		bad("central", "is the regional table itself; egress needs a separate central table")
 	}
@@ -377,6 +395,28 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 	}
 
 	eg := &c.Egress
+	if len(eg.Routes) > 0 {
+		if c.Central != "" || c.lines["egress.predicate"] > 0 {
+			bad("egress.routes", "list the targets either in egress.routes or with central and egress.predicate, not both (the route named %q is the single target)", egress.DefaultRoute)
+		}
+		routes := make([]egress.Route, len(eg.Routes))
+		for i := range eg.Routes {
+			r := &eg.Routes[i]
+			field := fmt.Sprintf("egress.routes[%d]", i)
+			if r.Table == "" {
+				bad(field+".table", "required: the route's target table URL")
+			} else if urlField(field+".table", &r.Table, true, "") != "" {
+				if r.Table == c.Table || storage.Overlap(r.Table, c.Table) {
+					bad(field+".table", "overlaps the regional table; give each table its own location")
+				}
+			}
+			routes[i] = egress.Route{Name: r.Name, Predicate: r.Predicate, Table: r.Table}
+		}
+		// egress owns the rules (names, predicates, defaults).
+		if _, err := egress.CheckRoutes(routes); err != nil {
+			bad("egress.routes", "%v", err)
+		}
+	}
 	if eg.Predicate == "" {
 		eg.Predicate = DefaultPredicate
 	}
@@ -431,7 +471,9 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 	if mt.TargetFileSize == 0 {
 		mt.TargetFileSize = 128 << 20
 	}
-	if mt.Central && c.Central == "" {
+	if mt.Central && c.Central == "" && len(eg.Routes) > 0 {
+		bad("maintenance.central", "with egress.routes, maintain each target table where it is written (its own region or a loglake maintain job)")
+	} else if mt.Central && c.Central == "" {
 		bad("maintenance.central", "needs central: the central table's URL")
 	}
 	return errs
@@ -460,6 +502,23 @@ func resolveURL(raw, base string) (resolved, scheme string, err error) {
 		return "", "", err
 	}
 	return resolved, u.Scheme, nil
+}
+
+// Routes returns the region's egress routes: egress.routes, or the single
+// target (central and egress.predicate) as the route egress.DefaultRoute.
+// Predicates are as written (egress fills in its default).
+func (c *Config) Routes() []egress.Route {
+	if len(c.Egress.Routes) == 0 {
+		if c.Central == "" {
+			return nil
+		}
+		return []egress.Route{{Name: egress.DefaultRoute, Predicate: c.Egress.Predicate, Table: c.Central}}
+	}
+	out := make([]egress.Route, len(c.Egress.Routes))
+	for i, r := range c.Egress.Routes {
+		out[i] = egress.Route{Name: r.Name, Predicate: r.Predicate, Table: r.Table}
+	}
+	return out
 }
 
 // IngestOptions returns the ingest options the configuration asks for;

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/loglake/loglake/ingest"
+	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/regions"
 )
 
@@ -348,4 +350,61 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse succeeded with missing fields: %+v", c)
 		}
 	})
+}
+
+func TestParseRoutes(t *testing.T) {
+	base := `name: eu-west
+landing: file:///data/landing
+table: file:///data/regional
+`
+	c, err := regions.Parse([]byte(base+`egress:
+  routes:
+    - name: payments
+      table: file:///data/fork
+      predicate: "egress_approved = true AND service = 'payments'"
+    - name: central
+      table: file:///data/central
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []egress.Route{
+		{Name: "payments", Table: "file:///data/fork", Predicate: "egress_approved = true AND service = 'payments'"},
+		{Name: "central", Table: "file:///data/central"},
+	}
+	if got := c.Routes(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("routes %+v, want %+v", got, want)
+	}
+	// The single target is the route named central.
+	single, err := regions.Parse([]byte(minimal), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := single.Routes(); len(got) != 1 || got[0].Name != egress.DefaultRoute || got[0].Table != "file:///data/central" ||
+		got[0].Predicate != regions.DefaultPredicate {
+		t.Fatalf("single-target routes %+v", got)
+	}
+	for _, c := range []struct{ name, yaml, field string }{
+		{"both", "central: file:///data/central\negress:\n  routes:\n    - {name: a, table: file:///data/a}\n", "egress.routes"},
+		{"no table", "egress:\n  routes:\n    - {name: a}\n", "egress.routes[0].table"},
+		{"regional table", "egress:\n  routes:\n    - {name: a, table: file:///data/regional}\n", "egress.routes[0].table"},
+		{"duplicate", "egress:\n  routes:\n    - {name: a, table: file:///data/a}\n    - {name: a, table: file:///data/b}\n", "egress.routes"},
+		{"bad predicate", "egress:\n  routes:\n    - {name: a, table: file:///data/a, predicate: \"x =\"}\n", "egress.routes"},
+		{"unknown field", "egress:\n  routes:\n    - {name: a, table: file:///data/a, target: x}\n", "egress.routes[0].target"},
+		{"not a list", "egress:\n  routes: {name: a}\n", "egress.routes"},
+	} {
+		_, err := regions.Parse([]byte(base+c.yaml), "r.yaml")
+		var ce regions.ConfigErrors
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: err = %v, want ConfigErrors", c.name, err)
+			continue
+		}
+		found := false
+		for _, e := range ce {
+			found = found || e.Field == c.field
+		}
+		if !found {
+			t.Errorf("%s: %v: no error for field %s", c.name, err, c.field)
+		}
+	}
 }

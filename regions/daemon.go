@@ -1,6 +1,7 @@
 package regions
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +59,8 @@ type Daemon struct {
 		ingestBatches, ingestFiles, ingestRows, egressCommits, egressRows int64
 	}
 	addr    string
+	router  *egress.Router // set while the egress loop runs
+	reload  chan struct{}
 	loopErr string // the last loop failure
 	lagErr  string // the last lag check's failure ("" after a success)
 }
@@ -120,12 +124,13 @@ func NewDaemon(cfg *Config, opts *DaemonOptions) (*Daemon, error) {
 		egress:  cfg.EgressEnabled() && !o.NoEgress,
 		listen:  o.Listening,
 		latency: make(chan latencyEvent, 256),
+		reload:  make(chan struct{}, 1),
 	}
 	if !d.ingest && !d.egress {
 		return nil, fmt.Errorf("%w: region %s: both ingest and egress are disabled; nothing to run", ErrConfig, cfg.Name)
 	}
-	if d.egress && cfg.Central == "" {
-		return nil, &ConfigError{File: cfg.File, Field: "central", Msg: "required to run egress"}
+	if d.egress && len(cfg.Routes()) == 0 {
+		return nil, &ConfigError{File: cfg.File, Field: "central", Msg: "required to run egress (or egress.routes)"}
 	}
 	if d.ingest && cfg.Landing == "" {
 		return nil, &ConfigError{File: cfg.File, Field: "landing", Msg: "required to run ingest"}
@@ -358,7 +363,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// not drained.
 	aux, stopAux := context.WithCancel(context.WithoutCancel(ctx))
 	var auxWG sync.WaitGroup
-	if bk.central != nil {
+	if d.egress && d.cfg.File != "" {
+		auxWG.Go(func() { d.watchConfig(loops) })
+	}
+	if d.egress || bk.central != nil {
 		auxWG.Go(func() { d.monitorLag(loops, bk) })
 		auxWG.Go(func() { d.observeLatency(aux, bk) })
 	}
@@ -454,65 +462,106 @@ func permanentEgress(err error) bool {
 	return false
 }
 
-// newEgress creates the region's Egress, waiting for the regional table
-// to exist (ingest creates it with its first batch) and retrying transient
-// failures with backoff until ctx is done.
-func (d *Daemon) newEgress(ctx context.Context, bk *buckets, opts egress.Options) (*egress.Egress, error) {
-	wait := d.cfg.Egress.Interval
-	for {
-		reg := &undoRegisterer{Registerer: d.reg}
-		if opts.Registerer != nil {
-			opts.Registerer = reg
-		}
-		e, err := egress.New(ctx, bk.regional, bk.central, opts)
-		if err == nil {
-			return e, nil
-		}
-		reg.undo()
-		if ctx.Err() != nil {
-			return nil, nil
-		}
-		if permanentEgress(err) {
-			return nil, err
-		}
-		if errors.Is(err, table.ErrNoTable) {
-			d.setLoop("egress", "waiting", nil)
-			d.log.Info("egress waiting for the regional table", "loop", "egress", "err", err)
-		} else {
-			d.log.Warn("egress cannot start; retrying", "loop", "egress", "err", err, "retry_in", wait)
-			wait = min(wait*2, 30*time.Second)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil
-		case <-t.C:
-		}
-	}
+// openTarget opens an egress route's target table location, counting its
+// storage retries like the daemon's own locations.
+func (d *Daemon) openTarget(ctx context.Context, url string) (storage.Bucket, error) {
+	return storage.Open(ctx, url, &storage.Options{
+		Logger: d.log,
+		OnRetry: func(op, _ string, _ int, _ error) {
+			d.m.storageRetries.WithLabelValues("central", op).Inc()
+		},
+	})
 }
 
 func (d *Daemon) runEgress(ctx context.Context, bk *buckets) error {
 	// egress adds the region to its log records itself.
-	opts := d.cfg.egressOptions(d.base.With("loop", "egress"))
+	opts := egress.RouterOptions{Options: d.cfg.egressOptions(d.base.With("loop", "egress")), Open: d.openTarget}
 	opts.Registerer = d.reg
 	opts.Committed = d.egressCommitted
-	e, err := d.newEgress(ctx, bk, opts)
+	r, err := egress.NewRouter(bk.regional, d.cfg.Routes(), opts)
 	if err != nil {
 		d.setLoop("egress", "failed", err)
 		return loopError("egress", err)
 	}
-	if e == nil { // stopped before it could start
-		d.setLoop("egress", "stopped", nil)
-		return nil
-	}
+	defer r.Close()
+	d.mu.Lock()
+	d.router = r
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.router = nil
+		d.mu.Unlock()
+	}()
 	d.setLoop("egress", "running", nil)
-	if err := e.Run(ctx, d.cfg.Egress.Interval); err != nil {
+	if err := r.Run(ctx, d.cfg.Egress.Interval); err != nil {
 		d.setLoop("egress", "failed", err)
 		return loopError("egress", err)
 	}
 	d.setLoop("egress", "stopped", nil)
 	return nil
+}
+
+// Reload re-reads the configuration file and applies what a running
+// daemon can change: the egress routes (recorded as the region's new route
+// set, in force at one regional version for every instance; see
+// docs/egress.md). Other changes take effect at the next start. An invalid
+// file changes nothing.
+func (d *Daemon) Reload() {
+	select {
+	case d.reload <- struct{}{}:
+	default:
+	}
+}
+
+// reloadPoll is how often the daemon checks its configuration file for
+// changes (a reload without SIGHUP, e.g. a Kubernetes ConfigMap update).
+var reloadPoll = 2 * time.Second
+
+// watchConfig reloads the configuration on Reload and whenever the file's
+// content changes.
+func (d *Daemon) watchConfig(ctx context.Context) {
+	last, _ := os.ReadFile(d.cfg.File)
+	t := time.NewTicker(reloadPoll)
+	defer t.Stop()
+	for {
+		forced := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.reload:
+			forced = true
+		case <-t.C:
+		}
+		data, err := os.ReadFile(d.cfg.File)
+		if err != nil {
+			d.log.Warn("configuration file unreadable; keeping the running configuration", "file", d.cfg.File, "err", err)
+			continue
+		}
+		if !forced && bytes.Equal(data, last) {
+			continue
+		}
+		last = data
+		cfg, err := Parse(data, d.cfg.File)
+		if err != nil {
+			d.log.Error("reloaded configuration is invalid; keeping the running one", "file", d.cfg.File, "err", err)
+			continue
+		}
+		if cfg.Name != d.cfg.Name || cfg.Table != d.cfg.Table {
+			d.log.Error("reloaded configuration names another region or table; restart to apply it", "name", cfg.Name)
+			continue
+		}
+		d.mu.Lock()
+		r := d.router
+		d.mu.Unlock()
+		if r == nil {
+			continue
+		}
+		if err := r.SetRoutes(cfg.Routes()); err != nil {
+			d.log.Error("reloaded egress routes are invalid; keeping the running ones", "err", err)
+			continue
+		}
+		d.log.Info("configuration reloaded: egress routes applied (other changes take effect at restart)", "routes", len(cfg.Routes()))
+	}
 }
 
 // EgressOnce forwards everything the region's regional table has now to
@@ -522,24 +571,24 @@ func EgressOnce(ctx context.Context, cfg *Config, log *slog.Logger) (egress.Summ
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Central == "" {
-		return egress.Summary{}, &ConfigError{File: cfg.File, Field: "central", Msg: "required to run egress"}
+	routes := cfg.Routes()
+	if len(routes) == 0 {
+		return egress.Summary{}, &ConfigError{File: cfg.File, Field: "central", Msg: "required to run egress (or egress.routes)"}
 	}
 	src, err := storage.Open(ctx, cfg.Table, &storage.Options{Logger: log})
 	if err != nil {
 		return egress.Summary{}, err
 	}
 	defer src.Close()
-	central, err := storage.Open(ctx, cfg.Central, &storage.Options{Logger: log})
+	open := func(ctx context.Context, url string) (storage.Bucket, error) {
+		return storage.Open(ctx, url, &storage.Options{Logger: log})
+	}
+	r, err := egress.NewRouter(src, routes, egress.RouterOptions{Options: cfg.egressOptions(log.With("loop", "egress")), Open: open})
 	if err != nil {
 		return egress.Summary{}, err
 	}
-	defer central.Close()
-	e, err := egress.New(ctx, src, central, cfg.egressOptions(log.With("loop", "egress")))
-	if err != nil {
-		return egress.Summary{}, err
-	}
-	return e.RunOnce(ctx)
+	defer r.Close()
+	return r.RunOnce(ctx)
 }
 
 // loopError names the loop an error came from, once: ingest's and

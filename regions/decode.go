@@ -243,11 +243,21 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, field string) {
 		}
 		v.SetInt(i)
 	case reflect.Slice:
-		if t.Elem().Kind() != reflect.String {
+		if k := t.Elem().Kind(); k != reflect.String && k != reflect.Struct {
 			panic("regions: unsupported config field type " + t.String())
 		}
 		if n.Kind != yaml.SequenceNode {
 			d.errorf(n.Line, field, "want a list, got %s", describe(n))
+			return
+		}
+		if t.Elem().Kind() == reflect.Struct {
+			out := reflect.MakeSlice(t, len(n.Content), len(n.Content))
+			for i, e := range n.Content {
+				elem := fmt.Sprintf("%s[%d]", field, i)
+				d.lines[elem] = e.Line
+				d.decodeStruct(e, out.Index(i), elem)
+			}
+			v.Set(out)
 			return
 		}
 		out := make([]string, 0, len(n.Content))

@@ -104,21 +104,15 @@ func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storag
 	if err != nil {
 		return rep, err
 	}
-	if central != nil {
-		// Egress has read up to the txn it committed in central.
-		ct, err := table.Open(ctx, central, nil)
-		if err != nil && !errors.Is(err, table.ErrNoTable) {
+	// With egress.routes every route's table bounds the cleanup, not only
+	// central.
+	egressed := central != nil || (cfg.EgressEnabled() && len(cfg.Egress.Routes) > 0)
+	if egressed {
+		// Each route has read up to the txn it committed in its table;
+		// routes removed by a switch count until they have finished.
+		consumed, err := egress.Consumed(ctx, b, cfg.Name, central, openLocation)
+		if err != nil {
 			return rep, err
-		}
-		consumed := int64(-1)
-		if ct != nil {
-			cs, err := ct.Snapshot(ctx)
-			if err != nil {
-				return rep, err
-			}
-			if v, ok := cs.AppVersion(egress.AppID(cfg.Name)); ok {
-				consumed = v
-			}
 		}
 		rep.KeepFrom = max(consumed+1, 0)
 		if rep.KeepFrom <= snap.Version() {
@@ -142,7 +136,7 @@ func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storag
 			return rep, fmt.Errorf("regions: vacuum %s: %w", b.URL(), err)
 		}
 	}
-	if central != nil && rep.KeepFrom == 0 {
+	if egressed && rep.KeepFrom == 0 {
 		return rep, nil // egress has read nothing yet: the whole log stays
 	}
 	rep.Log, err = t.CleanupLog(ctx, &table.LogCleanupOptions{KeepFrom: rep.KeepFrom, Now: func() time.Time { return now }})
@@ -150,6 +144,11 @@ func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storag
 		return rep, fmt.Errorf("regions: log cleanup %s: %w", b.URL(), err)
 	}
 	return rep, nil
+}
+
+// openLocation opens a table location a configuration names.
+func openLocation(ctx context.Context, url string) (storage.Bucket, error) {
+	return storage.Open(ctx, url, nil)
 }
 
 // runMaintenance maintains the regional table (and the central one when

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/regions"
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
@@ -125,5 +126,47 @@ maintenance:
 	}
 	if _, err := regions.Parse([]byte("name: r1\ntable: mem://r\ncentral: mem://c\ningest:\n  enabled: false\nmaintenance:\n  min_files: 1\n"), "r1.yaml"); err == nil {
 		t.Fatal("min_files 1 accepted")
+	}
+}
+
+// With egress routes, every route's progress bounds the cleanup: the most
+// lagging one decides.
+func TestMaintainBoundedByEveryRoute(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	regional, central, fork := memBucket(t), memBucket(t), memBucket(t)
+	tbl := tabletest.Create(t, regional, map[string]string{"delta.checkpointInterval": "4"})
+	for i := 0; i < 12; i++ {
+		rec := tabletest.Rows(int64(i*10), 10)
+		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	routes := []egress.Route{{Name: "central", Table: central.URL()}, {Name: "fork", Table: fork.URL()}}
+	if _, err := egress.RecordRoutes(ctx, regional, routes, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		b     storage.Bucket
+		appID string
+		v     int64
+	}{{central, "egress:r1", 10}, {fork, "egress:r1:fork", 5}} {
+		ct := tabletest.Create(t, c.b, nil)
+		rec := tabletest.Rows(0, 1)
+		if _, err := ct.Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: c.appID, AppVersion: c.v}); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	cfg := &regions.Config{Name: "r1", Egress: regions.EgressConfig{Routes: []regions.RouteConfig{
+		{Name: "central", Table: central.URL()}, {Name: "fork", Table: fork.URL()}}},
+		Maintenance: regions.MaintenanceConfig{Enabled: true, Interval: time.Hour, MinFiles: 2, TargetFileSize: 128 << 20}}
+	rep, err := regions.Maintain(ctx, cfg, regional, nil, time.Now().Add(40*24*time.Hour), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.KeepFrom != 6 || rep.Vacuum.FilesDeleted != 0 {
+		t.Fatalf("report %+v (vacuum %+v): want the fork route's progress (5) to bound it", rep, rep.Vacuum)
 	}
 }

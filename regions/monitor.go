@@ -38,12 +38,13 @@ func (d *Daemon) Handler() http.Handler {
 
 // monitorLag measures egress lag from the tables themselves every
 // lag_interval: the regional table's head version minus the version in the
-// central table's txn for egress:<region>, and the age of the oldest
+// txn of the most lagging egress route (egress:<region> in the central
+// table for the single target), and the age of the oldest
 // regional commit past that txn. It is independent of the egress loop, so
 // it shows a stuck or dead egress (of any instance) as growing lag. A
 // failed measurement marks the daemon unhealthy until the next success.
 func (d *Daemon) monitorLag(ctx context.Context, bk *buckets) {
-	var src, central *table.Table
+	var src *table.Table
 	check := func() error {
 		var err error
 		if src == nil {
@@ -55,24 +56,12 @@ func (d *Daemon) monitorLag(ctx context.Context, bk *buckets) {
 				return err
 			}
 		}
-		if central == nil {
-			if central, err = table.Open(ctx, bk.central, nil); err != nil {
-				central = nil
-				if errors.Is(err, table.ErrNoTable) {
-					return nil // egress has not created it yet
-				}
-				return err
-			}
-		}
-		// Read central first: a source version committed after this read
-		// can only make the lag look larger, never negative.
-		cs, err := central.Snapshot(ctx)
+		// Read the targets first: a source version committed after this
+		// read can only make the lag look larger, never negative. With
+		// several routes, the lag is the most lagging route's.
+		forwarded, err := egress.Consumed(ctx, bk.regional, d.cfg.Name, bk.central, d.openTarget)
 		if err != nil {
 			return err
-		}
-		forwarded, ok := cs.AppVersion(egress.AppID(d.cfg.Name))
-		if !ok {
-			forwarded = -1
 		}
 		ss, err := src.Snapshot(ctx)
 		if err != nil {

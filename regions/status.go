@@ -169,8 +169,13 @@ type RegionStatus struct {
 	Table      string   `json:"table"`
 	Version    *int64   `json:"version"`
 	AgeSeconds *float64 `json:"ageSeconds"`
-	// Egress is nil when the region's egress is disabled.
+	// Egress is nil when the region's egress is disabled; with several
+	// routes it is the most lagging route's (the region's lag).
 	Egress *EgressStatus `json:"egress"`
+	// Routes has one entry per egress route stream recorded in the
+	// regional table (see docs/egress.md), including routes a switch
+	// removed that have not finished; empty before any is recorded.
+	Routes []*EgressStatus `json:"routes,omitempty"`
 	// Ingest is nil when the region's ingest is disabled.
 	Ingest *IngestStatus `json:"ingest"`
 	// Error is the regional table's error, if it could not be read.
@@ -179,8 +184,15 @@ type RegionStatus struct {
 
 // EgressStatus is how far the central table is behind a regional table.
 type EgressStatus struct {
+	// Route names the route ("central" for the single target); Central is
+	// its target table.
+	Route   string `json:"route,omitempty"`
 	Central string `json:"central"`
 	AppID   string `json:"appId"`
+	// Start and Stop are the regional versions the route's stream covers
+	// (Stop 0: no end; a route removed by a switch stops there).
+	Start int64 `json:"start,omitempty"`
+	Stop  int64 `json:"stop,omitempty"`
 	// Forwarded is the regional version recorded in the central table's
 	// txn for AppID: everything up to it has been forwarded (-1: nothing yet).
 	Forwarded *int64 `json:"forwardedVersion"`
@@ -238,8 +250,10 @@ func Status(ctx context.Context, req StatusRequest, opts *StatusOptions) *Report
 		s.entry(c.Table)
 	}
 	for _, c := range req.Regions {
-		if c.EgressEnabled() && c.Central != "" {
-			s.entry(c.Central)
+		if c.EgressEnabled() {
+			for _, r := range c.Routes() {
+				s.entry(r.Table)
+			}
 		}
 	}
 	for _, r := range req.Replicas {
@@ -414,7 +428,7 @@ func (s *statusRun) region(ctx context.Context, c *Config) RegionStatus {
 		rs.Version, rs.AgeSeconds = reg.st.Version, reg.st.AgeSeconds
 	}
 	if c.EgressEnabled() {
-		rs.Egress = s.egress(ctx, c, reg)
+		rs.Egress, rs.Routes = s.egress(ctx, c, reg)
 	}
 	if c.IngestEnabled() {
 		rs.Ingest = s.ingest(ctx, c, reg)
@@ -422,13 +436,51 @@ func (s *statusRun) region(ctx context.Context, c *Config) RegionStatus {
 	return rs
 }
 
-func (s *statusRun) egress(ctx context.Context, c *Config, reg *tableEntry) *EgressStatus {
-	es := &EgressStatus{Central: storage.RedactURL(c.Central), AppID: egress.AppID(c.Name)}
-	if c.Central == "" {
-		es.Error = "no central table in the configuration"
-		return es
+// egress reports each recorded route stream of the region (or the
+// single target of the configuration before any is recorded) and returns
+// the most lagging one too.
+func (s *statusRun) egress(ctx context.Context, c *Config, reg *tableEntry) (*EgressStatus, []*EgressStatus) {
+	var streams []egress.Stream
+	var routesErr error
+	if reg.err == nil {
+		rctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+		sets, err := egress.ReadRouteSets(rctx, reg.bucket)
+		cancel()
+		streams, routesErr = egress.Streams(sets), err
 	}
-	central := s.table(ctx, c.Central)
+	if len(streams) == 0 {
+		// Nothing recorded (or unreadable): the configuration's routes.
+		for _, r := range c.Routes() {
+			streams = append(streams, egress.Stream{Route: r.Name, Table: r.Table})
+		}
+	}
+	if len(streams) == 0 {
+		return &EgressStatus{Error: "no central table or routes in the configuration"}, nil
+	}
+	var all []*EgressStatus
+	var worst *EgressStatus
+	for _, st := range streams {
+		es := s.route(ctx, c, reg, st)
+		if routesErr != nil && es.Error == "" {
+			es.Error = "route sets: " + errText(routesErr)
+		}
+		all = append(all, es)
+		if worst == nil || (es.LagVersions != nil && (worst.LagVersions == nil || *es.LagVersions > *worst.LagVersions)) ||
+			(es.LagVersions == nil && worst.LagVersions != nil) {
+			worst = es
+		}
+	}
+	if len(all) == 1 && all[0].Route == egress.DefaultRoute {
+		return worst, nil // the single target: nothing more to show
+	}
+	return worst, all
+}
+
+// route reports one route stream's progress.
+func (s *statusRun) route(ctx context.Context, c *Config, reg *tableEntry, st egress.Stream) *EgressStatus {
+	es := &EgressStatus{Route: st.Route, Central: storage.RedactURL(st.Table), AppID: egress.RouteAppID(c.Name, st.Route),
+		Start: st.Start, Stop: st.Stop}
+	central := s.table(ctx, st.Table)
 	switch {
 	case errors.Is(central.err, table.ErrNoTable):
 		// Egress creates the central table with its first commit.
@@ -443,13 +495,18 @@ func (s *statusRun) egress(ctx context.Context, c *Config, reg *tableEntry) *Egr
 		}
 		es.Forwarded = &f
 	}
+	*es.Forwarded = max(*es.Forwarded, st.Start-1)
 	if reg.err != nil {
 		es.Error = "regional: " + reg.st.Error
 		return es
 	}
+	head := reg.snap.Version()
+	if st.Stop > 0 {
+		head = min(head, st.Stop-1) // a removed route is done at its stop
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	versions, age, err := streamLag(ctx, reg.t, reg.snap.Version(), *es.Forwarded, s.now, true)
+	versions, age, err := streamLag(ctx, reg.t, head, *es.Forwarded, s.now, true)
 	es.LagVersions = &versions
 	if err != nil {
 		es.Error = "lag: " + errText(err)
@@ -616,6 +673,11 @@ func (r *Report) Breaches(th Thresholds) []string {
 		if rg.Egress != nil {
 			check("region "+rg.Name+" egress", rg.Egress.LagVersions, rg.Egress.LagSeconds)
 		}
+		for _, rt := range rg.Routes {
+			if rt != rg.Egress {
+				check("region "+rg.Name+" route "+rt.Route, rt.LagVersions, rt.LagSeconds)
+			}
+		}
 		if m := th.MaxBacklogFiles; m != nil && rg.Ingest != nil {
 			switch b := rg.Ingest.BacklogFiles; {
 			case b == nil:
@@ -664,6 +726,13 @@ func (r *Report) WriteText(w io.Writer) error {
 				}
 			}
 			row(rg.Name, fmtInt(rg.Version), fmtSecondsPtr(rg.AgeSeconds), fwd, lag, lagAge, batch, backlog, strings.Join(errs, "; "))
+			for _, rt := range rg.Routes {
+				name := "  route " + rt.Route
+				if rt.Stop > 0 {
+					name += fmt.Sprintf(" (stops at %d)", rt.Stop)
+				}
+				row(name, "", "", fmtInt(rt.Forwarded), fmtInt(rt.LagVersions), fmtSecondsPtr(rt.LagSeconds), "", "", rt.Error)
+			}
 		}
 		row()
 	}

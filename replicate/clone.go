@@ -32,6 +32,12 @@ var (
 	// destination, referenced by the destination's log, with other bytes
 	// than the source's. A clone never overwrites or deletes such a file.
 	ErrDestinationFile = errors.New("replicate: destination file referenced by its log differs from the source's")
+	// ErrDiverged: the destination is a fork that removed data on its own
+	// (DELETE, UPDATE, MERGE, overwrite) since the clone last wrote to it:
+	// replaying the source's commits would bring back, or delete, rows the
+	// fork decided about itself. A diverged fork is no longer cloned into;
+	// see docs/live-fork.md.
+	ErrDiverged = errors.New("replicate: destination has diverged from the source")
 )
 
 // AppIDPrefix starts the txn appId of a clone: "clone:<source table id>".
@@ -315,11 +321,75 @@ func (c *cloner) full(ctx context.Context) error {
 		return fmt.Errorf("%w: %s reflects source version %d, requested %d", ErrAhead, c.dst.URL(), recorded, c.target)
 	}
 	c.metricsFromSource(ctx)
+	if c.res.Mode == ModeFork && c.target > recorded {
+		if err := c.checkDiverged(ctx, dstT, dstSnap.Version()); err != nil {
+			return err
+		}
+	}
 	if c.target == recorded {
 		c.log.Info("clone: destination is up to date", "source", c.src.URL(), "destination", c.dst.URL(), "version", recorded)
 		return nil
 	}
 	return c.replay(ctx, dstT, recorded)
+}
+
+// checkDiverged walks the destination's log back from head to the last
+// commit a clone wrote (it carries the clone txn) and refuses, with
+// ErrDiverged, a commit of the fork's own in between that removes data.
+// Appends of its own (a live fork's egress route) are what a fork is for
+// and are kept; what a removal of its own decided, a replay would undo.
+func (c *cloner) checkDiverged(ctx context.Context, dstT *table.Table, head int64) error {
+	const chunk = 100
+	for hi := head; hi >= 0; {
+		lo := max(hi-chunk+1, 0)
+		chs, err := dstT.Changes(ctx, lo-1, hi, 0)
+		first := false // the log's first commit is in this chunk
+		if errors.Is(err, table.ErrVersionNotFound) {
+			first = true
+			// The log starts inside this chunk (an initial clone starts it
+			// at the source's version; cleanup removes a prefix): read it
+			// one commit at a time down to its first.
+			chs = nil
+			for v := lo; v <= hi; v++ {
+				one, err := dstT.Changes(ctx, v-1, v, 1)
+				if errors.Is(err, table.ErrVersionNotFound) {
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+				}
+				chs = append(chs, one...)
+			}
+		} else if err != nil {
+			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+		}
+		for i := len(chs) - 1; i >= 0; i-- {
+			ch := chs[i]
+			op := ""
+			removes := false
+			for _, a := range ch.Actions {
+				switch {
+				case a.Txn != nil && a.Txn.AppID == c.appID:
+					return nil // the last clone commit
+				case a.Remove != nil && a.Remove.DataChange:
+					removes = true
+				case a.CommitInfo != nil:
+					op = a.CommitInfo.Operation
+				}
+			}
+			if removes {
+				return fmt.Errorf("%w: %s version %d (%s) removes data on its own since the last clone commit; "+
+					"cloning %s again would resurrect or delete rows the fork decided about. A diverged fork is "+
+					"not cloned into: clone into a new location to re-fork (docs/live-fork.md)",
+					ErrDiverged, c.dst.URL(), ch.Version, op, c.src.URL())
+			}
+		}
+		if first {
+			return nil
+		}
+		hi = lo - 1
+	}
+	return nil
 }
 
 // metricsFromSource fills the source-size metrics from the cloned version's

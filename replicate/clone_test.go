@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -706,5 +707,40 @@ func TestCloneProgress(t *testing.T) {
 	}})
 	if calls != len(snap.Files()) || last.Bytes != snap.SizeBytes() || last.TotalBytes != snap.SizeBytes() || last.Files != last.TotalFiles {
 		t.Fatalf("%d progress calls, last %+v; source %d files of %d bytes", calls, last, len(snap.Files()), snap.SizeBytes())
+	}
+}
+
+// TestCloneDivergedFork: a fork that deleted rows on its own (step 4 of a
+// live fork) is not cloned into again: a replay would bring back, or
+// delete, what the fork decided. Its own appends alone do not count.
+func TestCloneDivergedFork(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	rt.Append(t, src, 0, 100, nil)
+	clone(t, srcB, dstB, nil)
+	dst := open(t, dstB)
+	rt.Append(t, dst, 10_000, 50, nil) // the fork's own rows (its egress route)
+	rt.Append(t, src, 100, 100, nil)
+	if res := clone(t, srcB, dstB, nil); res.Mode != replicate.ModeFork || res.CommitsWritten != 1 {
+		t.Fatalf("backfill clone into a fork with appends of its own: %+v", res)
+	}
+	// Step 4: the fork deletes what is not its subset; the source goes on.
+	del, err := dst.Delete(ctx, &table.DeleteOptions{Where: "id < 10000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Append(t, src, 200, 100, nil)
+	before := rt.Latest(t, dst).Version()
+	_, err = replicate.Clone(ctx, srcB, dstB, nil)
+	if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", del.Version)) {
+		t.Fatalf("clone into a diverged fork: err = %v, want ErrDiverged naming version %d", err, del.Version)
+	}
+	if v := rt.Latest(t, dst).Version(); v != before {
+		t.Fatalf("refused clone wrote to the fork: version %d -> %d", before, v)
+	}
+	// Still only the fork's own rows.
+	if got := tabletest.IDs(t, rt.Latest(t, dst), ""); len(got) != 50 || got[0] != 10_000 {
+		t.Fatalf("fork rows after the refusal: %d rows from %v", len(got), got[:min(len(got), 3)])
 	}
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +21,8 @@ loop (landing files into the regional table) and the egress loop (approved
 rows into the central table), with Prometheus /metrics and /healthz on the
 configured address. Logs are slog JSON on stderr. SIGTERM or SIGINT lets both
 loops finish their current batch, then exits 0. Several daemons of the same
-region may run at once: no row is ever duplicated.`,
+region may run at once: no row is ever duplicated. SIGHUP (or a change of the
+file) reloads the egress routes without a restart (docs/egress.md).`,
 		Example: `  loglake run --config configs/eu-west.yaml
   LOGLAKE_METRICS_ADDRESS=:9464 loglake run --config configs/eu-west.yaml -v`,
 		Args: cobra.NoArgs,
@@ -33,6 +37,17 @@ region may run at once: no row is ever duplicated.`,
 		if err != nil {
 			return usageError{err}
 		}
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer func() {
+			signal.Stop(hup)
+			close(hup)
+		}()
+		go func() {
+			for range hup {
+				d.Reload()
+			}
+		}()
 		return d.Run(cmd.Context())
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "region configuration file (YAML)")
