@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loglake/loglake/ingest"
 	"github.com/loglake/loglake/egress"
+	"github.com/loglake/loglake/ingest"
 	"github.com/loglake/loglake/regions"
 )
 
