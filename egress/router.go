@@ -153,6 +153,9 @@ func (r *Router) sync(ctx context.Context) ([]RouteSet, error) {
 func (r *Router) egress(ctx context.Context, st Stream, n int64) (*Egress, error) {
 	o := r.o.Options
 	o.Route, o.Predicate, o.Start, o.Stop, o.Switches = st.Route, st.Predicate, st.Start, st.Stop, st.Switches
+	if st.SchemaMode != "" {
+		o.SchemaMode = st.SchemaMode
+	}
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err

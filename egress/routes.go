@@ -57,6 +57,10 @@ type Route struct {
 	Predicate string `json:"predicate"`
 	// Table is the target table's URL.
 	Table string `json:"table"`
+	// SchemaMode, when set, overrides Options.SchemaMode for this route: the
+	// targets of one region may differ in how they take schema changes.
+	// Recorded with the set, so a change takes effect at one version.
+	SchemaMode SchemaMode `json:"schemaMode,omitempty"`
 }
 
 // RouteSet is a recorded route set.
@@ -83,6 +87,9 @@ type Stream struct {
 	Stop      int64
 	Predicate string
 	Switches  []PredicateSwitch
+	// SchemaMode is the route's schema mode in the newest set that lists
+	// it ("": the Options' mode).
+	SchemaMode SchemaMode
 }
 
 // CheckRoutes fills in the defaults of routes (Predicate) and validates
@@ -108,6 +115,11 @@ func CheckRoutes(routes []Route) ([]Route, error) {
 		}
 		if _, err := expr.Parse(r.Predicate); err != nil {
 			return nil, fmt.Errorf("%w: route %q: %v", ErrPredicate, r.Name, err)
+		}
+		if r.SchemaMode != "" {
+			if _, err := ParseSchemaMode(string(r.SchemaMode)); err != nil {
+				return nil, fmt.Errorf("route %q: %w", r.Name, err)
+			}
 		}
 		if r.Table == "" {
 			return nil, fmt.Errorf("%w: route %q: table is required", ErrConfig, r.Name)
@@ -213,10 +225,11 @@ func Streams(sets []RouteSet) []Stream {
 					start = 0
 				}
 				open[k] = len(out)
-				out = append(out, Stream{Route: r.Name, Table: r.Table, Start: start, Predicate: r.Predicate})
+				out = append(out, Stream{Route: r.Name, Table: r.Table, Start: start, Predicate: r.Predicate, SchemaMode: r.SchemaMode})
 				continue
 			}
 			st := &out[i]
+			st.SchemaMode = r.SchemaMode
 			if st.Stop > 0 { // back after a gap: nothing forwarded in it
 				st.Switches = append(st.Switches, PredicateSwitch{Version: st.Stop, Predicate: NoRows})
 				st.Stop = 0

@@ -42,6 +42,14 @@ func TestStreams(t *testing.T) {
 	if got := egress.Streams(sets); !reflect.DeepEqual(got, want) {
 		t.Fatalf("streams:\n got %+v\nwant %+v", got, want)
 	}
+
+	// A route's schema mode is the newest set's.
+	strict := all
+	strict.SchemaMode = egress.SchemaFail
+	sets = []egress.RouteSet{{N: 0, Version: 1, Routes: []egress.Route{all}}, {N: 1, Version: 5, Routes: []egress.Route{strict}}}
+	if got := egress.Streams(sets); len(got) != 1 || got[0].SchemaMode != egress.SchemaFail {
+		t.Fatalf("streams with a schema mode change: %+v", got)
+	}
 }
 
 func TestCheckRoutes(t *testing.T) {
@@ -55,6 +63,7 @@ func TestCheckRoutes(t *testing.T) {
 		{"twice", []egress.Route{{Name: "a", Table: "mem://x"}, {Name: "a", Table: "mem://y"}}, egress.ErrConfig},
 		{"no table", []egress.Route{{Name: "a"}}, egress.ErrConfig},
 		{"bad predicate", []egress.Route{{Name: "a", Table: "mem://x", Predicate: "x = "}}, egress.ErrPredicate},
+		{"bad schema mode", []egress.Route{{Name: "a", Table: "mem://x", SchemaMode: "merge"}}, egress.ErrConfig},
 	} {
 		if _, err := egress.CheckRoutes(c.routes); !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)

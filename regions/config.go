@@ -181,6 +181,8 @@ type RouteConfig struct {
 	Predicate string `yaml:"predicate"`
 	// Table is the target table's URL.
 	Table string `yaml:"table"`
+	// SchemaMode overrides egress.schema_mode for this route ("": that one).
+	SchemaMode string `yaml:"schema_mode"`
 }
 
 // MetricsConfig configures the daemon's HTTP endpoint.
@@ -516,7 +518,7 @@ func (c *Config) Routes() []egress.Route {
 	}
 	out := make([]egress.Route, len(c.Egress.Routes))
 	for i, r := range c.Egress.Routes {
-		out[i] = egress.Route{Name: r.Name, Predicate: r.Predicate, Table: r.Table}
+		out[i] = egress.Route{Name: r.Name, Predicate: r.Predicate, Table: r.Table, SchemaMode: egress.SchemaMode(r.SchemaMode)}
 	}
 	return out
 }
