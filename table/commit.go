@@ -119,11 +119,15 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 	if c.ExactVersion {
 		version = c.Version
 	}
+	// winners are the commits other writers landed after read, as the
+	// conflict checks read them: the snapshot after this commit is read's
+	// state plus them plus this commit, so none is read twice.
+	var winners []commit
 	transient := 0
 	for attempt := 1; ; attempt++ {
 		err := t.bucket.PutIfAbsent(ctx, CommitKey(version), data)
 		if err == nil {
-			t.committed(ctx, version, attempt, md)
+			t.committed(ctx, version, attempt, md, read, winners, data)
 			return version, nil
 		}
 		if !errors.Is(err, storage.ErrExists) {
@@ -136,24 +140,25 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 				return -1, err
 			}
 		}
-		winner, err := readCommit(ctx, t.bucket, version)
+		winner, err := readCommitAt(ctx, t.bucket, version)
 		if errors.Is(err, ErrVersionNotFound) {
 			continue // the failed write did not land; try the same version again
 		}
 		if err != nil {
 			return -1, fmt.Errorf("commit version %d: reading the winning commit: %w", version, err)
 		}
-		if commitTxnID(winner) == ci.TxnID {
+		if commitTxnID(winner.actions) == ci.TxnID {
 			// Our own earlier attempt landed but its response was lost.
-			t.committed(ctx, version, attempt, md)
+			t.committed(ctx, version, attempt, md, read, winners, data)
 			return version, nil
 		}
 		if t.hooks.Conflict != nil {
 			t.hooks.Conflict(version)
 		}
-		if err := checkConflict(c, winner, version); err != nil {
+		if err := checkConflict(c, winner.actions, version); err != nil {
 			return -1, err
 		}
+		winners = append(winners, winner)
 		if c.ExactVersion {
 			return -1, fmt.Errorf("%w: version %d was written by another writer", ErrConflict, version)
 		}
@@ -163,9 +168,12 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		if err := sleepJitter(ctx, attempt); err != nil {
 			return -1, err
 		}
-		if version, err = t.catchUp(ctx, c, version+1); err != nil {
+		caught, err := t.catchUp(ctx, c, version+1)
+		if err != nil {
 			return -1, err
 		}
+		winners = append(winners, caught...)
+		version += 1 + int64(len(caught))
 		t.log.Debug("commit lost a version race; retrying", "version", version, "attempt", attempt)
 	}
 }
@@ -214,28 +222,29 @@ func (t *Table) upgradeProtocol(read *Snapshot, c *Commit, proto *Protocol) ([]A
 }
 
 // catchUp checks the commits from version `from` to the head of the log for
-// conflicts with c and returns the next free version.
-func (t *Table) catchUp(ctx context.Context, c *Commit, from int64) (int64, error) {
+// conflicts with c and returns them; the next free version follows them.
+func (t *Table) catchUp(ctx context.Context, c *Commit, from int64) ([]commit, error) {
 	commits, err := readCommitsFrom(ctx, t.bucket, from, 0)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
 	for _, w := range commits {
 		if err := checkConflict(c, w.actions, w.version); err != nil {
-			return -1, err
+			return nil, err
 		}
 	}
-	return from + int64(len(commits)), nil
+	return commits, nil
 }
 
 // maxTransient bounds consecutive transient storage failures in one commit;
 // the storage layer has already retried each of them.
 const maxTransient = 8
 
-// committed runs after a successful commit: hooks, and a checkpoint every
-// delta.checkpointInterval versions. Checkpoint failures are logged, not
-// returned: the commit itself is durable and a later writer checkpoints.
-func (t *Table) committed(ctx context.Context, version int64, attempts int, md *Metadata) {
+// committed runs after a successful commit: hooks, the cached snapshot
+// moved to version, and a checkpoint every delta.checkpointInterval
+// versions. Checkpoint failures are logged, not returned: the commit itself
+// is durable and a later writer checkpoints.
+func (t *Table) committed(ctx context.Context, version int64, attempts int, md *Metadata, read *Snapshot, winners []commit, data []byte) {
 	if t.hooks.Committed != nil {
 		t.hooks.Committed(version, attempts)
 	}
@@ -246,8 +255,15 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 	if !cached && !due {
 		return // a Handle: keep commits at the cost of the commit alone
 	}
-	snap, err := t.Snapshot(ctx)
-	if err != nil {
+	var err error
+	snap := afterCommit(read, winners, version, data)
+	if snap != nil {
+		t.mu.Lock()
+		if t.latest == nil || snap.version > t.latest.version {
+			t.latest = snap
+		}
+		t.mu.Unlock()
+	} else if snap, err = t.Snapshot(ctx); err != nil {
 		t.log.Warn("refresh after commit failed", "version", version, "err", err)
 		return
 	}
@@ -269,6 +285,32 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 			t.log.Warn("log cleanup failed", "version", version, "err", err)
 		}
 	}
+}
+
+// afterCommit derives the snapshot at version, which this writer just
+// committed (data), from the snapshot it read and the winners it read on the
+// way, without reading anything again. It returns nil when they do not
+// reach from read to version (no read snapshot, an exact-version commit
+// past it) or the result is not a readable table; the caller then refreshes.
+func afterCommit(read *Snapshot, winners []commit, version int64, data []byte) *Snapshot {
+	if read == nil || read.version+int64(len(winners))+1 != version {
+		return nil
+	}
+	own, err := decodeCommit(data)
+	if err != nil {
+		return nil
+	}
+	next := read.clone()
+	for _, w := range winners {
+		next.apply(w.actions)
+		next.version, next.commitTime = w.version, w.timestamp
+	}
+	next.apply(own)
+	next.version, next.commitTime = version, commitTimestamp(own, time.Time{})
+	if next.validate() != nil {
+		return nil
+	}
+	return next
 }
 
 // checkConflict decides whether c can be retried after winner took version.
