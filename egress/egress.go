@@ -634,6 +634,9 @@ func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, ad
 		},
 		AppID:      e.appID,
 		AppVersion: b.to,
+		// csnap was read before the batch's files were written; other
+		// regions have committed since.
+		CatchUp: true,
 	}
 	// table.Commit retries lost version races; a concurrent commit of this
 	// region (its txn at any version) or a metadata change comes back as

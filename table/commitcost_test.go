@@ -2,6 +2,7 @@ package table_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -129,5 +130,62 @@ func TestRefreshUpToDateCostsOneGET(t *testing.T) {
 	calls := b.Counts().Sub(before)
 	if n := calls.Sum(storage.CountKey{}, true); n != 1 || calls.Sum(storage.CountKey{Kind: storage.KindGet, Outcome: storage.OutcomeNotFound}, false) != 1 {
 		t.Fatalf("refresh with nothing new made requests %v, want one GET that finds nothing", calls)
+	}
+}
+
+// With CatchUp, a commit whose read snapshot is stale reads the commits
+// after it first and checks them as if it had lost a race: it loses no
+// race, and a winner carrying its own stream's txn still stops it before
+// anything is written.
+func TestCommitCatchUp(t *testing.T) {
+	ctx := context.Background()
+	inner := openMem(t)
+	tabletest.Create(t, inner, nil)
+	b := storage.NewCounting(inner, nil)
+	races := 0
+	stale, err := table.Open(ctx, b, &table.Options{Hooks: table.Hooks{Conflict: func(int64) { races++ }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := stale.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := table.Open(ctx, inner, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		cur, err := other.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Commit(ctx, cur, &table.Commit{AppID: "other", AppVersion: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := b.Counts()
+	v, err := stale.Commit(ctx, read, &table.Commit{AppID: "stale", AppVersion: 1, CatchUp: true})
+	if err != nil || v != 4 {
+		t.Fatalf("commit with CatchUp after 3 others: v=%d err=%v, want version 4", v, err)
+	}
+	calls := b.Counts().Sub(before)
+	if races != 0 || calls.Sum(storage.CountKey{Kind: storage.KindPut}, true) != 1 {
+		t.Fatalf("%d races lost, requests %v: want one PUT and no race", races, calls)
+	}
+	// Another instance of "other" with a stale snapshot: replaying its
+	// version 0, which landed after the read version, is already in.
+	_, err = stale.Commit(ctx, read, &table.Commit{AppID: "other", AppVersion: 0, CatchUp: true})
+	if !errors.Is(err, table.ErrAlreadyCommitted) {
+		t.Fatalf("stale replay of other's version 0 with CatchUp: %v, want ErrAlreadyCommitted", err)
+	}
+	_, err = stale.Commit(ctx, read, &table.Commit{AppID: "other", AppVersion: 5, CatchUp: true})
+	if !errors.Is(err, table.ErrConflict) {
+		t.Fatalf("stale instance of other moving to 5 over its concurrent 0..2 with CatchUp: %v, want ErrConflict", err)
+	}
+	if latest, err := table.Open(ctx, inner, nil); err != nil {
+		t.Fatal(err)
+	} else if s, _ := latest.Snapshot(ctx); s.Version() != 4 {
+		t.Fatalf("table at version %d after refused commits, want 4", s.Version())
 	}
 }
