@@ -785,12 +785,17 @@ func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, ad
 		},
 		AppID:      e.appID,
 		AppVersion: b.to,
+		// csnap was read before the batch's files were written; other
+		// regions have committed since.
+		CatchUp: true,
 	}
 	// table.Commit retries lost version races; a concurrent commit of this
 	// region (its txn at any version) or a metadata change comes back as
 	// ErrConflict / ErrAlreadyCommitted: the batch may overlap it, so plan
 	// again from the central table's txn.
+	started := time.Now()
 	v, err := e.dst.Commit(ctx, csnap, c)
+	took := time.Since(started)
 	switch {
 	case errors.Is(err, table.ErrConflict), errors.Is(err, table.ErrAlreadyCommitted):
 		e.discard(adds)
@@ -823,9 +828,10 @@ func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, ad
 	}
 	e.log.Debug("committed to the central table", "version", v, "sourceFrom", b.from, "sourceTo", b.to, "rows", b.rows)
 	if e.opts.Committed != nil {
+		res.CommitDuration = took
 		e.opts.Committed(res)
 	}
-	res.Sources = nil
+	res.Sources, res.CommitDuration = nil, 0
 	return res, nil
 }
 

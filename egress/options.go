@@ -224,6 +224,10 @@ type Summary struct {
 	// Sources lists the source versions with rows that a central commit
 	// covers; set only in the Summary given to Options.Committed.
 	Sources []SourceCommit `json:"sources,omitempty"`
+	// CommitDuration is how long the central commit took, version races
+	// and their retries included (not the data files); set only in the
+	// Summary given to Options.Committed.
+	CommitDuration time.Duration `json:"-"`
 }
 
 // SourceCommit is one source version forwarded by a central commit.

@@ -304,17 +304,24 @@ type commit struct {
 	timestamp int64 // Unix ms, see commitTimestamp
 }
 
-// probeWindow is how many commit files readCommitsFrom fetches at once.
+// probeWindow is how many versions ProbeLatest tests at once.
 const probeWindow = 8
+
+// maxReadWindow caps how many commit files readCommitsFrom fetches at once.
+const maxReadWindow = 16
 
 // readCommitsFrom reads the commits from version `from` on, in order, until
 // the first version that does not exist, at most max (max <= 0: no bound).
 // It probes commit files directly instead of listing _delta_log/, so its cost
-// is the number of new commits, never the length of the history.
+// is the number of new commits, never the length of the history. It fetches
+// one file, then twice as many at a time while every one exists (up to
+// maxReadWindow): a refresh that finds nothing new costs one GET, and k new
+// commits cost about k GETs plus at most k that find nothing, in about
+// log2(k) round trips.
 func readCommitsFrom(ctx context.Context, b storage.Bucket, from int64, max int) ([]commit, error) {
 	var out []commit
-	for {
-		n := probeWindow
+	for window := 1; ; window = min(2*window, maxReadWindow) {
+		n := window
 		if max > 0 {
 			n = min(n, max-len(out))
 		}
