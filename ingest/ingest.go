@@ -682,7 +682,7 @@ func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Sn
 		// compression was the largest cost of ingest (a third of its CPU at
 		// level 3), and level 1 costs about a fifth less CPU in all for a
 		// few percent larger files.
-		Writer: &table.WriterOptions{RowGroupRows: 128 << 10, RowGroupBytes: 32 << 20, CompressionLevel: 1, DeltaTimestamps: true}}
+		Writer: &table.WriterOptions{RowGroupRows: 128 << 10, RowGroupBytes: 32 << 20, CompressionLevel: 1, DeltaTimestamps: true, PlainDistinct: true}}
 	var wwg sync.WaitGroup
 	var addsMu sync.Mutex
 	var adds []table.Action

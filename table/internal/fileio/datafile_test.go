@@ -727,48 +727,81 @@ func logRecord(b testing.TB, mem memory.Allocator, n int, seed uint64) (arrow.Re
 func TestLogFileWriter(t *testing.T) {
 	rec, _ := logRecord(t, memory.DefaultAllocator, 20_000, 3)
 	defer rec.Release()
+	var stats []string
+	for _, opts := range []*fileio.WriterOptions{nil, {PlainDistinct: true}} {
+		var buf bytes.Buffer
+		w, err := fileio.NewFileWriter(&buf, rec.Schema(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		if w.NumRows() != 20_000 || w.EstimatedSize() <= 0 {
+			t.Errorf("NumRows %d EstimatedSize %d", w.NumRows(), w.EstimatedSize())
+		}
+		st, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := st.Nulls("service"); st.NumRecords != 20_000 || n != 0 {
+			t.Errorf("stats %s", st.JSON())
+		}
+		if mx, _ := st.Max("level"); mx != "warn" {
+			t.Errorf("max(level) = %v", mx)
+		}
+		stats = append(stats, st.JSON())
+		// Low-cardinality columns are dictionary encoded; with
+		// PlainDistinct the nearly unique messages are not.
+		pf, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for col, wantDict := range map[int]bool{1: true, 3: true, 4: opts == nil} {
+			cc, err := pf.MetaData().RowGroup(0).ColumnChunk(col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cc.HasDictionaryPage() != wantDict {
+				t.Errorf("options %+v: column %d has a dictionary page: %v, want %v", opts, col, cc.HasDictionaryPage(), wantDict)
+			}
+		}
+		sch, _ := fileio.SchemaFromArrow(rec.Schema())
+		r, err := fileio.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &fileio.ReadOptions{Schema: sch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, r)
+		if !array.RecordEqual(got, rec) {
+			t.Errorf("options %+v: log record differs after round trip", opts)
+		}
+		got.Release()
+	}
+	if stats[0] != stats[1] {
+		t.Errorf("statistics differ with PlainDistinct:\n%s\n%s", stats[0], stats[1])
+	}
+}
+
+// TestFileWriterPlainDistinctEmpty closes a PlainDistinct writer that never
+// saw a record: the file must still be a valid, empty Parquet file.
+func TestFileWriterPlainDistinctEmpty(t *testing.T) {
+	rec, _ := logRecord(t, memory.DefaultAllocator, 10, 1)
+	defer rec.Release()
 	var buf bytes.Buffer
-	w, err := fileio.NewFileWriter(&buf, rec.Schema(), nil)
+	w, err := fileio.NewFileWriter(&buf, rec.Schema(), &fileio.WriterOptions{PlainDistinct: true})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if w.NumRows() != 20_000 || w.EstimatedSize() <= 0 {
-		t.Errorf("NumRows %d EstimatedSize %d", w.NumRows(), w.EstimatedSize())
 	}
 	st, err := w.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := st.Nulls("service"); st.NumRecords != 20_000 || n != 0 {
-		t.Errorf("stats %s", st.JSON())
-	}
-	if mx, _ := st.Max("level"); mx != "warn" {
-		t.Errorf("max(level) = %v", mx)
-	}
-	// Low-cardinality columns are dictionary encoded.
 	pf, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := pf.MetaData().RowGroup(0).ColumnChunk(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cc.HasDictionaryPage() {
-		t.Error("service column is not dictionary encoded")
-	}
-	sch, _ := fileio.SchemaFromArrow(rec.Schema())
-	r, err := fileio.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &fileio.ReadOptions{Schema: sch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readAll(t, r)
-	defer got.Release()
-	if !array.RecordEqual(got, rec) {
-		t.Error("log record differs after round trip")
+	if st.NumRecords != 0 || pf.NumRows() != 0 || pf.MetaData().Schema.NumColumns() != rec.Schema().NumFields() {
+		t.Errorf("empty file: %d records, %d rows, %d columns", st.NumRecords, pf.NumRows(), pf.MetaData().Schema.NumColumns())
 	}
 }
 

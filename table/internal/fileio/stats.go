@@ -373,19 +373,57 @@ func (cs *colStats) update(arr arrow.Array, valid []bool) {
 	case statString:
 		switch a := arr.(type) {
 		case *array.String:
-			for i := 0; i < n; i++ {
-				if allValid || isValid(i) {
-					cs.observeString(a.Value(i))
-				}
-			}
+			stringMinMax(cs, a.ValueOffsets(), a.ValueBytes(), allValid, isValid)
 		case *array.LargeString:
-			for i := 0; i < n; i++ {
-				if allValid || isValid(i) {
-					cs.observeString(a.Value(i))
-				}
-			}
+			stringMinMax(cs, a.ValueOffsets(), a.ValueBytes(), allValid, isValid)
 		}
 	}
+}
+
+// stringMinMax folds the smallest and largest of n string values into the
+// statistics. Cutting to StatsStringPrefix code points keeps order (a <= b
+// gives prefix(a) <= prefix(b)), so observing only the extremes yields the
+// same bounds as observing every value; and the largest value is the one
+// whose truncation matters (if any value sharing the max prefix is longer
+// than it, the largest is too, and continues with U+10FFFF if any does).
+// Most values differ from both extremes in their first byte: that test
+// spares them the full comparisons (measured: a third of the collector's
+// CPU on log columns).
+func stringMinMax[O int32 | int64](cs *colStats, offs []O, data []byte, allValid bool, isValid func(int) bool) {
+	if len(offs) < 2 {
+		return
+	}
+	base := offs[0] // offsets are into the whole buffer, data starts at offs[0]
+	var lo, hi []byte
+	lo0, hi0 := -1, -1 // first bytes of lo and hi; -1 when empty or unset
+	found := false
+	for i := range len(offs) - 1 {
+		if !allValid && !isValid(i) {
+			continue
+		}
+		v := data[offs[i]-base : offs[i+1]-base]
+		if found && len(v) > 0 && lo0 < int(v[0]) && int(v[0]) < hi0 {
+			continue
+		}
+		if !found {
+			lo, hi, found = v, v, true
+		} else if bytes.Compare(v, lo) < 0 {
+			lo = v
+		} else if bytes.Compare(v, hi) > 0 {
+			hi = v
+		}
+		lo0, hi0 = firstByte(lo), firstByte(hi)
+	}
+	if found {
+		cs.observeStrings(string(lo), string(hi))
+	}
+}
+
+func firstByte(s []byte) int {
+	if len(s) == 0 {
+		return -1
+	}
+	return int(s[0])
 }
 
 func (cs *colStats) updateDict(d *array.Dictionary, valid []bool) {
@@ -479,11 +517,15 @@ func stringPrefix(s string) (string, bool) {
 	return s, false
 }
 
-func (cs *colStats) observeString(v string) {
-	p, long := stringPrefix(v)
-	if !cs.seen || p < cs.minS {
+func (cs *colStats) observeString(v string) { cs.observeStrings(v, v) }
+
+// observeStrings folds in lo as a candidate minimum and hi as a candidate
+// maximum.
+func (cs *colStats) observeStrings(lo, hi string) {
+	if p, _ := stringPrefix(lo); !cs.seen || p < cs.minS {
 		cs.minS = strings.Clone(p)
 	}
+	p, long := stringPrefix(hi)
 	switch {
 	case !cs.seen || p > cs.maxS:
 		cs.maxS = strings.Clone(p)
@@ -494,7 +536,7 @@ func (cs *colStats) observeString(v string) {
 	if long && p == cs.maxS {
 		// The appended maxRune bounds the value unless the value goes on
 		// with maxRune itself; then no truncated max is valid.
-		if r, _ := utf8.DecodeRuneInString(v[len(p):]); r == utf8.MaxRune {
+		if r, _ := utf8.DecodeRuneInString(hi[len(p):]); r == utf8.MaxRune {
 			cs.invalid = true
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -48,7 +50,22 @@ type WriterOptions struct {
 	// allocator, which a leak-checking allocator reports; the Go allocator
 	// collects it.
 	DeltaTimestamps bool
+	// PlainDistinct stores top-level string columns without a dictionary
+	// when most values of the first record written are distinct (trace
+	// ids, request ids, free-text messages). The encoder would hash each
+	// value into a dictionary until the dictionary page outgrows its
+	// limit, write that page, and fall back to plain encoding in every row
+	// group: work whose output is no smaller.
+	PlainDistinct bool
 }
+
+// distinctSample is how many leading values of a string column
+// PlainDistinct looks at, and plainDistinctShare the share of them that
+// must be distinct for the column to go without a dictionary.
+const (
+	distinctSample     = 4096
+	plainDistinctShare = 0.5
+)
 
 func codecFor(name string) (compress.Compression, error) {
 	switch strings.ToLower(name) {
@@ -73,7 +90,9 @@ func codecFor(name string) (compress.Compression, error) {
 // underlying writer as they fill, so memory stays bounded by one row group
 // whatever the file size. A FileWriter is not safe for concurrent use.
 type FileWriter struct {
-	pw      *pqarrow.FileWriter
+	pw      *pqarrow.FileWriter // nil until the first Write with PlainDistinct
+	pprops  []parquet.WriterProperty
+	aprops  pqarrow.ArrowWriterProperties
 	sink    *countingWriter
 	schema  *arrow.Schema
 	stats   *statsCollector
@@ -98,7 +117,8 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // NewFileWriter returns a writer of a Parquet file with Arrow schema sch onto
 // w. Timestamps are stored as INT64 TIMESTAMP_MICROS (isAdjustedToUTC when
 // the Arrow type has a zone), dictionary encoding is tried on every column
-// and dropped by the encoder for columns whose dictionary grows too large.
+// (but see PlainDistinct and DeltaTimestamps) and dropped by the encoder for
+// columns whose dictionary grows too large.
 func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWriter, error) {
 	var o WriterOptions
 	if opts != nil {
@@ -146,13 +166,53 @@ func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWr
 		pqarrow.WithCoerceTimestamps(arrow.Microsecond),
 		pqarrow.WithTruncatedTimestamps(true),
 	)
-	sink := &countingWriter{w: w}
-	pw, err := pqarrow.NewFileWriter(sch, sink, parquet.NewWriterProperties(pprops...), aprops)
-	if err != nil {
-		return nil, fmt.Errorf("table: parquet writer: %w", err)
+	fw := &FileWriter{pprops: pprops, aprops: aprops,
+		sink: &countingWriter{w: w}, schema: sch, stats: newStatsCollector(sch),
+		rgRows: o.RowGroupRows, rgBytes: o.RowGroupBytes}
+	if !o.PlainDistinct {
+		if err := fw.open(nil); err != nil {
+			return nil, err
+		}
 	}
-	return &FileWriter{pw: pw, sink: sink, schema: sch, stats: newStatsCollector(sch),
-		rgRows: o.RowGroupRows, rgBytes: o.RowGroupBytes}, nil
+	return fw, nil
+}
+
+// open starts the Parquet file, with dictionaries off for the string
+// columns of first (nil: none) whose values are mostly distinct.
+func (w *FileWriter) open(first arrow.Record) error {
+	pprops := w.pprops
+	if first != nil {
+		for i, f := range w.schema.Fields() {
+			if mostlyDistinct(first.Column(i)) {
+				pprops = append(slices.Clip(pprops), parquet.WithDictionaryFor(f.Name, false))
+			}
+		}
+	}
+	pw, err := pqarrow.NewFileWriter(w.schema, w.sink, parquet.NewWriterProperties(pprops...), w.aprops)
+	if err != nil {
+		return fmt.Errorf("table: parquet writer: %w", err)
+	}
+	w.pw = pw
+	return nil
+}
+
+// mostlyDistinct reports whether arr is a string column whose first
+// distinctSample non-null values are at least plainDistinctShare distinct.
+func mostlyDistinct(arr arrow.Array) bool {
+	a, ok := arr.(*array.String)
+	if !ok {
+		return false
+	}
+	seen := make(map[string]struct{}, min(a.Len(), distinctSample))
+	n := 0
+	for i := 0; i < a.Len() && n < distinctSample; i++ {
+		if a.IsValid(i) {
+			seen[a.Value(i)] = struct{}{}
+			n++
+		}
+	}
+	// Too few values say nothing about the column: keep the dictionary.
+	return n >= distinctSample/4 && float64(len(seen)) >= plainDistinctShare*float64(n)
 }
 
 // Write appends rec, whose schema must equal the writer's. It does not keep
@@ -166,6 +226,12 @@ func (w *FileWriter) Write(rec arrow.Record) error {
 	}
 	if !rec.Schema().Equal(w.schema) {
 		return fmt.Errorf("%w: record schema %s does not match file schema %s", ErrSchema, rec.Schema(), w.schema)
+	}
+	if w.pw == nil {
+		if err := w.open(rec); err != nil {
+			w.err = err
+			return err
+		}
 	}
 	n := rec.NumRows()
 	for off := int64(0); off < n; off += writeChunkRows {
@@ -214,6 +280,9 @@ func (w *FileWriter) NumRows() int64 { return w.stats.numRecords }
 // counting the footer: flushed row groups plus the buffered one, compressed.
 // Callers use it to roll files at a target size.
 func (w *FileWriter) EstimatedSize() int64 {
+	if w.pw == nil {
+		return w.sink.n
+	}
 	return w.sink.n + w.pw.RowGroupTotalCompressedBytes()
 }
 
@@ -224,6 +293,13 @@ func (w *FileWriter) Close() (*Stats, error) {
 		return nil, errors.New("table: FileWriter closed twice")
 	}
 	w.closed = true
+	if w.pw == nil && w.err == nil {
+		// Nothing was written: an empty file still gets its footer.
+		w.err = w.open(nil)
+	}
+	if w.pw == nil {
+		return nil, w.err
+	}
 	if err := w.pw.Close(); err != nil && w.err == nil {
 		w.err = fmt.Errorf("table: close parquet: %w", err)
 	}
