@@ -96,56 +96,30 @@ func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storag
 	if err != nil {
 		return rep, fmt.Errorf("regions: optimize %s: %w", b.URL(), err)
 	}
-	snap, err := t.Snapshot(ctx)
-	if err != nil {
-		return rep, err
-	}
-	retain, err := snap.DeletedFileRetention()
-	if err != nil {
-		return rep, err
-	}
+	var consumers []Consumer
 	if central != nil {
-		// Egress has read up to the txn it committed in central.
-		ct, err := table.Open(ctx, central, nil)
-		if err != nil && !errors.Is(err, table.ErrNoTable) {
-			return rep, err
-		}
-		consumed := int64(-1)
-		if ct != nil {
-			cs, err := ct.Snapshot(ctx)
-			if err != nil {
-				return rep, err
-			}
-			if v, ok := cs.AppVersion(egress.AppID(cfg.Name)); ok {
-				consumed = v
-			}
-		}
-		rep.KeepFrom = max(consumed+1, 0)
-		if rep.KeepFrom <= snap.Version() {
-			// Files egress has still to read were added after the commit
-			// it resumes at; keep every file removed since then.
-			ch, err := t.Changes(ctx, rep.KeepFrom-1, rep.KeepFrom, 1)
-			if err != nil {
-				return rep, err
-			}
-			if len(ch) == 1 {
-				if lag := now.Sub(ch[0].Timestamp) + time.Minute; lag > retain {
-					log.Warn("egress lags behind the retention; vacuum keeps what it has not read", "lag", lag, "keep_from", rep.KeepFrom)
-					retain = lag
-				}
-			}
-		}
+		consumers = []Consumer{{Target: central, AppID: egress.AppID(cfg.Name)}}
 	}
+	guard, err := NewGuard(ctx, consumers)
+	if err != nil {
+		return rep, err
+	}
+	rep.KeepFrom = guard.KeepFrom
 	if !mt.NoVacuum {
-		rep.Vacuum, err = t.Vacuum(ctx, &table.VacuumOptions{Retain: &retain, Now: func() time.Time { return now }})
+		rep.Vacuum, err = t.Vacuum(ctx, guard.Vacuum(&table.VacuumOptions{Now: func() time.Time { return now }}))
 		if err != nil {
 			return rep, fmt.Errorf("regions: vacuum %s: %w", b.URL(), err)
 		}
+		if rep.Vacuum.KeptForConsumers > 0 {
+			log.Warn("egress lags behind the retention; vacuum keeps the files it has not read",
+				"kept_files", rep.Vacuum.KeptForConsumers, "keep_from", rep.KeepFrom)
+		}
 	}
-	if central != nil && rep.KeepFrom == 0 {
+	lo, ok := guard.LogCleanup(&table.LogCleanupOptions{Now: func() time.Time { return now }})
+	if !ok {
 		return rep, nil // egress has read nothing yet: the whole log stays
 	}
-	rep.Log, err = t.CleanupLog(ctx, &table.LogCleanupOptions{KeepFrom: rep.KeepFrom, Now: func() time.Time { return now }})
+	rep.Log, err = t.CleanupLog(ctx, lo)
 	if err != nil {
 		return rep, fmt.Errorf("regions: log cleanup %s: %w", b.URL(), err)
 	}
