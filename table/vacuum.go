@@ -61,7 +61,7 @@ type VacuumResult struct {
 	// KeptForConsumers counts files past the cutoff that were kept only
 	// because KeepRemovedFrom protects them.
 	KeptForConsumers int64 `json:"numKeptForConsumers"`
-	DryRun      bool  `json:"dryRun"`
+	DryRun           bool  `json:"dryRun"`
 	// Paths are the keys deleted (DryRun: to delete), only with DryRun.
 	Paths []string `json:"paths,omitempty"`
 }
