@@ -88,8 +88,9 @@ type Erased struct {
 	Vacuum *table.VacuumResult `json:"vacuum,omitempty"`
 	// Remaining counts the rows still matching Where in the latest
 	// snapshot after the erasure: rows appended while it ran (they
-	// survive a DELETE) — rerun to erase them.
-	Remaining int64 `json:"remaining"`
+	// survive a DELETE) — rerun to erase them. nil: not counted (a dry
+	// run, or the erasure stopped before this table's last step).
+	Remaining *int64 `json:"remaining"`
 }
 
 // EraseReport lists the tables in the order they were erased.
@@ -406,6 +407,6 @@ func (e *eraser) vacuum(ctx context.Context, et erasedTable) error {
 	if err != nil {
 		return err
 	}
-	et.entry.Remaining = left.NumDeletedRows
+	et.entry.Remaining = &left.NumDeletedRows
 	return nil
 }

@@ -135,7 +135,7 @@ func TestErase(t *testing.T) {
 	roles := []string{}
 	for _, e := range rep.Tables {
 		roles = append(roles, e.Role)
-		if e.Remaining != 0 || e.Vacuum == nil || e.Vacuum.KeptForConsumers != 0 {
+		if e.Remaining == nil || *e.Remaining != 0 || e.Vacuum == nil || e.Vacuum.KeptForConsumers != 0 {
 			t.Fatalf("%s: %+v", e.URL, e)
 		}
 	}

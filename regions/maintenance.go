@@ -115,13 +115,14 @@ func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storag
 				"kept_files", rep.Vacuum.KeptForConsumers, "keep_from", rep.KeepFrom)
 		}
 	}
-	lo, ok := guard.LogCleanup(&table.LogCleanupOptions{Now: func() time.Time { return now }})
-	if !ok {
-		return rep, nil // egress has read nothing yet: the whole log stays
-	}
-	rep.Log, err = t.CleanupLog(ctx, lo)
+	var held int
+	rep.Log, held, err = guard.CleanupLog(ctx, t, &table.LogCleanupOptions{Now: func() time.Time { return now }})
 	if err != nil {
 		return rep, fmt.Errorf("regions: log cleanup %s: %w", b.URL(), err)
+	}
+	if held > 0 {
+		log.Warn("egress lags behind the log retention; log cleanup keeps the commits it has not read",
+			"kept_commits", held, "keep_from", rep.KeepFrom)
 	}
 	return rep, nil
 }

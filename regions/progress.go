@@ -167,3 +167,30 @@ func (g *Guard) LogCleanup(o *table.LogCleanupOptions) (_ *table.LogCleanupOptio
 	out.KeepFrom = g.KeepFrom
 	return &out, true
 }
+
+// CleanupLog runs t's log cleanup bounded by the guard. heldBack counts the
+// commits the retention alone would have deleted and the guard kept for a
+// consumer that has not read them yet.
+func (g *Guard) CleanupLog(ctx context.Context, t *table.Table, o *table.LogCleanupOptions) (res *table.LogCleanupResult, heldBack int, err error) {
+	bounded, ok := g.LogCleanup(o)
+	if g.Active {
+		dry := table.LogCleanupOptions{}
+		if o != nil {
+			dry = *o
+		}
+		dry.DryRun = true
+		all, err := t.CleanupLog(ctx, &dry)
+		if err != nil {
+			return nil, 0, err
+		}
+		heldBack = all.CommitsDeleted
+	}
+	if !ok {
+		return &table.LogCleanupResult{OldestVersion: -1}, heldBack, nil
+	}
+	res, err = t.CleanupLog(ctx, bounded)
+	if err != nil {
+		return nil, 0, err
+	}
+	return res, max(heldBack-res.CommitsDeleted, 0), nil
+}
