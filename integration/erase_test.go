@@ -3,8 +3,10 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -309,4 +311,64 @@ func erOpAt(t *testing.T, b storage.Bucket, v int64) string {
 		}
 	}
 	return ""
+}
+
+// TestEraseCLI runs the real binary on file://: `vacuum --config` on a
+// regional table whose egress lags keeps the files egress has not read and
+// warns on stderr (egress then still forwards them), and `loglake erase`
+// leaves no org-7 row in either table's stored Parquet files.
+func TestEraseCLI(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	u := func(s string) string { return fileURL(dir + "/" + s) }
+	cfgPath := dir + "/eu-1.yaml"
+	cfgYAML := fmt.Sprintf("name: eu-1\nlanding: %s\ntable: %s\ncentral: %s\n", u("landing"), u("regional"), u("central"))
+	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	landing := openBucket(t, u("landing"))
+	ok := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := run(t, args...)
+		if code != 0 {
+			t.Fatalf("loglake %v: exit %d: %s", args, code, errOut)
+		}
+		return out
+	}
+	land := func(key string, first int) (victims, approved int) {
+		data, victims, approved := erLines(first, 60)
+		if err := landing.Put(ctx, key, data); err != nil {
+			t.Fatal(err)
+		}
+		ok("ingest", "--landing", u("landing"), "--table", u("regional"), "--once")
+		return victims, approved
+	}
+	v1, a1 := land("a.ndjson", 0)
+	ok("egress", "--config", cfgPath, "--once")
+	v2, a2 := land("b.ndjson", 60) // egress lags behind this one
+	ok("delete", u("regional"), "--where", erWhere, "--config", cfgPath)
+	_, errOut, code := run(t, "vacuum", u("regional"), "--retain", "0", "--force", "--config", cfgPath)
+	if code != 0 || !strings.Contains(errOut, "loglake: vacuum: warning: kept ") || !strings.Contains(errOut, "egress:eu-1") {
+		t.Fatalf("vacuum past egress: exit %d, stderr %q", code, errOut)
+	}
+	// What the vacuum kept, egress still reads: b.ndjson's approved rows.
+	var sum struct{ Rows, SkippedCommits int64 }
+	if err := json.Unmarshal([]byte(ok("egress", "--config", cfgPath, "--once", "-o", "json")), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Rows != int64(30) || sum.SkippedCommits != 1 {
+		t.Fatalf("egress after the guarded vacuum: %+v", sum)
+	}
+	var rep regions.EraseReport
+	if err := json.Unmarshal([]byte(ok("erase", "--where", erWhere, cfgPath, "--retain", "0", "--force", "--wait", "30s", "-o", "json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Tables) != 2 || rep.Tables[0].Delete.NumDeletedRows != 0 || rep.Tables[1].Delete.NumDeletedRows != int64(a1+a2) {
+		t.Fatalf("erase: %+v (regional victims %d, approved %d)", rep.Tables, v1+v2, a1+a2)
+	}
+	for _, name := range []string{"regional", "central"} {
+		if n, sample := erStored(t, openBucket(t, u(name))); n != 0 {
+			t.Fatalf("%s: %d org-7 rows still stored, e.g. %s", name, n, sample)
+		}
+	}
 }
