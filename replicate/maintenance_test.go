@@ -92,7 +92,7 @@ func TestCloneAfterSourceLogCleanup(t *testing.T) {
 	if _, err := src.Vacuum(ctx, &table.VacuumOptions{Retain: &zero, Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	rt.Append(t, src, 300, 10, nil) // v7
+	rt.Append(t, src, 300, 10, nil)                                                                   // v7
 	if _, err := src.Delete(ctx, &table.DeleteOptions{Where: "id >= 300 AND id < 303"}); err != nil { // v8
 		t.Fatal(err)
 	}
