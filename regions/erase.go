@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/loglake/loglake/egress"
+	"github.com/loglake/loglake/query"
 	"github.com/loglake/loglake/replicate"
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
@@ -60,6 +61,9 @@ type EraseRequest struct {
 	// DryRun counts the matching rows in the regional and central tables
 	// and changes nothing.
 	DryRun bool
+	// CacheDir, when set, is a query file cache (query.Cache) on this host
+	// whose copies of the files the erased tables removed are deleted.
+	CacheDir string
 	// Now is VACUUM's clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -86,6 +90,9 @@ type Erased struct {
 	// Clone is the replica's catch-up run, which replays the DELETE.
 	Clone  *replicate.Result   `json:"clone,omitempty"`
 	Vacuum *table.VacuumResult `json:"vacuum,omitempty"`
+	// CachePurged counts the cached copies of removed files deleted from
+	// EraseRequest.CacheDir.
+	CachePurged int `json:"cachePurged,omitempty"`
 	// Remaining counts the rows still matching Where in the latest
 	// snapshot after the erasure: rows appended while it ran (they
 	// survive a DELETE) — rerun to erase them. nil: not counted (a dry
@@ -150,6 +157,7 @@ type eraser struct {
 	rep     *EraseReport
 	buckets map[string]storage.Bucket // by URL as configured
 	erased  []erasedTable             // tables erased so far, replica sources
+	cache   *query.Cache              // EraseRequest.CacheDir, once opened
 }
 
 type erasedTable struct {
@@ -390,6 +398,9 @@ func (e *eraser) vacuum(ctx context.Context, et erasedTable) error {
 	if err != nil {
 		return err
 	}
+	if err := e.purgeCache(ctx, t, et); err != nil {
+		return err
+	}
 	if !e.req.NoVacuum {
 		guard, err := NewGuard(ctx, et.guard)
 		if err != nil {
@@ -408,5 +419,42 @@ func (e *eraser) vacuum(ctx context.Context, et erasedTable) error {
 		return err
 	}
 	et.entry.Remaining = &left.NumDeletedRows
+	return nil
+}
+
+// purgeCache deletes the query cache's copies of the files the table
+// removed (the erased ones among them), keyed as the query engine keys
+// them: location URL, file key and size.
+func (e *eraser) purgeCache(ctx context.Context, t *table.Table, et erasedTable) error {
+	if e.req.CacheDir == "" {
+		return nil
+	}
+	if e.cache == nil {
+		c, err := query.NewCache(e.req.CacheDir, nil)
+		if err != nil {
+			return err
+		}
+		e.cache = c
+	}
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range snap.Tombstones() {
+		if r.Size == nil {
+			continue // no size in the log: the query engine never cached it under one either
+		}
+		key, err := table.FileKey(r.Path)
+		if err != nil {
+			return err
+		}
+		gone, err := e.cache.Forget(et.b.URL(), key, *r.Size)
+		if err != nil {
+			return err
+		}
+		if gone {
+			et.entry.CachePurged++
+		}
+	}
 	return nil
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/ingest"
+	"github.com/loglake/loglake/query"
 	"github.com/loglake/loglake/regions"
 	"github.com/loglake/loglake/replicate"
 	"github.com/loglake/loglake/storage"
@@ -115,7 +117,46 @@ func TestErase(t *testing.T) {
 		t.Fatalf("%d matching rows stored before the erasure, want %d", got, victims)
 	}
 
-	req := &regions.EraseRequest{Where: eraseWhere, Regions: []*regions.Config{cfg}, Replicas: replicas,
+	// A query host has cached every file of every table (as `loglake
+	// query` does for remote tables).
+	cacheDir := t.TempDir()
+	cache, err := query.NewCache(cacheDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := 0
+	for _, s := range []string{"regional", "central", "regional-dr", "central-dr", "central-dr2"} {
+		b := open(s)
+		tbl, err := table.Open(ctx, b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := tbl.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range snap.Files() {
+			key, err := table.FileKey(f.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _, err := cache.Fetch(ctx, b, key, f.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cache.Unpin(p)
+			cached++
+		}
+	}
+	cacheB, err := storage.Open(ctx, "file://"+filepath.ToSlash(cacheDir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := eraseVictims(t, cacheB); n == 0 {
+		t.Fatalf("the cache (%d files) holds no org-7 row before the erasure", cached)
+	}
+
+	req := &regions.EraseRequest{Where: eraseWhere, CacheDir: cacheDir, Regions: []*regions.Config{cfg}, Replicas: replicas,
 		Wait: 100 * time.Millisecond, Poll: 10 * time.Millisecond, Retain: new(time.Duration), Force: true}
 	rep, err := regions.Erase(ctx, req)
 	if !errors.Is(err, regions.ErrEgressBehind) || len(rep.Tables) != 1 || rep.Tables[0].Delete.NumDeletedRows != int64(victims) {
@@ -158,6 +199,9 @@ func TestErase(t *testing.T) {
 		if got, sample := eraseVictims(t, open(s)); got != 0 {
 			t.Fatalf("%s: %d erased rows still stored, e.g. %s", s, got, sample)
 		}
+	}
+	if n, sample := eraseVictims(t, cacheB); n != 0 {
+		t.Fatalf("query cache: %d erased rows still cached, e.g. %s", n, sample)
 	}
 	// Other rows are all there: approved non-victims in central.
 	ct, err := table.Open(ctx, central, nil)

@@ -17,6 +17,7 @@ import (
 func init() {
 	var (
 		where, retain      string
+		cacheDir           string
 		replicas           []string
 		wait               time.Duration
 		force, dry, noVacu bool
@@ -32,9 +33,10 @@ rows of those regions), vacuums both, and brings every --replica up to date
 with its source (which replays the DELETE and copies only live files) and
 vacuums it. It waits up to --wait for egress (a region daemon or 'loglake
 egress' must be running). Removed files go only with a retention the tables
-allow: pass --retain 0 --force to delete them now. Landing files, query
-caches and the Delta logs' statistics are outside its reach: see
-docs/erasure.md for the whole procedure.`,
+allow: pass --retain 0 --force to delete them now. --cache-dir purges a
+query file cache on this host. Landing files, other hosts' caches and the
+Delta logs' statistics are outside its reach: see docs/erasure.md for the
+whole procedure.`,
 		Example: `  loglake erase --where "org_id = 'org-7'" configs/demo/eu-west.yaml --dry-run
   loglake erase --where "org_id = 'org-7' OR _rescued_data LIKE '%org-7%'" configs/demo/*.yaml \
       --replica file:///data/central=s3://dr/central --retain 0 --force`,
@@ -50,7 +52,7 @@ docs/erasure.md for the whole procedure.`,
 		if where == "" {
 			return usagef("--where is required")
 		}
-		req := &regions.EraseRequest{Where: where, Wait: wait, Force: force, DryRun: dry, NoVacuum: noVacu,
+		req := &regions.EraseRequest{Where: where, Wait: wait, Force: force, DryRun: dry, NoVacuum: noVacu, CacheDir: cacheDir,
 			Logger: vb.logger(cmd.ErrOrStderr(), slog.LevelInfo)}
 		if retain != "" {
 			d, err := table.ParseInterval(retain)
@@ -94,6 +96,7 @@ docs/erasure.md for the whole procedure.`,
 	fl.StringVar(&retain, "retain", "", `VACUUM retention, e.g. 0 or "interval 7 days" (default: each table's delta.deletedFileRetentionDuration)`)
 	fl.BoolVar(&force, "force", false, "allow a retention shorter than the tables' (needed to delete the erased files now)")
 	fl.BoolVar(&noVacu, "no-vacuum", false, "do not vacuum (the erased rows stay in removed files until a VACUUM)")
+	fl.StringVar(&cacheDir, "cache-dir", "", "delete the removed files' copies from this query file cache on this host (e.g. ~/.cache/loglake/files, loglake query's default)")
 	fl.BoolVar(&dry, "dry-run", false, "count the matching rows in the regional and central tables; change nothing")
 	root.AddCommand(cmd)
 }
@@ -123,6 +126,9 @@ func writeErase(w io.Writer, rep *regions.EraseReport) error {
 			if v.KeptForConsumers > 0 {
 				line += fmt.Sprintf(", kept %d egress has not read", v.KeptForConsumers)
 			}
+		}
+		if e.CachePurged > 0 {
+			line += fmt.Sprintf("; %d cached copies deleted", e.CachePurged)
 		}
 		if e.Remaining != nil {
 			line += fmt.Sprintf("; %d matching rows remain", *e.Remaining)
