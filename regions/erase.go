@@ -168,8 +168,12 @@ type erasedTable struct {
 }
 
 func (e *eraser) close() {
+	closed := map[storage.Bucket]bool{} // one bucket may be cached under two spellings
 	for _, b := range e.buckets {
-		b.Close()
+		if !closed[b] {
+			closed[b] = true
+			b.Close()
+		}
 	}
 }
 
@@ -204,22 +208,28 @@ func (e *eraser) run(ctx context.Context) error {
 		}
 		ent := &Erased{URL: storage.RedactURL(b.URL()), Role: "regional", Regions: []string{cfg.Name}, Where: req.Where}
 		e.rep.Tables = append(e.rep.Tables, ent)
-		upTo, err := e.delete(ctx, b, ent)
-		if err != nil {
-			return fmt.Errorf("regions: %s: regional table: %w", cfg.Name, err)
-		}
 		consumers, closeFn, err := EgressConsumers(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer closeFn()
+		upTo, err := e.delete(ctx, b, ent, len(consumers) > 0)
+		if err != nil {
+			return fmt.Errorf("regions: %s: regional table: %w", cfg.Name, err)
+		}
 		e.erased = append(e.erased, erasedTable{url: b.URL(), entry: ent, b: b, guard: consumers})
 		regional = append(regional, pending{cfg, ent, consumers, upTo})
 		if cfg.EgressEnabled() && cfg.Central != "" {
-			if _, ok := centrals[cfg.Central]; !ok {
-				centralOrder = append(centralOrder, cfg.Central)
+			// One DELETE per central table, however its URL is spelled.
+			cb, err := e.open(ctx, cfg.Central)
+			if err != nil {
+				return fmt.Errorf("regions: %s: central: %w", cfg.Name, err)
 			}
-			centrals[cfg.Central] = append(centrals[cfg.Central], cfg.Name)
+			if _, ok := centrals[cb.URL()]; !ok {
+				centralOrder = append(centralOrder, cb.URL())
+				e.buckets[cb.URL()] = cb
+			}
+			centrals[cb.URL()] = append(centrals[cb.URL()], cfg.Name)
 		}
 	}
 	if req.DryRun {
@@ -246,7 +256,7 @@ func (e *eraser) run(ctx context.Context) error {
 		names := centrals[url]
 		ent := &Erased{URL: storage.RedactURL(b.URL()), Role: "central", Regions: names, Where: centralWhere(req.Where, names)}
 		e.rep.Tables = append(e.rep.Tables, ent)
-		if _, err := e.delete(ctx, b, ent); err != nil {
+		if _, err := e.delete(ctx, b, ent, false); err != nil {
 			return fmt.Errorf("regions: central table: %w", err)
 		}
 		e.erased = append(e.erased, erasedTable{url: b.URL(), entry: ent, b: b})
@@ -270,8 +280,12 @@ func (e *eraser) run(ctx context.Context) error {
 // version after the DELETE (-1: no table). Not the DELETE's own version:
 // a rerun that finds nothing left must still wait for a DELETE an earlier
 // run committed.
-func (e *eraser) delete(ctx context.Context, b storage.Bucket, ent *Erased) (int64, error) {
-	t, err := table.Open(ctx, b, nil)
+//
+// A table with consumers is opened without log cleanup, as the daemon's
+// writers open it: a checkpoint the DELETE writes must not clean commits
+// egress has not read.
+func (e *eraser) delete(ctx context.Context, b storage.Bucket, ent *Erased, consumed bool) (int64, error) {
+	t, err := table.Open(ctx, b, &table.Options{NoLogCleanup: consumed})
 	if errors.Is(err, table.ErrNoTable) {
 		ent.Missing = true
 		return -1, nil
@@ -300,7 +314,7 @@ func (e *eraser) dryRunCentrals(ctx context.Context, order []string, centrals ma
 		}
 		ent := &Erased{URL: storage.RedactURL(b.URL()), Role: "central", Regions: centrals[url], Where: centralWhere(e.req.Where, centrals[url])}
 		e.rep.Tables = append(e.rep.Tables, ent)
-		if _, err := e.delete(ctx, b, ent); err != nil {
+		if _, err := e.delete(ctx, b, ent, false); err != nil {
 			return fmt.Errorf("regions: central table: %w", err)
 		}
 	}
