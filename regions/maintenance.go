@@ -136,7 +136,9 @@ func (d *Daemon) runMaintenance(ctx context.Context, bk *buckets) {
 	defer tick.Stop()
 	for {
 		var egressed storage.Bucket
-		if d.egress {
+		if d.cfg.egressed() {
+			// Whether or not this instance runs the egress loop: another
+			// one may, and its progress bounds what may be cleaned.
 			egressed = bk.central
 		}
 		targets := []struct{ b, central storage.Bucket }{{bk.regional, egressed}}

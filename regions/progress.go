@@ -42,7 +42,7 @@ type Progress struct {
 // their target tables' locations (close them with the returned func). A
 // region with egress disabled has none.
 func EgressConsumers(ctx context.Context, cfg *Config) ([]Consumer, func(), error) {
-	if !cfg.EgressEnabled() || cfg.Central == "" {
+	if !cfg.egressed() {
 		return nil, func() {}, nil
 	}
 	b, err := storage.Open(ctx, cfg.Central, nil)
@@ -51,6 +51,11 @@ func EgressConsumers(ctx context.Context, cfg *Config) ([]Consumer, func(), erro
 	}
 	return []Consumer{{Target: b, AppID: egress.AppID(cfg.Name)}}, func() { b.Close() }, nil
 }
+
+// egressed reports whether the region's table has egress streams: then
+// every instance of the region, also one that runs no egress loop itself
+// (NoEgress), must keep what they have not read.
+func (c *Config) egressed() bool { return c.EgressEnabled() && c.Central != "" }
 
 // ReadProgress reads every consumer's txn from its target's latest
 // snapshot. A target table that does not exist yet counts as "nothing
