@@ -412,12 +412,20 @@ func (e *Egress) advanceDue(txn int64) bool {
 		(!e.pendingSince.IsZero() && e.opts.Now().Sub(e.pendingSince) >= e.opts.AdvanceAfter)
 }
 
+// centralPlan is the central schema a batch writes, and its schemaString,
+// which keys the source state's cached plan.
+type centralPlan struct {
+	schema *arrow.Schema
+	key    string
+}
+
 // batch is one central commit being assembled.
 type batch struct {
 	from, to       int64 // source versions covered: (from, to]
 	start          time.Time
 	srcRows, bytes int64
 	rows, filtered int64
+	rescued        int64
 	skipped        int
 	sources        []SourceCommit
 }
@@ -475,6 +483,24 @@ func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn int64, ch
 	if err := e.syncSchema(ctx, b.from); err != nil {
 		return res, err
 	}
+	sources, err := sourceSchemas(e.st.schema, changes)
+	if err != nil {
+		return res, err
+	}
+	evolved, added, err := e.evolveCentral(ctx, csnap, sources)
+	if err != nil {
+		return res, err
+	}
+	res.ColumnsAdded = added
+	if evolved != csnap {
+		// Plan on the evolved schema; if another instance of this stream
+		// moved the txn meanwhile, let the caller re-plan from it.
+		csnap = evolved
+		if t := e.position(csnap); t != txn {
+			return res, nil
+		}
+		res.CentralVersion = csnap.Version()
+	}
 
 	var w *table.Writer
 	discard := func() {
@@ -497,13 +523,14 @@ func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn int64, ch
 	if err != nil {
 		return res, err
 	}
+	central := centralPlan{schema: centralSchema.Arrow(), key: csnap.Metadata().SchemaString}
 	for _, c := range changes {
 		rows, bytes := changeSize(c)
 		if b.to > b.from && (b.srcRows+rows > e.opts.MaxRows || b.bytes+bytes > e.opts.MaxBytes ||
 			e.opts.Now().Sub(b.start) >= e.opts.MaxBatchTime) {
 			break
 		}
-		if err := e.readChange(ctx, c, b, centralSchema, write); err != nil {
+		if err := e.readChange(ctx, c, b, central, write); err != nil {
 			discard()
 			return res, err
 		}
@@ -538,13 +565,13 @@ func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn int64, ch
 		b.from = txn
 	}
 	out, err := e.commit(ctx, csnap, b, adds)
-	out.FromVersion = res.FromVersion
+	out.FromVersion, out.ColumnsAdded = res.FromVersion, res.ColumnsAdded
 	out.RowsFiltered, out.SkippedCommits, out.SourceBytes = res.RowsFiltered, res.SkippedCommits, res.SourceBytes
 	return out, err
 }
 
 // readChange forwards one source commit's new rows into the batch.
-func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, central *table.Schema, write func(arrow.Record) error) error {
+func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, central centralPlan, write func(arrow.Record) error) error {
 	var adds []*table.Add
 	at := map[string]int{} // path -> index in adds: a later add of a path replaces an earlier one
 	deletes := false
@@ -578,11 +605,14 @@ func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, centr
 	if e.st.schema == nil {
 		return fmt.Errorf("%w: source version %d adds files before any metaData", table.ErrCorrupt, c.Version)
 	}
-	if e.st.plan == nil {
-		p, err := newPlan(e.st.schema.Arrow(), central.Arrow(), e.opts.Region)
+	if e.st.plan == nil || e.st.plan.key != central.key {
+		// The central schema evolves while egress runs (other regions add
+		// columns): plan against the one this batch writes.
+		p, err := newPlan(e.st.schema.Arrow(), central.schema, central.key, e.opts.Region, e.opts.SchemaMode)
 		if err != nil {
 			return fmt.Errorf("region %s, source version %d: %w", e.opts.Region, c.Version, err)
 		}
+		e.st.plan.release()
 		e.st.plan = p
 	}
 	var kept int64
@@ -593,6 +623,7 @@ func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, centr
 		}
 		b.srcRows += n.rows
 		b.filtered += n.rows - n.kept
+		b.rescued += n.rescued
 		if !n.pruned {
 			b.bytes += a.Size
 		}
@@ -631,6 +662,7 @@ func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, ad
 			"numSourceBytesRead":  strconv.FormatInt(b.bytes, 10),
 			"numSourceRowsRead":   strconv.FormatInt(b.srcRows, 10),
 			"numSourceDataCommit": strconv.Itoa(len(b.sources)),
+			"numRescuedRows":      strconv.FormatInt(b.rescued, 10),
 		},
 		AppID:      e.appID,
 		AppVersion: b.to,
@@ -655,13 +687,14 @@ func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, ad
 	}
 	now := e.opts.Now()
 	e.cursor, e.pendingSince, e.txn, e.centralVersion = b.to, time.Time{}, b.to, v
-	res.ToVersion, res.CentralVersion, res.Commits, res.Rows = b.to, v, 1, b.rows
+	res.ToVersion, res.CentralVersion, res.Commits, res.Rows, res.Rescued = b.to, v, 1, b.rows, b.rescued
 	res.Sources = b.sources
 	if len(b.sources) > 0 {
 		res.OldestSourceCommit = b.sources[0].Timestamp
 	}
 	e.met.commits.Inc()
 	e.met.rows.Add(float64(b.rows))
+	e.met.rescued.Add(float64(b.rescued))
 	if b.rows > 0 {
 		e.met.sourceVersions.Add(float64(b.to - b.from))
 	}

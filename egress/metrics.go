@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // so several Egresses can share one registry.
 type metrics struct {
 	rows, filtered, sourceBytes, commits, conflicts, superseded, sourceVersions, skipped, failures prometheus.Counter
+	rescued, columnsAdded                                                                          prometheus.Counter
 	lagVersions, lagSeconds                                                                        prometheus.Gauge
 	batchSeconds, latencySeconds                                                                   prometheus.Histogram
 }
@@ -28,6 +29,8 @@ func newMetrics(reg prometheus.Registerer, region string) (*metrics, error) {
 		sourceVersions: counter("source_versions_total", "Source versions forwarded or passed over."),
 		skipped:        counter("skipped_commits_total", "Source commits skipped because they delete or rewrite data (skipChangeCommits)."),
 		failures:       counter("failures_total", "Egress runs that failed and will be retried."),
+		rescued:        counter("rescued_rows_total", "Rows appended with values in _rescued_data that the central schema could not hold."),
+		columnsAdded:   counter("columns_added_total", "Columns this process added to the central table (schema mode addNewColumns)."),
 		lagVersions:    gauge("lag_versions", "Source versions not yet forwarded at the end of the last run."),
 		lagSeconds:     gauge("lag_seconds", "Age of the oldest source commit not yet forwarded (0 when caught up)."),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "loglake", Subsystem: "egress",
@@ -39,7 +42,7 @@ func newMetrics(reg prometheus.Registerer, region string) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.rows, m.filtered, m.sourceBytes, m.commits, m.conflicts, m.superseded,
-			m.sourceVersions, m.skipped, m.failures, m.lagVersions, m.lagSeconds, m.batchSeconds, m.latencySeconds} {
+			m.sourceVersions, m.skipped, m.failures, m.rescued, m.columnsAdded, m.lagVersions, m.lagSeconds, m.batchSeconds, m.latencySeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

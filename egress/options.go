@@ -23,7 +23,52 @@ const (
 	DefaultInterval = time.Second
 	// RegionColumn is the central table column stamped with Options.Region.
 	RegionColumn = "region"
+	// RescuedColumn is the column of values that did not fit their table
+	// (JSON), the one ingest fills: egress merges into the central table's
+	// the source columns it lacks and the values its types cannot hold.
+	RescuedColumn = "_rescued_data"
+	// DefaultMaxNewColumns bounds the columns one egress stream adds to the
+	// central table in SchemaAddNewColumns mode.
+	DefaultMaxNewColumns = 32
+	// DefaultMaxColumns bounds the central table's columns: beyond it, no
+	// stream adds any (their values are rescued instead).
+	DefaultMaxColumns = 512
+	// AddedByKey is the central field metadata key naming the egress stream
+	// (its appId) that added the column; MaxNewColumns counts them.
+	AddedByKey = "loglake.addedBy"
 )
+
+// SchemaMode says what egress does with source columns the central table
+// lacks, as ingest's schema modes (Auto Loader's schemaEvolutionMode) do
+// for fields the regional table lacks. See docs/egress.md, "Schema changes".
+type SchemaMode string
+
+// Schema modes.
+const (
+	// SchemaRescue (the default) writes the values of columns the central
+	// table lacks, and values its column types cannot hold, into its
+	// _rescued_data column as JSON: nothing is blocked, nothing lost.
+	SchemaRescue SchemaMode = "rescue"
+	// SchemaAddNewColumns adds the columns the central table lacks (nullable,
+	// the source's type) with an ADD COLUMNS commit, at most MaxNewColumns
+	// per stream and MaxColumns in all; beyond those, it rescues.
+	SchemaAddNewColumns SchemaMode = "addNewColumns"
+	// SchemaFail stops egress with ErrSchemaMismatch when the source has a
+	// column the central table lacks or of another type.
+	SchemaFail SchemaMode = "fail"
+)
+
+// ParseSchemaMode returns the schema mode named s ("" is the default,
+// SchemaRescue), or an ErrConfig error.
+func ParseSchemaMode(s string) (SchemaMode, error) {
+	switch m := SchemaMode(s); m {
+	case "":
+		return SchemaRescue, nil
+	case SchemaRescue, SchemaAddNewColumns, SchemaFail:
+		return m, nil
+	}
+	return "", fmt.Errorf("%w: unknown schema mode %q (want %s, %s or %s)", ErrConfig, s, SchemaRescue, SchemaAddNewColumns, SchemaFail)
+}
 
 // Errors callers branch on with errors.Is.
 var (
@@ -82,6 +127,16 @@ type Options struct {
 	// DrainTimeout bounds how long Run lets the current batch finish after
 	// its context is done (default DefaultDrainTimeout).
 	DrainTimeout time.Duration
+	// SchemaMode says what happens to source columns the central table
+	// lacks and to values its column types cannot hold (default
+	// SchemaRescue).
+	SchemaMode SchemaMode
+	// MaxNewColumns bounds the columns this stream adds to the central
+	// table in SchemaAddNewColumns mode (default DefaultMaxNewColumns);
+	// MaxColumns bounds the central table's columns in all (default
+	// DefaultMaxColumns). Columns beyond either are rescued.
+	MaxNewColumns int
+	MaxColumns    int
 	// CentralProperties are the table properties used when the Egress
 	// creates the central table (ignored when it exists).
 	CentralProperties map[string]string
@@ -119,6 +174,13 @@ type Summary struct {
 	RowsFiltered int64 `json:"rowsFiltered"`
 	// SourceBytes is the size of the source data files read.
 	SourceBytes int64 `json:"sourceBytes"`
+	// Rescued counts rows into whose central _rescued_data egress put
+	// values: of source columns the central table lacks, or that its column
+	// types cannot hold.
+	Rescued int64 `json:"rescued"`
+	// ColumnsAdded names the columns this Egress added to the central table
+	// (SchemaAddNewColumns).
+	ColumnsAdded []string `json:"columnsAdded,omitempty"`
 	// SkippedCommits counts source commits skipped because they delete or
 	// rewrite data (removes with dataChange=true).
 	SkippedCommits int `json:"skippedCommits"`
@@ -152,6 +214,8 @@ func (s *Summary) add(o Summary) {
 	s.RowsFiltered += o.RowsFiltered
 	s.SourceBytes += o.SourceBytes
 	s.SkippedCommits += o.SkippedCommits
+	s.Rescued += o.Rescued
+	s.ColumnsAdded = append(s.ColumnsAdded, o.ColumnsAdded...)
 	s.Superseded += o.Superseded
 	if !o.OldestSourceCommit.IsZero() && (s.OldestSourceCommit.IsZero() || o.OldestSourceCommit.Before(s.OldestSourceCommit)) {
 		s.OldestSourceCommit = o.OldestSourceCommit
@@ -181,11 +245,23 @@ func (o Options) withDefaults() (Options, error) {
 		{"MaxRows", o.MaxRows < 0}, {"MaxBytes", o.MaxBytes < 0}, {"MaxVersions", o.MaxVersions < 0},
 		{"MaxBatchTime", o.MaxBatchTime < 0}, {"AdvanceEvery", o.AdvanceEvery < 0},
 		{"AdvanceAfter", o.AdvanceAfter < 0}, {"TargetFileSize", o.TargetFileSize < 0},
-		{"DrainTimeout", o.DrainTimeout < 0},
+		{"DrainTimeout", o.DrainTimeout < 0}, {"MaxNewColumns", o.MaxNewColumns < 0},
+		{"MaxColumns", o.MaxColumns < 0},
 	} {
 		if c.bad {
 			return o, fmt.Errorf("%w: %s must not be negative", ErrConfig, c.name)
 		}
+	}
+	mode, err := ParseSchemaMode(string(o.SchemaMode))
+	if err != nil {
+		return o, err
+	}
+	o.SchemaMode = mode
+	if o.MaxNewColumns == 0 {
+		o.MaxNewColumns = DefaultMaxNewColumns
+	}
+	if o.MaxColumns == 0 {
+		o.MaxColumns = DefaultMaxColumns
 	}
 	if o.MaxRows == 0 {
 		o.MaxRows = DefaultMaxRows

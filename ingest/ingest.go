@@ -740,16 +740,13 @@ func pathValues(m *mapping, key string) map[int][]byte {
 	return out
 }
 
-// evolve adds a column for every new field (SchemaAddNewColumns).
+// evolve adds a column for every new field (SchemaAddNewColumns), through
+// table.AddColumns, which merges with concurrent schema changes and lands
+// while other writers append.
 func (in *Ingester) evolve(ctx context.Context, t *table.Table, snap *table.Snapshot, newCols map[string]valueKind) error {
-	sch, err := snap.Schema()
-	if err != nil {
-		return err
-	}
-	out := &table.Schema{Fields: slices.Clone(sch.Fields)}
-	var added []string
+	var fields []*table.Field
 	for _, name := range slices.Sorted(maps.Keys(newCols)) {
-		if !validColumnName(name) || out.Field(name) != nil {
+		if !validColumnName(name) {
 			continue
 		}
 		var typ table.DataType = table.TypeString
@@ -761,26 +758,18 @@ func (in *Ingester) evolve(ctx context.Context, t *table.Table, snap *table.Snap
 		case vBool:
 			typ = table.TypeBoolean
 		}
-		out.Fields = append(out.Fields, &table.Field{Name: name, Type: typ, Nullable: true})
-		added = append(added, name)
+		fields = append(fields, &table.Field{Name: name, Type: typ, Nullable: true})
 	}
-	if len(added) == 0 {
-		return nil
-	}
-	md := *snap.Metadata()
-	md.SchemaString = out.String()
-	_, err = t.Commit(ctx, snap, &table.Commit{
-		Actions:    []table.Action{{MetaData: &md}},
-		Operation:  "ADD COLUMNS",
-		Parameters: map[string]any{"columns": added},
-	})
+	added, _, err := t.AddColumns(ctx, snap, func(*table.Schema) ([]*table.Field, error) { return fields, nil }, nil)
 	if errors.Is(err, table.ErrConflict) {
 		return errRetryBatch
 	}
 	if err != nil {
 		return fmt.Errorf("ingest: evolving the schema: %w", err)
 	}
-	in.log.Info("schema evolved: added columns", "columns", added)
+	if len(added) > 0 {
+		in.log.Info("schema evolved: added columns", "columns", added)
+	}
 	return nil
 }
 

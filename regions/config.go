@@ -146,6 +146,13 @@ type EgressConfig struct {
 	MaxRows     int64 `yaml:"max_rows"`
 	MaxBytes    Size  `yaml:"max_bytes"`
 	MaxVersions int   `yaml:"max_versions"`
+	// SchemaMode is what happens to regional columns the central table
+	// lacks: rescue (default), addNewColumns or fail (egress.SchemaMode).
+	SchemaMode string `yaml:"schema_mode"`
+	// MaxNewColumns and MaxColumns cap addNewColumns (0: egress's
+	// defaults, egress.DefaultMaxNewColumns and egress.DefaultMaxColumns).
+	MaxNewColumns int `yaml:"max_new_columns"`
+	MaxColumns    int `yaml:"max_columns"`
 }
 
 // MetricsConfig configures the daemon's HTTP endpoint.
@@ -355,6 +362,9 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 	}
 	if _, err := expr.Parse(eg.Predicate); err != nil {
 		bad("egress.predicate", "%v", err)
+	}
+	if _, err := egress.ParseSchemaMode(eg.SchemaMode); err != nil {
+		bad("egress.schema_mode", "%v", err)
 	}
 	if eg.Interval == 0 {
 		eg.Interval = DefaultEgressInterval

@@ -86,6 +86,8 @@ egress:
   max_rows: 1_000
   max_bytes: 10MB
   max_versions: 20
+  schema_mode: addNewColumns
+  max_new_columns: 8
 metrics:
   address: ":0"
   lag_interval: 1s
@@ -114,6 +116,8 @@ shutdown_timeout: 30s
 		{"egress max rows", c.Egress.MaxRows, int64(1000)},
 		{"egress max bytes", c.Egress.MaxBytes, regions.Size(10_000_000)},
 		{"egress max versions", c.Egress.MaxVersions, 20},
+		{"egress schema mode", c.Egress.SchemaMode, "addNewColumns"},
+		{"egress max new columns", c.Egress.MaxNewColumns, 8},
 		{"predicate", c.Egress.Predicate, "level IN ('WARN', 'ERROR') AND NOT org_id IS NULL"},
 		{"log", c.Log.Level + "/" + c.Log.Format, "debug/text"},
 		{"shutdown", c.ShutdownTimeout, 30 * time.Second},
@@ -173,6 +177,7 @@ func TestParseErrors(t *testing.T) {
 		{"list wanted", minimal + "ingest:\n  include: \"*.json\"\n", []string{"r.yaml:6: ingest.include: want a list"}},
 		{"mapping wanted", minimal + "egress: fast\n", []string{"r.yaml:5: egress: want a mapping of fields, got \"fast\""}},
 		{"bad enum", minimal + "ingest:\n  format: ndjsn\n", []string{"r.yaml:6: ingest.format: unknown value \"ndjsn\": want ndjson, text, csv"}},
+		{"bad egress schema mode", minimal + "egress:\n  schema_mode: evolve\n", []string{"r.yaml:6: egress.schema_mode: egress: invalid options: unknown schema mode \"evolve\""}},
 		{"bad predicate", minimal + "egress:\n  predicate: egress_approved = = true\n", []string{"r.yaml:6: egress.predicate: expr: syntax error"}},
 		{"bad glob", minimal + "ingest:\n  include: [\"{a,b\"]\n", []string{"r.yaml:5: ingest: ", "unbalanced braces"}},
 		{"bad metrics address", minimal + "metrics:\n  address: \"9090\"\n", []string{"r.yaml:6: metrics.address: \"9090\": want host:port"}},

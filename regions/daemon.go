@@ -423,13 +423,17 @@ func (d *Daemon) runIngest(ctx context.Context, bk *buckets) error {
 // egressOptions returns the egress options of the configuration.
 func (c *Config) egressOptions(log *slog.Logger) egress.Options {
 	return egress.Options{
-		Region:       c.Name,
-		Predicate:    c.Egress.Predicate,
-		MaxRows:      c.Egress.MaxRows,
-		MaxBytes:     int64(c.Egress.MaxBytes),
-		MaxVersions:  c.Egress.MaxVersions,
-		DrainTimeout: c.ShutdownTimeout,
-		Logger:       log,
+		Region:      c.Name,
+		Predicate:   c.Egress.Predicate,
+		MaxRows:     c.Egress.MaxRows,
+		MaxBytes:    int64(c.Egress.MaxBytes),
+		MaxVersions: c.Egress.MaxVersions,
+		SchemaMode:  egress.SchemaMode(c.Egress.SchemaMode),
+		// Defaults and validation live in egress (Options).
+		MaxNewColumns: c.Egress.MaxNewColumns,
+		MaxColumns:    c.Egress.MaxColumns,
+		DrainTimeout:  c.ShutdownTimeout,
+		Logger:        log,
 	}
 }
 

@@ -119,11 +119,12 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 	if c.ExactVersion {
 		version = c.Version
 	}
+	cst := newConflictState(c, readMD)
 	transient := 0
 	for attempt := 1; ; attempt++ {
 		err := t.bucket.PutIfAbsent(ctx, CommitKey(version), data)
 		if err == nil {
-			t.committed(ctx, version, attempt, md)
+			t.committed(ctx, version, attempt, commitMD(md, cst))
 			return version, nil
 		}
 		if !errors.Is(err, storage.ErrExists) {
@@ -145,13 +146,13 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		}
 		if commitTxnID(winner) == ci.TxnID {
 			// Our own earlier attempt landed but its response was lost.
-			t.committed(ctx, version, attempt, md)
+			t.committed(ctx, version, attempt, commitMD(md, cst))
 			return version, nil
 		}
 		if t.hooks.Conflict != nil {
 			t.hooks.Conflict(version)
 		}
-		if err := checkConflict(c, winner, version); err != nil {
+		if err := checkConflict(c, cst, winner, version); err != nil {
 			return -1, err
 		}
 		if c.ExactVersion {
@@ -163,7 +164,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		if err := sleepJitter(ctx, attempt); err != nil {
 			return -1, err
 		}
-		if version, err = t.catchUp(ctx, c, version+1); err != nil {
+		if version, err = t.catchUp(ctx, c, cst, version+1); err != nil {
 			return -1, err
 		}
 		t.log.Debug("commit lost a version race; retrying", "version", version, "attempt", attempt)
@@ -215,17 +216,26 @@ func (t *Table) upgradeProtocol(read *Snapshot, c *Commit, proto *Protocol) ([]A
 
 // catchUp checks the commits from version `from` to the head of the log for
 // conflicts with c and returns the next free version.
-func (t *Table) catchUp(ctx context.Context, c *Commit, from int64) (int64, error) {
+func (t *Table) catchUp(ctx context.Context, c *Commit, cst *conflictState, from int64) (int64, error) {
 	commits, err := readCommitsFrom(ctx, t.bucket, from, 0)
 	if err != nil {
 		return -1, err
 	}
 	for _, w := range commits {
-		if err := checkConflict(c, w.actions, w.version); err != nil {
+		if err := checkConflict(c, cst, w.actions, w.version); err != nil {
 			return -1, err
 		}
 	}
 	return from + int64(len(commits)), nil
+}
+
+// commitMD is the table's metadata after a commit: c's own, else the one a
+// tolerated concurrent ADD COLUMNS installed, else the one c read.
+func commitMD(md *Metadata, cst *conflictState) *Metadata {
+	if cst.ownMD != nil || cst.md == nil {
+		return md
+	}
+	return cst.md
 }
 
 // maxTransient bounds consecutive transient storage failures in one commit;
@@ -271,12 +281,46 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 	}
 }
 
+// conflictState is what checkConflict carries from one winning commit to the
+// next while a commit catches up with the log.
+type conflictState struct {
+	// md is the table's metadata as of the last commit checked: the one c
+	// was planned against at first, then any a winner tolerated installed.
+	md *Metadata
+	// ownMD is c's own metaData action, if any; ownMDAdditive reports that
+	// it only adds columns (appendsStayValid against c's read metadata).
+	ownMD         *Metadata
+	ownMDAdditive bool
+}
+
+func newConflictState(c *Commit, readMD *Metadata) *conflictState {
+	st := &conflictState{md: readMD}
+	for _, a := range c.Actions {
+		if a.MetaData != nil {
+			st.ownMD = a.MetaData
+		}
+	}
+	st.ownMDAdditive = st.ownMD != nil && appendsStayValid(readMD, st.ownMD)
+	return st
+}
+
 // checkConflict decides whether c can be retried after winner took version.
-// These are Delta's WriteSerializable rules, which loglake documents in
-// docs/maintenance.md:
+// These are Delta's WriteSerializable rules (Delta's ConflictChecker), which
+// loglake documents in docs/maintenance.md and docs/egress.md:
 //
-//   - A protocol or metaData change by the winner conflicts with every
-//     commit: c was planned against a schema and features that changed.
+//   - A protocol change by the winner conflicts with every commit: c was
+//     planned against features that changed.
+//   - A metaData change by the winner conflicts with c, except when it only
+//     adds nullable columns or changes properties other than constraints
+//     and column mapping (appendsStayValid: same partitioning, constraints
+//     and existing columns) and c changes no metadata itself:
+//     c's files, written with the old schema, read the new columns as NULL
+//     and stay valid, so c commits as it is (re-checked against the new
+//     metadata's per-commit rules). Delta fails c here
+//     (MetadataChangedException); loglake's finer rule lets an ADD COLUMNS
+//     land while 50 regions append without making all of them re-plan.
+//     Two metadata changes always conflict: the loser re-reads the schema
+//     and recomputes its change (AddColumns does).
 //   - A txn of c's own appId at or past c's version means c is already in
 //     (ErrAlreadyCommitted); at a lower version, another instance of the
 //     same stream moved on and c must re-plan (ErrConflict).
@@ -285,20 +329,29 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 //     already rewrote or deleted. Two OPTIMIZEs or an OPTIMIZE and a DELETE
 //     over the same files: exactly one wins.
 //   - Adds by a winning blind append never conflict. Not for appends, not for
-//     a rearrangement (every action dataChange=false: OPTIMIZE), and not for
-//     a DELETE either: rows appended while a DELETE runs were not in the
-//     snapshot it read and survive it, as in Delta under WriteSerializable.
-//     This is what lets OPTIMIZE and DELETE commit while 50 regions append.
+//     a rearrangement (every action dataChange=false: OPTIMIZE), not for a
+//     DELETE, and not for a metadata change that only adds columns: rows
+//     appended while a DELETE runs were not in the snapshot it read and
+//     survive it, as in Delta under WriteSerializable. This is what lets
+//     OPTIMIZE, DELETE and ADD COLUMNS commit while 50 regions append.
+//   - Adds with dataChange=true conflict with a metadata change by c that
+//     does more than add columns (a constraint, NOT NULL, a type or
+//     partitioning change): the winner's rows were never checked against it,
+//     as Delta's ADD CONSTRAINT reads the whole table.
 //   - Adds with dataChange=true by a winner that is itself not a blind
 //     append (another DELETE's rewritten files, a foreign UPDATE) conflict
 //     with a data-changing, non-blind c: those rows were read by neither
 //     side's predicate check, so c cannot show they do not match. A
 //     rearrangement is never affected: it changes no data.
-func checkConflict(c *Commit, winner []Action, version int64) error {
+func checkConflict(c *Commit, st *conflictState, winner []Action, version int64) error {
 	touched := map[string]bool{}
+	hasProtocol := false
 	for _, a := range c.Actions {
 		if a.Remove != nil {
 			touched[a.Remove.Path] = true
+		}
+		if a.Protocol != nil {
+			hasProtocol = true
 		}
 	}
 	for _, p := range c.ReadFiles {
@@ -306,6 +359,7 @@ func checkConflict(c *Commit, winner []Action, version int64) error {
 	}
 	rewrite := !isBlindAppend(c.Actions) && changesData(c.Actions)
 	winnerBlind := isBlindAppend(winner)
+	var winnerMD *Metadata
 	for _, w := range winner {
 		switch {
 		case w.Txn != nil && c.AppID != "" && w.Txn.AppID == c.AppID && w.Txn.Version >= c.AppVersion:
@@ -317,12 +371,25 @@ func checkConflict(c *Commit, winner []Action, version int64) error {
 		case w.Protocol != nil:
 			return fmt.Errorf("%w: protocol changed at version %d", ErrConflict, version)
 		case w.MetaData != nil:
-			return fmt.Errorf("%w: metadata changed at version %d", ErrConflict, version)
+			winnerMD = w.MetaData
 		case w.Remove != nil && touched[w.Remove.Path]:
 			return fmt.Errorf("%w: %s, which this transaction read, was removed concurrently at version %d", ErrConflict, w.Remove.Path, version)
+		case w.Add != nil && w.Add.DataChange && st.ownMD != nil && !st.ownMDAdditive:
+			return fmt.Errorf("%w: data added concurrently at version %d to a table whose metadata this transaction changes", ErrConflict, version)
 		case w.Add != nil && w.Add.DataChange && rewrite && !winnerBlind:
 			return fmt.Errorf("%w: data rewritten concurrently at version %d", ErrConflict, version)
 		}
+	}
+	if winnerMD != nil {
+		if st.ownMD != nil || hasProtocol || !appendsStayValid(st.md, winnerMD) {
+			return fmt.Errorf("%w: metadata changed at version %d", ErrConflict, version)
+		}
+		// The winner only added columns: c's data stays valid; the new
+		// metadata's per-commit rules still apply to it.
+		if err := checkCommit(c.Actions, winnerMD); err != nil {
+			return fmt.Errorf("%w: metadata changed at version %d: %v", ErrConflict, version, err)
+		}
+		st.md = winnerMD
 	}
 	return nil
 }
