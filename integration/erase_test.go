@@ -181,7 +181,17 @@ func TestEraseAcrossClouds(t *testing.T) {
 		t.Fatalf("egress: %v", err)
 	}
 	for i, e := range rep.Tables {
-		t.Logf("%d %s %s: delete %+v waited %d ms clone %+v vacuum %+v", i, e.Role, e.URL, e.Delete, e.WaitedMS, e.Clone, e.Vacuum)
+		line := fmt.Sprintf("%d %s %s:", i, e.Role, e.URL)
+		if e.Delete != nil {
+			line += fmt.Sprintf(" deleted %d rows (removed %d files, added %d); waited %d ms for egress", e.Delete.NumDeletedRows, e.Delete.NumRemovedFiles, e.Delete.NumAddedFiles, e.WaitedMS)
+		}
+		if c := e.Clone; c != nil {
+			line += fmt.Sprintf(" replayed %d commits: copied %d files, %d bytes; %d erased files skipped", c.CommitsWritten, c.Metrics.NumCopiedFiles, c.Metrics.CopiedFilesSize, c.FilesMissing)
+		}
+		if v := e.Vacuum; v != nil {
+			line += fmt.Sprintf("; vacuum deleted %d files, %d bytes", v.FilesDeleted, v.BytesDeleted)
+		}
+		t.Log(line)
 		if e.Remaining == nil || *e.Remaining != 0 {
 			t.Fatalf("%s: rows still match after the erasure", e.URL)
 		}
