@@ -252,3 +252,19 @@ func (c *Cache) Evict() (int64, error) {
 	}
 	return freed, nil
 }
+
+// Forget deletes the cached copy of key (size bytes) of the location at url,
+// if there is one: an erasure must not leave a copy of an erased file
+// behind in a cache. It reports whether a copy was deleted. Entries are
+// named by a hash, so only a caller that knows the file can find it.
+func (c *Cache) Forget(url, key string, size int64) (bool, error) {
+	err := os.Remove(c.entryPath(url, key, size))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("%w: %v", ErrCache, err)
+	}
+}

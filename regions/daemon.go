@@ -409,7 +409,7 @@ func (d *Daemon) runIngest(ctx context.Context, bk *buckets) error {
 		},
 		// The regional log is cleaned by the maintenance loop only, never
 		// past what egress has read (see Maintain).
-		NoLogCleanup: d.egress,
+		NoLogCleanup: d.cfg.egressed(),
 	}
 	opts.OnCommit = func(r ingest.BatchResult) {
 		d.mu.Lock()

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 )
@@ -64,10 +63,11 @@ func leaseKey(slot int64) string {
 }
 
 // Maintain runs one maintenance pass over b's table at time now, unless
-// another instance already took this interval's lease. regional, when set,
-// means b is a regional table whose egress progress (its txn in central)
-// bounds VACUUM and log cleanup: nothing egress has not read yet is ever
-// cleaned, however far behind it is.
+// another instance already took this interval's lease. central, when set,
+// means b is a regional table whose egress streams (its txn in central, or
+// with egress.routes — where there is no central — each route's txn in its
+// table) bound VACUUM and log cleanup: nothing egress has not read yet is
+// ever cleaned, however far behind it is.
 func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storage.Bucket, now time.Time, log *slog.Logger) (*MaintenanceReport, error) {
 	mt := cfg.Maintenance
 	rep := &MaintenanceReport{Table: b.URL()}
@@ -96,59 +96,43 @@ func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storag
 	if err != nil {
 		return rep, fmt.Errorf("regions: optimize %s: %w", b.URL(), err)
 	}
-	snap, err := t.Snapshot(ctx)
-	if err != nil {
-		return rep, err
-	}
-	retain, err := snap.DeletedFileRetention()
-	if err != nil {
-		return rep, err
-	}
-	// With egress.routes every route's table bounds the cleanup, not only
-	// central.
-	egressed := central != nil || (cfg.EgressEnabled() && len(cfg.Egress.Routes) > 0)
-	if egressed {
-		// Each route has read up to the txn it committed in its table;
-		// routes removed by a switch count until they have finished.
-		consumed, err := egress.Consumed(ctx, b, cfg.Name, central, openLocation)
+	var consumers []Consumer
+	if central != nil || (cfg.egressed() && cfg.Central == "") {
+		// Every unfinished route's progress bounds the cleanup, the most
+		// lagging one decides; routes removed by a switch count until they
+		// have finished.
+		var closeAll func()
+		consumers, closeAll, err = egressConsumers(ctx, cfg.Name, b, central)
 		if err != nil {
 			return rep, err
 		}
-		rep.KeepFrom = max(consumed+1, 0)
-		if rep.KeepFrom <= snap.Version() {
-			// Files egress has still to read were added after the commit
-			// it resumes at; keep every file removed since then.
-			ch, err := t.Changes(ctx, rep.KeepFrom-1, rep.KeepFrom, 1)
-			if err != nil {
-				return rep, err
-			}
-			if len(ch) == 1 {
-				if lag := now.Sub(ch[0].Timestamp) + time.Minute; lag > retain {
-					log.Warn("egress lags behind the retention; vacuum keeps what it has not read", "lag", lag, "keep_from", rep.KeepFrom)
-					retain = lag
-				}
-			}
-		}
+		defer closeAll()
 	}
+	guard, err := NewGuard(ctx, consumers)
+	if err != nil {
+		return rep, err
+	}
+	rep.KeepFrom = guard.KeepFrom
 	if !mt.NoVacuum {
-		rep.Vacuum, err = t.Vacuum(ctx, &table.VacuumOptions{Retain: &retain, Now: func() time.Time { return now }})
+		rep.Vacuum, err = t.Vacuum(ctx, guard.Vacuum(&table.VacuumOptions{Now: func() time.Time { return now }}))
 		if err != nil {
 			return rep, fmt.Errorf("regions: vacuum %s: %w", b.URL(), err)
 		}
+		if rep.Vacuum.KeptForConsumers > 0 {
+			log.Warn("egress lags behind the retention; vacuum keeps the files it has not read",
+				"kept_files", rep.Vacuum.KeptForConsumers, "keep_from", rep.KeepFrom)
+		}
 	}
-	if egressed && rep.KeepFrom == 0 {
-		return rep, nil // egress has read nothing yet: the whole log stays
-	}
-	rep.Log, err = t.CleanupLog(ctx, &table.LogCleanupOptions{KeepFrom: rep.KeepFrom, Now: func() time.Time { return now }})
+	var held int
+	rep.Log, held, err = guard.CleanupLog(ctx, t, &table.LogCleanupOptions{Now: func() time.Time { return now }})
 	if err != nil {
 		return rep, fmt.Errorf("regions: log cleanup %s: %w", b.URL(), err)
 	}
+	if held > 0 {
+		log.Warn("egress lags behind the log retention; log cleanup keeps the commits it has not read",
+			"kept_commits", held, "keep_from", rep.KeepFrom)
+	}
 	return rep, nil
-}
-
-// openLocation opens a table location a configuration names.
-func openLocation(ctx context.Context, url string) (storage.Bucket, error) {
-	return storage.Open(ctx, url, nil)
 }
 
 // runMaintenance maintains the regional table (and the central one when
@@ -160,7 +144,9 @@ func (d *Daemon) runMaintenance(ctx context.Context, bk *buckets) {
 	defer tick.Stop()
 	for {
 		var egressed storage.Bucket
-		if d.egress {
+		if d.cfg.egressed() {
+			// Whether or not this instance runs the egress loop: another
+			// one may, and its progress bounds what may be cleaned.
 			egressed = bk.central
 		}
 		targets := []struct{ b, central storage.Bucket }{{bk.regional, egressed}}

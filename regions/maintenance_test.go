@@ -62,7 +62,7 @@ func TestMaintainBoundedByEgress(t *testing.T) {
 	// The compacted files are past retention, but egress has not read the
 	// versions that added them: nothing is vacuumed, and the log keeps
 	// every version from 6 on.
-	if rep.Vacuum.FilesDeleted != 0 {
+	if rep.Vacuum.FilesDeleted != 0 || rep.Vacuum.KeptForConsumers != 36 {
 		t.Fatalf("vacuum deleted %d files egress still needs", rep.Vacuum.FilesDeleted)
 	}
 	if rep.Log.CommitsDeleted != 4 {
@@ -77,9 +77,15 @@ func TestMaintainBoundedByEgress(t *testing.T) {
 	if err != nil || !again.Skipped {
 		t.Fatalf("second pass in the same interval: %+v %v", again, err)
 	}
-	// Without an egress bound (the central table itself), the next
-	// interval vacuums the expired files.
-	next, err := regions.Maintain(ctx, cfg, regional, nil, now.Add(time.Hour), log)
+	// Once egress has read past the OPTIMIZE (v13), the next interval
+	// vacuums the files it removed: the bound is by version, so no
+	// margin of time holds them back.
+	rec = tabletest.Rows(1, 1)
+	if _, err := ct.Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: "egress:r1", AppVersion: 13}); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	next, err := regions.Maintain(ctx, cfg, regional, central, now.Add(time.Hour), log)
 	if err != nil || next.Skipped || next.Vacuum.FilesDeleted != 36 {
 		t.Fatalf("unbounded pass: %+v %v", next, err)
 	}
@@ -126,6 +132,61 @@ maintenance:
 	}
 	if _, err := regions.Parse([]byte("name: r1\ntable: mem://r\ncentral: mem://c\ningest:\n  enabled: false\nmaintenance:\n  min_files: 1\n"), "r1.yaml"); err == nil {
 		t.Fatal("min_files 1 accepted")
+	}
+}
+
+// Guard.CleanupLog keeps the commits an egress stream has not read and says
+// how many the retention alone would have deleted (what `loglake optimize
+// --config` warns about); once the stream has read them they go.
+func TestGuardCleanupLog(t *testing.T) {
+	ctx := context.Background()
+	regional, central := memBucket(t), memBucket(t)
+	tabletest.Create(t, regional, map[string]string{"delta.checkpointInterval": "2", "delta.logRetentionDuration": "interval 0 seconds"})
+	noLog := &table.Options{NoLogCleanup: true} // as the daemon's ingest opens it
+	tbl, err := table.Open(ctx, regional, noLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ { // v1-v6, checkpoints 2, 4, 6
+		rec := tabletest.Rows(int64(i*10), 10)
+		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	ct := tabletest.Create(t, central, nil)
+	consumers := []regions.Consumer{{Target: central, AppID: "egress:r1"}}
+	for _, tc := range []struct {
+		read           int64 // the stream's recorded version (-1: none)
+		deleted, held  int
+		oldestReadable int64
+	}{
+		{read: -1, deleted: 0, held: 6, oldestReadable: 0},
+		{read: 2, deleted: 2, held: 4, oldestReadable: 2}, // resumes at 3: checkpoint 2 and commits from it stay
+		{read: 6, deleted: 4, held: 0, oldestReadable: 6}, // commits 2-5 (0-1 went above)
+	} {
+		if tc.read >= 0 {
+			rec := tabletest.Rows(0, 1)
+			if _, err := ct.Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: "egress:r1", AppVersion: tc.read}); err != nil {
+				t.Fatal(err)
+			}
+			rec.Release()
+		}
+		g, err := regions.NewGuard(ctx, consumers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := table.Open(ctx, regional, noLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, held, err := g.CleanupLog(ctx, rt, nil)
+		if err != nil || res.CommitsDeleted != tc.deleted || held != tc.held {
+			t.Fatalf("stream at %d: %+v held %d, %v; want %d deleted, %d held", tc.read, res, held, err, tc.deleted, tc.held)
+		}
+		if _, err := rt.SnapshotAt(ctx, tc.oldestReadable); err != nil {
+			t.Fatalf("stream at %d: version %d unreadable: %v", tc.read, tc.oldestReadable, err)
+		}
 	}
 }
 

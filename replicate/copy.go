@@ -80,7 +80,14 @@ func (c *cloner) copyFiles(ctx context.Context, jobs []copyJob, live *table.Snap
 	g.SetLimit(c.opts.Parallel)
 	for _, j := range uniq {
 		g.Go(func() error {
-			o, err := c.copyOne(gctx, j, liveSet)
+			if err := gctx.Err(); err != nil {
+				return err // a sibling failed: start nothing new
+			}
+			// A started copy finishes under the caller's ctx, so that what it
+			// transferred is counted; cancelled halfway, it would be left at
+			// the destination unverified and counted as already present by
+			// the next attempt.
+			o, err := c.copyOne(ctx, j, liveSet)
 			if err != nil {
 				return err
 			}

@@ -34,6 +34,13 @@ type VacuumOptions struct {
 	Now func() time.Time
 	// Parallel is the number of concurrent deletes (default 32).
 	Parallel int
+	// KeepRemovedFrom, when set, keeps every file removed by a commit at
+	// or after this version, whatever its age: a consumer of the change
+	// feed (an egress route) that resumes at this version still reads the
+	// files those versions' earlier commits added. Judged by version, read
+	// from the commits themselves, so neither clock skew nor tombstones
+	// expired from checkpoints can let such a file go. nil: no consumer.
+	KeepRemovedFrom *int64
 }
 
 // VacuumResult reports what Vacuum deleted (or, with DryRun, would delete).
@@ -51,7 +58,10 @@ type VacuumResult struct {
 	OrphansDeleted int64 `json:"numOrphanFiles"`
 	// FilesListed is the number of data files examined.
 	FilesListed int64 `json:"numFilesListed"`
-	DryRun      bool  `json:"dryRun"`
+	// KeptForConsumers counts files past the cutoff that were kept only
+	// because KeepRemovedFrom protects them.
+	KeptForConsumers int64 `json:"numKeptForConsumers"`
+	DryRun           bool  `json:"dryRun"`
 	// Paths are the keys deleted (DryRun: to delete), only with DryRun.
 	Paths []string `json:"paths,omitempty"`
 }
@@ -117,6 +127,10 @@ func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult,
 	cutoff := now.Add(-retain)
 	res := &VacuumResult{Version: snap.version, Retain: retain, Cutoff: cutoff.UTC(), DryRun: o.DryRun}
 
+	protected, err := t.removedSince(ctx, snap, o.KeepRemovedFrom)
+	if err != nil {
+		return nil, err
+	}
 	live := map[string]bool{}
 	for _, f := range snap.Files() {
 		key, err := FileKey(f.Path)
@@ -162,7 +176,11 @@ func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult,
 			continue
 		}
 		if ts, ok := removedAt[obj.Key]; ok {
-			if ts < cutoff.UnixMilli() {
+			switch {
+			case ts >= cutoff.UnixMilli():
+			case protected[obj.Key]:
+				res.KeptForConsumers++
+			default:
 				victims = append(victims, victim{obj.Key, obj.Size})
 				res.RemovedDeleted++
 			}
@@ -171,6 +189,10 @@ func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult,
 		// Never committed (or its tombstone expired from the checkpoints):
 		// only its modification time tells its age.
 		if obj.ModTime.Before(cutoff) && obj.ModTime.Before(now.Add(-o.Grace)) {
+			if protected[obj.Key] {
+				res.KeptForConsumers++
+				continue
+			}
 			victims = append(victims, victim{obj.Key, obj.Size})
 			res.OrphansDeleted++
 		}
@@ -226,6 +248,34 @@ func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult,
 		t.log.Warn("vacuum: recording the run under _loglake/ failed", "err", err)
 	}
 	return res, nil
+}
+
+// removedSince returns the keys of files removed by the commits from
+// version from on (nil from: none). Those commits must still be in the log:
+// a consumer that resumes at from reads them too, so their absence means it
+// has already lost data, and VACUUM refuses to guess.
+func (t *Table) removedSince(ctx context.Context, snap *Snapshot, from *int64) (map[string]bool, error) {
+	if from == nil || *from > snap.version {
+		return nil, nil
+	}
+	changes, err := t.Changes(ctx, max(*from, 0)-1, snap.version, 0)
+	if err != nil {
+		return nil, fmt.Errorf("table: vacuum: the commits from version %d a consumer still reads: %w", *from, err)
+	}
+	keys := map[string]bool{}
+	for _, ch := range changes {
+		for _, a := range ch.Actions {
+			if a.Remove == nil {
+				continue
+			}
+			key, err := FileKey(a.Remove.Path)
+			if err != nil {
+				return nil, err
+			}
+			keys[key] = true
+		}
+	}
+	return keys, nil
 }
 
 // hiddenKey reports whether a key is outside VACUUM's reach: any path

@@ -299,3 +299,55 @@ func TestVacuumProperty(t *testing.T) {
 		})
 	}
 }
+
+// KeepRemovedFrom protects, by version and whatever the retention, the files
+// removed at or after the version a lagging consumer resumes at; files
+// removed before it go.
+func TestVacuumKeepRemovedFrom(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, nil)
+	for i := 0; i < 3; i++ {
+		appendN(t, tbl, int64(i*30), 30) // v1-v3
+	}
+	opt, err := tbl.Optimize(ctx, nil) // v4 removes the files of v1-v3
+	if err != nil || opt.Version != 4 {
+		t.Fatalf("optimize: %+v %v", opt, err)
+	}
+	appendN(t, tbl, 90, 30) // v5
+	appendN(t, tbl, 120, 30)
+	del, err := tbl.Delete(ctx, &table.DeleteOptions{Where: "id >= 90"}) // v7 removes the files of v5-v6
+	if err != nil || del.Version != 7 || del.NumAddedFiles != 0 {
+		t.Fatalf("delete: %+v %v", del, err)
+	}
+	o, d := int64(opt.NumRemovedFiles), int64(del.NumRemovedFiles)
+	zero := dur(0)
+	for _, tc := range []struct {
+		from          int64
+		kept, deleted int64
+	}{
+		{from: 1, kept: o + d, deleted: 0}, // the consumer still reads v1: nothing removed since may go
+		{from: 5, kept: d, deleted: o},     // it resumes at v5: OPTIMIZE's removes (v4) go, DELETE's stay
+		{from: 8, kept: 0, deleted: o + d}, // it has read everything
+	} {
+		res, err := tbl.Vacuum(ctx, &table.VacuumOptions{Retain: zero, Force: true, DryRun: true, KeepRemovedFrom: &tc.from})
+		if err != nil || res.KeptForConsumers != tc.kept || res.RemovedDeleted != tc.deleted {
+			t.Fatalf("from %d: %+v %v; want %d kept, %d deleted", tc.from, res, err, tc.kept, tc.deleted)
+		}
+	}
+	from := int64(5)
+	res, err := tbl.Vacuum(ctx, &table.VacuumOptions{Retain: zero, Force: true, KeepRemovedFrom: &from})
+	if err != nil || res.FilesDeleted != o || res.KeptForConsumers != d {
+		t.Fatalf("vacuum: %+v %v", res, err)
+	}
+	// The consumer resuming at v5 still reads every file v5 and v6 added.
+	for v := int64(5); v <= 6; v++ {
+		snap, err := tbl.SnapshotAt(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(rowStrings(t, snap)); n != 90+int(v-4)*30 {
+			t.Fatalf("version %d after vacuum: %d rows", v, n)
+		}
+	}
+}

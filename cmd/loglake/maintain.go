@@ -1,12 +1,19 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"github.com/loglake/loglake/egress"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/loglake/loglake/internal/render"
+	"github.com/loglake/loglake/regions"
+	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 )
 
@@ -18,6 +25,7 @@ func init() {
 }
 
 func optimizeCmd() *cobra.Command {
+	var rg regionalGuard
 	var where, sortBy string
 	var target int64
 	var minFiles int
@@ -47,7 +55,7 @@ See docs/maintenance.md.`,
 			return usagef("--min-files %d: want 0 or more", minFiles)
 		}
 		ctx := cmd.Context()
-		t, err := openTable(ctx, args[0])
+		t, guard, err := rg.open(ctx, args[0])
 		if err != nil {
 			return err
 		}
@@ -56,6 +64,9 @@ See docs/maintenance.md.`,
 			SortBy: splitList(sortBy), DryRun: dryRun,
 		})
 		if err != nil {
+			return err
+		}
+		if err := rg.cleanupLog(cmd, t, guard, dryRun); err != nil {
 			return err
 		}
 		return writeObject(cmd.OutOrStdout(), f, res, func(w io.Writer) error {
@@ -78,10 +89,12 @@ See docs/maintenance.md.`,
 	fl.IntVar(&minFiles, "min-files", 2, "compact a partition only when it has at least this many small files")
 	fl.StringVar(&sortBy, "sort-by", "", "comma-separated columns to cluster rewritten rows by (e.g. region,ts)")
 	fl.BoolVar(&dryRun, "dry-run", false, "report what would be compacted; write nothing")
+	rg.register(fl)
 	return cmd
 }
 
 func deleteCmd() *cobra.Command {
+	var rg regionalGuard
 	var where string
 	var dryRun bool
 	cmd := &cobra.Command{
@@ -105,12 +118,15 @@ removed files stay in storage until VACUUM. See docs/maintenance.md.`,
 			return usagef("--where is required")
 		}
 		ctx := cmd.Context()
-		t, err := openTable(ctx, args[0])
+		t, guard, err := rg.open(ctx, args[0])
 		if err != nil {
 			return err
 		}
 		res, err := t.Delete(ctx, &table.DeleteOptions{Where: where, DryRun: dryRun})
 		if err != nil {
+			return err
+		}
+		if err := rg.cleanupLog(cmd, t, guard, dryRun); err != nil {
 			return err
 		}
 		return writeObject(cmd.OutOrStdout(), f, res, func(w io.Writer) error {
@@ -129,10 +145,12 @@ removed files stay in storage until VACUUM. See docs/maintenance.md.`,
 	}
 	cmd.Flags().StringVar(&where, "where", "", "predicate of the rows to delete (required)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be deleted; write nothing")
+	rg.register(cmd.Flags())
 	return cmd
 }
 
 func vacuumCmd() *cobra.Command {
+	var rg regionalGuard
 	var retain string
 	var dryRun, force bool
 	var parallel int
@@ -166,13 +184,17 @@ A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
 			opts.Retain = &d
 		}
 		ctx := cmd.Context()
-		t, err := openTable(ctx, args[0])
+		t, guard, err := rg.open(ctx, args[0])
 		if err != nil {
 			return err
 		}
-		res, err := t.Vacuum(ctx, opts)
+		res, err := t.Vacuum(ctx, guard.Vacuum(opts))
 		if err != nil {
 			return err
+		}
+		if res.KeptForConsumers > 0 {
+			rg.warn(cmd, guard, fmt.Sprintf("kept %d removed files past the retention that egress has not read yet (from version %d on); a later vacuum deletes them once it has",
+				res.KeptForConsumers, guard.KeepFrom))
 		}
 		return writeObject(cmd.OutOrStdout(), f, res, func(w io.Writer) error {
 			verb := "deleted"
@@ -192,5 +214,88 @@ A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
 	fl.BoolVar(&force, "force", false, "allow a retention shorter than the table's")
 	fl.BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete nothing")
 	fl.IntVar(&parallel, "parallel", 32, "concurrent deletes")
+	rg.register(fl)
 	return cmd
+}
+
+// regionalGuard is --config of the commands that clean a table: with the
+// region's configuration, cleaning its regional table never goes past what
+// the region's egress streams have read (their txns in their targets), and
+// a warning on stderr says what was kept. Without it the CLI cannot know
+// the table has consumers (docs/maintenance.md).
+type regionalGuard struct{ config string }
+
+func (rg *regionalGuard) register(fl *pflag.FlagSet) {
+	fl.StringVar(&rg.config, "config", "", "region configuration whose regional table URL is: keep what its egress has not read yet, and warn")
+}
+
+// open opens the table at url; with --config, also the guard of its
+// egress progress (an inactive guard for the central table).
+func (rg *regionalGuard) open(ctx context.Context, url string) (*table.Table, *regions.Guard, error) {
+	if rg.config == "" {
+		t, err := openTable(ctx, url)
+		return t, &regions.Guard{}, err
+	}
+	cfg, err := regions.Load(rg.config)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	b, err := openLocation(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	same := func(other string) bool {
+		if other == "" {
+			return false
+		}
+		ob, err := storage.Open(ctx, other, nil)
+		if err != nil {
+			return false
+		}
+		defer ob.Close()
+		return ob.URL() == b.URL()
+	}
+	guard := &regions.Guard{}
+	switch {
+	case same(cfg.Table):
+		consumers, closeFn, err := regions.EgressConsumers(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer closeFn()
+		if guard, err = regions.NewGuard(ctx, consumers); err != nil {
+			return nil, nil, err
+		}
+	case slices.ContainsFunc(cfg.Routes(), func(r egress.Route) bool { return same(r.Table) }):
+		// A target of the region's egress (central): nothing reads it here.
+	default:
+		return nil, nil, usagef("%s is neither the regional nor the central table of %s", storage.RedactURL(b.URL()), rg.config)
+	}
+	// The log is cleaned below, bounded, rather than after a checkpoint
+	// this command writes.
+	t, err := table.Open(ctx, b, &table.Options{NoLogCleanup: guard.Active})
+	if errors.Is(err, table.ErrNoTable) {
+		return nil, nil, fmt.Errorf("%s: %w", b.URL(), err)
+	}
+	return t, guard, err
+}
+
+// cleanupLog runs the log cleanup the command's commit would have run,
+// bounded by the guard, and warns about commits it kept.
+func (rg *regionalGuard) cleanupLog(cmd *cobra.Command, t *table.Table, guard *regions.Guard, dryRun bool) error {
+	if !guard.Active {
+		return nil
+	}
+	_, held, err := guard.CleanupLog(cmd.Context(), t, &table.LogCleanupOptions{DryRun: dryRun})
+	if err != nil {
+		return err
+	}
+	if held > 0 {
+		rg.warn(cmd, guard, fmt.Sprintf("log cleanup kept %d commits past the log retention that egress has not read yet", held))
+	}
+	return nil
+}
+
+func (rg *regionalGuard) warn(cmd *cobra.Command, guard *regions.Guard, msg string) {
+	fmt.Fprintf(cmd.ErrOrStderr(), "loglake: %s: warning: %s (%s)\n", cmd.Name(), msg, storage.RedactText(guard.Progress.String()))
 }
