@@ -381,7 +381,7 @@ func centralS3Bytes(b *testing.B, dir, base string, queries []centralQuery) {
 		drain(b, rows)
 		e.Close()
 		st := c.Stats()
-		fmt.Printf("%-14s %10s %14d %14.1f\n", q.name, time.Since(t1).Round(time.Millisecond), st.Downloads, float64(st.DownloadedBytes)/1e6)
+		fmt.Printf("%-14s %10s %14d %14.3f\n", q.name, time.Since(t1).Round(time.Millisecond), st.Downloads, float64(st.DownloadedBytes)/1e6)
 	}
 }
 
