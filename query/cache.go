@@ -58,6 +58,22 @@ type Cache struct {
 
 	mu     sync.Mutex
 	pinned map[string]int // entry path -> pin count
+	stats  CacheStats
+}
+
+// CacheStats count a Cache's work since it was opened: what pruning saves
+// on a remote table shows up as fewer downloads.
+type CacheStats struct {
+	Hits            int64 // files found in the cache
+	Downloads       int64 // files downloaded
+	DownloadedBytes int64 // bytes downloaded
+}
+
+// Stats returns the counts so far.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
 }
 
 // DefaultCacheDir is ${XDG_CACHE_HOME:-~/.cache}/loglake/files.
@@ -136,11 +152,18 @@ func (c *Cache) Fetch(ctx context.Context, b storage.Bucket, key string, size in
 	if fi, err := os.Stat(p); err == nil && fi.Size() == size {
 		now := time.Now()
 		_ = os.Chtimes(p, now, now) // LRU by mtime: atime is often not maintained
+		c.mu.Lock()
+		c.stats.Hits++
+		c.mu.Unlock()
 		return p, true, nil
 	}
 	if err := c.download(ctx, b, key, size, p); err != nil {
 		return "", false, err
 	}
+	c.mu.Lock()
+	c.stats.Downloads++
+	c.stats.DownloadedBytes += size
+	c.mu.Unlock()
 	c.log.Debug("query: cached file", "url", b.URL(), "key", key, "bytes", size)
 	return p, false, nil
 }

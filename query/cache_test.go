@@ -62,6 +62,11 @@ func TestCacheFetch(t *testing.T) {
 	if !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("missing file: %v, want storage.ErrNotFound", err)
 	}
+	// Two downloads (1 KiB and 5 bytes) and two hits; failed fetches count
+	// as neither.
+	if st := c.Stats(); st != (query.CacheStats{Hits: 2, Downloads: 2, DownloadedBytes: int64(len(data)) + 5}) {
+		t.Errorf("stats %+v", st)
+	}
 	ents, _ := os.ReadDir(c.Dir())
 	var names []string
 	for _, e := range ents {

@@ -8,13 +8,17 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -158,6 +162,7 @@ func BenchmarkCentralQueries(b *testing.B) {
 		days:    envInt("LOGLAKE_BENCH_CENTRAL_DAYS", 10),
 	}
 	rounds := envInt("LOGLAKE_BENCH_CENTRAL_ROUNDS", 3)
+	target := int64(envInt("LOGLAKE_BENCH_CENTRAL_OPTIMIZE_MB", 8)) << 20
 	dir := os.Getenv("LOGLAKE_BENCH_CENTRAL_DIR")
 	if dir == "" {
 		dir = b.TempDir()
@@ -165,11 +170,10 @@ func BenchmarkCentralQueries(b *testing.B) {
 		b.Fatal(err)
 	}
 	trace := centralTable(b, dir, sh)
-	ctx := context.Background()
 	day := benchStart.AddDate(0, 0, sh.days/2)
 	hour := day.Add(10 * time.Hour)
 	iso := func(t time.Time) string { return t.Format(time.RFC3339) }
-	queries := []struct{ name, sql string }{
+	queries := []centralQuery{
 		{"a_one_day", fmt.Sprintf("SELECT level, count(*) FROM logs WHERE ts >= '%s' AND ts < '%s' GROUP BY level ORDER BY level",
 			iso(day), iso(day.AddDate(0, 0, 1)))},
 		{"b_region_hour", fmt.Sprintf("SELECT service, count(*) FROM logs WHERE region = 'region-07' AND ts >= '%s' AND ts < '%s' GROUP BY service ORDER BY service",
@@ -178,10 +182,48 @@ func BenchmarkCentralQueries(b *testing.B) {
 		{"d_trace", fmt.Sprintf("SELECT region, service, ts FROM logs WHERE trace_id = '%s' ORDER BY ts", trace)},
 		{"e_group_by", "SELECT region, level, count(*) FROM logs GROUP BY region, level ORDER BY region, level"},
 	}
+	for i := 0; i < b.N; i++ {
+		fmt.Printf("\ncentral table: %d regions x %d commits = %d files, %d rows/file, %d days; %d rounds, medians\n",
+			sh.regions, sh.commits, sh.regions*sh.commits, sh.rows, sh.days, rounds)
+		runCentral(b, "as egress writes it", dir, queries, rounds, true)
+		if u := os.Getenv("LOGLAKE_TEST_S3_URL"); u != "" {
+			centralS3Bytes(b, dir, u, queries)
+		}
+		for _, v := range []struct {
+			name string
+			sort []string
+		}{{"optimized", nil}, {"optimized-sorted", []string{"region", "ts"}}} {
+			od := optimizedCopy(b, dir, v.name, target, v.sort)
+			label := fmt.Sprintf("after OPTIMIZE --target-size %dMiB", target>>20)
+			if v.sort != nil {
+				label += " --sort-by " + strings.Join(v.sort, ",")
+			}
+			runCentral(b, label, od, queries, rounds, false)
+		}
+	}
+}
+
+type centralQuery struct{ name, sql string }
+
+// cpuTime is the process's user+system CPU so far: DuckDB's threads run
+// in this process, so a query's CPU is the difference around it.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// runCentral runs the queries on the table in dir through loglake and
+// through DuckDB's Hive glob over its directory (which must hold only live
+// files), alternating, and prints medians of wall time and CPU time.
+func runCentral(b *testing.B, label, dir string, queries []centralQuery, rounds int, report bool) {
+	ctx := context.Background()
 	glob := "read_parquet(" + quoteSQL(filepath.Join(dir, "date=*", "*.parquet")) + ", hive_partitioning=true)"
 	var logs *prunedLog // set: count the files each reference reads
-	loglake := func(q string) ([]string, time.Duration) {
-		t0 := time.Now()
+	loglake := func(q string) ([]string, time.Duration, time.Duration) {
+		c0, t0 := cpuTime(), time.Now()
 		o := &query.Options{CacheDir: b.TempDir()}
 		if logs != nil {
 			o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -203,10 +245,10 @@ func BenchmarkCentralQueries(b *testing.B) {
 			b.Fatal(err)
 		}
 		out := drain(b, rows)
-		return out, time.Since(t0)
+		return out, time.Since(t0), cpuTime() - c0
 	}
-	duck := func(q string) ([]string, time.Duration) {
-		t0 := time.Now()
+	duck := func(q string) ([]string, time.Duration, time.Duration) {
+		c0, t0 := cpuTime(), time.Now()
 		db, err := sql.Open("duckdb", "")
 		if err != nil {
 			b.Fatal(err)
@@ -220,43 +262,200 @@ func BenchmarkCentralQueries(b *testing.B) {
 			b.Fatal(err)
 		}
 		out := drain(b, rows)
-		return out, time.Since(t0)
+		return out, time.Since(t0), cpuTime() - c0
 	}
-	for i := 0; i < b.N; i++ {
-		fmt.Printf("\ncentral table: %d regions x %d commits = %d files, %d rows/file, %d days; %d rounds, medians\n",
-			sh.regions, sh.commits, sh.regions*sh.commits, sh.rows, sh.days, rounds)
-		fmt.Printf("%-14s %12s %12s %9s %14s\n", "query", "loglake", "duckdb-glob", "speedup", "files read")
-		for _, q := range queries {
-			var lt, dt []time.Duration
-			var lr, dr []string
-			for r := 0; r < rounds; r++ {
-				var d time.Duration
-				if r%2 == 0 {
-					lr, d = loglake(q.sql)
-					lt = append(lt, d)
-					dr, d = duck(q.sql)
-					dt = append(dt, d)
-				} else {
-					dr, d = duck(q.sql)
-					dt = append(dt, d)
-					lr, d = loglake(q.sql)
-					lt = append(lt, d)
-				}
+	fmt.Printf("\n%s:\n", label)
+	fmt.Printf("%-14s %10s %10s %8s %9s %9s %8s %13s\n", "query", "loglake", "duckdb", "speedup", "cpu-s ll", "cpu-s dd", "cpu-x", "files read")
+	for _, q := range queries {
+		var lt, dt, lc, dc []time.Duration
+		var lr, dr []string
+		for r := 0; r < rounds; r++ {
+			var d, c time.Duration
+			if r%2 == 0 {
+				lr, d, c = loglake(q.sql)
+				lt, lc = append(lt, d), append(lc, c)
+				dr, d, c = duck(q.sql)
+				dt, dc = append(dt, d), append(dc, c)
+			} else {
+				dr, d, c = duck(q.sql)
+				dt, dc = append(dt, d), append(dc, c)
+				lr, d, c = loglake(q.sql)
+				lt, lc = append(lt, d), append(lc, c)
 			}
-			logs = &prunedLog{}
-			loglake(q.sql)
-			kept, of := logs.take(nil)
-			logs = nil
-			if !slices.Equal(lr, dr) {
-				b.Fatalf("%s: results differ:\n loglake %v\n duckdb  %v", q.name, lr, dr)
-			}
-			lm, dm := median(lt), median(dt)
-			speed := float64(dm) / float64(lm)
-			fmt.Printf("%-14s %12s %12s %8.2fx %14s\n", q.name, lm.Round(100*time.Microsecond), dm.Round(100*time.Microsecond), speed,
-				fmt.Sprintf("%d/%d", kept, of))
+		}
+		logs = &prunedLog{}
+		loglake(q.sql)
+		kept, of := logs.take(nil)
+		logs = nil
+		if !slices.Equal(lr, dr) {
+			b.Fatalf("%s (%s): results differ:\n loglake %v\n duckdb  %v", q.name, label, lr, dr)
+		}
+		lm, dm := median(lt), median(dt)
+		lcm, dcm := median(lc), median(dc)
+		speed := float64(dm) / float64(lm)
+		fmt.Printf("%-14s %10s %10s %7.2fx %9.2f %9.2f %7.2fx %13s\n", q.name, lm.Round(time.Millisecond), dm.Round(time.Millisecond), speed,
+			lcm.Seconds(), dcm.Seconds(), dcm.Seconds()/lcm.Seconds(), fmt.Sprintf("%d/%d", kept, of))
+		if report {
 			b.ReportMetric(speed, q.name+"-x")
 		}
 	}
+}
+
+// centralS3Bytes copies the table in dir to the S3 emulator (once per
+// run) and reports, per query, the bytes loglake downloads into an empty
+// file cache: pruning must cut them.
+func centralS3Bytes(b *testing.B, dir, base string, queries []centralQuery) {
+	ctx := context.Background()
+	u, err := url.Parse(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/bench-central-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	dst, err := storage.Open(ctx, u.String(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dst.Close()
+	var keys []string
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if !strings.HasPrefix(rel, "_loglake") {
+			keys = append(keys, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	for _, k := range keys {
+		g.Go(func() error {
+			data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(k)))
+			if err != nil {
+				return err
+			}
+			return dst.Put(gctx, k, data)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		// The emulator's disk is shared: the copy goes when the run does.
+		dg, dctx := errgroup.WithContext(ctx)
+		dg.SetLimit(32)
+		for _, k := range keys {
+			dg.Go(func() error { return dst.Delete(dctx, k) })
+		}
+		_ = dg.Wait()
+	}()
+	fmt.Printf("\nthe same table on the S3 emulator (%d objects copied in %s): bytes each query downloads into an empty cache\n",
+		len(keys), time.Since(t0).Round(time.Second))
+	fmt.Printf("%-14s %10s %14s %14s\n", "query", "time", "files fetched", "MB downloaded")
+	for _, q := range queries {
+		c, err := query.NewCache(b.TempDir(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		e, err := query.Open(ctx, &query.Options{Cache: c})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sp, err := query.ParseSpec("logs=" + u.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.RegisterSpec(ctx, sp, ""); err != nil {
+			b.Fatal(err)
+		}
+		rows, err := e.Query(ctx, q.sql)
+		if err != nil {
+			b.Fatal(err)
+		}
+		drain(b, rows)
+		e.Close()
+		st := c.Stats()
+		fmt.Printf("%-14s %10s %14d %14.3f\n", q.name, time.Since(t1).Round(time.Millisecond), st.Downloads, float64(st.DownloadedBytes)/1e6)
+	}
+}
+
+// optimizedCopy returns a copy of the table in dir after OPTIMIZE (sortBy
+// nil: plain bin-packing) and a VACUUM that leaves only live files, so the
+// Hive glob reads what the snapshot holds. Data files are hard-linked
+// (immutable; VACUUM unlinks only the copy's names), the log is copied.
+// The copy is kept beside dir and reused.
+func optimizedCopy(b *testing.B, dir, name string, target int64, sortBy []string) string {
+	ctx := context.Background()
+	od := filepath.Clean(dir) + "-" + name + "-" + strconv.FormatInt(target>>20, 10) + "mb"
+	marker := filepath.Join(od, "_loglake_bench_done")
+	if _, err := os.Stat(marker); err == nil {
+		return od
+	}
+	if err := os.RemoveAll(od); err != nil {
+		b.Fatal(err)
+	}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		to := filepath.Join(od, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(to, 0o755)
+		case strings.HasSuffix(p, ".parquet") && !strings.HasPrefix(rel, "_delta_log"):
+			return os.Link(p, to)
+		case rel == "_loglake_bench_done":
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, data, 0o644)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bk, err := storage.Open(ctx, "file://"+filepath.ToSlash(od), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bk.Close()
+	tbl, err := table.Open(ctx, bk, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	res, err := tbl.Optimize(ctx, &table.OptimizeOptions{TargetSize: target, SortBy: sortBy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Zero retention, and a clock a minute ahead so that the removes just
+	// committed are past it too.
+	zero := time.Duration(0)
+	if _, err := tbl.Vacuum(ctx, &table.VacuumOptions{Retain: &zero, Force: true,
+		Now: func() time.Time { return time.Now().Add(time.Minute) }}); err != nil {
+		b.Fatal(err)
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if on, _ := filepath.Glob(filepath.Join(od, "date=*", "*.parquet")); len(on) != len(snap.Files()) {
+		b.Fatalf("%s: %d Parquet files on disk after VACUUM, the snapshot has %d", name, len(on), len(snap.Files()))
+	}
+	b.Logf("%s: %d files -> %d in %s", name, res.NumRemovedFiles, res.NumAddedFiles, time.Since(t0).Round(time.Second))
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return od
 }
 
 func median(ds []time.Duration) time.Duration {

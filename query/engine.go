@@ -303,7 +303,7 @@ func (e *Engine) createView(ctx context.Context, name string, a *attached, snap 
 			e.unpin(pins)
 		}
 	}()
-	groups, err := e.groupFiles(ctx, sch, snap.Metadata().PartitionColumns, files, paths)
+	groups, err := e.groupFiles(ctx, snap, sch, files, paths)
 	if err != nil {
 		return err
 	}
@@ -464,7 +464,8 @@ func localRoot(u string) (string, bool) {
 // show a non-null value in every column stores them all; only groups with
 // a file not proven so have their files' Parquet footers read (the cost
 // per file that registration would otherwise pay for every file).
-func (e *Engine) groupFiles(ctx context.Context, sch *table.Schema, partCols []string, files []*table.Add, paths []string) ([]*fileGroup, error) {
+func (e *Engine) groupFiles(ctx context.Context, snap *table.Snapshot, sch *table.Schema, files []*table.Add, paths []string) ([]*fileGroup, error) {
+	partCols := snap.Metadata().PartitionColumns
 	var dataCols []string
 	for _, f := range sch.Fields {
 		if !slices.ContainsFunc(partCols, func(p string) bool { return strings.EqualFold(p, f.Name) }) {
@@ -486,7 +487,7 @@ func (e *Engine) groupFiles(ctx context.Context, sch *table.Schema, partCols []s
 		gi := slices.Index(out, g)
 		idx[gi] = append(idx[gi], i)
 		g.paths = append(g.paths, paths[i])
-		if g.uniform && !storesAll(f, sch, dataCols) {
+		if g.uniform && !storesAll(snap.FileStats(f), sch, dataCols) {
 			g.uniform = false
 		}
 	}
@@ -546,12 +547,11 @@ func (e *Engine) groupFiles(ctx context.Context, sch *table.Schema, partCols []s
 	return out, nil
 }
 
-// storesAll reports whether f's statistics prove that it stores every one
-// of cols: a null count below the row count means the file has values for
-// the column. Nested columns and missing statistics prove nothing.
-func storesAll(f *table.Add, sch *table.Schema, cols []string) bool {
-	st, err := table.ParseStats(f.Stats)
-	if err != nil || st == nil || st.NumRecords <= 0 {
+// storesAll reports whether a file's statistics prove that it stores every
+// one of cols: a null count below the row count means the file has values
+// for the column. Nested columns and missing statistics prove nothing.
+func storesAll(st *table.Stats, sch *table.Schema, cols []string) bool {
+	if st == nil || st.NumRecords <= 0 {
 		return false
 	}
 	for _, c := range cols {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -94,17 +96,94 @@ func (s *Snapshot) Predicate(filter string) (*expr.Predicate, error) {
 }
 
 // PruneFiles returns the live files that may contain rows matching pred
-// (all files when pred is nil), judged by partition values and stats.
+// (all files when pred is nil), judged by partition values and stats. The
+// stats are parsed once per snapshot (see FileStats).
 func (s *Snapshot) PruneFiles(pred *expr.Predicate) []*Add {
 	if pred == nil {
 		return s.Files()
 	}
+	files := s.Files()
 	var out []*Add
-	for _, f := range s.Files() {
-		if MayMatch(f, pred) {
-			out = append(out, f)
+	keep := func(from int, stats []*Stats) {
+		for i, st := range stats {
+			if f := files[from+i]; pred.MayMatch(fileInfo{add: f, stats: st}) {
+				out = append(out, f)
+			}
 		}
 	}
+	if stats := s.fileStats(); stats != nil {
+		keep(0, stats)
+		return out
+	}
+	// Too many files to keep their stats: parse a chunk at a time.
+	for from := 0; from < len(files); from += statsChunk {
+		to := min(from+statsChunk, len(files))
+		keep(from, parseStats(files[from:to]))
+	}
+	return out
+}
+
+// statsCacheFiles is the largest snapshot whose parsed file stats are kept
+// for the snapshot's lifetime (a few KB per file for a table of ten
+// columns). Larger snapshots parse them again on every PruneFiles, a chunk
+// at a time, so memory stays bounded whatever the table's size.
+var statsCacheFiles = 200_000
+
+// statsChunk is how many files' stats an uncached PruneFiles parses at once.
+const statsChunk = 4096
+
+// FileStats returns the parsed statistics of f, a live file of the
+// snapshot (nil when it has none or they do not decode: callers then know
+// nothing about its columns). A snapshot is immutable, so each file's stats
+// JSON is decoded once, on first use, and kept with the snapshot (up to
+// statsCacheFiles files); statements that prune the same snapshot again
+// pay only the comparisons.
+func (s *Snapshot) FileStats(f *Add) *Stats {
+	if stats := s.fileStats(); stats != nil {
+		files := s.Files()
+		if i, ok := slices.BinarySearchFunc(files, f.Path, func(a *Add, p string) int { return cmpString(a.Path, p) }); ok && files[i] == f {
+			return stats[i]
+		}
+	}
+	st, _ := ParseStats(f.Stats)
+	return st
+}
+
+// fileStats returns the parsed stats of Files() (same order), or nil when
+// the snapshot has more than statsCacheFiles files.
+func (s *Snapshot) fileStats() []*Stats {
+	s.statsOnce.Do(func() {
+		if files := s.Files(); len(files) <= statsCacheFiles {
+			s.stats = parseStats(files)
+		}
+	})
+	return s.stats
+}
+
+// parseStats parses the stats of files on every CPU: the first statement
+// over a large snapshot waits for it.
+func parseStats(files []*Add) []*Stats {
+	out := make([]*Stats, len(files))
+	workers := min(runtime.GOMAXPROCS(0), (len(files)+255)/256)
+	if workers <= 1 {
+		for i, f := range files {
+			out[i], _ = ParseStats(f.Stats)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	per := (len(files) + workers - 1) / workers
+	for from := 0; from < len(files); from += per {
+		to := min(from+per, len(files))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := from; i < to; i++ {
+				out[i], _ = ParseStats(files[i].Stats)
+			}
+		}()
+	}
+	wg.Wait()
 	return out
 }
 

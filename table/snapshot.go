@@ -30,6 +30,9 @@ type Snapshot struct {
 	sorted   []*Add
 	schema   *Schema
 	schemaEr error
+
+	statsOnce sync.Once
+	stats     []*Stats // parsed stats of sorted[i]; nil: not kept (see fileStats)
 }
 
 // Version is the snapshot's table version.
@@ -78,8 +81,8 @@ func (s *Snapshot) Txns() map[string]Txn { return maps.Clone(s.txns) }
 // lacks stats.
 func (s *Snapshot) NumRecords() (n int64, ok bool) {
 	for _, f := range s.Files() {
-		st, err := ParseStats(f.Stats)
-		if err != nil || st == nil {
+		st := s.FileStats(f)
+		if st == nil {
 			return 0, false
 		}
 		n += st.NumRecords

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	gojson "github.com/goccy/go-json"
 )
 
 // ErrStats reports add.stats JSON that cannot be decoded.
@@ -46,16 +47,8 @@ func ParseStats(s string) (*Stats, error) {
 	if s == "" || s == "null" {
 		return nil, nil
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var raw struct {
-		NumRecords  *json.Number   `json:"numRecords"`
-		MinValues   map[string]any `json:"minValues"`
-		MaxValues   map[string]any `json:"maxValues"`
-		NullCount   map[string]any `json:"nullCount"`
-		TightBounds *bool          `json:"tightBounds"`
-	}
-	if err := dec.Decode(&raw); err != nil {
+	raw, err := decodeStats(s)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStats, err)
 	}
 	if raw.NumRecords == nil {
@@ -68,6 +61,56 @@ func ParseStats(s string) (*Stats, error) {
 	}
 	return &Stats{NumRecords: n, MinValues: raw.MinValues, MaxValues: raw.MaxValues,
 		NullCount: raw.NullCount, TightBounds: raw.TightBounds}, nil
+}
+
+// rawStats is add.stats as decoded, before validation.
+type rawStats struct {
+	NumRecords  *json.Number   `json:"numRecords"`
+	MinValues   map[string]any `json:"minValues"`
+	MaxValues   map[string]any `json:"maxValues"`
+	NullCount   map[string]any `json:"nullCount"`
+	TightBounds *bool          `json:"tightBounds"`
+}
+
+// decodeStats decodes add.stats JSON. Pruning a statement over a large
+// snapshot decodes every file's stats, and encoding/json into maps was most
+// of a selective query's CPU; goccy/go-json (already used by arrow-go) is
+// about 3.5× faster on them. encoding/json stays the reference: it decodes
+// what goccy refuses (so errors read the same) and strings that are not
+// valid UTF-8, which encoding/json replaces with U+FFFD and goccy may not.
+// goccy is lenient with malformed JSON (a truncated literal decodes), so
+// only text encoding/json's own scanner accepts reaches it (validating costs
+// a fraction of decoding). FuzzDecodeStats checks that both agree.
+func decodeStats(s string) (raw rawStats, err error) {
+	if utf8.ValidString(s) && json.Valid([]byte(s)) {
+		if raw, ok := decodeStatsFast(s); ok {
+			return raw, nil
+		}
+	}
+	return decodeStatsStd(s)
+}
+
+func decodeStatsFast(s string) (raw rawStats, ok bool) {
+	defer func() {
+		// A decoder bug on hostile input must cost speed, not the process:
+		// the reference decoder then answers.
+		if recover() != nil {
+			raw, ok = rawStats{}, false
+		}
+	}()
+	dec := gojson.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return rawStats{}, false
+	}
+	return raw, true
+}
+
+func decodeStatsStd(s string) (raw rawStats, err error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	err = dec.Decode(&raw)
+	return raw, err
 }
 
 // JSON returns the statistics as the compact JSON string stored in add.stats.

@@ -1,0 +1,85 @@
+package table
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+)
+
+// PruneFiles keeps the same files whether the snapshot's parsed stats are
+// cached or parsed a chunk at a time (a snapshot over statsCacheFiles), and
+// the same as MayMatch judging each file from its own stats JSON.
+func TestPruneFilesCachedAndChunked(t *testing.T) {
+	n := statsChunk + 300
+	files := map[string]*Add{}
+	for i := 0; i < n; i++ {
+		st := fmt.Sprintf(`{"numRecords":10,"minValues":{"id":%d},"maxValues":{"id":%d},"nullCount":{"id":0}}`, i*10, i*10+9)
+		switch {
+		case i%97 == 0:
+			st = "" // no stats: never pruned
+		case i%89 == 0:
+			st = `{"numRecords":10,"minValues":` // undecodable: never pruned
+		}
+		p := fmt.Sprintf("part-%06d.parquet", i)
+		files[p] = &Add{Path: p, Size: 1, Stats: st}
+	}
+	newSnap := func() *Snapshot {
+		return &Snapshot{files: files, metadata: &Metadata{
+			SchemaString: `{"type":"struct","fields":[{"name":"id","type":"long","nullable":true,"metadata":{}}]}`}}
+	}
+	pred, err := newSnap().Predicate("id >= 5000 AND id < 120000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, f := range newSnap().Files() {
+		if MayMatch(f, pred) {
+			want = append(want, f.Path)
+		}
+	}
+	if len(want) == 0 || len(want) == n {
+		t.Fatalf("the predicate must prune some files and keep some: kept %d of %d", len(want), n)
+	}
+	paths := func(fs []*Add) []string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Path)
+		}
+		return out
+	}
+	cached := newSnap()
+	if got := paths(cached.PruneFiles(pred)); !reflect.DeepEqual(got, want) {
+		t.Errorf("cached: kept %d files, want %d", len(got), len(want))
+	}
+	if cached.stats == nil {
+		t.Error("stats of a small snapshot are not kept")
+	}
+	// Pruning again reads the kept stats.
+	if got := paths(cached.PruneFiles(pred)); !reflect.DeepEqual(got, want) {
+		t.Errorf("cached, second statement: kept %d files, want %d", len(got), len(want))
+	}
+	defer func(old int) { statsCacheFiles = old }(statsCacheFiles)
+	statsCacheFiles = n - 1
+	chunked := newSnap()
+	if got := paths(chunked.PruneFiles(pred)); !reflect.DeepEqual(got, want) {
+		t.Errorf("chunked: kept %d files, want %d", len(got), len(want))
+	}
+	if chunked.stats != nil {
+		t.Error("stats of a snapshot over the bound are kept")
+	}
+	for _, s := range []*Snapshot{cached, chunked} {
+		for _, i := range []int{0, 1, 89, 178, n - 1} {
+			f := s.Files()[i]
+			ref, _ := ParseStats(f.Stats)
+			if got := s.FileStats(f); !reflect.DeepEqual(got, ref) {
+				t.Errorf("FileStats(%s) = %+v, want %+v", f.Path, got, ref)
+			}
+			// An Add that is not the snapshot's (same path, other stats)
+			// is parsed, not answered from the cache.
+			other := &Add{Path: f.Path, Stats: `{"numRecords":3}`}
+			if got := s.FileStats(other); got == nil || got.NumRecords != 3 {
+				t.Errorf("FileStats of a foreign add = %+v", got)
+			}
+		}
+	}
+}
