@@ -106,7 +106,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 	actions := make([]Action, 0, len(c.Actions)+2)
 	actions = append(actions, Action{CommitInfo: ci})
 	if c.AppID != "" {
-		now := time.Now().UnixMilli()
+		now := t.now().UnixMilli()
 		actions = append(actions, Action{Txn: &Txn{AppID: c.AppID, Version: c.AppVersion, LastUpdated: &now}})
 	}
 	actions = append(actions, dataActions...)
@@ -260,7 +260,7 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 			return
 		}
 	}
-	if err := WriteCheckpoint(ctx, t.bucket, version, snap.checkpointActions(time.Now())); err != nil {
+	if err := WriteCheckpoint(ctx, t.bucket, version, snap.checkpointActions(t.now())); err != nil {
 		t.log.Warn("checkpoint failed", "version", version, "err", err)
 		return
 	}
@@ -359,7 +359,7 @@ func commitTxnID(actions []Action) string {
 
 func (t *Table) commitInfo(c *Commit, readVersion int64, blind bool) *CommitInfo {
 	ci := &CommitInfo{
-		Timestamp:           time.Now().UnixMilli(),
+		Timestamp:           t.now().UnixMilli(),
 		Operation:           c.Operation,
 		OperationParameters: c.Parameters,
 		OperationMetrics:    c.Metrics,

@@ -107,3 +107,53 @@ func TestLogCleanupRetention(t *testing.T) {
 		t.Fatalf("%d rows", len(ids))
 	}
 }
+
+// Options.Now is the table's clock: commit timestamps, tombstones and the
+// retention checks all follow it, so the default retentions (30 days of log,
+// 7 days of tombstones) apply to a history that lived through 60 fake days.
+func TestFakeClockRetention(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return day }
+	if _, err := table.Create(ctx, b, table.CreateOptions{Schema: tabletest.Schema(),
+		PartitionColumns: []string{"date"}, Properties: map[string]string{"delta.checkpointInterval": "5"}},
+		&table.Options{Now: clock}); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := table.Open(ctx, b, &table.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 12; i++ { // versions 1-12, two days apart
+		day = day.Add(48 * time.Hour)
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	day = day.Add(48 * time.Hour)
+	if _, err := tbl.Optimize(ctx, nil); err != nil { // version 13: tombstones dated day 26
+		t.Fatal(err)
+	}
+	hist, err := tbl.History(ctx, 1)
+	if err != nil || !hist[0].Timestamp.Equal(day) {
+		t.Fatalf("latest commit at %v (%v), want the fake clock's %v", hist[0].Timestamp, err, day)
+	}
+	for i := 12; i < 22; i++ { // versions 14-23, checkpoints at 15 and 20
+		day = day.Add(48 * time.Hour)
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	// Now is day 46: versions committed before day 16 (1-7) are past the 30
+	// days, the checkpoint at 20 (day 40) drops tombstones of day 26.
+	cp, err := tbl.SnapshotAt(ctx, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cp.Tombstones()); n != 0 {
+		t.Fatalf("checkpoint 20 kept %d tombstones older than 7 days", n)
+	}
+	if _, err := tbl.SnapshotAt(ctx, 4); !errors.Is(err, table.ErrVersionNotFound) {
+		t.Fatalf("version 4 (day 8, older than 30 days): %v, want ErrVersionNotFound", err)
+	}
+	if s, err := tbl.SnapshotAt(ctx, 8); err != nil || len(tabletest.IDs(t, s, "")) != 80 {
+		t.Fatalf("version 8 (day 16, inside the window): %v", err)
+	}
+}

@@ -130,7 +130,7 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 		if err != nil {
 			return nil, err
 		}
-		now := nowMillis()
+		now := t.nowMillis()
 		actions := make([]Action, 0, len(removed)+len(adds))
 		for _, f := range removed {
 			actions = append(actions, removeOf(f, false, now))

@@ -28,6 +28,11 @@ type Options struct {
 	// checkpoint; the region daemon sets it and runs CleanupLog itself,
 	// bounded by what its egress routes have read.
 	NoLogCleanup bool
+	// Now is the clock of commit timestamps, txn lastUpdated, tombstones'
+	// deletionTimestamp, checkpoint tombstone expiry and the default of
+	// VACUUM and log cleanup (default time.Now). Simulations inject one to
+	// live through days of history in minutes.
+	Now func() time.Time
 }
 
 // Hooks are called on commit events; any may be nil.
@@ -45,14 +50,18 @@ type Table struct {
 	log          *slog.Logger
 	hooks        Hooks
 	noLogCleanup bool
+	now          func() time.Time
 
 	mu     sync.Mutex
 	latest *Snapshot
 }
 
 func newTable(b storage.Bucket, opts *Options) *Table {
-	t := &Table{bucket: b, log: slog.New(slog.DiscardHandler)}
+	t := &Table{bucket: b, log: slog.New(slog.DiscardHandler), now: time.Now}
 	if opts != nil {
+		if opts.Now != nil {
+			t.now = opts.Now
+		}
 		if opts.Logger != nil {
 			t.log = opts.Logger
 		}
@@ -116,7 +125,8 @@ func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Option
 			return nil, fmt.Errorf("table: partition column %q is not in the schema", p)
 		}
 	}
-	now := time.Now().UnixMilli()
+	t := newTable(b, opts)
+	now := t.now().UnixMilli()
 	md := &Metadata{
 		ID:               uuid.NewString(),
 		Format:           Format{Provider: "parquet", Options: map[string]string{}},
@@ -142,7 +152,6 @@ func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Option
 		return nil, err
 	}
 	actions := []Action{{Protocol: proto}, {MetaData: md}}
-	t := newTable(b, opts)
 	ci := t.commitInfo(&Commit{Operation: "CREATE TABLE", Parameters: map[string]any{
 		"partitionBy": md.PartitionColumns, "properties": md.Configuration}}, -1, true)
 	data, err := encodeCommit(append([]Action{{CommitInfo: ci}}, actions...))
