@@ -63,13 +63,16 @@ func leaseKey(slot int64) string {
 	return fmt.Sprintf("_loglake/maintenance/lease/%020d", slot)
 }
 
-// Maintain runs one maintenance pass over b's table at time now, unless
-// another instance already took this interval's lease. regional, when set,
+// Maintain runs one maintenance pass over b's table at the time clock
+// tells, unless another instance already took this interval's lease. The
+// clock also dates the pass's commits and retention checks (time.Now in the
+// daemon; simulations inject a fake one). regional, when set,
 // means b is a regional table whose egress progress (its txn in central)
 // bounds VACUUM and log cleanup: nothing egress has not read yet is ever
 // cleaned, however far behind it is.
-func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storage.Bucket, now time.Time, log *slog.Logger) (*MaintenanceReport, error) {
+func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storage.Bucket, clock func() time.Time, log *slog.Logger) (*MaintenanceReport, error) {
 	mt := cfg.Maintenance
+	now := clock()
 	rep := &MaintenanceReport{Table: b.URL()}
 	slot := now.UnixNano() / int64(mt.Interval)
 	err := b.PutIfAbsent(ctx, leaseKey(slot), []byte(strconv.FormatInt(now.UnixMilli(), 10)))
@@ -84,7 +87,7 @@ func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storag
 	for s := slot - 10; s < slot-2; s++ {
 		_ = b.Delete(ctx, leaseKey(s))
 	}
-	t, err := table.Open(ctx, b, &table.Options{Logger: log, NoLogCleanup: true})
+	t, err := table.Open(ctx, b, &table.Options{Logger: log, NoLogCleanup: true, Now: clock})
 	if errors.Is(err, table.ErrNoTable) {
 		return rep, nil // nothing ingested yet
 	}
@@ -169,7 +172,7 @@ func (d *Daemon) runMaintenance(ctx context.Context, bk *buckets) {
 			targets = append(targets, struct{ b, central storage.Bucket }{bk.central, nil})
 		}
 		for _, tg := range targets {
-			rep, err := Maintain(ctx, d.cfg, tg.b, tg.central, time.Now(), log)
+			rep, err := Maintain(ctx, d.cfg, tg.b, tg.central, time.Now, log)
 			switch {
 			case err != nil && ctx.Err() == nil:
 				log.Warn("maintenance failed; retrying next interval", "table", storage.RedactURL(tg.b.URL()), "err", err)

@@ -51,7 +51,7 @@ func TestMaintainBoundedByEgress(t *testing.T) {
 		Enabled: true, Interval: time.Hour, MinFiles: 2, TargetFileSize: 128 << 20}}
 
 	now := time.Now().Add(40 * 24 * time.Hour) // past both retentions
-	rep, err := regions.Maintain(ctx, cfg, regional, central, now, log)
+	rep, err := regions.Maintain(ctx, cfg, regional, central, func() time.Time { return now }, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,13 +72,13 @@ func TestMaintainBoundedByEgress(t *testing.T) {
 		t.Fatalf("egress's changes after 5: %d, %v", len(ch), err)
 	}
 	// Same interval: another instance finds the lease taken.
-	again, err := regions.Maintain(ctx, cfg, regional, central, now, log)
+	again, err := regions.Maintain(ctx, cfg, regional, central, func() time.Time { return now }, log)
 	if err != nil || !again.Skipped {
 		t.Fatalf("second pass in the same interval: %+v %v", again, err)
 	}
 	// Without an egress bound (the central table itself), the next
 	// interval vacuums the expired files.
-	next, err := regions.Maintain(ctx, cfg, regional, nil, now.Add(time.Hour), log)
+	next, err := regions.Maintain(ctx, cfg, regional, nil, func() time.Time { return now.Add(time.Hour) }, log)
 	if err != nil || next.Skipped || next.Vacuum.FilesDeleted != 36 {
 		t.Fatalf("unbounded pass: %+v %v", next, err)
 	}

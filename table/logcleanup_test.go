@@ -3,6 +3,7 @@ package table_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -155,5 +156,50 @@ func TestFakeClockRetention(t *testing.T) {
 	}
 	if s, err := tbl.SnapshotAt(ctx, 8); err != nil || len(tabletest.IDs(t, s, "")) != 80 {
 		t.Fatalf("version 8 (day 16, inside the window): %v", err)
+	}
+}
+
+// Two cleanups at once (the daemon's pass and a writer's after-checkpoint
+// one): the one with the older clock finds the log start already deleted
+// past its own cutoff by the other, oldest first. It has nothing left to do
+// and must not fail.
+func TestLogCleanupBehindAnother(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return day }
+	if _, err := table.Create(ctx, b, table.CreateOptions{Schema: tabletest.Schema(),
+		PartitionColumns: []string{"date"}, Properties: map[string]string{"delta.checkpointInterval": "5"}},
+		&table.Options{Now: clock, NoLogCleanup: true}); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := table.Open(ctx, b, &table.Options{Now: clock, NoLogCleanup: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 12; i++ { // versions 1-12 on days 1-12, checkpoints 5 and 10
+		day = day.Add(24 * time.Hour)
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	// The other cleanup (cutoff at version 10) got as far as version 6.
+	for v := int64(0); v <= 6; v++ {
+		for _, k := range []string{table.CommitKey(v), fmt.Sprintf("_delta_log/%020d.checkpoint.parquet", v)} {
+			if err := b.Delete(ctx, k); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+	}
+	// This one's clock puts its cutoff at version 8 (day 8 + 30 days).
+	res, err := tbl.CleanupLog(ctx, &table.LogCleanupOptions{Now: func() time.Time { return time.Date(2026, 2, 8, 12, 0, 0, 0, time.UTC) }})
+	if err != nil || res.CommitsDeleted+res.CheckpointsDeleted != 0 {
+		t.Fatalf("cleanup behind another: %+v %v", res, err)
+	}
+	// A later clock finishes the other's job.
+	res, err = tbl.CleanupLog(ctx, &table.LogCleanupOptions{Now: func() time.Time { return time.Date(2026, 2, 11, 12, 0, 0, 0, time.UTC) }})
+	if err != nil || res.CommitsDeleted != 3 || res.OldestVersion != 10 {
+		t.Fatalf("cleanup at version 10: %+v %v", res, err)
+	}
+	if s, err := tbl.SnapshotAt(ctx, 10); err != nil || len(tabletest.IDs(t, s, "")) != 100 {
+		t.Fatalf("version 10: %v", err)
 	}
 }
