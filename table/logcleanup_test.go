@@ -203,3 +203,73 @@ func TestLogCleanupBehindAnother(t *testing.T) {
 		t.Fatalf("version 10: %v", err)
 	}
 }
+
+// A writer slower than the log retention: while it was in flight, other
+// writers went on and log cleanup deleted its version under a newer
+// checkpoint. Its put-if-absent of that version succeeds (the key is free
+// again), but no reader would ever see the commit: it must fail with
+// ErrConflict instead of reporting success, and a retry lands.
+func TestCommitBelowCleanedLog(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return day }
+	if _, err := table.Create(ctx, b, table.CreateOptions{Schema: tabletest.Schema(), PartitionColumns: []string{"date"},
+		Properties: map[string]string{"delta.checkpointInterval": "5", "delta.logRetentionDuration": "interval 1 day"}},
+		&table.Options{Now: clock}); err != nil {
+		t.Fatal(err)
+	}
+	slow, err := table.Open(ctx, b, &table.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := table.Open(ctx, b, &table.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		day = day.Add(time.Hour)
+		appendN(t, fast, int64(i*10), 10)
+	}
+	read, err := slow.Snapshot(ctx) // version 3
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i < 12; i++ { // versions 4-12, a day apart: cleanup keeps from checkpoint 10
+		day = day.Add(24 * time.Hour)
+		appendN(t, fast, int64(i*10), 10)
+	}
+	if _, err := b.Stat(ctx, table.CommitKey(4)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("version 4 not cleaned (%v): the test does not set up the race", err)
+	}
+	w, err := slow.NewWriter(read, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := tabletest.Rows(1000, 10)
+	if err := w.Write(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	adds, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := slow.Commit(ctx, read, &table.Commit{Actions: adds}); !errors.Is(err, table.ErrConflict) {
+		t.Fatalf("commit below the cleaned log: version %d, %v; want ErrConflict", v, err)
+	}
+	if _, err := b.Stat(ctx, table.CommitKey(4)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the stray commit 4 is left behind: %v", err)
+	}
+	fresh, err := slow.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := slow.Commit(ctx, fresh, &table.Commit{Actions: adds})
+	if err != nil || v != 13 {
+		t.Fatalf("retry on a fresh snapshot: %d %v", v, err)
+	}
+	if s := latest(t, slow); len(tabletest.IDs(t, s, "")) != 130 {
+		t.Fatalf("%d rows, want 130", len(tabletest.IDs(t, s, "")))
+	}
+}

@@ -269,6 +269,14 @@ func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
 		return nil, err
 	}
 	if len(commits) == 0 {
+		if t.mayBeCleaned(cur) {
+			// Log cleanup may have deleted the commits after cur under a
+			// newer checkpoint: probing finds nothing, yet the table moved
+			// on. The checkpoint hint tells.
+			if lc, ok, err := readLastCheckpoint(ctx, t.bucket); err == nil && ok && lc.Version > cur.version {
+				return t.load(ctx, -1)
+			}
+		}
 		return cur, nil
 	}
 	next := cur.clone()
@@ -277,6 +285,18 @@ func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
 		next.version, next.commitTime = c.version, c.timestamp
 	}
 	return next, next.validate()
+}
+
+// mayBeCleaned reports whether log cleanup may have deleted the commits
+// right after s: cleanup deletes a commit only once a checkpoint past it is
+// older than the log retention, so not before half the retention (half:
+// room for clock skew between writers) has passed since s was committed.
+func (t *Table) mayBeCleaned(s *Snapshot) bool {
+	if s.commitTime <= 0 {
+		return true
+	}
+	retain, err := s.LogRetention()
+	return err != nil || !t.now().Before(s.Timestamp().Add(retain/2))
 }
 
 // SnapshotAt returns the snapshot at version v (time travel).
