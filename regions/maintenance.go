@@ -46,7 +46,8 @@ type MaintenanceConfig struct {
 // MaintenanceReport is what one maintenance pass did to one table.
 type MaintenanceReport struct {
 	Table    string
-	Skipped  bool // another instance holds this interval's lease
+	Skipped  bool // another instance holds this interval's lease, or Busy
+	Busy     bool // a pass of an earlier interval is still running
 	Optimize *table.OptimizeResult
 	Vacuum   *table.VacuumResult
 	Log      *table.LogCleanupResult
@@ -59,8 +60,34 @@ type MaintenanceReport struct {
 // leaseKey is the put-if-absent lease of one interval slot: whoever
 // creates it maintains the table for that slot. Slots are derived from the
 // clock, so no lease ever needs expiring or stealing; old ones are deleted.
+// doneKey marks a slot's pass finished (or skipped): a slot's winner runs
+// only when every recent slot is done, so a pass that outlasts its interval
+// never has a second one beside it. A pass that never finished (its
+// process died) stops blocking after staleSlots intervals.
 func leaseKey(slot int64) string {
 	return fmt.Sprintf("_loglake/maintenance/lease/%020d", slot)
+}
+
+func doneKey(slot int64) string { return leaseKey(slot) + ".done" }
+
+const staleSlots = 4
+
+// previousRunning reports whether a pass of one of the staleSlots slots
+// before slot took its lease and has not finished.
+func previousRunning(ctx context.Context, b storage.Bucket, slot int64) (bool, error) {
+	for s := slot - staleSlots; s < slot; s++ {
+		if _, err := b.Stat(ctx, leaseKey(s)); errors.Is(err, storage.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return false, err
+		}
+		if _, err := b.Stat(ctx, doneKey(s)); errors.Is(err, storage.ErrNotFound) {
+			return true, nil
+		} else if err != nil {
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 // Maintain runs one maintenance pass over b's table at the time clock
@@ -83,9 +110,21 @@ func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storag
 	if err != nil {
 		return nil, fmt.Errorf("regions: maintenance lease: %w", err)
 	}
+	// Done (or skipped): later slots may run. A failed write only delays
+	// them by staleSlots intervals.
+	defer func() { _ = b.Put(context.WithoutCancel(ctx), doneKey(slot), nil) }()
+	busy, err := previousRunning(ctx, b, slot)
+	if err != nil {
+		return nil, fmt.Errorf("regions: maintenance lease: %w", err)
+	}
+	if busy {
+		rep.Skipped, rep.Busy = true, true
+		return rep, nil
+	}
 	// Leases of old slots are only history: keep the last few.
-	for s := slot - 10; s < slot-2; s++ {
+	for s := slot - 16; s < slot-staleSlots; s++ {
 		_ = b.Delete(ctx, leaseKey(s))
+		_ = b.Delete(ctx, doneKey(s))
 	}
 	t, err := table.Open(ctx, b, &table.Options{Logger: log, NoLogCleanup: true, Now: clock})
 	if errors.Is(err, table.ErrNoTable) {

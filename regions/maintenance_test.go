@@ -128,3 +128,53 @@ maintenance:
 		t.Fatal("min_files 1 accepted")
 	}
 }
+
+// One pass per table at a time: a pass that outlasts its interval keeps the
+// next slots' winners from running beside it, until it is done or (a dead
+// process) staleSlots intervals old.
+func TestMaintainOneAtATime(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	b := memBucket(t)
+	tbl := tabletest.Create(t, b, nil)
+	for i := 0; i < 3; i++ {
+		rec := tabletest.Rows(int64(i*10), 10)
+		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	cfg := &regions.Config{Name: "r1", Maintenance: regions.MaintenanceConfig{
+		Enabled: true, Interval: time.Hour, MinFiles: 2, TargetFileSize: 128 << 20}}
+	hour := time.Now().Truncate(time.Hour)
+	lease := func(at time.Time) string {
+		return fmt.Sprintf("_loglake/maintenance/lease/%020d", at.UnixNano()/int64(time.Hour))
+	}
+	at := func(t time.Time) func() time.Time { return func() time.Time { return t } }
+	// A pass took the lease an hour ago and is still running.
+	if err := b.Put(ctx, lease(hour.Add(-time.Hour)), []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := regions.Maintain(ctx, cfg, b, nil, at(hour.Add(time.Minute)), log)
+	if err != nil || !rep.Skipped || !rep.Busy {
+		t.Fatalf("beside a running pass: %+v %v", rep, err)
+	}
+	// It finishes: the next slot runs.
+	if err := b.Put(ctx, lease(hour.Add(-time.Hour))+".done", nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = regions.Maintain(ctx, cfg, b, nil, at(hour.Add(time.Hour)), log)
+	if err != nil || rep.Skipped || rep.Optimize.NumRemovedFiles != 9 {
+		t.Fatalf("after it finished: %+v %v", rep, err)
+	}
+	// A pass that died without finishing blocks only staleSlots intervals.
+	if err := b.Put(ctx, lease(hour.Add(2*time.Hour)), []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = regions.Maintain(ctx, cfg, b, nil, at(hour.Add(3*time.Hour)), log); err != nil || !rep.Busy {
+		t.Fatalf("one interval after a dead pass: %+v %v", rep, err)
+	}
+	if rep, err = regions.Maintain(ctx, cfg, b, nil, at(hour.Add(7*time.Hour)), log); err != nil || rep.Skipped {
+		t.Fatalf("five intervals after a dead pass: %+v %v", rep, err)
+	}
+}
