@@ -26,9 +26,9 @@ FUZZ_KEEP_MAX=${FUZZ_KEEP_MAX:-30}
 targets=(
 	./table:FuzzDecodeCommit          # commit JSON (actions)
 	./table:FuzzReadCheckpoint        # Parquet checkpoints
-	./table:FuzzParseSchema           # metaData.schemaString
-	./table:FuzzParseStats            # add.stats JSON
-	./table:FuzzParsePartitionValue   # partitionValues strings
+	./table/internal/fileio:FuzzParseSchema # metaData.schemaString
+	./table/internal/fileio:FuzzParseStats # add.stats JSON
+	./table/internal/fileio:FuzzParsePartitionValue # partitionValues strings
 	./table/expr:FuzzParse            # predicates (--where, egress, invariants, CHECK)
 	./ingest:FuzzNDJSONLine           # NDJSON lines against encoding/json
 	./ingest:FuzzDecodeFile           # whole NDJSON / CSV landing files

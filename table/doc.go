@@ -17,4 +17,12 @@
 // deletion vector) is validated once, by FileKey, as the log is decoded:
 // never under _delta_log/ or _loglake/, never escaping the table root, never
 // absolute.
+//
+// The package is the upper of two layers. Parquet and Arrow file I/O (the
+// Delta type system, data file writing and reading, statistics, partition
+// paths and values) lives below it in table/internal/fileio, which knows
+// nothing of the log; its names are re-exported here (fileio.go) so callers
+// see one package. What needs both layers stays here: the table writer that
+// turns files into add actions (write.go) and scans that prune a snapshot's
+// adds and read them (scan.go).
 package table

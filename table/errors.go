@@ -3,6 +3,8 @@ package table
 import (
 	"errors"
 	"fmt"
+
+	"github.com/loglake/loglake/table/internal/fileio"
 )
 
 var (
@@ -16,8 +18,8 @@ var (
 	// ErrConflict: a concurrent commit made this transaction's reads stale
 	// (metadata or protocol change, or files it removes were removed).
 	ErrConflict = errors.New("table: conflicting concurrent commit")
-	// ErrCorrupt: the log or a checkpoint cannot be decoded.
-	ErrCorrupt = errors.New("table: corrupt table")
+	// ErrCorrupt: the log, a checkpoint or a data file cannot be decoded.
+	ErrCorrupt = fileio.ErrCorrupt
 	// ErrUnsupportedFeature: the table needs a protocol feature loglake does
 	// not implement; the error text names the feature.
 	ErrUnsupportedFeature = errors.New("table: unsupported feature")

@@ -1,4 +1,4 @@
-package table_test
+package fileio_test
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/schema"
 	_ "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/internal/fileio"
 )
 
 const allTypesSchema = `{"type":"struct","fields":[` +
@@ -47,7 +47,7 @@ const allTypesSchema = `{"type":"struct","fields":[` +
 // column has nulls.
 func allTypesRecord(t testing.TB, mem memory.Allocator, n int, seed uint64) arrow.Record {
 	t.Helper()
-	sch, err := table.ParseSchema(allTypesSchema)
+	sch, err := fileio.ParseSchema(allTypesSchema)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func allTypesRecord(t testing.TB, mem memory.Allocator, n int, seed uint64) arro
 }
 
 // readAll reads every record of a data file and concatenates them.
-func readAll(t testing.TB, r table.RecordReader) arrow.Record {
+func readAll(t testing.TB, r fileio.RecordReader) arrow.Record {
 	t.Helper()
 	defer r.Close()
 	var recs []arrow.Record
@@ -172,7 +172,7 @@ func readAll(t testing.TB, r table.RecordReader) arrow.Record {
 	return array.NewRecordBatch(sch, cols, n)
 }
 
-func readPath(t testing.TB, path string, opts *table.ReadOptions) arrow.Record {
+func readPath(t testing.TB, path string, opts *fileio.ReadOptions) arrow.Record {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -183,7 +183,7 @@ func readPath(t testing.TB, path string, opts *table.ReadOptions) arrow.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := table.ReadFile(context.Background(), f, st.Size(), opts)
+	r, err := fileio.ReadFile(context.Background(), f, st.Size(), opts)
 	if err != nil {
 		t.Fatalf("ReadFile(%s): %v", path, err)
 	}
@@ -208,14 +208,14 @@ func TestFileRoundTrip(t *testing.T) {
 	const n = 2500
 	rec := allTypesRecord(t, mem, n, 7)
 	defer rec.Release()
-	sch, _ := table.ParseSchema(allTypesSchema)
+	sch, _ := fileio.ParseSchema(allTypesSchema)
 
 	path := filepath.Join(t.TempDir(), "part-0.parquet")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := table.NewFileWriter(f, rec.Schema(), &table.WriterOptions{RowGroupRows: 1000, Allocator: mem})
+	w, err := fileio.NewFileWriter(f, rec.Schema(), &fileio.WriterOptions{RowGroupRows: 1000, Allocator: mem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestFileRoundTrip(t *testing.T) {
 	}
 	pf.Close()
 
-	got := readPath(t, path, &table.ReadOptions{Schema: sch, BatchRows: 600})
+	got := readPath(t, path, &fileio.ReadOptions{Schema: sch, BatchRows: 600})
 	defer got.Release()
 	if !got.Schema().Equal(rec.Schema()) {
 		t.Fatalf("read schema\n%s\nwant\n%s", got.Schema(), rec.Schema())
@@ -273,10 +273,10 @@ func TestFileRoundTrip(t *testing.T) {
 	}
 
 	// Projection, in another order, with a missing and a partition column.
-	evolved := &table.Schema{Fields: append(append([]*table.Field(nil), sch.Fields...),
-		&table.Field{Name: "added_later", Type: table.TypeString, Nullable: true},
-		&table.Field{Name: "date", Type: table.TypeDate, Nullable: true})}
-	proj := readPath(t, path, &table.ReadOptions{
+	evolved := &fileio.Schema{Fields: append(append([]*fileio.Field(nil), sch.Fields...),
+		&fileio.Field{Name: "added_later", Type: fileio.TypeString, Nullable: true},
+		&fileio.Field{Name: "date", Type: fileio.TypeDate, Nullable: true})}
+	proj := readPath(t, path, &fileio.ReadOptions{
 		Schema: evolved, Columns: []string{"date", "s", "added_later", "l"},
 		PartitionColumns: []string{"date"}, PartitionValues: map[string]*string{"date": strp("2026-11-24")},
 	})
@@ -427,7 +427,7 @@ func TestReadFileSchemaEvolution(t *testing.T) {
 	defer rec.Release()
 
 	var buf bytes.Buffer
-	w, err := table.NewFileWriter(&buf, old, &table.WriterOptions{Compression: "snappy", Allocator: mem})
+	w, err := fileio.NewFileWriter(&buf, old, &fileio.WriterOptions{Compression: "snappy", Allocator: mem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +437,7 @@ func TestReadFileSchemaEvolution(t *testing.T) {
 	if _, err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	sch, err := table.ParseSchema(`{"type":"struct","fields":[
+	sch, err := fileio.ParseSchema(`{"type":"struct","fields":[
 		{"name":"id","type":"long","nullable":true,"metadata":{}},
 		{"name":"ts","type":"timestamp","nullable":true,"metadata":{}},
 		{"name":"x","type":"double","nullable":true,"metadata":{}},
@@ -446,7 +446,7 @@ func TestReadFileSchemaEvolution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := table.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &table.ReadOptions{Schema: sch, Allocator: mem})
+	r, err := fileio.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &fileio.ReadOptions{Schema: sch, Allocator: mem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,8 +474,8 @@ func TestReadFileSchemaEvolution(t *testing.T) {
 	}
 
 	// Only partition and missing columns: rows still come from the footer.
-	r, err = table.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &table.ReadOptions{
-		Schema:  &table.Schema{Fields: append(sch.Fields, &table.Field{Name: "p", Type: table.TypeInteger, Nullable: true})},
+	r, err = fileio.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &fileio.ReadOptions{
+		Schema:  &fileio.Schema{Fields: append(sch.Fields, &fileio.Field{Name: "p", Type: fileio.TypeInteger, Nullable: true})},
 		Columns: []string{"p", "new"}, PartitionColumns: []string{"p"}, PartitionValues: map[string]*string{"p": strp("7")}, Allocator: mem,
 	})
 	if err != nil {
@@ -487,10 +487,10 @@ func TestReadFileSchemaEvolution(t *testing.T) {
 		t.Errorf("partition-only read = %v", pc)
 	}
 
-	if _, err := table.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &table.ReadOptions{Schema: sch, Columns: []string{"nope"}}); !errors.Is(err, table.ErrSchema) {
+	if _, err := fileio.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &fileio.ReadOptions{Schema: sch, Columns: []string{"nope"}}); !errors.Is(err, fileio.ErrSchema) {
 		t.Errorf("unknown column: err = %v, want ErrSchema", err)
 	}
-	if _, err := table.ReadFile(context.Background(), bytes.NewReader([]byte("not parquet at all")), 18, nil); !errors.Is(err, table.ErrCorrupt) {
+	if _, err := fileio.ReadFile(context.Background(), bytes.NewReader([]byte("not parquet at all")), 18, nil); !errors.Is(err, fileio.ErrCorrupt) {
 		t.Errorf("garbage: err = %v, want ErrCorrupt", err)
 	}
 }
@@ -575,13 +575,13 @@ func TestReadCorpusFiles(t *testing.T) {
 			if len(files) == 0 {
 				t.Fatalf("no files match %s", tc.glob)
 			}
-			sch, err := table.ParseSchema(tc.schema)
+			sch, err := fileio.ParseSchema(tc.schema)
 			if err != nil {
 				t.Fatal(err)
 			}
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			rec := readPath(t, files[0], &table.ReadOptions{Schema: sch, PartitionColumns: tc.partCols, PartitionValues: tc.partValues, BatchRows: 10000, Allocator: mem})
+			rec := readPath(t, files[0], &fileio.ReadOptions{Schema: sch, PartitionColumns: tc.partCols, PartitionValues: tc.partValues, BatchRows: 10000, Allocator: mem})
 			defer rec.Release()
 			if !rec.Schema().Equal(sch.Arrow()) {
 				t.Errorf("schema %s", rec.Schema())
@@ -609,7 +609,7 @@ func TestReadCorpusFiles(t *testing.T) {
 					continue
 				}
 				switch f.Type {
-				case table.TypeInteger, table.TypeLong, table.TypeShort:
+				case fileio.TypeInteger, fileio.TypeLong, fileio.TypeShort:
 					var want sql.NullInt64
 					if err := db.QueryRow(fmt.Sprintf(`SELECT sum(%q)::BIGINT FROM read_parquet(%s)`, f.Name, sqlQuote(files[0]))).Scan(&want); err != nil {
 						t.Fatal(err)
@@ -617,7 +617,7 @@ func TestReadCorpusFiles(t *testing.T) {
 					if got := sumInts(rec.Column(c)); got != want.Int64 {
 						t.Errorf("sum(%s) = %d, DuckDB %d", f.Name, got, want.Int64)
 					}
-				case table.TypeString:
+				case fileio.TypeString:
 					var want sql.NullString
 					if err := db.QueryRow(fmt.Sprintf(`SELECT max(%q) FROM read_parquet(%s)`, f.Name, sqlQuote(files[0]))).Scan(&want); err != nil {
 						t.Fatal(err)
@@ -674,7 +674,7 @@ func maxString(a arrow.Array) string {
 
 // logSchema is the shape of the tables loglake writes.
 func logRecord(b testing.TB, mem memory.Allocator, n int, seed uint64) (arrow.Record, int64) {
-	sch, err := table.ParseSchema(`{"type":"struct","fields":[
+	sch, err := fileio.ParseSchema(`{"type":"struct","fields":[
 		{"name":"ts","type":"timestamp","nullable":false,"metadata":{}},
 		{"name":"service","type":"string","nullable":true,"metadata":{}},
 		{"name":"host","type":"string","nullable":true,"metadata":{}},
@@ -728,7 +728,7 @@ func TestLogFileWriter(t *testing.T) {
 	rec, _ := logRecord(t, memory.DefaultAllocator, 20_000, 3)
 	defer rec.Release()
 	var buf bytes.Buffer
-	w, err := table.NewFileWriter(&buf, rec.Schema(), nil)
+	w, err := fileio.NewFileWriter(&buf, rec.Schema(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -760,8 +760,8 @@ func TestLogFileWriter(t *testing.T) {
 	if !cc.HasDictionaryPage() {
 		t.Error("service column is not dictionary encoded")
 	}
-	sch, _ := table.SchemaFromArrow(rec.Schema())
-	r, err := table.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &table.ReadOptions{Schema: sch})
+	sch, _ := fileio.SchemaFromArrow(rec.Schema())
+	r, err := fileio.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &fileio.ReadOptions{Schema: sch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -781,7 +781,7 @@ func BenchmarkFileWriter(b *testing.B) {
 	b.ResetTimer()
 	var size int64
 	for i := 0; i < b.N; i++ {
-		w, err := table.NewFileWriter(io.Discard, rec.Schema(), nil)
+		w, err := fileio.NewFileWriter(io.Discard, rec.Schema(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -807,7 +807,7 @@ func BenchmarkReadFile(b *testing.B) {
 	rec, raw := logRecord(b, mem, n, 1)
 	defer rec.Release()
 	var buf bytes.Buffer
-	w, err := table.NewFileWriter(&buf, rec.Schema(), nil)
+	w, err := fileio.NewFileWriter(&buf, rec.Schema(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -817,11 +817,11 @@ func BenchmarkReadFile(b *testing.B) {
 	if _, err := w.Close(); err != nil {
 		b.Fatal(err)
 	}
-	sch, _ := table.SchemaFromArrow(rec.Schema())
+	sch, _ := fileio.SchemaFromArrow(rec.Schema())
 	b.SetBytes(raw)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r, err := table.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &table.ReadOptions{Schema: sch})
+		r, err := fileio.ReadFile(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), &fileio.ReadOptions{Schema: sch})
 		if err != nil {
 			b.Fatal(err)
 		}

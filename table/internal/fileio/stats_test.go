@@ -1,4 +1,4 @@
-package table_test
+package fileio_test
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/internal/fileio"
 )
 
 // From delta-1.2.1-only-struct-stats (written by Spark).
@@ -22,20 +22,20 @@ const sparkStats = `{"numRecords":1,"minValues":{"integer":0,"double":1.234,"dec
 
 func TestParseStatsAbsent(t *testing.T) {
 	for _, in := range []string{"", "  ", "null", `{"minValues":{}}`} {
-		s, err := table.ParseStats(in)
+		s, err := fileio.ParseStats(in)
 		if err != nil || s != nil {
 			t.Errorf("ParseStats(%q) = %v, %v; want nil, nil", in, s, err)
 		}
 	}
 	for _, in := range []string{"{", `{"numRecords":"x"}`, `{"numRecords":-1}`, `[1]`} {
-		if _, err := table.ParseStats(in); !errors.Is(err, table.ErrStats) {
+		if _, err := fileio.ParseStats(in); !errors.Is(err, fileio.ErrStats) {
 			t.Errorf("ParseStats(%q) err = %v, want ErrStats", in, err)
 		}
 	}
 }
 
 func TestParseStatsSpark(t *testing.T) {
-	s, err := table.ParseStats(sparkStats)
+	s, err := fileio.ParseStats(sparkStats)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,17 +44,17 @@ func TestParseStatsSpark(t *testing.T) {
 	}
 	tests := []struct {
 		path []string
-		typ  table.DataType
+		typ  fileio.DataType
 		want any
 	}{
-		{[]string{"integer"}, table.TypeInteger, int64(0)},
-		{[]string{"double"}, table.TypeDouble, 1.234},
-		{[]string{"decimal"}, table.DecimalType{Precision: 8, Scale: 5}, decimal128.FromI64(-567800)},
-		{[]string{"string"}, table.TypeString, "string"},
-		{[]string{"date"}, table.TypeDate, time.Date(2022, 10, 24, 0, 0, 0, 0, time.UTC)},
-		{[]string{"timestamp"}, table.TypeTimestamp, time.Date(2022, 10, 24, 22, 59, 32, 846e6, time.UTC)},
-		{[]string{"struct", "struct_element"}, table.TypeString, "struct_value"},
-		{[]string{"nested_struct", "struct_element", "nested_struct_element"}, table.TypeString, "nested_struct_value"},
+		{[]string{"integer"}, fileio.TypeInteger, int64(0)},
+		{[]string{"double"}, fileio.TypeDouble, 1.234},
+		{[]string{"decimal"}, fileio.DecimalType{Precision: 8, Scale: 5}, decimal128.FromI64(-567800)},
+		{[]string{"string"}, fileio.TypeString, "string"},
+		{[]string{"date"}, fileio.TypeDate, time.Date(2022, 10, 24, 0, 0, 0, 0, time.UTC)},
+		{[]string{"timestamp"}, fileio.TypeTimestamp, time.Date(2022, 10, 24, 22, 59, 32, 846e6, time.UTC)},
+		{[]string{"struct", "struct_element"}, fileio.TypeString, "struct_value"},
+		{[]string{"nested_struct", "struct_element", "nested_struct_element"}, fileio.TypeString, "nested_struct_value"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.path, "."), func(t *testing.T) {
@@ -63,7 +63,7 @@ func TestParseStatsSpark(t *testing.T) {
 				if !ok {
 					t.Fatal("no value")
 				}
-				v, err := table.StatValue(raw, tc.typ)
+				v, err := fileio.StatValue(raw, tc.typ)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -90,7 +90,7 @@ func TestParseStatsSpark(t *testing.T) {
 		t.Error("Min of an absent column")
 	}
 	// JSON() keeps the exact numbers (decimal scale included).
-	back, err := table.ParseStats(s.JSON())
+	back, err := fileio.ParseStats(s.JSON())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,9 +103,9 @@ func TestParseStatsSpark(t *testing.T) {
 }
 
 // writeStats writes rec through a FileWriter and returns its statistics.
-func writeStats(t *testing.T, rec arrow.Record) *table.Stats {
+func writeStats(t *testing.T, rec arrow.Record) *fileio.Stats {
 	t.Helper()
-	w, err := table.NewFileWriter(io.Discard, rec.Schema(), nil)
+	w, err := fileio.NewFileWriter(io.Discard, rec.Schema(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestWriterStats(t *testing.T) {
 		}
 	}
 	// The JSON is what Delta readers parse.
-	back, err := table.ParseStats(st.JSON())
+	back, err := fileio.ParseStats(st.JSON())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,9 +276,9 @@ func FuzzParseStats(f *testing.F) {
 	f.Add(`{"numRecords":0}`)
 	f.Add(`{"numRecords":3,"minValues":{"a":{"b":1e400}},"nullCount":{"a":"x"},"tightBounds":true}`)
 	f.Fuzz(func(t *testing.T, in string) {
-		s, err := table.ParseStats(in)
+		s, err := fileio.ParseStats(in)
 		if err != nil {
-			if !errors.Is(err, table.ErrStats) {
+			if !errors.Is(err, fileio.ErrStats) {
 				t.Fatalf("error %v is not ErrStats", err)
 			}
 			return
@@ -286,7 +286,7 @@ func FuzzParseStats(f *testing.F) {
 		if s == nil {
 			return
 		}
-		back, err := table.ParseStats(s.JSON())
+		back, err := fileio.ParseStats(s.JSON())
 		if err != nil || back == nil || back.NumRecords != s.NumRecords {
 			t.Fatalf("JSON() %s does not parse back: %v", s.JSON(), err)
 		}

@@ -1,4 +1,4 @@
-package table_test
+package fileio_test
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/internal/fileio"
 )
 
 func strp(s string) *string { return &s }
@@ -40,7 +40,7 @@ func TestPartitionPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := table.PartitionPath(tc.cols, tc.values); got != tc.want {
+			if got := fileio.PartitionPath(tc.cols, tc.values); got != tc.want {
 				t.Errorf("PartitionPath = %q, want %q", got, tc.want)
 			}
 			for _, c := range tc.cols {
@@ -48,9 +48,9 @@ func TestPartitionPath(t *testing.T) {
 				if v == nil || *v == "" {
 					continue
 				}
-				seg := table.PartitionPath([]string{c}, tc.values)
+				seg := fileio.PartitionPath([]string{c}, tc.values)
 				_, esc, _ := cutLast(seg[:len(seg)-1], "=")
-				if back := table.UnescapePathName(esc); back != *v {
+				if back := fileio.UnescapePathName(esc); back != *v {
 					t.Errorf("UnescapePathName(%q) = %q, want %q", esc, back, *v)
 				}
 			}
@@ -122,7 +122,7 @@ func TestFormatPartitionValue(t *testing.T) {
 				t.Fatalf("fixture has %d rows, want %d", tc.arr.Len(), len(tc.want))
 			}
 			for i, w := range tc.want {
-				got := table.FormatPartitionValue(tc.arr, i)
+				got := fileio.FormatPartitionValue(tc.arr, i)
 				if (got == nil) != (w == nil) || (got != nil && *got != *w) {
 					t.Errorf("row %d = %v, want %v", i, show(got), show(w))
 				}
@@ -142,31 +142,31 @@ func TestParsePartitionValue(t *testing.T) {
 	ts := time.Date(2026, 11, 24, 10, 0, 0, 123456000, time.UTC)
 	tests := []struct {
 		in   *string
-		typ  table.DataType
+		typ  fileio.DataType
 		want any
 	}{
-		{nil, table.TypeLong, nil},
-		{strp(""), table.TypeString, nil},
-		{strp("a/b"), table.TypeString, "a/b"},
-		{strp("42"), table.TypeLong, int64(42)},
-		{strp("-7"), table.TypeInteger, int64(-7)},
-		{strp("300"), table.TypeShort, int64(300)},
-		{strp("-1"), table.TypeByte, int64(-1)},
-		{strp("2021.0"), table.TypeDouble, 2021.0},
-		{strp("9.9"), table.TypeFloat, 9.9},
-		{strp("-Infinity"), table.TypeDouble, math.Inf(-1)},
-		{strp("true"), table.TypeBoolean, true},
-		{strp("FALSE"), table.TypeBoolean, false},
-		{strp("2026-11-24"), table.TypeDate, time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)},
-		{strp("2026-11-24 10:00:00.123456"), table.TypeTimestamp, ts},
-		{strp("2026-11-24T10:00:00.123456Z"), table.TypeTimestamp, ts},
-		{strp("2026-11-24 10:00:00"), table.TypeTimestampNTZ, ts.Truncate(time.Second)},
-		{strp("-5.678"), table.DecimalType{Precision: 10, Scale: 3}, decimal128.FromI64(-5678)},
-		{strp("1.5"), table.DecimalType{Precision: 10, Scale: 3}, decimal128.FromI64(1500)},
+		{nil, fileio.TypeLong, nil},
+		{strp(""), fileio.TypeString, nil},
+		{strp("a/b"), fileio.TypeString, "a/b"},
+		{strp("42"), fileio.TypeLong, int64(42)},
+		{strp("-7"), fileio.TypeInteger, int64(-7)},
+		{strp("300"), fileio.TypeShort, int64(300)},
+		{strp("-1"), fileio.TypeByte, int64(-1)},
+		{strp("2021.0"), fileio.TypeDouble, 2021.0},
+		{strp("9.9"), fileio.TypeFloat, 9.9},
+		{strp("-Infinity"), fileio.TypeDouble, math.Inf(-1)},
+		{strp("true"), fileio.TypeBoolean, true},
+		{strp("FALSE"), fileio.TypeBoolean, false},
+		{strp("2026-11-24"), fileio.TypeDate, time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)},
+		{strp("2026-11-24 10:00:00.123456"), fileio.TypeTimestamp, ts},
+		{strp("2026-11-24T10:00:00.123456Z"), fileio.TypeTimestamp, ts},
+		{strp("2026-11-24 10:00:00"), fileio.TypeTimestampNTZ, ts.Truncate(time.Second)},
+		{strp("-5.678"), fileio.DecimalType{Precision: 10, Scale: 3}, decimal128.FromI64(-5678)},
+		{strp("1.5"), fileio.DecimalType{Precision: 10, Scale: 3}, decimal128.FromI64(1500)},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%s/%s", tc.typ, show(tc.in)), func(t *testing.T) {
-			got, err := table.ParsePartitionValue(tc.in, tc.typ)
+			got, err := fileio.ParsePartitionValue(tc.in, tc.typ)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,9 +183,9 @@ func TestParsePartitionValue(t *testing.T) {
 	}
 	for _, bad := range []struct {
 		in  string
-		typ table.DataType
-	}{{"x", table.TypeLong}, {"300", table.TypeByte}, {"2026-13-01", table.TypeDate}, {"yes", table.TypeBoolean}, {"1.2.3", table.TypeDouble}} {
-		if _, err := table.ParsePartitionValue(strp(bad.in), bad.typ); !errors.Is(err, table.ErrPartitionValue) {
+		typ fileio.DataType
+	}{{"x", fileio.TypeLong}, {"300", fileio.TypeByte}, {"2026-13-01", fileio.TypeDate}, {"yes", fileio.TypeBoolean}, {"1.2.3", fileio.TypeDouble}} {
+		if _, err := fileio.ParsePartitionValue(strp(bad.in), bad.typ); !errors.Is(err, fileio.ErrPartitionValue) {
 			t.Errorf("ParsePartitionValue(%q, %s) err = %v, want ErrPartitionValue", bad.in, bad.typ, err)
 		}
 	}
@@ -202,8 +202,8 @@ func TestFormatParseRoundTrip(t *testing.T) {
 	defer arr.Release()
 	b.Release()
 	for i, v := range vals {
-		s := table.FormatPartitionValue(arr, i)
-		got, err := table.ParsePartitionValue(s, table.TypeTimestamp)
+		s := fileio.FormatPartitionValue(arr, i)
+		got, err := fileio.ParsePartitionValue(s, fileio.TypeTimestamp)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +215,7 @@ func TestFormatParseRoundTrip(t *testing.T) {
 	// Tables written before the ISO-8601 form (and by other engines) hold
 	// zone-less values, which mean UTC here: both read as the same instant.
 	for _, s := range []string{"2026-11-24 10:30:00.000500", "2026-11-24T10:30:00.000500Z", "2026-11-24T11:30:00.000500+01:00"} {
-		got, err := table.ParsePartitionValue(strp(s), table.TypeTimestamp)
+		got, err := fileio.ParsePartitionValue(strp(s), fileio.TypeTimestamp)
 		if err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
@@ -260,7 +260,7 @@ func TestSplitByPartition(t *testing.T) {
 	rec := rb.NewRecordBatch()
 	defer rec.Release()
 
-	parts, err := table.SplitByPartition(rec, []string{"date", "region"})
+	parts, err := fileio.SplitByPartition(rec, []string{"date", "region"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestSplitByPartition(t *testing.T) {
 	regs := rec.Column(3)
 	want := map[string][]int64{}
 	for i := 0; i < n; i++ {
-		k := show(table.FormatPartitionValue(dates, i)) + "|" + show(table.FormatPartitionValue(regs, i))
+		k := show(fileio.FormatPartitionValue(dates, i)) + "|" + show(fileio.FormatPartitionValue(regs, i))
 		want[k] = append(want[k], int64(i))
 	}
 	if len(parts) != len(want) {
@@ -310,7 +310,7 @@ func TestSplitByPartition(t *testing.T) {
 	}
 
 	// No partition columns: one group, the whole record.
-	one, err := table.SplitByPartition(rec, nil)
+	one, err := fileio.SplitByPartition(rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestSplitByPartition(t *testing.T) {
 		p.Record.Release()
 	}
 
-	if _, err := table.SplitByPartition(rec, []string{"nope"}); !errors.Is(err, table.ErrSchema) {
+	if _, err := fileio.SplitByPartition(rec, []string{"nope"}); !errors.Is(err, fileio.ErrSchema) {
 		t.Errorf("missing partition column: err = %v, want ErrSchema", err)
 	}
 }
@@ -343,7 +343,7 @@ func BenchmarkSplitByPartition(b *testing.B) {
 	defer rec.Release()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		parts, err := table.SplitByPartition(rec, []string{"date"})
+		parts, err := fileio.SplitByPartition(rec, []string{"date"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -364,30 +364,30 @@ func FuzzParsePartitionValue(f *testing.F) {
 		"12345678901234567890.5", "__HIVE_DEFAULT_PARTITION__", "2026-02-30"} {
 		f.Add(s)
 	}
-	types := []table.DataType{table.TypeString, table.TypeLong, table.TypeInteger, table.TypeShort, table.TypeByte,
-		table.TypeFloat, table.TypeDouble, table.TypeBoolean, table.TypeBinary, table.TypeDate, table.TypeTimestamp,
-		table.TypeTimestampNTZ, table.DecimalType{Precision: 10, Scale: 3}, table.DecimalType{Precision: 38, Scale: 0}}
+	types := []fileio.DataType{fileio.TypeString, fileio.TypeLong, fileio.TypeInteger, fileio.TypeShort, fileio.TypeByte,
+		fileio.TypeFloat, fileio.TypeDouble, fileio.TypeBoolean, fileio.TypeBinary, fileio.TypeDate, fileio.TypeTimestamp,
+		fileio.TypeTimestampNTZ, fileio.DecimalType{Precision: 10, Scale: 3}, fileio.DecimalType{Precision: 38, Scale: 0}}
 	mem := memory.DefaultAllocator
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, typ := range types {
-			v, err := table.ParsePartitionValue(&s, typ)
+			v, err := fileio.ParsePartitionValue(&s, typ)
 			if err != nil {
-				if !errors.Is(err, table.ErrPartitionValue) {
+				if !errors.Is(err, fileio.ErrPartitionValue) {
 					t.Fatalf("%q as %s: error %v is not ErrPartitionValue", s, typ, err)
 				}
 				continue
 			}
 			ts, ok := v.(time.Time)
-			if !ok || typ == table.TypeDate || ts.Year() < 1 || ts.Year() > 9999 {
+			if !ok || typ == fileio.TypeDate || ts.Year() < 1 || ts.Year() > 9999 {
 				continue
 			}
-			b := array.NewTimestampBuilder(mem, table.ArrowType(typ).(*arrow.TimestampType))
+			b := array.NewTimestampBuilder(mem, fileio.ArrowType(typ).(*arrow.TimestampType))
 			b.Append(arrow.Timestamp(ts.UnixMicro()))
 			arr := b.NewArray()
 			b.Release()
-			out := table.FormatPartitionValue(arr, 0)
+			out := fileio.FormatPartitionValue(arr, 0)
 			arr.Release()
-			back, err := table.ParsePartitionValue(out, typ)
+			back, err := fileio.ParsePartitionValue(out, typ)
 			if err != nil || !back.(time.Time).Equal(ts.Truncate(time.Microsecond)) {
 				t.Fatalf("%q as %s: wrote %v, read back %v (%v)", s, typ, show(out), back, err)
 			}

@@ -1,4 +1,4 @@
-package table_test
+package fileio_test
 
 import (
 	"bufio"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/internal/fileio"
 )
 
 // protocolExample is the "JSON Encoded Table Schema" example of PROTOCOL.md,
@@ -37,35 +37,35 @@ const protocolExample = `{"type":"struct","fields":[` +
 	`{"name":"str","type":"string","nullable":true,"metadata":{}}]}`
 
 func TestParseSchemaTypes(t *testing.T) {
-	s, err := table.ParseSchema(protocolExample)
+	s, err := fileio.ParseSchema(protocolExample)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name     string
-		typ      table.DataType
+		typ      fileio.DataType
 		nullable bool
 		arrow    arrow.DataType
 	}{
-		{"a", table.TypeInteger, false, arrow.PrimitiveTypes.Int32},
-		{"b", &table.StructType{Fields: []*table.Field{{Name: "d", Type: table.TypeInteger}}}, true,
+		{"a", fileio.TypeInteger, false, arrow.PrimitiveTypes.Int32},
+		{"b", &fileio.StructType{Fields: []*fileio.Field{{Name: "d", Type: fileio.TypeInteger}}}, true,
 			arrow.StructOf(arrow.Field{Name: "d", Type: arrow.PrimitiveTypes.Int32})},
-		{"c", &table.ArrayType{ElementType: table.TypeInteger}, true,
+		{"c", &fileio.ArrayType{ElementType: fileio.TypeInteger}, true,
 			arrow.ListOfField(arrow.Field{Name: "element", Type: arrow.PrimitiveTypes.Int32})},
-		{"f", &table.MapType{KeyType: table.TypeString, ValueType: table.TypeString, ValueContainsNull: true}, true,
+		{"f", &fileio.MapType{KeyType: fileio.TypeString, ValueType: fileio.TypeString, ValueContainsNull: true}, true,
 			arrow.MapOf(arrow.BinaryTypes.String, arrow.BinaryTypes.String)},
-		{"ts", table.TypeTimestamp, true, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
-		{"ntz", table.TypeTimestampNTZ, true, &arrow.TimestampType{Unit: arrow.Microsecond}},
-		{"day", table.TypeDate, true, arrow.FixedWidthTypes.Date32},
-		{"amount", table.DecimalType{Precision: 12, Scale: 3}, true, &arrow.Decimal128Type{Precision: 12, Scale: 3}},
-		{"l", table.TypeLong, true, arrow.PrimitiveTypes.Int64},
-		{"s", table.TypeShort, true, arrow.PrimitiveTypes.Int16},
-		{"y", table.TypeByte, true, arrow.PrimitiveTypes.Int8},
-		{"fl", table.TypeFloat, true, arrow.PrimitiveTypes.Float32},
-		{"db", table.TypeDouble, true, arrow.PrimitiveTypes.Float64},
-		{"ok", table.TypeBoolean, true, arrow.FixedWidthTypes.Boolean},
-		{"raw", table.TypeBinary, true, arrow.BinaryTypes.Binary},
-		{"str", table.TypeString, true, arrow.BinaryTypes.String},
+		{"ts", fileio.TypeTimestamp, true, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+		{"ntz", fileio.TypeTimestampNTZ, true, &arrow.TimestampType{Unit: arrow.Microsecond}},
+		{"day", fileio.TypeDate, true, arrow.FixedWidthTypes.Date32},
+		{"amount", fileio.DecimalType{Precision: 12, Scale: 3}, true, &arrow.Decimal128Type{Precision: 12, Scale: 3}},
+		{"l", fileio.TypeLong, true, arrow.PrimitiveTypes.Int64},
+		{"s", fileio.TypeShort, true, arrow.PrimitiveTypes.Int16},
+		{"y", fileio.TypeByte, true, arrow.PrimitiveTypes.Int8},
+		{"fl", fileio.TypeFloat, true, arrow.PrimitiveTypes.Float32},
+		{"db", fileio.TypeDouble, true, arrow.PrimitiveTypes.Float64},
+		{"ok", fileio.TypeBoolean, true, arrow.FixedWidthTypes.Boolean},
+		{"raw", fileio.TypeBinary, true, arrow.BinaryTypes.Binary},
+		{"str", fileio.TypeString, true, arrow.BinaryTypes.String},
 	}
 	as := s.Arrow()
 	for _, tc := range tests {
@@ -77,8 +77,8 @@ func TestParseSchemaTypes(t *testing.T) {
 			if f.Nullable != tc.nullable {
 				t.Errorf("nullable = %v, want %v", f.Nullable, tc.nullable)
 			}
-			if table.TypeJSON(f.Type) != table.TypeJSON(tc.typ) {
-				t.Errorf("type = %s, want %s", table.TypeJSON(f.Type), table.TypeJSON(tc.typ))
+			if fileio.TypeJSON(f.Type) != fileio.TypeJSON(tc.typ) {
+				t.Errorf("type = %s, want %s", fileio.TypeJSON(f.Type), fileio.TypeJSON(tc.typ))
 			}
 			idx := as.FieldIndices(tc.name)
 			if len(idx) != 1 {
@@ -101,7 +101,7 @@ func TestParseSchemaTypes(t *testing.T) {
 }
 
 func TestSchemaStringCanonical(t *testing.T) {
-	s, err := table.ParseSchema(protocolExample)
+	s, err := fileio.ParseSchema(protocolExample)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestSchemaStringCanonical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back table.Schema
+	var back fileio.Schema
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -125,11 +125,11 @@ func TestSchemaStringCanonical(t *testing.T) {
 }
 
 func TestSchemaFromArrowRoundTrip(t *testing.T) {
-	s, err := table.ParseSchema(protocolExample)
+	s, err := fileio.ParseSchema(protocolExample)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := table.SchemaFromArrow(s.Arrow())
+	back, err := fileio.SchemaFromArrow(s.Arrow())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +155,8 @@ func TestParseSchemaErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := table.ParseSchema(tc.in)
-			if !errors.Is(err, table.ErrSchema) {
+			_, err := fileio.ParseSchema(tc.in)
+			if !errors.Is(err, fileio.ErrSchema) {
 				t.Fatalf("err = %v, want ErrSchema", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
@@ -168,8 +168,8 @@ func TestParseSchemaErrors(t *testing.T) {
 
 func TestSchemaFromArrowErrors(t *testing.T) {
 	for _, dt := range []arrow.DataType{arrow.FixedWidthTypes.Time64us, arrow.PrimitiveTypes.Uint64, arrow.FixedWidthTypes.MonthInterval} {
-		_, err := table.SchemaFromArrow(arrow.NewSchema([]arrow.Field{{Name: "x", Type: dt}}, nil))
-		if !errors.Is(err, table.ErrSchema) {
+		_, err := fileio.SchemaFromArrow(arrow.NewSchema([]arrow.Field{{Name: "x", Type: dt}}, nil))
+		if !errors.Is(err, fileio.ErrSchema) {
 			t.Errorf("%s: err = %v, want ErrSchema", dt, err)
 		}
 	}
@@ -200,12 +200,12 @@ func TestParseSchemaCorpus(t *testing.T) {
 			if json.Unmarshal(sc.Bytes(), &a) != nil || a.MetaData == nil {
 				continue
 			}
-			s, err := table.ParseSchema(a.MetaData.SchemaString)
+			s, err := fileio.ParseSchema(a.MetaData.SchemaString)
 			if err != nil {
 				t.Errorf("%s: %v", p, err)
 				continue
 			}
-			again, err := table.ParseSchema(s.String())
+			again, err := fileio.ParseSchema(s.String())
 			if err != nil || !reflect.DeepEqual(again, s) {
 				t.Errorf("%s: canonical form does not round-trip: %v", p, err)
 			}
@@ -222,7 +222,7 @@ func TestParseSchemaCorpus(t *testing.T) {
 // sharedCorpusDir returns the shared Delta corpus or skips the test.
 func sharedCorpusDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "testdata", "delta")
+	dir := filepath.Join("..", "..", "..", "..", "shared", "testdata", "delta")
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("Delta corpus not found at %s (see DESIGN.md): %v", dir, err)
 	}
@@ -230,7 +230,7 @@ func sharedCorpusDir(t testing.TB) string {
 }
 
 func TestSchemaWithout(t *testing.T) {
-	s, err := table.ParseSchema(protocolExample)
+	s, err := fileio.ParseSchema(protocolExample)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,14 +248,14 @@ func FuzzParseSchema(f *testing.F) {
 	f.Add(`{"type":"struct","fields":[]}`)
 	f.Add(`{"type":"struct","fields":[{"name":"x","type":"decimal(5,2)","nullable":true,"metadata":{"k":[1,{"a":null}]}}]}`)
 	f.Fuzz(func(t *testing.T, in string) {
-		s, err := table.ParseSchema(in)
+		s, err := fileio.ParseSchema(in)
 		if err != nil {
-			if !errors.Is(err, table.ErrSchema) {
+			if !errors.Is(err, fileio.ErrSchema) {
 				t.Fatalf("error %v is not ErrSchema", err)
 			}
 			return
 		}
-		again, err := table.ParseSchema(s.String())
+		again, err := fileio.ParseSchema(s.String())
 		if err != nil {
 			t.Fatalf("canonical form %s does not parse: %v", s, err)
 		}
