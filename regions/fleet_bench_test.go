@@ -78,7 +78,7 @@ type fleetStats struct {
 
 // BenchmarkFleet simulates the central table of LOGLAKE_BENCH_FLEET_REGIONS
 // (default 50) regions, each committing LOGLAKE_BENCH_FLEET_COMMITS (default
-// 2,000) egress batches of 50 rows over one fake day, on file:// (tmpfs), once
+// 20, to fit make bench on 2 shared cores; the scale is 2,000) egress batches of 50 rows over one fake day, on file:// (tmpfs), once
 // without and once with the daemon's maintenance (every region configured
 // alike: hourly, central: true, min_files 50, 128 MiB target, sort by
 // region and ts). Retention is on and scaled to the day (log 2 h, deleted
@@ -90,7 +90,7 @@ type fleetStats struct {
 // result through the query engine.
 func BenchmarkFleet(b *testing.B) {
 	regionsN := envInt("LOGLAKE_BENCH_FLEET_REGIONS", 50)
-	perRegion := envInt("LOGLAKE_BENCH_FLEET_COMMITS", 2000)
+	perRegion := envInt("LOGLAKE_BENCH_FLEET_COMMITS", 20)
 	for _, maint := range []bool{false, true} {
 		name := "nomaintenance"
 		if maint {
