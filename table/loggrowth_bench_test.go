@@ -18,7 +18,7 @@ import (
 )
 
 // BenchmarkLogGrowth: open time and checkpoint size as the history grows to
-// LOGLAKE_BENCH_LOG_COMMITS (default 10,000; the scale is 100,000) commits on file:// (tmpfs), with
+// LOGLAKE_BENCH_LOG_COMMITS (default 5,000, past the 3,600-commit retention window; the scale is 100,000) commits on file:// (tmpfs), with
 // retention on (log and deleted files: 1 hour of a fake clock that moves 1 s
 // per commit) and without (the 30/7-day defaults, so nothing expires). The
 // workload is the central table's: one small file added per commit, and
@@ -29,7 +29,7 @@ import (
 // checkpoint's size, log objects, and a fresh handle's open time (best of
 // 3).
 func BenchmarkLogGrowth(b *testing.B) {
-	n := 10_000
+	n := 5_000
 	if v, err := strconv.Atoi(os.Getenv("LOGLAKE_BENCH_LOG_COMMITS")); err == nil && v > 0 {
 		n = v
 	}
