@@ -45,7 +45,8 @@ type MaintenanceConfig struct {
 // MaintenanceReport is what one maintenance pass did to one table.
 type MaintenanceReport struct {
 	Table    string
-	Skipped  bool // another instance holds this interval's lease
+	Skipped  bool // another instance holds this interval's lease, or Busy
+	Busy     bool // a pass of an earlier interval is still running
 	Optimize *table.OptimizeResult
 	Vacuum   *table.VacuumResult
 	Log      *table.LogCleanupResult
@@ -58,18 +59,47 @@ type MaintenanceReport struct {
 // leaseKey is the put-if-absent lease of one interval slot: whoever
 // creates it maintains the table for that slot. Slots are derived from the
 // clock, so no lease ever needs expiring or stealing; old ones are deleted.
+// doneKey marks a slot's pass finished (or skipped): a slot's winner runs
+// only when every recent slot is done, so a pass that outlasts its interval
+// never has a second one beside it. A pass that never finished (its
+// process died) stops blocking after staleSlots intervals.
 func leaseKey(slot int64) string {
 	return fmt.Sprintf("_loglake/maintenance/lease/%020d", slot)
 }
 
-// Maintain runs one maintenance pass over b's table at time now, unless
-// another instance already took this interval's lease. central, when set,
-// means b is a regional table whose egress streams (its txn in central, or
-// with egress.routes — where there is no central — each route's txn in its
+func doneKey(slot int64) string { return leaseKey(slot) + ".done" }
+
+const staleSlots = 4
+
+// previousRunning reports whether a pass of one of the staleSlots slots
+// before slot took its lease and has not finished.
+func previousRunning(ctx context.Context, b storage.Bucket, slot int64) (bool, error) {
+	for s := slot - staleSlots; s < slot; s++ {
+		if _, err := b.Stat(ctx, leaseKey(s)); errors.Is(err, storage.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return false, err
+		}
+		if _, err := b.Stat(ctx, doneKey(s)); errors.Is(err, storage.ErrNotFound) {
+			return true, nil
+		} else if err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// Maintain runs one maintenance pass over b's table at the time clock
+// tells, unless another instance already took this interval's lease. The
+// clock also dates the pass's commits and retention checks (time.Now in the
+// daemon; simulations inject a fake one). central, when set, means b is a
+// regional table whose egress streams (its txn in central, or with
+// egress.routes — where there is no central — each route's txn in its
 // table) bound VACUUM and log cleanup: nothing egress has not read yet is
 // ever cleaned, however far behind it is.
-func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storage.Bucket, now time.Time, log *slog.Logger) (*MaintenanceReport, error) {
+func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storage.Bucket, clock func() time.Time, log *slog.Logger) (*MaintenanceReport, error) {
 	mt := cfg.Maintenance
+	now := clock()
 	rep := &MaintenanceReport{Table: b.URL()}
 	slot := now.UnixNano() / int64(mt.Interval)
 	err := b.PutIfAbsent(ctx, leaseKey(slot), []byte(strconv.FormatInt(now.UnixMilli(), 10)))
@@ -80,11 +110,23 @@ func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storag
 	if err != nil {
 		return nil, fmt.Errorf("regions: maintenance lease: %w", err)
 	}
-	// Leases of old slots are only history: keep the last few.
-	for s := slot - 10; s < slot-2; s++ {
-		_ = b.Delete(ctx, leaseKey(s))
+	// Done (or skipped): later slots may run. A failed write only delays
+	// them by staleSlots intervals.
+	defer func() { _ = b.Put(context.WithoutCancel(ctx), doneKey(slot), nil) }()
+	busy, err := previousRunning(ctx, b, slot)
+	if err != nil {
+		return nil, fmt.Errorf("regions: maintenance lease: %w", err)
 	}
-	t, err := table.Open(ctx, b, &table.Options{Logger: log, NoLogCleanup: true})
+	if busy {
+		rep.Skipped, rep.Busy = true, true
+		return rep, nil
+	}
+	// Leases of old slots are only history: keep the last few.
+	for s := slot - 16; s < slot-staleSlots; s++ {
+		_ = b.Delete(ctx, leaseKey(s))
+		_ = b.Delete(ctx, doneKey(s))
+	}
+	t, err := table.Open(ctx, b, &table.Options{Logger: log, NoLogCleanup: true, Now: clock})
 	if errors.Is(err, table.ErrNoTable) {
 		return rep, nil // nothing ingested yet
 	}
@@ -154,7 +196,7 @@ func (d *Daemon) runMaintenance(ctx context.Context, bk *buckets) {
 			targets = append(targets, struct{ b, central storage.Bucket }{bk.central, nil})
 		}
 		for _, tg := range targets {
-			rep, err := Maintain(ctx, d.cfg, tg.b, tg.central, time.Now(), log)
+			rep, err := Maintain(ctx, d.cfg, tg.b, tg.central, time.Now, log)
 			switch {
 			case err != nil && ctx.Err() == nil:
 				log.Warn("maintenance failed; retrying next interval", "table", storage.RedactURL(tg.b.URL()), "err", err)

@@ -52,7 +52,7 @@ func TestMaintainBoundedByEgress(t *testing.T) {
 		Enabled: true, Interval: time.Hour, MinFiles: 2, TargetFileSize: 128 << 20}}
 
 	now := time.Now().Add(40 * 24 * time.Hour) // past both retentions
-	rep, err := regions.Maintain(ctx, cfg, regional, central, now, log)
+	rep, err := regions.Maintain(ctx, cfg, regional, central, func() time.Time { return now }, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,19 +73,20 @@ func TestMaintainBoundedByEgress(t *testing.T) {
 		t.Fatalf("egress's changes after 5: %d, %v", len(ch), err)
 	}
 	// Same interval: another instance finds the lease taken.
-	again, err := regions.Maintain(ctx, cfg, regional, central, now, log)
+	again, err := regions.Maintain(ctx, cfg, regional, central, func() time.Time { return now }, log)
 	if err != nil || !again.Skipped {
 		t.Fatalf("second pass in the same interval: %+v %v", again, err)
 	}
 	// Once egress has read past the OPTIMIZE (v13), the next interval
-	// vacuums the files it removed: the bound is by version, so no
-	// margin of time holds them back.
+	// past the retention (the pass's clock dated the OPTIMIZE's tombstones)
+	// vacuums the files it removed: the bound is by version, so no margin of
+	// time holds them back.
 	rec = tabletest.Rows(1, 1)
 	if _, err := ct.Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: "egress:r1", AppVersion: 13}); err != nil {
 		t.Fatal(err)
 	}
 	rec.Release()
-	next, err := regions.Maintain(ctx, cfg, regional, central, now.Add(time.Hour), log)
+	next, err := regions.Maintain(ctx, cfg, regional, central, func() time.Time { return now.Add(8 * 24 * time.Hour) }, log)
 	if err != nil || next.Skipped || next.Vacuum.FilesDeleted != 36 {
 		t.Fatalf("unbounded pass: %+v %v", next, err)
 	}
@@ -223,11 +224,61 @@ func TestMaintainBoundedByEveryRoute(t *testing.T) {
 	cfg := &regions.Config{Name: "r1", Egress: regions.EgressConfig{Routes: []regions.RouteConfig{
 		{Name: "central", Table: central.URL()}, {Name: "fork", Table: fork.URL()}}},
 		Maintenance: regions.MaintenanceConfig{Enabled: true, Interval: time.Hour, MinFiles: 2, TargetFileSize: 128 << 20}}
-	rep, err := regions.Maintain(ctx, cfg, regional, nil, time.Now().Add(40*24*time.Hour), log)
+	rep, err := regions.Maintain(ctx, cfg, regional, nil, func() time.Time { return time.Now().Add(40*24*time.Hour) }, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.KeepFrom != 6 || rep.Vacuum.FilesDeleted != 0 {
 		t.Fatalf("report %+v (vacuum %+v): want the fork route's progress (5) to bound it", rep, rep.Vacuum)
+	}
+}
+
+// One pass per table at a time: a pass that outlasts its interval keeps the
+// next slots' winners from running beside it, until it is done or (a dead
+// process) staleSlots intervals old.
+func TestMaintainOneAtATime(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	b := memBucket(t)
+	tbl := tabletest.Create(t, b, nil)
+	for i := 0; i < 3; i++ {
+		rec := tabletest.Rows(int64(i*10), 10)
+		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	cfg := &regions.Config{Name: "r1", Maintenance: regions.MaintenanceConfig{
+		Enabled: true, Interval: time.Hour, MinFiles: 2, TargetFileSize: 128 << 20}}
+	hour := time.Now().Truncate(time.Hour)
+	lease := func(at time.Time) string {
+		return fmt.Sprintf("_loglake/maintenance/lease/%020d", at.UnixNano()/int64(time.Hour))
+	}
+	at := func(t time.Time) func() time.Time { return func() time.Time { return t } }
+	// A pass took the lease an hour ago and is still running.
+	if err := b.Put(ctx, lease(hour.Add(-time.Hour)), []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := regions.Maintain(ctx, cfg, b, nil, at(hour.Add(time.Minute)), log)
+	if err != nil || !rep.Skipped || !rep.Busy {
+		t.Fatalf("beside a running pass: %+v %v", rep, err)
+	}
+	// It finishes: the next slot runs.
+	if err := b.Put(ctx, lease(hour.Add(-time.Hour))+".done", nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = regions.Maintain(ctx, cfg, b, nil, at(hour.Add(time.Hour)), log)
+	if err != nil || rep.Skipped || rep.Optimize.NumRemovedFiles != 9 {
+		t.Fatalf("after it finished: %+v %v", rep, err)
+	}
+	// A pass that died without finishing blocks only staleSlots intervals.
+	if err := b.Put(ctx, lease(hour.Add(2*time.Hour)), []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = regions.Maintain(ctx, cfg, b, nil, at(hour.Add(3*time.Hour)), log); err != nil || !rep.Busy {
+		t.Fatalf("one interval after a dead pass: %+v %v", rep, err)
+	}
+	if rep, err = regions.Maintain(ctx, cfg, b, nil, at(hour.Add(7*time.Hour)), log); err != nil || rep.Skipped {
+		t.Fatalf("five intervals after a dead pass: %+v %v", rep, err)
 	}
 }

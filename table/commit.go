@@ -114,7 +114,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 	actions := make([]Action, 0, len(c.Actions)+2)
 	actions = append(actions, Action{CommitInfo: ci})
 	if c.AppID != "" {
-		now := time.Now().UnixMilli()
+		now := t.now().UnixMilli()
 		actions = append(actions, Action{Txn: &Txn{AppID: c.AppID, Version: c.AppVersion, LastUpdated: &now}})
 	}
 	actions = append(actions, dataActions...)
@@ -144,6 +144,9 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		err := t.bucket.PutIfAbsent(ctx, CommitKey(version), data)
 		rtt := time.Since(put)
 		if err == nil {
+			if err := t.checkNotCleaned(ctx, read, version, c, dataActions); err != nil {
+				return -1, err
+			}
 			t.committed(ctx, version, attempt, commitMD(md, cst), read, winners, data)
 			return version, nil
 		}
@@ -239,6 +242,69 @@ func (t *Table) upgradeProtocol(read *Snapshot, c *Commit, proto *Protocol) ([]A
 	return out, nil
 }
 
+// checkNotCleaned catches a writer slower than the log retention: log
+// cleanup may have deleted its version (and the ones before) under a newer
+// checkpoint while it was in flight, so its put-if-absent "won" a version
+// every reader skips, and the commit would be silently lost. Cleanup deletes
+// version v-1 only once a checkpoint past it is older than the retention,
+// so the check (one Stat) is made only when this commit comes later than
+// half the retention after its read version was committed (half: room for
+// clock skew between writers). Commit v-1 still existing proves the version
+// was free (cleanup deletes oldest first). Otherwise the commit counts only
+// if the latest snapshot shows it; if not, it fails with ErrConflict and
+// the caller retries on a fresh snapshot (the commits in between are gone,
+// so conflicts with them cannot be checked).
+func (t *Table) checkNotCleaned(ctx context.Context, read *Snapshot, version int64, c *Commit, actions []Action) error {
+	if version == 0 {
+		return nil
+	}
+	if read != nil && !t.mayBeCleaned(read) {
+		return nil
+	}
+	_, err := t.bucket.Stat(ctx, CommitKey(version-1))
+	if err == nil || !errors.Is(err, storage.ErrNotFound) {
+		return nil // present (or unknown: the usual case, assume so)
+	}
+	latest, err := newTable(t.bucket, &Options{Now: t.now, NoLogCleanup: true}).Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("commit version %d: the log before it is gone; reading the latest snapshot: %w", version, err)
+	}
+	if latest.version >= version && shows(latest, c, actions) {
+		return nil
+	}
+	// Below a checkpoint no reader looks at it; the next cleanup would
+	// delete it anyway.
+	_ = t.bucket.Delete(ctx, CommitKey(version))
+	return fmt.Errorf("%w: version %d had been cleaned from the log (a checkpoint past it exists) while this commit was in flight; retry on a fresh snapshot", ErrConflict, version)
+}
+
+// shows reports whether snap holds the effect of a commit of c's actions:
+// its txn, else its first added file (live or since removed). A commit with
+// neither is taken as shown (nothing tells it apart).
+func shows(snap *Snapshot, c *Commit, actions []Action) bool {
+	if c.AppID != "" {
+		v, ok := snap.AppVersion(c.AppID)
+		return ok && v >= c.AppVersion
+	}
+	for _, a := range actions {
+		if a.Add == nil {
+			continue
+		}
+		for _, f := range snap.Files() {
+			if f.Path == a.Add.Path {
+				return true
+			}
+		}
+		for _, r := range snap.Tombstones() {
+			if r.Path == a.Add.Path {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
 // catchUp checks the commits from version `from` to the head of the log for
 // conflicts with c and returns them; the next free version follows them.
 func (t *Table) catchUp(ctx context.Context, c *Commit, cst *conflictState, from int64) ([]commit, error) {
@@ -303,7 +369,7 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 			return
 		}
 	}
-	if err := WriteCheckpoint(ctx, t.bucket, version, snap.checkpointActions(time.Now())); err != nil {
+	if err := WriteCheckpoint(ctx, t.bucket, version, snap.checkpointActions(t.now())); err != nil {
 		t.log.Warn("checkpoint failed", "version", version, "err", err)
 		return
 	}
@@ -485,7 +551,7 @@ func commitTxnID(actions []Action) string {
 
 func (t *Table) commitInfo(c *Commit, readVersion int64, blind bool) *CommitInfo {
 	ci := &CommitInfo{
-		Timestamp:           time.Now().UnixMilli(),
+		Timestamp:           t.now().UnixMilli(),
 		Operation:           c.Operation,
 		OperationParameters: c.Parameters,
 		OperationMetrics:    c.Metrics,

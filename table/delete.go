@@ -103,7 +103,7 @@ func (t *Table) Delete(ctx context.Context, opts *DeleteOptions) (*DeleteResult,
 		if err != nil {
 			return nil, err
 		}
-		now := nowMillis()
+		now := t.nowMillis()
 		var actions []Action
 		for _, f := range plan.whole {
 			actions = append(actions, removeOf(f.add, true, now))

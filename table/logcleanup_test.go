@@ -3,6 +3,7 @@ package table_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -105,5 +106,170 @@ func TestLogCleanupRetention(t *testing.T) {
 	}
 	if ids := tabletest.IDs(t, latest(t, tbl), ""); len(ids) != 120 {
 		t.Fatalf("%d rows", len(ids))
+	}
+}
+
+// Options.Now is the table's clock: commit timestamps, tombstones and the
+// retention checks all follow it, so the default retentions (30 days of log,
+// 7 days of tombstones) apply to a history that lived through 60 fake days.
+func TestFakeClockRetention(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return day }
+	if _, err := table.Create(ctx, b, table.CreateOptions{Schema: tabletest.Schema(),
+		PartitionColumns: []string{"date"}, Properties: map[string]string{"delta.checkpointInterval": "5"}},
+		&table.Options{Now: clock}); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := table.Open(ctx, b, &table.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 12; i++ { // versions 1-12, two days apart
+		day = day.Add(48 * time.Hour)
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	day = day.Add(48 * time.Hour)
+	if _, err := tbl.Optimize(ctx, nil); err != nil { // version 13: tombstones dated day 26
+		t.Fatal(err)
+	}
+	hist, err := tbl.History(ctx, 1)
+	if err != nil || !hist[0].Timestamp.Equal(day) {
+		t.Fatalf("latest commit at %v (%v), want the fake clock's %v", hist[0].Timestamp, err, day)
+	}
+	for i := 12; i < 22; i++ { // versions 14-23, checkpoints at 15 and 20
+		day = day.Add(48 * time.Hour)
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	// Now is day 46: versions committed before day 16 (1-7) are past the 30
+	// days, the checkpoint at 20 (day 40) drops tombstones of day 26.
+	cp, err := tbl.SnapshotAt(ctx, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cp.Tombstones()); n != 0 {
+		t.Fatalf("checkpoint 20 kept %d tombstones older than 7 days", n)
+	}
+	if _, err := tbl.SnapshotAt(ctx, 4); !errors.Is(err, table.ErrVersionNotFound) {
+		t.Fatalf("version 4 (day 8, older than 30 days): %v, want ErrVersionNotFound", err)
+	}
+	if s, err := tbl.SnapshotAt(ctx, 8); err != nil || len(tabletest.IDs(t, s, "")) != 80 {
+		t.Fatalf("version 8 (day 16, inside the window): %v", err)
+	}
+}
+
+// Two cleanups at once (the daemon's pass and a writer's after-checkpoint
+// one): the one with the older clock finds the log start already deleted
+// past its own cutoff by the other, oldest first. It has nothing left to do
+// and must not fail.
+func TestLogCleanupBehindAnother(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return day }
+	if _, err := table.Create(ctx, b, table.CreateOptions{Schema: tabletest.Schema(),
+		PartitionColumns: []string{"date"}, Properties: map[string]string{"delta.checkpointInterval": "5"}},
+		&table.Options{Now: clock, NoLogCleanup: true}); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := table.Open(ctx, b, &table.Options{Now: clock, NoLogCleanup: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 12; i++ { // versions 1-12 on days 1-12, checkpoints 5 and 10
+		day = day.Add(24 * time.Hour)
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	// The other cleanup (cutoff at version 10) got as far as version 6.
+	for v := int64(0); v <= 6; v++ {
+		for _, k := range []string{table.CommitKey(v), fmt.Sprintf("_delta_log/%020d.checkpoint.parquet", v)} {
+			if err := b.Delete(ctx, k); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+	}
+	// This one's clock puts its cutoff at version 8 (day 8 + 30 days).
+	res, err := tbl.CleanupLog(ctx, &table.LogCleanupOptions{Now: func() time.Time { return time.Date(2026, 2, 8, 12, 0, 0, 0, time.UTC) }})
+	if err != nil || res.CommitsDeleted+res.CheckpointsDeleted != 0 {
+		t.Fatalf("cleanup behind another: %+v %v", res, err)
+	}
+	// A later clock finishes the other's job.
+	res, err = tbl.CleanupLog(ctx, &table.LogCleanupOptions{Now: func() time.Time { return time.Date(2026, 2, 11, 12, 0, 0, 0, time.UTC) }})
+	if err != nil || res.CommitsDeleted != 3 || res.OldestVersion != 10 {
+		t.Fatalf("cleanup at version 10: %+v %v", res, err)
+	}
+	if s, err := tbl.SnapshotAt(ctx, 10); err != nil || len(tabletest.IDs(t, s, "")) != 100 {
+		t.Fatalf("version 10: %v", err)
+	}
+}
+
+// A writer slower than the log retention: while it was in flight, other
+// writers went on and log cleanup deleted its version under a newer
+// checkpoint. Its put-if-absent of that version succeeds (the key is free
+// again), but no reader would ever see the commit: it must fail with
+// ErrConflict instead of reporting success, and a retry lands.
+func TestCommitBelowCleanedLog(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return day }
+	if _, err := table.Create(ctx, b, table.CreateOptions{Schema: tabletest.Schema(), PartitionColumns: []string{"date"},
+		Properties: map[string]string{"delta.checkpointInterval": "5", "delta.logRetentionDuration": "interval 1 day"}},
+		&table.Options{Now: clock}); err != nil {
+		t.Fatal(err)
+	}
+	slow, err := table.Open(ctx, b, &table.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := table.Open(ctx, b, &table.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		day = day.Add(time.Hour)
+		appendN(t, fast, int64(i*10), 10)
+	}
+	read, err := slow.Snapshot(ctx) // version 3
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i < 12; i++ { // versions 4-12, a day apart: cleanup keeps from checkpoint 10
+		day = day.Add(24 * time.Hour)
+		appendN(t, fast, int64(i*10), 10)
+	}
+	if _, err := b.Stat(ctx, table.CommitKey(4)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("version 4 not cleaned (%v): the test does not set up the race", err)
+	}
+	w, err := slow.NewWriter(read, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := tabletest.Rows(1000, 10)
+	if err := w.Write(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	adds, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := slow.Commit(ctx, read, &table.Commit{Actions: adds}); !errors.Is(err, table.ErrConflict) {
+		t.Fatalf("commit below the cleaned log: version %d, %v; want ErrConflict", v, err)
+	}
+	if _, err := b.Stat(ctx, table.CommitKey(4)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the stray commit 4 is left behind: %v", err)
+	}
+	fresh, err := slow.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := slow.Commit(ctx, fresh, &table.Commit{Actions: adds})
+	if err != nil || v != 13 {
+		t.Fatalf("retry on a fresh snapshot: %d %v", v, err)
+	}
+	if s := latest(t, slow); len(tabletest.IDs(t, s, "")) != 130 {
+		t.Fatalf("%d rows, want 130", len(tabletest.IDs(t, s, "")))
 	}
 }

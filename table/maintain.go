@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/loglake/loglake/table/expr"
 )
@@ -87,8 +86,8 @@ func fileSizeMetrics(m map[string]any, sizes []int64) {
 		at(0), at(0.25), at(0.5), at(0.75), at(1)
 }
 
-// nowMillis is the wall clock for tombstones and commitInfo.
-func nowMillis() int64 { return time.Now().UnixMilli() }
+// nowMillis is the table's clock for tombstones.
+func (t *Table) nowMillis() int64 { return t.now().UnixMilli() }
 
 // numRecords is a file's row count from its stats (-1 when unknown).
 func numRecords(a *Add) int64 {

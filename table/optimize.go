@@ -130,7 +130,7 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 		if err != nil {
 			return nil, err
 		}
-		now := nowMillis()
+		now := t.nowMillis()
 		actions := make([]Action, 0, len(removed)+len(adds))
 		for _, f := range removed {
 			actions = append(actions, removeOf(f, false, now))
@@ -181,11 +181,14 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 // committed: it discards them and, while attempts remain, says retry so the
 // caller re-plans from the winner's snapshot.
 func (t *Table) commitRewrite(ctx context.Context, snap *Snapshot, c *Commit, adds []Action, attempt int) (v int64, retry bool, err error) {
-	if err := checkNoGapAfter(ctx, t.bucket, snap.Version()); err != nil {
+	err = checkNoGapAfter(ctx, t.bucket, snap.Version())
+	if errors.Is(err, ErrCorrupt) {
 		_ = DiscardFiles(ctx, t.bucket, adds)
 		return 0, false, err
 	}
-	v, err = t.Commit(ctx, snap, c)
+	if err == nil {
+		v, err = t.Commit(ctx, snap, c)
+	}
 	if err == nil {
 		return v, false, nil
 	}
@@ -218,6 +221,13 @@ func checkNoGapAfter(ctx context.Context, b storage.Bucket, v int64) error {
 			continue
 		}
 		if f.version > v+1 {
+			// A checkpoint past v was written over a contiguous log: the
+			// gap is log cleanup's, which went past this stale snapshot.
+			for _, g := range files {
+				if g.isCheckpoint() {
+					return fmt.Errorf("%w: the log was cleaned past version %d while this rewrite ran", ErrConflict, v)
+				}
+			}
 			return fmt.Errorf("%w: the log has commit %d but no commit %d", ErrCorrupt, f.version, v+1)
 		}
 		return nil // v+1 exists: a concurrent commit, which Commit handles

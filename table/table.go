@@ -28,6 +28,11 @@ type Options struct {
 	// checkpoint; the region daemon sets it and runs CleanupLog itself,
 	// bounded by what its egress routes have read.
 	NoLogCleanup bool
+	// Now is the clock of commit timestamps, txn lastUpdated, tombstones'
+	// deletionTimestamp, checkpoint tombstone expiry and the default of
+	// VACUUM and log cleanup (default time.Now). Simulations inject one to
+	// live through days of history in minutes.
+	Now func() time.Time
 }
 
 // Hooks are called on commit events; any may be nil.
@@ -45,14 +50,18 @@ type Table struct {
 	log          *slog.Logger
 	hooks        Hooks
 	noLogCleanup bool
+	now          func() time.Time
 
 	mu     sync.Mutex
 	latest *Snapshot
 }
 
 func newTable(b storage.Bucket, opts *Options) *Table {
-	t := &Table{bucket: b, log: slog.New(slog.DiscardHandler)}
+	t := &Table{bucket: b, log: slog.New(slog.DiscardHandler), now: time.Now}
 	if opts != nil {
+		if opts.Now != nil {
+			t.now = opts.Now
+		}
 		if opts.Logger != nil {
 			t.log = opts.Logger
 		}
@@ -116,7 +125,8 @@ func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Option
 			return nil, fmt.Errorf("table: partition column %q is not in the schema", p)
 		}
 	}
-	now := time.Now().UnixMilli()
+	t := newTable(b, opts)
+	now := t.now().UnixMilli()
 	md := &Metadata{
 		ID:               uuid.NewString(),
 		Format:           Format{Provider: "parquet", Options: map[string]string{}},
@@ -142,7 +152,6 @@ func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Option
 		return nil, err
 	}
 	actions := []Action{{Protocol: proto}, {MetaData: md}}
-	t := newTable(b, opts)
 	ci := t.commitInfo(&Commit{Operation: "CREATE TABLE", Parameters: map[string]any{
 		"partitionBy": md.PartitionColumns, "properties": md.Configuration}}, -1, true)
 	data, err := encodeCommit(append([]Action{{CommitInfo: ci}}, actions...))
@@ -260,6 +269,14 @@ func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
 		return nil, err
 	}
 	if len(commits) == 0 {
+		if t.mayBeCleaned(cur) {
+			// Log cleanup may have deleted the commits after cur under a
+			// newer checkpoint: probing finds nothing, yet the table moved
+			// on. The checkpoint hint tells.
+			if lc, ok, err := readLastCheckpoint(ctx, t.bucket); err == nil && ok && lc.Version > cur.version {
+				return t.load(ctx, -1)
+			}
+		}
 		return cur, nil
 	}
 	next := cur.clone()
@@ -268,6 +285,18 @@ func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
 		next.version, next.commitTime = c.version, c.timestamp
 	}
 	return next, next.validate()
+}
+
+// mayBeCleaned reports whether log cleanup may have deleted the commits
+// right after s: cleanup deletes a commit only once a checkpoint past it is
+// older than the log retention, so not before half the retention (half:
+// room for clock skew between writers) has passed since s was committed.
+func (t *Table) mayBeCleaned(s *Snapshot) bool {
+	if s.commitTime <= 0 {
+		return true
+	}
+	retain, err := s.LogRetention()
+	return err != nil || !t.now().Before(s.Timestamp().Add(retain/2))
 }
 
 // SnapshotAt returns the snapshot at version v (time travel).

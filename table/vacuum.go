@@ -30,7 +30,7 @@ type VacuumOptions struct {
 	// DryRun lists what would be deleted without deleting.
 	DryRun bool
 	// Now is the clock the log's timestamps are compared with (default
-	// time.Now); tests inject one.
+	// the table's, Options.Now); tests inject one.
 	Now func() time.Time
 	// Parallel is the number of concurrent deletes (default 32).
 	Parallel int
@@ -94,7 +94,7 @@ func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult,
 		o = *opts
 	}
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = t.now
 	}
 	if o.Grace <= 0 {
 		o.Grace = time.Hour

@@ -2,6 +2,7 @@ package tabletest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"slices"
 	"strings"
@@ -12,14 +13,15 @@ import (
 	"github.com/loglake/loglake/table"
 )
 
-// testMaintenance: OPTIMIZE, DELETE and VACUUM on this backend. OPTIMIZE
-// keeps the rows and leaves one file per partition; DELETE removes exactly
-// the matching rows; a forced zero-retention VACUUM deletes exactly the
-// removed files, keeps the log and _loglake/, and every live file still
-// reads.
+// testMaintenance: OPTIMIZE, DELETE, VACUUM and log cleanup on this
+// backend. OPTIMIZE keeps the rows and leaves one file per partition; DELETE
+// removes exactly the matching rows; a forced zero-retention VACUUM deletes
+// exactly the removed files, keeps the log and _loglake/, and every live
+// file still reads; log cleanup with zero retention deletes the commits and
+// checkpoints before the newest checkpoint and the table reads the same.
 func testMaintenance(t *testing.T, b storage.Bucket) {
 	ctx := context.Background()
-	tbl := Create(t, b, nil)
+	tbl := Create(t, b, map[string]string{"delta.checkpointInterval": "3"})
 	for i := 0; i < 4; i++ {
 		appendRows(t, tbl, int64(i*25), 25, nil)
 	}
@@ -70,6 +72,16 @@ func testMaintenance(t *testing.T, b storage.Bucket) {
 	}
 	if _, err := b.Stat(ctx, "_loglake/state"); err != nil {
 		t.Fatalf("vacuum touched _loglake/: %v", err)
+	}
+	// Versions: 0 create, 1-4 appends, 5 OPTIMIZE, 6 DELETE (checkpoints
+	// 3 and 6). Zero retention keeps checkpoint 6 and deletes the rest.
+	later := time.Now().Add(time.Hour)
+	lc, err := tbl.CleanupLog(ctx, &table.LogCleanupOptions{Retain: new(time.Duration), Now: func() time.Time { return later }})
+	if err != nil || lc.CommitsDeleted != 6 || lc.CheckpointsDeleted != 1 || lc.OldestVersion != 6 {
+		t.Fatalf("log cleanup: %+v %v", lc, err)
+	}
+	if _, err := tbl.SnapshotAt(ctx, 5); !errors.Is(err, table.ErrVersionNotFound) {
+		t.Fatalf("cleaned version 5: %v, want ErrVersionNotFound", err)
 	}
 	fresh, err := table.Open(ctx, b, nil)
 	if err != nil {
