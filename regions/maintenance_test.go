@@ -224,7 +224,7 @@ func TestMaintainBoundedByEveryRoute(t *testing.T) {
 	cfg := &regions.Config{Name: "r1", Egress: regions.EgressConfig{Routes: []regions.RouteConfig{
 		{Name: "central", Table: central.URL()}, {Name: "fork", Table: fork.URL()}}},
 		Maintenance: regions.MaintenanceConfig{Enabled: true, Interval: time.Hour, MinFiles: 2, TargetFileSize: 128 << 20}}
-	rep, err := regions.Maintain(ctx, cfg, regional, nil, func() time.Time { return time.Now().Add(40*24*time.Hour) }, log)
+	rep, err := regions.Maintain(ctx, cfg, regional, nil, func() time.Time { return time.Now().Add(40 * 24 * time.Hour) }, log)
 	if err != nil {
 		t.Fatal(err)
 	}
