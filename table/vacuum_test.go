@@ -322,6 +322,9 @@ func TestVacuumKeepRemovedFrom(t *testing.T) {
 	}
 	o, d := int64(opt.NumRemovedFiles), int64(del.NumRemovedFiles)
 	zero := dur(0)
+	// A minute on: every remove is older than the zero retention's cutoff,
+	// also one made within the same millisecond.
+	later := func() time.Time { return time.Now().Add(time.Minute) }
 	for _, tc := range []struct {
 		from          int64
 		kept, deleted int64
@@ -330,13 +333,13 @@ func TestVacuumKeepRemovedFrom(t *testing.T) {
 		{from: 5, kept: d, deleted: o},     // it resumes at v5: OPTIMIZE's removes (v4) go, DELETE's stay
 		{from: 8, kept: 0, deleted: o + d}, // it has read everything
 	} {
-		res, err := tbl.Vacuum(ctx, &table.VacuumOptions{Retain: zero, Force: true, DryRun: true, KeepRemovedFrom: &tc.from})
+		res, err := tbl.Vacuum(ctx, &table.VacuumOptions{Retain: zero, Force: true, DryRun: true, KeepRemovedFrom: &tc.from, Now: later})
 		if err != nil || res.KeptForConsumers != tc.kept || res.RemovedDeleted != tc.deleted {
-			t.Fatalf("from %d: %+v %v; want %d kept, %d deleted", tc.from, res, err, tc.kept, tc.deleted)
+			t.Fatalf("from %d: %+v %v; want %d kept, %d deleted (o=%d d=%d)", tc.from, res, err, tc.kept, tc.deleted, o, d)
 		}
 	}
 	from := int64(5)
-	res, err := tbl.Vacuum(ctx, &table.VacuumOptions{Retain: zero, Force: true, KeepRemovedFrom: &from})
+	res, err := tbl.Vacuum(ctx, &table.VacuumOptions{Retain: zero, Force: true, KeepRemovedFrom: &from, Now: later})
 	if err != nil || res.FilesDeleted != o || res.KeptForConsumers != d {
 		t.Fatalf("vacuum: %+v %v", res, err)
 	}
