@@ -69,6 +69,13 @@ func (r *Router) SetRoutes(routes []Route) error {
 	if err != nil {
 		return err
 	}
+	// Each wanted route's series exist from now on (at zero), so a scrape
+	// and the dashboards see them before the first batch.
+	for _, rt := range routes {
+		if _, err := r.metrics(rt.Name); err != nil {
+			return err
+		}
+	}
 	r.mu.Lock()
 	r.want, r.pending = routes, true
 	r.mu.Unlock()
