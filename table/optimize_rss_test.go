@@ -41,10 +41,11 @@ const optimizeRSSBudget = 512 << 20
 // table writer and each is hard-linked LOGLAKE_TEST_OPTIMIZE_RSS_BYTES /
 // (64 × file size) times under new names (one Add per name), so the input
 // holds every row that many times; OPTIMIZE still decodes and re-encodes
-// every byte. It takes minutes, so it runs only with
+// every byte. It takes minutes (9 min for 2 GiB plain at load 7-11 on 2
+// cores; the sorted run fails today, docs/maintenance.md), so it runs only with
 // LOGLAKE_TEST_OPTIMIZE_RSS=1:
 //
-//	LOGLAKE_TEST_OPTIMIZE_RSS=1 go test -run TestOptimizePeakRSS -v -timeout 30m ./table
+//	LOGLAKE_TEST_OPTIMIZE_RSS=1 go test -run TestOptimizePeakRSS -v -timeout 60m ./table
 func TestOptimizePeakRSS(t *testing.T) {
 	if os.Getenv("LOGLAKE_TEST_OPTIMIZE_RSS") == "" {
 		t.Skip("set LOGLAKE_TEST_OPTIMIZE_RSS=1 to compact 2 GiB with the loglake binary and check its peak RSS < 512 MiB (takes minutes)")
