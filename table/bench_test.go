@@ -3,9 +3,11 @@ package table_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,6 +64,43 @@ func benchLogRecord(sch *arrow.Schema, n int, seed int) (arrow.Record, int64) {
 		raw += 8 * 4
 	}
 	return b.NewRecord(), raw
+}
+
+// randomLogRecord builds n log rows of one day with random hosts, trace
+// ids, messages and attributes, so they compress about as well as real logs
+// (benchLogRecord's rows are sequential and compress ~15x).
+func randomLogRecord(sch *arrow.Schema, n int, seed uint64) arrow.Record {
+	r := rand.New(rand.NewPCG(seed, 7))
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
+	defer b.Release()
+	base := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC).UnixMicro()
+	services := []string{"api", "auth", "billing", "search", "ingest", "egress", "web", "worker"}
+	levels := []string{"DEBUG", "INFO", "INFO", "INFO", "WARN", "ERROR"}
+	words := strings.Fields("request completed user session cache miss upstream timeout retry payload bytes latency ms handler route status ok failed queue partition offset commit")
+	var msg strings.Builder
+	for i := 0; i < n; i++ {
+		us := base + int64(seed)*int64(n)*1000 + int64(i)*1000 + r.Int64N(1000)
+		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(us))
+		svc := services[r.IntN(len(services))]
+		b.Field(1).(*array.StringBuilder).Append(svc)
+		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("%s-%d.eu-west-1.internal", svc, r.IntN(40)))
+		b.Field(3).(*array.StringBuilder).Append(levels[r.IntN(len(levels))])
+		msg.Reset()
+		for msg.Len() < 120 {
+			msg.WriteString(words[r.IntN(len(words))])
+			msg.WriteByte(' ')
+			if r.IntN(4) == 0 {
+				fmt.Fprintf(&msg, "%d ", r.IntN(100000))
+			}
+		}
+		b.Field(4).(*array.StringBuilder).Append(msg.String())
+		b.Field(5).(*array.StringBuilder).Append(fmt.Sprintf("%016x%016x", r.Uint64(), r.Uint64()))
+		b.Field(6).(*array.Int64Builder).Append(int64(1000 + r.IntN(200)))
+		b.Field(7).(*array.StringBuilder).Append(fmt.Sprintf(`{"http.status":%d,"duration_ms":%d,"region":"eu-west-1"}`, []int{200, 200, 200, 404, 500}[r.IntN(5)], r.IntN(3000)))
+		b.Field(8).(*array.BooleanBuilder).Append(r.IntN(4) != 0)
+		b.Field(9).(*array.Date32Builder).Append(arrow.Date32FromTime(time.UnixMicro(us).UTC()))
+	}
+	return b.NewRecord()
 }
 
 // BenchmarkAppend measures appending 64Ki-row batches of log rows to a
