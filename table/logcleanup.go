@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -119,17 +120,42 @@ func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCl
 // does not parse keeps every tombstone.
 func (s *Snapshot) checkpointActions(now time.Time) []Action {
 	all := s.actions()
-	retain, err := s.DeletedFileRetention()
-	if err != nil {
+	expired, ok := s.tombstoneExpiry(now)
+	if !ok {
 		return all
 	}
-	cutoff := now.Add(-retain).UnixMilli()
 	out := all[:0]
 	for _, a := range all {
-		if r := a.Remove; r != nil && r.DeletionTimestamp != nil && *r.DeletionTimestamp < cutoff {
+		if a.Remove != nil && expired(a.Remove) {
 			continue
 		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// tombstoneExpiry reports which tombstones are older than
+// delta.deletedFileRetentionDuration at now; ok is false when the property
+// does not parse (then every tombstone is kept).
+func (s *Snapshot) tombstoneExpiry(now time.Time) (expired func(*Remove) bool, ok bool) {
+	retain, err := s.DeletedFileRetention()
+	if err != nil {
+		return nil, false
+	}
+	cutoff := now.Add(-retain).UnixMilli()
+	return func(r *Remove) bool { return r.DeletionTimestamp != nil && *r.DeletionTimestamp < cutoff }, true
+}
+
+// expireTombstones drops from an unshared snapshot the tombstones a
+// checkpoint written at now would drop. A writer's handle derives each
+// snapshot from the previous one (afterCommit) and never reloads a
+// checkpoint: without this its tombstones, its memory and the cost of every
+// commit (which clones them) grow with the whole history, while a fresh
+// reader's stay within the retention.
+func (s *Snapshot) expireTombstones(now time.Time) {
+	expired, ok := s.tombstoneExpiry(now)
+	if !ok {
+		return
+	}
+	maps.DeleteFunc(s.tombstones, func(_ string, r *Remove) bool { return expired(r) })
 }
