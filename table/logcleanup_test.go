@@ -333,3 +333,49 @@ func TestHandleTombstonesExpire(t *testing.T) {
 		t.Fatalf("reader: %d rows, want 70", n)
 	}
 }
+
+// Cleanup reads the oldest commits in order to find the retention boundary;
+// past 64 expired commits (cleanup was off, or held back) it lists the log
+// and searches it. Both find the same boundary.
+func TestLogCleanupManyExpired(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range []int{40, 150} { // boundary found by the walk; by the search
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			b := openMem(t)
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			clock := func() time.Time { return now }
+			if _, err := table.Create(ctx, b, table.CreateOptions{Schema: tabletest.Schema(),
+				PartitionColumns: []string{"date"}, Properties: map[string]string{
+					"delta.checkpointInterval":   "20",
+					"delta.logRetentionDuration": "interval 1 hour"}},
+				&table.Options{Now: clock}); err != nil {
+				t.Fatal(err)
+			}
+			tbl, err := table.Open(ctx, b, &table.Options{Now: clock, NoLogCleanup: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= n+10; i++ { // version i at minute i
+				now = now.Add(time.Minute)
+				appendN(t, tbl, int64(i), 1)
+			}
+			// Versions up to n are older than the hour: keep the checkpoint
+			// at or below n and everything from it.
+			now = now.Add(50 * time.Minute)
+			res, err := tbl.CleanupLog(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp := int64(n / 20 * 20)
+			if res.OldestVersion != cp || res.CommitsDeleted != int(cp) || res.CheckpointsDeleted != int(cp/20-1) {
+				t.Fatalf("%+v, want versions below checkpoint %d deleted", res, cp)
+			}
+			if _, err := tbl.SnapshotAt(ctx, cp-1); !errors.Is(err, table.ErrVersionNotFound) {
+				t.Fatalf("version %d: %v, want ErrVersionNotFound", cp-1, err)
+			}
+			if s, err := tbl.SnapshotAt(ctx, cp); err != nil || len(tabletest.IDs(t, s, "")) != int(cp) {
+				t.Fatalf("version %d: %v", cp, err)
+			}
+		})
+	}
+}
