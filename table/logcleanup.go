@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"sort"
 	"time"
 )
 
@@ -67,7 +68,7 @@ func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCl
 	if o.Retain != nil {
 		retain = *o.Retain
 	}
-	keep, files, err := t.expiredLog(ctx, o.Now().Add(-retain))
+	keep, files, err := t.expiredLog(ctx, o.Now().Add(-retain), checkpointInterval(snap.metadata))
 	if errors.Is(err, ErrVersionNotFound) {
 		return res, nil // every commit is inside the window
 	}
@@ -116,27 +117,24 @@ func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCl
 // expiredLog returns keep, the newest version committed at or before cutoff
 // (ErrVersionNotFound: none is), and the log files up to it, oldest first.
 // Commit timestamps grow with the version and a cleanup after each
-// checkpoint leaves only the few commits since the last one expired, so it
-// reads the oldest commits in order and stops at the first one past cutoff:
-// a cleanup then costs those few commits, not a listing of the whole window
-// (43,200 commits at one a minute; BenchmarkLogGrowth). A log with more
-// expired commits (cleanup was off, or KeepFrom held it back) falls back to
-// listing it all and VersionAsOf's binary search.
-func (t *Table) expiredLog(ctx context.Context, cutoff time.Time) (int64, []logFile, error) {
-	const walk = 64
-	upTo := func(files []logFile, keep int64) (int64, []logFile, error) {
-		if keep < 0 {
-			return 0, nil, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, cutoff.UTC().Format(time.RFC3339))
-		}
-		return keep, slices.DeleteFunc(files, func(f logFile) bool { return f.version > keep }), nil
-	}
+// checkpoint leaves only the commits since the last one or two checkpoints
+// expired, so it lists the oldest few intervals' worth of the log (the
+// listing stops there) and binary-searches their commits: a cleanup then
+// costs a short listing and a few reads, not a listing of the whole window
+// (43,200 commits at one a minute; BenchmarkLogGrowth). When the boundary
+// lies past that prefix (cleanup was off, or KeepFrom held it back), it
+// lists the whole log and searches it as VersionAsOf does.
+func (t *Table) expiredLog(ctx context.Context, cutoff time.Time, interval int64) (int64, []logFile, error) {
+	walk := int(max(64, 3*interval))
+	target := cutoff.UnixMilli()
 	it := t.bucket.List(ctx, logDir, "")
-	var files []logFile
-	keep := int64(-1)
-	for read := 0; read < walk; {
+	var files, commits []logFile
+	complete := false
+	for len(commits) < walk {
 		o, err := it.Next(ctx)
 		if err == io.EOF {
-			return upTo(files, keep)
+			complete = true
+			break
 		}
 		if err != nil {
 			return 0, nil, err
@@ -145,25 +143,41 @@ func (t *Table) expiredLog(ctx context.Context, cutoff time.Time) (int64, []logF
 		if !ok {
 			continue
 		}
+		files = append(files, f)
 		if !f.isCheckpoint() {
-			ct, err := t.commitTime(ctx, f)
+			commits = append(commits, f)
+		}
+	}
+	if !complete && len(commits) > 0 {
+		ct, err := t.commitTime(ctx, commits[len(commits)-1])
+		if err != nil {
+			return 0, nil, err
+		}
+		if ct <= target { // the boundary lies past the prefix
+			keep, err := t.VersionAsOf(ctx, cutoff)
 			if err != nil {
 				return 0, nil, err
 			}
-			read++
-			if ct > cutoff.UnixMilli() {
-				return upTo(files, keep)
-			}
-			keep = f.version
+			files, err = listLog(ctx, t.bucket, 0, keep)
+			return keep, files, err
 		}
-		files = append(files, f)
 	}
-	keep, err := t.VersionAsOf(ctx, cutoff)
-	if err != nil {
-		return 0, nil, err
+	var firstErr error
+	i := sort.Search(len(commits), func(i int) bool {
+		ct, err := t.commitTime(ctx, commits[i])
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		return ct > target
+	})
+	if firstErr != nil {
+		return 0, nil, firstErr
 	}
-	files, err = listLog(ctx, t.bucket, 0, keep)
-	return keep, files, err
+	if i == 0 {
+		return 0, nil, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, cutoff.UTC().Format(time.RFC3339))
+	}
+	keep := commits[i-1].version
+	return keep, slices.DeleteFunc(files, func(f logFile) bool { return f.version > keep }), nil
 }
 
 // checkpointActions are the snapshot's actions for a checkpoint written at

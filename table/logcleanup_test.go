@@ -334,9 +334,10 @@ func TestHandleTombstonesExpire(t *testing.T) {
 	}
 }
 
-// Cleanup reads the oldest commits in order to find the retention boundary;
-// past 64 expired commits (cleanup was off, or held back) it lists the log
-// and searches it. Both find the same boundary.
+// Cleanup searches the oldest three checkpoint intervals (at least 64
+// commits) of the log for the retention boundary; past them (cleanup was
+// off, or held back) it lists the whole log and searches it. Both find the
+// same boundary.
 func TestLogCleanupManyExpired(t *testing.T) {
 	ctx := context.Background()
 	for _, n := range []int{40, 150} { // boundary found by the walk; by the search
