@@ -28,7 +28,7 @@ import (
 // a quarter of the commits, to fit make bench). Retention on is the table's
 // defaults: delta.logRetentionDuration 30 days (10,800 commits at 4m,
 // 43,200 at 1m) and delta.deletedFileRetentionDuration 7 days (2,520 /
-// 10,080 commits), with the cleanup after each checkpoint (every 10
+// 10,080 commits), with the cleanup after each checkpoint (every 100
 // commits). Retention off: delta.enableExpiredLogCleanup=false and a
 // 100-year deleted-file retention, so every commit and tombstone stays.
 // The workload is the central table's: one small file added per commit and
@@ -48,7 +48,7 @@ func BenchmarkLogGrowth(b *testing.B) {
 	if v, err := time.ParseDuration(os.Getenv("LOGLAKE_BENCH_LOG_STEP")); err == nil && v > 0 {
 		step = v
 	}
-	// Without retention each checkpoint (every 10 commits) rewrites every
+	// Without retention each checkpoint (every 100 commits) rewrites every
 	// tombstone of the history: 100,000 commits take too long.
 	nOff := min(n, 50_000)
 	if v, err := strconv.Atoi(os.Getenv("LOGLAKE_BENCH_LOG_COMMITS_OFF")); err == nil && v > 0 {
