@@ -349,7 +349,7 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 		return // a Handle: keep commits at the cost of the commit alone
 	}
 	var err error
-	snap := afterCommit(read, winners, version, data)
+	snap := afterCommit(read, winners, version, data, t.now())
 	if snap != nil {
 		t.mu.Lock()
 		if t.latest == nil || snap.version > t.latest.version {
@@ -408,7 +408,8 @@ func newConflictState(c *Commit, readMD *Metadata) *conflictState {
 // way, without reading anything again. It returns nil when they do not
 // reach from read to version (no read snapshot, an exact-version commit
 // past it) or the result is not a readable table; the caller then refreshes.
-func afterCommit(read *Snapshot, winners []commit, version int64, data []byte) *Snapshot {
+// Tombstones expired at now go, as a checkpoint written at now drops them.
+func afterCommit(read *Snapshot, winners []commit, version int64, data []byte, now time.Time) *Snapshot {
 	if read == nil || read.version+int64(len(winners))+1 != version {
 		return nil
 	}
@@ -423,6 +424,7 @@ func afterCommit(read *Snapshot, winners []commit, version int64, data []byte) *
 	}
 	next.apply(own)
 	next.version, next.commitTime = version, commitTimestamp(own, time.Time{})
+	next.expireTombstones(now)
 	if next.validate() != nil {
 		return nil
 	}

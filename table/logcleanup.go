@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"sort"
 	"time"
 )
 
@@ -63,7 +68,7 @@ func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCl
 	if o.Retain != nil {
 		retain = *o.Retain
 	}
-	keep, err := t.VersionAsOf(ctx, o.Now().Add(-retain))
+	keep, files, err := t.expiredLog(ctx, o.Now().Add(-retain), checkpointInterval(snap.metadata))
 	if errors.Is(err, ErrVersionNotFound) {
 		return res, nil // every commit is inside the window
 	}
@@ -72,10 +77,7 @@ func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCl
 	}
 	if o.KeepFrom > 0 && o.KeepFrom < keep {
 		keep = o.KeepFrom
-	}
-	files, err := listLog(ctx, t.bucket, 0, keep)
-	if err != nil {
-		return nil, err
+		files = slices.DeleteFunc(files, func(f logFile) bool { return f.version > keep })
 	}
 	seg, err := buildSegment(files, keep)
 	if errors.Is(err, ErrVersionNotFound) && len(files) > 0 && files[0].version > 0 {
@@ -112,6 +114,72 @@ func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCl
 	return res, nil
 }
 
+// expiredLog returns keep, the newest version committed at or before cutoff
+// (ErrVersionNotFound: none is), and the log files up to it, oldest first.
+// Commit timestamps grow with the version and a cleanup after each
+// checkpoint leaves only the commits since the last one or two checkpoints
+// expired, so it lists the oldest few intervals' worth of the log (the
+// listing stops there) and binary-searches their commits: a cleanup then
+// costs a short listing and a few reads, not a listing of the whole window
+// (43,200 commits at one a minute; BenchmarkLogGrowth). When the boundary
+// lies past that prefix (cleanup was off, or KeepFrom held it back), it
+// lists the whole log and searches it as VersionAsOf does.
+func (t *Table) expiredLog(ctx context.Context, cutoff time.Time, interval int64) (int64, []logFile, error) {
+	walk := int(max(64, 3*interval))
+	target := cutoff.UnixMilli()
+	it := t.bucket.List(ctx, logDir, "")
+	var files, commits []logFile
+	complete := false
+	for len(commits) < walk {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			complete = true
+			break
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		f, ok := parseLogKey(o)
+		if !ok {
+			continue
+		}
+		files = append(files, f)
+		if !f.isCheckpoint() {
+			commits = append(commits, f)
+		}
+	}
+	if !complete && len(commits) > 0 {
+		ct, err := t.commitTime(ctx, commits[len(commits)-1])
+		if err != nil {
+			return 0, nil, err
+		}
+		if ct <= target { // the boundary lies past the prefix
+			keep, err := t.VersionAsOf(ctx, cutoff)
+			if err != nil {
+				return 0, nil, err
+			}
+			files, err = listLog(ctx, t.bucket, 0, keep)
+			return keep, files, err
+		}
+	}
+	var firstErr error
+	i := sort.Search(len(commits), func(i int) bool {
+		ct, err := t.commitTime(ctx, commits[i])
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		return ct > target
+	})
+	if firstErr != nil {
+		return 0, nil, firstErr
+	}
+	if i == 0 {
+		return 0, nil, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, cutoff.UTC().Format(time.RFC3339))
+	}
+	keep := commits[i-1].version
+	return keep, slices.DeleteFunc(files, func(f logFile) bool { return f.version > keep }), nil
+}
+
 // checkpointActions are the snapshot's actions for a checkpoint written at
 // now: tombstones older than delta.deletedFileRetentionDuration are dropped
 // (VACUUM may already have deleted their files, and keeping them forever
@@ -119,17 +187,57 @@ func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCl
 // does not parse keeps every tombstone.
 func (s *Snapshot) checkpointActions(now time.Time) []Action {
 	all := s.actions()
-	retain, err := s.DeletedFileRetention()
-	if err != nil {
+	expired, ok := s.tombstoneExpiry(now)
+	if !ok {
 		return all
 	}
-	cutoff := now.Add(-retain).UnixMilli()
 	out := all[:0]
 	for _, a := range all {
-		if r := a.Remove; r != nil && r.DeletionTimestamp != nil && *r.DeletionTimestamp < cutoff {
+		if a.Remove != nil && expired(a.Remove) {
 			continue
 		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// tombstoneExpiry reports which tombstones are older than
+// delta.deletedFileRetentionDuration at now; ok is false when the property
+// does not parse (then every tombstone is kept).
+func (s *Snapshot) tombstoneExpiry(now time.Time) (expired func(*Remove) bool, ok bool) {
+	retain, err := s.DeletedFileRetention()
+	if err != nil {
+		return nil, false
+	}
+	cutoff := now.Add(-retain).UnixMilli()
+	return func(r *Remove) bool { return r.DeletionTimestamp != nil && *r.DeletionTimestamp < cutoff }, true
+}
+
+// expireTombstones drops from an unshared snapshot the tombstones a
+// checkpoint written at now would drop. A writer's handle derives each
+// snapshot from the previous one (afterCommit) and never reloads a
+// checkpoint: without this its tombstones, its memory and the cost of every
+// commit (which clones them) grow with the whole history, while a fresh
+// reader's stay within the retention.
+func (s *Snapshot) expireTombstones(now time.Time) {
+	retain, err := s.DeletedFileRetention()
+	if err != nil {
+		return
+	}
+	cutoff := now.Add(-retain).UnixMilli()
+	if s.tombstoneFloor != 0 && cutoff <= s.tombstoneFloor {
+		return // none is old enough: no scan, so a commit does not cost every tombstone twice
+	}
+	floor := int64(math.MaxInt64)
+	maps.DeleteFunc(s.tombstones, func(_ string, r *Remove) bool {
+		if r.DeletionTimestamp == nil {
+			return false
+		}
+		if *r.DeletionTimestamp < cutoff {
+			return true
+		}
+		floor = min(floor, *r.DeletionTimestamp)
+		return false
+	})
+	s.tombstoneFloor = floor
 }

@@ -273,3 +273,110 @@ func TestCommitBelowCleanedLog(t *testing.T) {
 		t.Fatalf("%d rows, want 130", len(tabletest.IDs(t, s, "")))
 	}
 }
+
+// A long-lived handle never reloads a checkpoint: it derives each snapshot
+// from the last one, after its own commits (afterCommit) and when it
+// refreshes. Its tombstones must expire as a checkpoint's do; they used to
+// stay for the handle's lifetime, so a writer's memory and the cost of each
+// of its commits (which clones them) grew with the whole history.
+func TestHandleTombstonesExpire(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	if _, err := table.Create(ctx, b, table.CreateOptions{Schema: tabletest.Schema(),
+		PartitionColumns: []string{"date"}, Properties: map[string]string{
+			"delta.checkpointInterval":           "1000", // no checkpoint: only the handles' own state
+			"delta.deletedFileRetentionDuration": "interval 1 hour"}},
+		&table.Options{Now: clock}); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := table.Open(ctx, b, &table.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := table.Open(ctx, b, &table.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		now = now.Add(time.Minute)
+		appendN(t, writer, int64(i*10), 10)
+	}
+	now = now.Add(time.Minute)
+	res, err := writer.Optimize(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := int(res.NumRemovedFiles)
+	if n := len(latest(t, writer).Tombstones()); removed == 0 || n != removed {
+		t.Fatalf("writer: %d tombstones right after OPTIMIZE, want its %d removes", n, removed)
+	}
+	if n := len(latest(t, reader).Tombstones()); n != removed {
+		t.Fatalf("reader: %d tombstones right after OPTIMIZE, want %d", n, removed)
+	}
+	now = now.Add(30 * time.Minute)
+	appendN(t, writer, 50, 10)
+	if n := len(latest(t, writer).Tombstones()); n != removed {
+		t.Fatalf("writer: %d tombstones 30 minutes on, want %d (inside the hour)", n, removed)
+	}
+	now = now.Add(31 * time.Minute)
+	appendN(t, writer, 60, 10)
+	if n := len(latest(t, writer).Tombstones()); n != 0 {
+		t.Fatalf("writer: %d tombstones 61 minutes after OPTIMIZE, want 0 (past the hour)", n)
+	}
+	snap := latest(t, reader) // a refresh over the last two commits
+	if n := len(snap.Tombstones()); n != 0 {
+		t.Fatalf("reader: %d tombstones after refreshing past the hour, want 0", n)
+	}
+	if n := len(tabletest.IDs(t, snap, "")); n != 70 {
+		t.Fatalf("reader: %d rows, want 70", n)
+	}
+}
+
+// Cleanup searches the oldest three checkpoint intervals (at least 64
+// commits) of the log for the retention boundary; past them (cleanup was
+// off, or held back) it lists the whole log and searches it. Both find the
+// same boundary.
+func TestLogCleanupManyExpired(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range []int{40, 150} { // boundary found by the walk; by the search
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			b := openMem(t)
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			clock := func() time.Time { return now }
+			if _, err := table.Create(ctx, b, table.CreateOptions{Schema: tabletest.Schema(),
+				PartitionColumns: []string{"date"}, Properties: map[string]string{
+					"delta.checkpointInterval":   "20",
+					"delta.logRetentionDuration": "interval 1 hour"}},
+				&table.Options{Now: clock}); err != nil {
+				t.Fatal(err)
+			}
+			tbl, err := table.Open(ctx, b, &table.Options{Now: clock, NoLogCleanup: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= n+10; i++ { // version i at minute i
+				now = now.Add(time.Minute)
+				appendN(t, tbl, int64(i), 1)
+			}
+			// Versions up to n are older than the hour: keep the checkpoint
+			// at or below n and everything from it.
+			now = now.Add(50 * time.Minute)
+			res, err := tbl.CleanupLog(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp := int64(n / 20 * 20)
+			if res.OldestVersion != cp || res.CommitsDeleted != int(cp) || res.CheckpointsDeleted != int(cp/20-1) {
+				t.Fatalf("%+v, want versions below checkpoint %d deleted", res, cp)
+			}
+			if _, err := tbl.SnapshotAt(ctx, cp-1); !errors.Is(err, table.ErrVersionNotFound) {
+				t.Fatalf("version %d: %v, want ErrVersionNotFound", cp-1, err)
+			}
+			if s, err := tbl.SnapshotAt(ctx, cp); err != nil || len(tabletest.IDs(t, s, "")) != int(cp) {
+				t.Fatalf("version %d: %v", cp, err)
+			}
+		})
+	}
+}

@@ -25,6 +25,10 @@ type Snapshot struct {
 	commitTime int64
 	// deletionVectors is set when a live file may carry a deletion vector.
 	deletionVectors bool
+	// tombstoneFloor is at or below every tombstone's deletionTimestamp
+	// (Unix ms; 0: not known), so expireTombstones skips its scan while
+	// nothing can have expired.
+	tombstoneFloor int64
 
 	once     sync.Once
 	sorted   []*Add
@@ -153,6 +157,7 @@ func (s *Snapshot) clone() *Snapshot {
 		commitTime: s.commitTime,
 
 		deletionVectors: s.deletionVectors,
+		tombstoneFloor:  s.tombstoneFloor,
 	}
 }
 
@@ -170,6 +175,9 @@ func (s *Snapshot) apply(actions []Action) {
 		case a.Remove != nil:
 			delete(s.files, a.Remove.Path)
 			s.tombstones[a.Remove.Path] = a.Remove
+			if ts := a.Remove.DeletionTimestamp; ts != nil && *ts < s.tombstoneFloor {
+				s.tombstoneFloor = *ts
+			}
 		case a.Txn != nil:
 			s.txns[a.Txn.AppID] = *a.Txn
 		case a.MetaData != nil:

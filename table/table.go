@@ -284,6 +284,7 @@ func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
 		next.apply(c.actions)
 		next.version, next.commitTime = c.version, c.timestamp
 	}
+	next.expireTombstones(t.now())
 	return next, next.validate()
 }
 
