@@ -132,13 +132,21 @@ func (p *lfProbe) watch(ctx context.Context, url string) error {
 			} else if err != nil {
 				return err
 			}
+			// From the first version: egress may have committed (and
+			// created the table) before this first look.
+			last = -1
+		}
+		chs, err := t.Changes(ctx, last, -1, 0)
+		if last == -1 && errors.Is(err, table.ErrVersionNotFound) {
+			// A clone whose early commits are gone from its log (the
+			// fork): nothing was egressed into it before the switch.
 			snap, err := t.Snapshot(ctx)
 			if err != nil {
 				return err
 			}
 			last = snap.Version()
+			continue
 		}
-		chs, err := t.Changes(ctx, last, -1, 0)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
