@@ -80,10 +80,10 @@ if [[ -n ${LOGLAKE_BENCH_INGEST_1GIB:-} ]]; then
 	part ingest1g 600 bin/ingestbench -loglake bin/loglake -bytes 1073741824 -runs "${LOGLAKE_BENCH_INGEST_RUNS:-3}" \
 		-shapes iso-nested,epoch-short
 fi
-part table 180 gobench -skip LogGrowth ./table/...
+part table 240 gobench -skip LogGrowth ./table/...
 # History growth to 100,000 commits, retention on and off (docs/maintenance.md;
 # LOGLAKE_BENCH_LOG_COMMITS, LOGLAKE_BENCH_LOG_COMMITS_OFF scale it).
-part history 420 gobench -bench LogGrowth ./table
+part history 240 gobench -bench LogGrowth ./table
 # The central commit rate: 50 regions × 2 source versions on file://, S3,
 # GCS and Azure (docs/benchmarks.md's figures: LOGLAKE_BENCH_COMMIT_VERSIONS=4).
 export LOGLAKE_BENCH_COMMIT_VERSIONS=${LOGLAKE_BENCH_COMMIT_VERSIONS:-2}
