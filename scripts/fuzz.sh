@@ -52,12 +52,39 @@ while IFS=: read -r file name; do
 done < <(grep -r -o -P --include='*_test.go' --exclude-dir='.?*' --exclude-dir=testdata '^func \KFuzz\w+' . | sed 's|^\./||')
 ((missing)) && exit 1
 
+# fuzz_once PKG NAME fuzzes one target for FUZZTIME. Go's fuzzing engine
+# sometimes ends a run that found nothing with "context deadline exceeded"
+# (a worker still busy when -fuzztime runs out, more likely on a loaded
+# machine): such a run, with no new failing input written, is repeated once;
+# a second one fails.
+fuzz_once() {
+	local pkg=$1 name=$2 out try
+	out=$(mktemp)
+	for try in 1 2; do
+		local before
+		before=$(find "$pkg/testdata/fuzz/$name" -type f 2>/dev/null | wc -l)
+		"$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel "$FUZZ_PARALLEL" "$pkg" 2>&1 | tee "$out"
+		if ((PIPESTATUS[0] == 0)); then
+			rm -f "$out"
+			return 0
+		fi
+		if ((try == 1)) && grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out" &&
+			(($(find "$pkg/testdata/fuzz/$name" -type f 2>/dev/null | wc -l) == before)); then
+			echo "==> fuzz $pkg $name: the engine stopped with 'context deadline exceeded' and no failing input; once more"
+			continue
+		fi
+		break
+	done
+	rm -f "$out"
+	return 1
+}
+
 cache=$("$GO" env GOCACHE)/fuzz
 failed=()
 for t in "${targets[@]}"; do
 	pkg=${t%%:*} name=${t##*:}
 	echo "==> fuzz $pkg $name ($FUZZTIME)"
-	if ! "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel "$FUZZ_PARALLEL" "$pkg"; then
+	if ! fuzz_once "$pkg" "$name"; then
 		failed+=("$pkg:$name")
 		echo "==> $pkg $name FAILED: a failing input is in $pkg/testdata/fuzz/$name/ — fix the bug, keep the file"
 	fi
