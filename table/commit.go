@@ -362,7 +362,10 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 	cached := t.latest != nil
 	t.mu.Unlock()
 	periodic := version > 0 && version%checkpointInterval(md) == 0
-	due := periodic || (version > 0 && n >= bigCommitActions)
+	// A big commit is considered only when the snapshot it read already
+	// shows the checkpoint would be small enough: a writer without one (a
+	// Handle replaying commits) never loads a snapshot for it.
+	due := periodic || (version > 0 && read != nil && bigCommit(n, read))
 	if !cached && !due {
 		return // a Handle: keep commits at the cost of the commit alone
 	}
