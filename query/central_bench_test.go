@@ -390,7 +390,7 @@ func centralS3Bytes(b *testing.B, dir, base string, queries []centralQuery) {
 // Hive glob reads what the snapshot holds. Data files are hard-linked
 // (immutable; VACUUM unlinks only the copy's names), the log is copied.
 // The copy is kept beside dir and reused.
-func optimizedCopy(b *testing.B, dir, name string, target int64, sortBy []string) string {
+func optimizedCopy(b testing.TB, dir, name string, target int64, sortBy []string) string {
 	ctx := context.Background()
 	od := filepath.Clean(dir) + "-" + name + "-" + strconv.FormatInt(target>>20, 10) + "mb"
 	marker := filepath.Join(od, "_loglake_bench_done")
@@ -466,7 +466,7 @@ func median(ds []time.Duration) time.Duration {
 
 func quoteSQL(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-func drain(b *testing.B, rows *sql.Rows) []string {
+func drain(b testing.TB, rows *sql.Rows) []string {
 	defer rows.Close()
 	cols, _ := rows.Columns()
 	vals := make([]any, len(cols))

@@ -498,3 +498,23 @@ func TestParseSpec(t *testing.T) {
 		}
 	}
 }
+
+// DuckDB's Parquet footer cache is off for an engine's first statement
+// (nothing would read it again) and on from the second.
+func TestMetadataCacheFromSecondStatement(t *testing.T) {
+	e := newEngine(t, t.TempDir())
+	setting := func() string {
+		t.Helper()
+		var v string
+		if err := e.DB().QueryRowContext(context.Background(), "SELECT CAST(current_setting('parquet_metadata_cache') AS VARCHAR)").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for i, want := range []string{"false", "true", "true"} {
+		rowsOf(t, e, "SELECT 1")
+		if got := setting(); got != want {
+			t.Errorf("after %d statements: parquet_metadata_cache = %s, want %s", i+1, got, want)
+		}
+	}
+}

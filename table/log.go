@@ -1,6 +1,7 @@
 package table
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -368,4 +369,38 @@ func readCommitAt(ctx context.Context, b storage.Bucket, v int64) (commit, error
 		c.timestamp = o.ModTime.UnixMilli()
 	}
 	return c, nil
+}
+
+// readCommitTime returns the timestamp of commit v as readCommitAt does,
+// decoding only the actions that can carry it: a line holding an add or a
+// remove is skipped unread (each line is one action, named by its only
+// key). It is for a version whose state comes from a checkpoint.
+func readCommitTime(ctx context.Context, b storage.Bucket, v int64) (int64, error) {
+	data, err := b.Get(ctx, CommitKey(v))
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, fmt.Errorf("%w: commit %d", ErrVersionNotFound, v)
+	}
+	if err != nil {
+		return 0, err
+	}
+	var kept []byte
+	for line := range bytes.Lines(data) {
+		raw := bytes.TrimSpace(line)
+		if bytes.HasPrefix(raw, []byte(`{"add":`)) || bytes.HasPrefix(raw, []byte(`{"remove":`)) {
+			continue
+		}
+		kept = append(append(kept, raw...), '\n')
+	}
+	actions, err := decodeCommit(kept)
+	if err != nil {
+		return 0, fmt.Errorf("commit %d: %w", v, err)
+	}
+	if ts := commitTimestamp(actions, time.Time{}); ts > 0 {
+		return ts, nil
+	}
+	o, err := b.Stat(ctx, CommitKey(v))
+	if err != nil {
+		return 0, err
+	}
+	return o.ModTime.UnixMilli(), nil
 }

@@ -249,11 +249,14 @@ func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint) (*Sn
 	// whole tail; if C+1 is missing but C exists, C is the latest version.
 	// Otherwise the hint is stale and its successors were cleaned up.
 	if len(commits) == 0 {
-		c, err := readCommitAt(ctx, b, lc.Version)
+		// The checkpoint already holds commit C's state: only its
+		// existence and timestamp are needed, not its actions (after an
+		// OPTIMIZE, tens of thousands of removes).
+		ts, err := readCommitTime(ctx, b, lc.Version)
 		if err != nil {
 			return nil, fmt.Errorf("stale _last_checkpoint %d: %w", lc.Version, err)
 		}
-		commits = []commit{c}
+		s.commitTime = ts
 	}
 	for _, c := range commits {
 		s.apply(c.actions)

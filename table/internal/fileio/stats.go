@@ -82,6 +82,9 @@ type rawStats struct {
 // only text encoding/json's own scanner accepts reaches it (validating costs
 // a fraction of decoding). FuzzDecodeStats checks that both agree.
 func decodeStats(s string) (raw rawStats, err error) {
+	if raw, ok := decodeStatsPlain(s); ok {
+		return raw, nil
+	}
 	if utf8.ValidString(s) && json.Valid([]byte(s)) {
 		if raw, ok := decodeStatsFast(s); ok {
 			return raw, nil

@@ -41,3 +41,43 @@ func FuzzDecodeStats(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeStatsPlain: whatever the plain decoder accepts is valid JSON
+// that encoding/json decodes to the same value.
+func FuzzDecodeStatsPlain(f *testing.F) {
+	for _, s := range []string{
+		`{"numRecords":200,"minValues":{"host":"region-00-svc-00-1","ts":"2026-11-10T23:02:27.595Z","n":-1.5e3},"maxValues":{"message":"request 926944124247237604 handl` + "\U0010FFFF" + `","s":{"a":true,"b":null}},"nullCount":{"host":0,"ts":0},"tightBounds":false}`,
+		`{"numRecords":1,"minValues":{"integer":0,"double":1.234,"decimal":-5.67800,"string":"string","date":"2022-10-24","timestamp":"2022-10-24T22:59:32.846Z","struct":{"struct_element":"struct_value"}},"maxValues":{"integer":0},"nullCount":{"integer":0,"array":1}}`,
+		` { "numRecords" : 0 , "minValues" : { } } `,
+		`{"numRecords":null,"minValues":null,"tightBounds":null}`,
+		`{"numRecords":3,"minValues":{"a":1,"a":2}}`,
+		`{"numRecords":3,"minValues":{"a":1},"minValues":{"b":2}}`,
+		`{"NUMRECORDS":3}`,
+		`{"numRecords":3,"maxValues":{"s":"a\u0000b"}}`,
+		`{"numRecords":3} trailing`,
+		`{"numRecords":01}`,
+		`{"numRecords":1.}`,
+		`{"numRecords":3,"nullCount":[1]}`,
+		"{\"numRecords\":3,\"maxValues\":{\"s\":\"\xff\"}}",
+		"{\"numRecords\":3,\"maxValues\":{\"s\":\"a\tb\"}}",
+		`{}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		plain, ok := decodeStatsPlain(in)
+		if !ok {
+			return
+		}
+		if !utf8.ValidString(in) || !json.Valid([]byte(in)) {
+			t.Fatalf("plain decoder accepts what is not valid JSON: %q", in)
+		}
+		std, err := decodeStatsStd(in)
+		if err != nil {
+			t.Fatalf("plain decoder accepts what encoding/json refuses (%v): %q", err, in)
+		}
+		if !reflect.DeepEqual(plain, std) {
+			t.Fatalf("decoders differ on %q:\nplain %#v\nstd   %#v", in, plain, std)
+		}
+	})
+}

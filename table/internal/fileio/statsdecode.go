@@ -1,0 +1,274 @@
+package fileio
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// decodeStatsPlain decodes add.stats written in the plain shape writers
+// produce (loglake, Spark, delta-rs): one object with each of numRecords,
+// minValues, maxValues, nullCount and tightBounds at most once, strings
+// without escapes, no arrays. It gives exactly what decodeStatsStd gives
+// (maps of json.Number, string, bool, nil and nested maps) and reports
+// ok=false for anything else, which then takes the general path. Pruning a
+// statement over a snapshot of 10,000 files decodes every file's stats
+// once per statement; validating and decoding them with general-purpose
+// decoders was most of a selective query's fixed cost. Strings are
+// substrings of s, so a file's stats cost one allocation per map entry.
+// FuzzDecodeStatsPlain checks it against encoding/json.
+func decodeStatsPlain(s string) (raw rawStats, ok bool) {
+	p := plainParser{s: s}
+	p.ws()
+	if !p.eat('{') {
+		return rawStats{}, false
+	}
+	var seen [5]bool
+	p.ws()
+	if p.eat('}') {
+		return raw, p.end()
+	}
+	for {
+		p.ws()
+		key, ok := p.str()
+		if !ok {
+			return rawStats{}, false
+		}
+		p.ws()
+		if !p.eat(':') {
+			return rawStats{}, false
+		}
+		p.ws()
+		var slot int
+		switch key {
+		case "numRecords":
+			slot = 0
+			if p.peek() == 'n' {
+				if !p.lit("null") {
+					return rawStats{}, false
+				}
+				raw.NumRecords = nil
+			} else {
+				n, ok := p.num()
+				if !ok {
+					return rawStats{}, false
+				}
+				num := json.Number(n)
+				raw.NumRecords = &num
+			}
+		case "minValues", "maxValues", "nullCount":
+			var m map[string]any
+			if p.peek() == 'n' {
+				if !p.lit("null") {
+					return rawStats{}, false
+				}
+			} else {
+				v, ok := p.value(0)
+				if m, ok = v.(map[string]any); !ok {
+					return rawStats{}, false
+				}
+			}
+			switch key {
+			case "minValues":
+				slot, raw.MinValues = 1, m
+			case "maxValues":
+				slot, raw.MaxValues = 2, m
+			default:
+				slot, raw.NullCount = 3, m
+			}
+		case "tightBounds":
+			slot = 4
+			switch {
+			case p.lit("true"):
+				b := true
+				raw.TightBounds = &b
+			case p.lit("false"):
+				b := false
+				raw.TightBounds = &b
+			case p.lit("null"):
+				raw.TightBounds = nil
+			default:
+				return rawStats{}, false
+			}
+		default:
+			// encoding/json matches field names case-insensitively and
+			// skips unknown ones: the general path decides.
+			return rawStats{}, false
+		}
+		if seen[slot] {
+			return rawStats{}, false // a repeated map merges in encoding/json
+		}
+		seen[slot] = true
+		p.ws()
+		if p.eat('}') {
+			return raw, p.end()
+		}
+		if !p.eat(',') {
+			return rawStats{}, false
+		}
+	}
+}
+
+// plainParser reads the JSON subset decodeStatsPlain accepts; every method
+// reports false on anything outside it.
+type plainParser struct {
+	s string
+	i int
+}
+
+const plainMaxDepth = 32
+
+func (p *plainParser) ws() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *plainParser) peek() byte {
+	if p.i < len(p.s) {
+		return p.s[p.i]
+	}
+	return 0
+}
+
+func (p *plainParser) eat(c byte) bool {
+	if p.i < len(p.s) && p.s[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// end reports whether only whitespace follows.
+func (p *plainParser) end() bool {
+	p.ws()
+	return p.i == len(p.s)
+}
+
+func (p *plainParser) lit(w string) bool {
+	if len(p.s)-p.i >= len(w) && p.s[p.i:p.i+len(w)] == w {
+		p.i += len(w)
+		return true
+	}
+	return false
+}
+
+// str reads a string without escapes or control characters, valid UTF-8.
+func (p *plainParser) str() (string, bool) {
+	if !p.eat('"') {
+		return "", false
+	}
+	start := p.i
+	ascii := true
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		switch {
+		case c == '"':
+			out := p.s[start:p.i]
+			p.i++
+			if !ascii && !utf8.ValidString(out) {
+				return "", false
+			}
+			return out, true
+		case c == '\\' || c < 0x20:
+			return "", false
+		case c >= 0x80:
+			ascii = false
+		}
+		p.i++
+	}
+	return "", false
+}
+
+// num reads a number in JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *plainParser) num() (string, bool) {
+	start := p.i
+	p.eat('-')
+	switch c := p.peek(); {
+	case c == '0':
+		p.i++
+	case c >= '1' && c <= '9':
+		p.digits()
+	default:
+		return "", false
+	}
+	if p.eat('.') {
+		if !p.digits() {
+			return "", false
+		}
+	}
+	if c := p.peek(); c == 'e' || c == 'E' {
+		p.i++
+		if c := p.peek(); c == '+' || c == '-' {
+			p.i++
+		}
+		if !p.digits() {
+			return "", false
+		}
+	}
+	return p.s[start:p.i], true
+}
+
+func (p *plainParser) digits() bool {
+	start := p.i
+	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+		p.i++
+	}
+	return p.i > start
+}
+
+// value reads an object, string, number, true, false or null.
+func (p *plainParser) value(depth int) (any, bool) {
+	switch c := p.peek(); {
+	case c == '{':
+		if depth >= plainMaxDepth {
+			return nil, false
+		}
+		p.i++
+		m := map[string]any{}
+		p.ws()
+		if p.eat('}') {
+			return m, true
+		}
+		for {
+			p.ws()
+			k, ok := p.str()
+			if !ok {
+				return nil, false
+			}
+			p.ws()
+			if !p.eat(':') {
+				return nil, false
+			}
+			p.ws()
+			v, ok := p.value(depth + 1)
+			if !ok {
+				return nil, false
+			}
+			m[k] = v
+			p.ws()
+			if p.eat('}') {
+				return m, true
+			}
+			if !p.eat(',') {
+				return nil, false
+			}
+		}
+	case c == '"':
+		return p.str()
+	case c == '-' || (c >= '0' && c <= '9'):
+		n, ok := p.num()
+		return json.Number(n), ok
+	case p.lit("true"):
+		return true, true
+	case p.lit("false"):
+		return false, true
+	case p.lit("null"):
+		return nil, true
+	}
+	return nil, false
+}
