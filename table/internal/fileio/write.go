@@ -132,6 +132,8 @@ type FileWriter struct {
 	dicts                      []*dictColumn // DictLowCardinality columns, by record column
 	pqSchema                   *arrow.Schema // the Arrow schema pw writes: dicts' columns dictionary-typed
 	dictCuts                   int           // row groups ended early because a dictionary grew
+	dictSkip                   []bool        // by record column: in dicts
+	used                       []bool        // scratch of updateIndexed
 }
 
 type countingWriter struct {
@@ -231,6 +233,10 @@ func (w *FileWriter) open(first arrow.Record) error {
 			}
 		}
 		if len(w.dicts) > 0 {
+			w.dictSkip = make([]bool, len(fields))
+			for _, d := range w.dicts {
+				w.dictSkip[d.col] = true
+			}
 			md := w.schema.Metadata()
 			w.pqSchema = arrow.NewSchema(fields, &md)
 		}
@@ -295,7 +301,9 @@ func (w *FileWriter) Write(rec arrow.Record) error {
 			return w.err
 		}
 	}
-	w.stats.add(rec)
+	if len(w.dicts) == 0 {
+		w.stats.add(rec)
+	}
 	return nil
 }
 
@@ -309,6 +317,18 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 	if len(w.dicts) > 0 {
 		pq, grew := w.dictRecord(rec)
 		defer pq.Release()
+		// The statistics of the dictionary columns come from their
+		// indices, which dictRecord just computed.
+		w.stats.addExcept(rec, w.dictSkip)
+		for _, d := range w.dicts {
+			arr := rec.Column(d.col)
+			off := arr.Data().Offset()
+			vals := d.values
+			if len(d.extra) > 0 {
+				vals = append(slices.Clip(vals), d.extra...)
+			}
+			w.used = w.stats.cols[d.col].updateIndexed(arr, d.idx[off:off+arr.Len()], vals, w.used)
+		}
 		if grew && w.dictCuts < maxDictCuts {
 			// The encoder keeps the dictionary a row group started with;
 			// a grown one starts a new row group (else the column would
