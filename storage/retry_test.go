@@ -98,7 +98,8 @@ func TestRetryLostResponsePutIfAbsent(t *testing.T) {
 
 func TestRetryUpload(t *testing.T) {
 	ctx := context.Background()
-	data := bytes.Repeat([]byte("0123456789"), 10000)
+	// Several of the replay's 256 KiB blocks, the last one partly filled.
+	data := bytes.Repeat([]byte("0123456789abcdefg"), 40000)
 	cases := []struct {
 		name    string
 		after   bool

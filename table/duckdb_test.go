@@ -28,7 +28,7 @@ func TestRoundTripDuckDB(t *testing.T) {
 		opts *table.WriteOptions
 	}{
 		{"default", nil},
-		{"ingest", &table.WriteOptions{Writer: &table.WriterOptions{CompressionLevel: 1, DeltaTimestamps: true, PlainDistinct: true, RowGroupRows: 1000}}},
+		{"ingest", &table.WriteOptions{Writer: &table.WriterOptions{CompressionLevel: 1, DeltaTimestamps: true, PlainDistinct: true, DictLowCardinality: true, RowGroupRows: 1000}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { roundTripDuckDB(t, tc.opts) })
 	}

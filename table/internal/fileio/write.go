@@ -57,6 +57,16 @@ type WriterOptions struct {
 	// limit, write that page, and fall back to plain encoding in every row
 	// group: work whose output is no smaller.
 	PlainDistinct bool
+	// DictLowCardinality dictionary-encodes, in the writer itself,
+	// top-level string columns with few distinct values in the first
+	// record written (service, level, a constant source file name): it
+	// keeps one dictionary per column for the whole file and hands the
+	// Parquet encoder dictionary indices, which it writes as they are.
+	// Otherwise the encoder hashes every value into its own dictionary
+	// (with an allocation per value in arrow-go): measured as the largest
+	// single cost of encoding short log lines. The file is the same
+	// Parquet (dictionary pages, RLE indices, exact page statistics).
+	DictLowCardinality bool
 }
 
 // distinctSample is how many leading values of a string column
@@ -65,6 +75,21 @@ type WriterOptions struct {
 const (
 	distinctSample     = 4096
 	plainDistinctShare = 0.5
+)
+
+// A string column is dictionary-encoded by DictLowCardinality when at most
+// lowCardShare of the first distinctSample values are distinct. Its
+// dictionary stops growing at maxDictEntries entries or maxDictBytes bytes
+// (under the dictionary page limit); values past that are written through a
+// dictionary of their own chunk, which the encoder stores plain.
+const (
+	lowCardShare   = 1.0 / 16
+	maxDictEntries = 4096
+	maxDictBytes   = 128 << 10
+	// maxDictCuts bounds the row groups a file ends early because a
+	// dictionary grew; later growth is written plain until the row group
+	// ends (correct, only larger).
+	maxDictCuts = 16
 )
 
 func codecFor(name string) (compress.Compression, error) {
@@ -90,7 +115,7 @@ func codecFor(name string) (compress.Compression, error) {
 // underlying writer as they fill, so memory stays bounded by one row group
 // whatever the file size. A FileWriter is not safe for concurrent use.
 type FileWriter struct {
-	pw      *pqarrow.FileWriter // nil until the first Write with PlainDistinct
+	pw      *pqarrow.FileWriter // nil until the first Write with PlainDistinct or DictLowCardinality
 	pprops  []parquet.WriterProperty
 	aprops  pqarrow.ArrowWriterProperties
 	sink    *countingWriter
@@ -101,6 +126,14 @@ type FileWriter struct {
 	cut     bool // start a new row group before the next write
 	closed  bool
 	err     error
+
+	plainDistinct, dictLowCard bool
+	mem                        memory.Allocator
+	dicts                      []*dictColumn // DictLowCardinality columns, by record column
+	pqSchema                   *arrow.Schema // the Arrow schema pw writes: dicts' columns dictionary-typed
+	dictCuts                   int           // row groups ended early because a dictionary grew
+	dictSkip                   []bool        // by record column: in dicts
+	used                       []bool        // scratch of updateIndexed
 }
 
 type countingWriter struct {
@@ -168,8 +201,9 @@ func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWr
 	)
 	fw := &FileWriter{pprops: pprops, aprops: aprops,
 		sink: &countingWriter{w: w}, schema: sch, stats: newStatsCollector(sch),
-		rgRows: o.RowGroupRows, rgBytes: o.RowGroupBytes}
-	if !o.PlainDistinct {
+		rgRows: o.RowGroupRows, rgBytes: o.RowGroupBytes,
+		plainDistinct: o.PlainDistinct, dictLowCard: o.DictLowCardinality, mem: o.Allocator}
+	if !o.PlainDistinct && !o.DictLowCardinality {
 		if err := fw.open(nil); err != nil {
 			return nil, err
 		}
@@ -178,17 +212,36 @@ func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWr
 }
 
 // open starts the Parquet file, with dictionaries off for the string
-// columns of first (nil: none) whose values are mostly distinct.
+// columns of first (nil: none) whose values are mostly distinct
+// (PlainDistinct) and dictionary indices built here for those with few
+// distinct values (DictLowCardinality).
 func (w *FileWriter) open(first arrow.Record) error {
 	pprops := w.pprops
+	w.pqSchema = w.schema
 	if first != nil {
+		fields := slices.Clone(w.schema.Fields())
 		for i, f := range w.schema.Fields() {
-			if mostlyDistinct(first.Column(i)) {
+			distinct, n := sampleDistinct(first.Column(i))
+			switch {
+			case n < distinctSample/4:
+				// Too few values say nothing about the column.
+			case w.plainDistinct && float64(distinct) >= plainDistinctShare*float64(n):
 				pprops = append(slices.Clip(pprops), parquet.WithDictionaryFor(f.Name, false))
+			case w.dictLowCard && float64(distinct) <= lowCardShare*float64(n):
+				w.dicts = append(w.dicts, &dictColumn{col: i, memo: map[string]int32{}})
+				fields[i].Type = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
 			}
 		}
+		if len(w.dicts) > 0 {
+			w.dictSkip = make([]bool, len(fields))
+			for _, d := range w.dicts {
+				w.dictSkip[d.col] = true
+			}
+			md := w.schema.Metadata()
+			w.pqSchema = arrow.NewSchema(fields, &md)
+		}
 	}
-	pw, err := pqarrow.NewFileWriter(w.schema, w.sink, parquet.NewWriterProperties(pprops...), w.aprops)
+	pw, err := pqarrow.NewFileWriter(w.pqSchema, w.sink, parquet.NewWriterProperties(pprops...), w.aprops)
 	if err != nil {
 		return fmt.Errorf("table: parquet writer: %w", err)
 	}
@@ -196,23 +249,22 @@ func (w *FileWriter) open(first arrow.Record) error {
 	return nil
 }
 
-// mostlyDistinct reports whether arr is a string column whose first
-// distinctSample non-null values are at least plainDistinctShare distinct.
-func mostlyDistinct(arr arrow.Array) bool {
+// sampleDistinct counts the distinct values among the first distinctSample
+// non-null values of arr, and those values (n); n is 0 when arr is not a
+// string column.
+func sampleDistinct(arr arrow.Array) (distinct, n int) {
 	a, ok := arr.(*array.String)
 	if !ok {
-		return false
+		return 0, 0
 	}
 	seen := make(map[string]struct{}, min(a.Len(), distinctSample))
-	n := 0
 	for i := 0; i < a.Len() && n < distinctSample; i++ {
 		if a.IsValid(i) {
 			seen[a.Value(i)] = struct{}{}
 			n++
 		}
 	}
-	// Too few values say nothing about the column: keep the dictionary.
-	return n >= distinctSample/4 && float64(len(seen)) >= plainDistinctShare*float64(n)
+	return len(seen), n
 }
 
 // Write appends rec, whose schema must equal the writer's. It does not keep
@@ -249,7 +301,9 @@ func (w *FileWriter) Write(rec arrow.Record) error {
 			return w.err
 		}
 	}
-	w.stats.add(rec)
+	if len(w.dicts) == 0 {
+		w.stats.add(rec)
+	}
 	return nil
 }
 
@@ -259,6 +313,36 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 			return err
 		}
 		w.cut = false
+	}
+	if len(w.dicts) > 0 {
+		pq, grew := w.dictRecord(rec)
+		defer pq.Release()
+		// The statistics of the dictionary columns come from their
+		// indices, which dictRecord just computed.
+		w.stats.addExcept(rec, w.dictSkip)
+		for _, d := range w.dicts {
+			arr := rec.Column(d.col)
+			off := arr.Data().Offset()
+			vals := d.values
+			if len(d.extra) > 0 {
+				vals = append(slices.Clip(vals), d.extra...)
+			}
+			w.used = w.stats.cols[d.col].updateIndexed(arr, d.idx[off:off+arr.Len()], vals, w.used)
+		}
+		if grew && w.dictCuts < maxDictCuts {
+			// The encoder keeps the dictionary a row group started with;
+			// a grown one starts a new row group (else the column would
+			// be written plain to the end of this one).
+			if rows, err := w.pw.RowGroupNumRows(); err != nil {
+				return err
+			} else if rows > 0 {
+				if err := w.pw.NewBufferedRowGroupChecked(); err != nil {
+					return err
+				}
+				w.dictCuts++
+			}
+		}
+		rec = pq
 	}
 	if err := w.pw.WriteBuffered(rec); err != nil {
 		return err
@@ -271,6 +355,104 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 		w.cut = true
 	}
 	return nil
+}
+
+// dictColumn is the file-wide dictionary of one DictLowCardinality column.
+type dictColumn struct {
+	col    int              // column of the record
+	memo   map[string]int32 // value → index into values
+	values []string
+	bytes  int         // sum of len(values)
+	dict   arrow.Array // values as an Arrow array (nil until built)
+	idx    []int32     // index buffer, reused between chunks
+	extra  []string    // values of this chunk past a full dictionary
+	extraM map[string]int32
+}
+
+// dictRecord returns rec with the DictLowCardinality columns as dictionary
+// arrays, and whether a file-wide dictionary grew.
+func (w *FileWriter) dictRecord(rec arrow.Record) (arrow.Record, bool) {
+	cols := slices.Clone(rec.Columns())
+	grewAny := false
+	var made []arrow.Array
+	for _, d := range w.dicts {
+		arr := d.encode(rec.Column(d.col).(*array.String), w.mem)
+		if d.dict == nil || len(d.values) != d.dict.Len() {
+			grewAny = grewAny || d.dict != nil
+			if d.dict != nil {
+				d.dict.Release()
+			}
+			d.dict = stringArray(d.values, w.mem)
+		}
+		dict := d.dict
+		if len(d.extra) > 0 {
+			dict = stringArray(append(slices.Clip(d.values), d.extra...), w.mem)
+		}
+		da := array.NewDictionaryArray(w.pqSchema.Field(d.col).Type, arr, dict)
+		if dict != d.dict {
+			dict.Release()
+		}
+		arr.Release()
+		cols[d.col] = da
+		made = append(made, da)
+	}
+	out := array.NewRecordBatch(w.pqSchema, cols, rec.NumRows())
+	for _, a := range made {
+		a.Release()
+	}
+	return out, grewAny
+}
+
+// encode returns the dictionary indices of arr's values, adding new values
+// to the dictionary (or, once it is full, to this chunk's extra values).
+// Null rows keep arr's validity bitmap.
+func (d *dictColumn) encode(arr *array.String, mem memory.Allocator) arrow.Array {
+	d.extra, d.extraM = d.extra[:0], nil
+	off, n := arr.Data().Offset(), arr.Len()
+	d.idx = slices.Grow(d.idx[:0], off+n)[:off+n]
+	idx := d.idx[off:]
+	for i := range n {
+		if arr.IsNull(i) {
+			idx[i] = 0
+			continue
+		}
+		v := arr.Value(i)
+		if k, ok := d.memo[v]; ok {
+			idx[i] = k
+			continue
+		}
+		if len(d.values) < maxDictEntries && d.bytes+len(v) <= maxDictBytes {
+			k := int32(len(d.values))
+			v = strings.Clone(v)
+			d.memo[v] = k
+			d.values = append(d.values, v)
+			d.bytes += len(v)
+			idx[i] = k
+			continue
+		}
+		if d.extraM == nil {
+			d.extraM = map[string]int32{}
+		}
+		k, ok := d.extraM[v]
+		if !ok {
+			k = int32(len(d.values) + len(d.extra))
+			v = strings.Clone(v)
+			d.extraM[v] = k
+			d.extra = append(d.extra, v)
+		}
+		idx[i] = k
+	}
+	bufs := []*memory.Buffer{arr.Data().Buffers()[0], memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(d.idx))}
+	data := array.NewData(arrow.PrimitiveTypes.Int32, n, bufs, nil, arr.NullN(), off)
+	defer data.Release()
+	return array.MakeFromData(data)
+}
+
+func stringArray(vals []string, mem memory.Allocator) arrow.Array {
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	b.AppendValues(vals, nil)
+	return b.NewArray()
 }
 
 // NumRows returns the rows written so far.
@@ -300,7 +482,13 @@ func (w *FileWriter) Close() (*Stats, error) {
 	if w.pw == nil {
 		return nil, w.err
 	}
-	if err := w.pw.Close(); err != nil && w.err == nil {
+	err := w.pw.Close()
+	for _, d := range w.dicts {
+		if d.dict != nil {
+			d.dict.Release()
+		}
+	}
+	if err != nil && w.err == nil {
 		w.err = fmt.Errorf("table: close parquet: %w", err)
 	}
 	if w.err != nil {
