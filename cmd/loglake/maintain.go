@@ -258,12 +258,7 @@ func (rg *regionalGuard) open(ctx context.Context, url string) (*table.Table, *r
 	guard := &regions.Guard{}
 	switch {
 	case same(cfg.Table):
-		consumers, closeFn, err := regions.EgressConsumers(ctx, cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer closeFn()
-		if guard, err = regions.NewGuard(ctx, consumers); err != nil {
+		if guard, err = regions.EgressGuard(ctx, cfg); err != nil {
 			return nil, nil, err
 		}
 	case slices.ContainsFunc(cfg.Routes(), func(r egress.Route) bool { return same(r.Table) }):
