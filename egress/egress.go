@@ -276,12 +276,8 @@ func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
 			e.log.Info("route finished: every source version before its stop is forwarded", "stop", e.opts.Stop)
 			return nil
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if storage.Sleep(ctx, wait) != nil {
 			return nil
-		case <-t.C:
 		}
 		if err != nil {
 			wait = min(2*wait, max(time.Minute, interval))

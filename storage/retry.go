@@ -97,13 +97,23 @@ func (r *retryBucket) do(ctx context.Context, op, key string, f func() error) er
 		r.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "storage: retrying",
 			slog.String("op", op), slog.String("key", key), slog.Int("attempt", attempt),
 			slog.Duration("backoff", d), slog.String("url", r.inner.URL()), slog.Any("err", err))
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if Sleep(ctx, d) != nil {
 			return err
-		case <-t.C:
 		}
+	}
+}
+
+// Sleep waits d, or less when ctx is done first; it returns ctx.Err() then.
+// It is the one wait of every retry, poll and backoff loop, so none of them
+// outlives its context by a whole interval.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
