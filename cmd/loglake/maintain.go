@@ -213,7 +213,7 @@ A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
 	fl.StringVar(&retain, "retain", "", `retention, e.g. 168h or "interval 7 days" (default: the table's delta.deletedFileRetentionDuration)`)
 	fl.BoolVar(&force, "force", false, "allow a retention shorter than the table's")
 	fl.BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete nothing")
-	fl.IntVar(&parallel, "parallel", 32, "concurrent deletes")
+	fl.IntVar(&parallel, "parallel", table.DefaultVacuumParallel, "concurrent deletes")
 	rg.register(fl)
 	return cmd
 }
