@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
@@ -70,16 +68,7 @@ func TestEgressGuardReadsTargetsOnce(t *testing.T) {
 	}
 	regional := open("regional")
 	tbl := tabletest.Create(t, regional, nil)
-	appendRows := func(k int) {
-		for i := 0; i < k; i++ {
-			rec := tabletest.Rows(int64(i*10), 10)
-			if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
-				t.Fatal(err)
-			}
-			rec.Release()
-		}
-	}
-	appendRows(6)
+	tabletest.AppendBatches(t, tbl, 6, 10)
 	routes := []egress.Route{{Name: "central", Table: url("central")}, {Name: "fork", Table: url("fork")}}
 	if _, err := egress.RecordRoutes(ctx, regional, routes, nil); err != nil {
 		t.Fatal(err)
@@ -89,13 +78,9 @@ func TestEgressGuardReadsTargetsOnce(t *testing.T) {
 		v           int64
 	}{{"central", "egress:r1", 6}, {"fork", "egress:r1:fork", 3}} {
 		ct := tabletest.Create(t, open(c.name), nil)
-		rec := tabletest.Rows(0, 1)
-		if _, err := ct.Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: c.appID, AppVersion: c.v}); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
+		tabletest.Append(t, ct, 0, 1, &table.Commit{AppID: c.appID, AppVersion: c.v})
 	}
-	appendRows(2)
+	tabletest.AppendBatches(t, tbl, 2, 10)
 	// A third route from a later switch, its table not created yet.
 	routes = append(routes, egress.Route{Name: "late", Table: url("late")})
 	if _, err := egress.RecordRoutes(ctx, regional, routes, nil); err != nil {
