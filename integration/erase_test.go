@@ -16,7 +16,7 @@ import (
 	"github.com/loglake/loglake/internal/erasetest"
 	"github.com/loglake/loglake/regions"
 	"github.com/loglake/loglake/storage"
-	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/tabletest"
 )
 
 // erObjectsMentioning lists the objects at b whose bytes contain s.
@@ -191,19 +191,10 @@ func TestEraseAcrossClouds(t *testing.T) {
 		}
 	}
 	// Every other approved row is still in central, exactly once.
-	snap := erSnapshot(t, bk["central"])
+	_, snap := tabletest.Latest(t, bk["central"])
 	if n, ok := snap.NumRecords(); !ok || n != int64(erasetest.ApprovedKept(0, 180)) {
 		t.Fatalf("central holds %d rows, want %d", n, erasetest.ApprovedKept(0, 180))
 	}
-}
-
-func erSnapshot(t *testing.T, b storage.Bucket) *table.Snapshot {
-	t.Helper()
-	snap, err := openTable(t, b).Snapshot(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap
 }
 
 // erOperation is the version of the erasure's DELETE in the table named

@@ -17,6 +17,7 @@ import (
 	"github.com/loglake/loglake/replicate"
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
+	"github.com/loglake/loglake/table/tabletest"
 )
 
 // Erase in the right order: regional DELETE, then (only once egress has
@@ -85,14 +86,7 @@ func TestErase(t *testing.T) {
 	cached := 0
 	for _, s := range []string{"regional", "central", "regional-dr", "central-dr", "central-dr2"} {
 		b := open(s)
-		tbl, err := table.Open(ctx, b, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := tbl.Snapshot(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, snap := tabletest.Latest(t, b)
 		for _, f := range snap.Files() {
 			key, err := table.FileKey(f.Path)
 			if err != nil {
@@ -162,14 +156,7 @@ func TestErase(t *testing.T) {
 		t.Fatalf("query cache: %d erased rows still cached, e.g. %s", n, sample)
 	}
 	// Other rows are all there: approved non-victims in central.
-	ct, err := table.Open(ctx, central, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := ct.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, snap := tabletest.Latest(t, central)
 	if got, ok := snap.NumRecords(); !ok || got != int64(erasetest.ApprovedKept(0, 120)) {
 		t.Fatalf("central holds %d rows, want %d", got, erasetest.ApprovedKept(0, 120))
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/loglake/loglake/storage"
-	"github.com/loglake/loglake/table"
 	"github.com/loglake/loglake/table/tabletest"
 )
 
@@ -82,20 +81,12 @@ func Stored(t testing.TB, b storage.Bucket) (n int, sample string) {
 // copy, and no more.
 func LiveAddedBytes(t testing.TB, b storage.Bucket, after int64) int64 {
 	t.Helper()
-	ctx := context.Background()
-	tbl, err := table.Open(ctx, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := tbl.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl, snap := tabletest.Latest(t, b)
 	live := map[string]bool{}
 	for _, f := range snap.Files() {
 		live[f.Path] = true
 	}
-	changes, err := tbl.Changes(ctx, after, -1, 0)
+	changes, err := tbl.Changes(context.Background(), after, -1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,6 +102,21 @@ func Create(t testing.TB, b storage.Bucket, props map[string]string) *table.Tabl
 	return tbl
 }
 
+// Latest opens the table in b and returns it with its latest snapshot.
+func Latest(t testing.TB, b storage.Bucket) (*table.Table, *table.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
+	tbl, err := table.Open(ctx, b, nil)
+	if err != nil {
+		t.Fatalf("open %s: %v", b.URL(), err)
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		t.Fatalf("snapshot of %s: %v", b.URL(), err)
+	}
+	return tbl, snap
+}
+
 // IDs scans snap and returns every id, sorted.
 func IDs(t testing.TB, snap *table.Snapshot, filter string) []int64 {
 	t.Helper()
