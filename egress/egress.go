@@ -250,7 +250,7 @@ func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
 	}
 	wait := interval
 	for {
-		work, release := drainContext(ctx, e.opts.DrainTimeout)
+		work, release := storage.Drain(ctx, e.opts.DrainTimeout)
 		sum, err := e.run(ctx, work)
 		release()
 		if ctx.Err() != nil {
@@ -282,28 +282,6 @@ func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
 		if err != nil {
 			wait = min(2*wait, max(time.Minute, interval))
 		}
-	}
-}
-
-// drainContext returns a context that is not canceled with ctx but d after
-// ctx is done, so a batch in flight can finish its commit.
-func drainContext(ctx context.Context, d time.Duration) (context.Context, func()) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var timer *time.Timer
-	var mu sync.Mutex
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		timer = time.AfterFunc(d, cancel)
-		mu.Unlock()
-	})
-	return work, func() {
-		stop()
-		mu.Lock()
-		if timer != nil {
-			timer.Stop()
-		}
-		mu.Unlock()
-		cancel()
 	}
 }
 

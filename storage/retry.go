@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/cenkalti/backoff/v4"
 )
@@ -100,20 +99,6 @@ func (r *retryBucket) do(ctx context.Context, op, key string, f func() error) er
 		if Sleep(ctx, d) != nil {
 			return err
 		}
-	}
-}
-
-// Sleep waits d, or less when ctx is done first; it returns ctx.Err() then.
-// It is the one wait of every retry, poll and backoff loop, so none of them
-// outlives its context by a whole interval.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -229,19 +229,3 @@ func TestRetryStopsOnContext(t *testing.T) {
 		t.Fatalf("err = %v, want the last transient failure", err)
 	}
 }
-
-// Sleep waits its duration, and returns the context's error at once when
-// the context ends first (an hour's wait would time the test out).
-func TestSleep(t *testing.T) {
-	if err := storage.Sleep(context.Background(), time.Millisecond); err != nil {
-		t.Fatalf("sleep: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(10*time.Millisecond, cancel)
-	if err := storage.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Fatalf("canceled sleep: %v", err)
-	}
-	if err := storage.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Fatalf("sleep on a done context: %v", err)
-	}
-}
