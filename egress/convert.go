@@ -247,29 +247,13 @@ func convertArray(src arrow.Array, to arrow.DataType) (arrow.Array, []int) {
 func appendConverted(b array.Builder, v scalar) bool {
 	switch b := b.(type) {
 	case *array.Int8Builder:
-		n, ok := v.asInt()
-		if ok = ok && n >= math.MinInt8 && n <= math.MaxInt8; ok {
-			b.Append(int8(n))
-		}
-		return ok
+		return appendInt[int8](b, v)
 	case *array.Int16Builder:
-		n, ok := v.asInt()
-		if ok = ok && n >= math.MinInt16 && n <= math.MaxInt16; ok {
-			b.Append(int16(n))
-		}
-		return ok
+		return appendInt[int16](b, v)
 	case *array.Int32Builder:
-		n, ok := v.asInt()
-		if ok = ok && n >= math.MinInt32 && n <= math.MaxInt32; ok {
-			b.Append(int32(n))
-		}
-		return ok
+		return appendInt[int32](b, v)
 	case *array.Int64Builder:
-		n, ok := v.asInt()
-		if ok {
-			b.Append(n)
-		}
-		return ok
+		return appendInt[int64](b, v)
 	case *array.Float32Builder:
 		f, ok := v.asFloat()
 		if ok = ok && (float64(float32(f)) == f || math.IsNaN(f)); ok {
@@ -331,4 +315,16 @@ func appendConverted(b array.Builder, v scalar) bool {
 		return true
 	}
 	return false
+}
+
+// appendInt appends v to b when it is an integer that T holds: converting
+// it to T and back gives the same value, which is the range check of
+// every width at once.
+func appendInt[T int8 | int16 | int32 | int64](b interface{ Append(T) }, v scalar) bool {
+	n, ok := v.asInt()
+	if !ok || int64(T(n)) != n {
+		return false
+	}
+	b.Append(T(n))
+	return true
 }

@@ -250,7 +250,7 @@ func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
 	}
 	wait := interval
 	for {
-		work, release := drainContext(ctx, e.opts.DrainTimeout)
+		work, release := storage.Drain(ctx, e.opts.DrainTimeout)
 		sum, err := e.run(ctx, work)
 		release()
 		if ctx.Err() != nil {
@@ -276,38 +276,12 @@ func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
 			e.log.Info("route finished: every source version before its stop is forwarded", "stop", e.opts.Stop)
 			return nil
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if storage.Sleep(ctx, wait) != nil {
 			return nil
-		case <-t.C:
 		}
 		if err != nil {
 			wait = min(2*wait, max(time.Minute, interval))
 		}
-	}
-}
-
-// drainContext returns a context that is not canceled with ctx but d after
-// ctx is done, so a batch in flight can finish its commit.
-func drainContext(ctx context.Context, d time.Duration) (context.Context, func()) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var timer *time.Timer
-	var mu sync.Mutex
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		timer = time.AfterFunc(d, cancel)
-		mu.Unlock()
-	})
-	return work, func() {
-		stop()
-		mu.Lock()
-		if timer != nil {
-			timer.Stop()
-		}
-		mu.Unlock()
-		cancel()
 	}
 }
 

@@ -290,12 +290,8 @@ func (r *Router) runStream(ctx context.Context, st Stream, n int64, interval tim
 			return err
 		}
 		r.log.Warn("egress route cannot start; retrying", "route", st.Route, "err", err, "retryIn", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if storage.Sleep(ctx, wait) != nil {
 			return nil
-		case <-t.C:
 		}
 		wait = min(2*wait, 30*time.Second)
 	}

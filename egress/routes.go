@@ -423,6 +423,10 @@ type StreamProgress struct {
 	// Finished: the route was removed (Stop) and has forwarded everything
 	// before its stop.
 	Finished bool
+	// NoTable: the stream's table does not exist yet (nothing recorded).
+	// Cleanup guards count such a stream as having read nothing, whatever
+	// its Start.
+	NoTable bool
 }
 
 // Progress reads, from the tables alone, how far each route stream of the
@@ -442,7 +446,7 @@ func Progress(ctx context.Context, source storage.Bucket, region string, single 
 			return nil, nil
 		}
 		p := StreamProgress{Stream: Stream{Route: DefaultRoute, Table: single.URL()}, AppID: AppID(region)}
-		p.Forwarded, err = forwarded(ctx, single, p.AppID)
+		p.Forwarded, p.NoTable, err = forwarded(ctx, single, p.AppID)
 		return []StreamProgress{p}, err
 	}
 	out := make([]StreamProgress, 0, len(streams))
@@ -452,35 +456,36 @@ func Progress(ctx context.Context, source storage.Bucket, region string, single 
 		if err != nil {
 			return nil, fmt.Errorf("egress: route %s: %w", st.Route, err)
 		}
-		txn, err := forwarded(ctx, b, p.AppID)
+		txn, noTable, err := forwarded(ctx, b, p.AppID)
 		b.Close()
 		if err != nil {
 			return nil, fmt.Errorf("egress: route %s: %w", st.Route, err)
 		}
-		p.Forwarded = max(txn, st.Start-1)
+		p.Forwarded, p.NoTable = max(txn, st.Start-1), noTable
 		p.Finished = st.Stop > 0 && p.Forwarded >= st.Stop-1
 		out = append(out, p)
 	}
 	return out, nil
 }
 
-// forwarded reads appID's txn in the table in b (-1: none, or no table).
-func forwarded(ctx context.Context, b storage.Bucket, appID string) (int64, error) {
+// forwarded reads appID's txn in the table in b (-1: none, or no table;
+// noTable: there is no table).
+func forwarded(ctx context.Context, b storage.Bucket, appID string) (v int64, noTable bool, err error) {
 	t, err := table.Open(ctx, b, nil)
 	if errors.Is(err, table.ErrNoTable) {
-		return -1, nil
+		return -1, true, nil
 	}
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
 	snap, err := t.Snapshot(ctx)
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
 	if v, ok := snap.AppVersion(appID); ok {
-		return v, nil
+		return v, false, nil
 	}
-	return -1, nil
+	return -1, false, nil
 }
 
 // Consumed is the last regional version every unfinished route stream has

@@ -37,14 +37,7 @@ func memBucket(t testing.TB, name string) storage.Bucket {
 // generate writes a loggen data set to b and returns its lines.
 func generate(t testing.TB, b storage.Bucket, o loggen.Options) [][]byte {
 	t.Helper()
-	g, err := loggen.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := g.Generate(context.Background(), b, 2, nil); err != nil {
-		t.Fatal(err)
-	}
-	lines, err := g.Lines()
+	lines, err := loggen.GenerateLines(context.Background(), b, o, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

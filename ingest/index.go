@@ -146,6 +146,10 @@ type index struct {
 	// not in files is never ingested.
 	horizon int64
 	segs    []segment // the segments loaded or stored, in batch order: the merge candidates
+	// only, when not nil, is the set of keys a lookup-only reader
+	// (Pending) asks about: the others are not kept, so a load costs the
+	// stored bytes, not a map of every file ever ingested.
+	only map[keyHash]bool
 }
 
 func newIndex() *index { return &index{files: map[keyHash]fileRef{}} }
@@ -164,7 +168,7 @@ func (x *index) expired(f ManifestFile) bool { return f.ModTime.Unix() < x.horiz
 // segments may overlap and are read in any order, and the newest batch's
 // entry of a file is the one that counts.
 func (x *index) put(k keyHash, r fileRef) {
-	if r.Mod < x.horizon {
+	if r.Mod < x.horizon || x.only != nil && !x.only[k] {
 		return
 	}
 	if old, ok := x.files[k]; ok && old.Batch > r.Batch {
@@ -204,7 +208,9 @@ func (x *index) expire(cutoff int64) {
 // Segments may overlap; entries of later batches win whatever the order.
 func (x *index) load(ctx context.Context, tbl storage.Bucket, stream string, upTo int64, now time.Time) error {
 	if x.batch > upTo {
+		only := x.only
 		*x = *newIndex()
+		x.only = only
 	}
 	if x.batch == upTo {
 		return nil
@@ -405,7 +411,7 @@ func (x *index) readSegment(ctx context.Context, tbl storage.Bucket, stream stri
 	if s.Stream != stream || s.From != want.From || s.To != want.To || s.Count < 0 {
 		return want, corrupt("header is for stream %q batches (%d, %d]", s.Stream, s.From, s.To)
 	}
-	if len(x.files) == 0 && s.Count > 0 {
+	if len(x.files) == 0 && s.Count > 0 && x.only == nil {
 		x.files = make(map[keyHash]fileRef, s.Count)
 	}
 	for range s.Count {

@@ -192,21 +192,8 @@ func (in *Ingester) Run(ctx context.Context, interval time.Duration) error {
 	}
 	// Batches run on a context that outlives ctx by DrainTimeout, so a
 	// SIGTERM stops the loop after the current batch rather than mid-way.
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	go func() {
-		select {
-		case <-ctx.Done():
-			t := time.NewTimer(in.opts.DrainTimeout)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				cancel()
-			case <-work.Done():
-			}
-		case <-work.Done():
-		}
-	}()
+	work, release := storage.Drain(ctx, in.opts.DrainTimeout)
+	defer release()
 	failures := 0
 	for ctx.Err() == nil {
 		sum, err := in.runBatches(ctx, work)
@@ -224,12 +211,8 @@ func (in *Ingester) Run(ctx context.Context, interval time.Duration) error {
 				in.log.Info("ingested", "files", sum.Files, "rows", sum.Rows, "rescued", sum.Rescued, "rejected", sum.Rejected, "commits", sum.Commits, "version", sum.Version)
 			}
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if storage.Sleep(ctx, wait) != nil {
 			return nil
-		case <-t.C:
 		}
 	}
 	return nil

@@ -100,6 +100,9 @@ const (
 	// is idle: the one default of `loglake ingest`, the region daemon and
 	// Run itself.
 	DefaultInterval = time.Second
+	// DefaultStream is the stream of an Ingester (and a region, and
+	// `loglake ingest`) that names none.
+	DefaultStream = "default"
 )
 
 // Options configure an Ingester. The zero value (and nil) is the
@@ -107,8 +110,8 @@ const (
 type Options struct {
 	// Stream names the ingest stream; its commits carry the txn appId
 	// "ingest:<Stream>" and its state lives under _loglake/ingest/<Stream>/
-	// in the table location. Default "default". Letters, digits, '-', '_'
-	// and '.' only.
+	// in the table location. Default DefaultStream. Letters, digits, '-',
+	// '_' and '.' only.
 	Stream string
 	// Format of the landing files (default FormatNDJSON). Files ending in
 	// .gz or .zst are decompressed whatever the format.
@@ -217,7 +220,7 @@ func (o *Options) withDefaults() (Options, error) {
 		c = *o
 	}
 	if c.Stream == "" {
-		c.Stream = "default"
+		c.Stream = DefaultStream
 	}
 	for _, r := range c.Stream {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'

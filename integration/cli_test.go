@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table/tabletest"
 )
@@ -84,13 +82,7 @@ func TestCLIContracts(t *testing.T) {
 		t.Fatal(err)
 	}
 	tbl := tabletest.Create(t, b, nil)
-	for i := 0; i < 2; i++ {
-		rec := tabletest.Rows(int64(i*30), 30)
-		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
-	}
+	tabletest.AppendBatches(t, tbl, 2, 30)
 
 	var d struct {
 		Version  int64 `json:"version"`

@@ -74,8 +74,8 @@ func TestCloneChainAcrossClouds(t *testing.T) {
 	}
 
 	src := tabletest.Create(t, hops[0], nil)
-	rt.Append(t, src, 0, 400, &table.Commit{Operation: "WRITE", AppID: "ingest:chain", AppVersion: 1})
-	rt.Append(t, src, 400, 300, &table.Commit{Operation: "WRITE", AppID: "ingest:chain", AppVersion: 2})
+	tabletest.Append(t, src, 0, 400, &table.Commit{Operation: "WRITE", AppID: "ingest:chain", AppVersion: 1})
+	tabletest.Append(t, src, 400, 300, &table.Commit{Operation: "WRITE", AppID: "ingest:chain", AppVersion: 2})
 	srcSnap := rt.Latest(t, src)
 	for i := 1; i < len(hops); i++ {
 		res := cloneOK(t, hops[i-1], hops[i], &replicate.Options{Parallel: 4})
@@ -92,8 +92,8 @@ func TestCloneChainAcrossClouds(t *testing.T) {
 
 	for round := range 2 {
 		before := rt.Latest(t, src).Version()
-		rt.Append(t, src, int64(1000+round*100), 100, &table.Commit{Operation: "WRITE", AppID: "ingest:chain", AppVersion: int64(3 + round)})
-		rt.Append(t, src, int64(1050+round*100), 20, nil)
+		tabletest.Append(t, src, int64(1000+round*100), 100, &table.Commit{Operation: "WRITE", AppID: "ingest:chain", AppVersion: int64(3 + round)})
+		tabletest.Append(t, src, int64(1050+round*100), 20, nil)
 		_, want := rt.AddedBytes(t, src, before, -1)
 		srcSnap = rt.Latest(t, src)
 		for i := 1; i < len(hops); i++ {
@@ -119,9 +119,9 @@ func TestCloneSameBucket(t *testing.T) {
 		t.Run(be.Name, func(t *testing.T) {
 			srcB, dstB := openBucket(t, UniqueURL(t, be.BaseURL)), openBucket(t, UniqueURL(t, be.BaseURL))
 			src := tabletest.Create(t, srcB, nil)
-			rt.Append(t, src, 0, 300, nil)
+			tabletest.Append(t, src, 0, 300, nil)
 			cloneOK(t, srcB, dstB, nil)
-			rt.Append(t, src, 300, 100, nil)
+			tabletest.Append(t, src, 300, 100, nil)
 			_, want := rt.AddedBytes(t, src, 1, -1)
 			res := cloneOK(t, srcB, dstB, nil)
 			if res.Metrics.CopiedFilesSize != want {
@@ -141,7 +141,7 @@ func TestCloneCrashResumeClouds(t *testing.T) {
 			srcB := openBucket(t, UniqueURL(t, fileURL(t.TempDir())))
 			src := tabletest.Create(t, srcB, nil)
 			for i := range 3 {
-				rt.Append(t, src, int64(i*100), 100, nil)
+				tabletest.Append(t, src, int64(i*100), 100, nil)
 			}
 			inner := openBucket(t, UniqueURL(t, be.BaseURL))
 			dstB := storage.NewFaulty(inner, storage.Faults{Ops: []string{storage.OpCopy}, Nth: 4, Err: storage.ErrPermanent})
@@ -158,7 +158,7 @@ func TestCloneCrashResumeClouds(t *testing.T) {
 			}
 
 			for i := 3; i < 6; i++ {
-				rt.Append(t, src, int64(i*100), 100, nil)
+				tabletest.Append(t, src, int64(i*100), 100, nil)
 			}
 			dstB.SetFaults(storage.Faults{Ops: []string{storage.OpPutIfAbsent}, KeyPrefix: "_delta_log/", Nth: 2, After: true, Err: storage.ErrPermanent})
 			if _, err := replicate.Clone(ctx, srcB, dstB, nil); !errors.Is(err, storage.ErrInjected) {
@@ -185,7 +185,7 @@ func TestCloneRacingClouds(t *testing.T) {
 			srcB := openBucket(t, UniqueURL(t, fileURL(t.TempDir())))
 			dstB := openBucket(t, UniqueURL(t, be.BaseURL))
 			src := tabletest.Create(t, srcB, nil)
-			rt.Append(t, src, 0, 100, nil)
+			tabletest.Append(t, src, 0, 100, nil)
 			race := func(wantCommits int) {
 				var wg sync.WaitGroup
 				results := make([]*replicate.Result, 3)
@@ -216,7 +216,7 @@ func TestCloneRacingClouds(t *testing.T) {
 			}
 			race(1)
 			for i := 1; i <= 3; i++ {
-				rt.Append(t, src, int64(i*100), 100, nil)
+				tabletest.Append(t, src, int64(i*100), 100, nil)
 			}
 			race(3)
 		})
@@ -237,7 +237,7 @@ func TestCloneForkAndTimeTravelClouds(t *testing.T) {
 	dstB := openBucket(t, UniqueURL(t, s3.BaseURL))
 	src := tabletest.Create(t, srcB, nil)
 	for i := range 4 {
-		rt.Append(t, src, int64(i*100), 100, nil)
+		tabletest.Append(t, src, int64(i*100), 100, nil)
 	}
 	res := cloneOK(t, srcB, dstB, &replicate.Options{Version: func() *int64 { v := int64(2); return &v }()})
 	if res.DestinationVersion != 2 {
@@ -246,7 +246,7 @@ func TestCloneForkAndTimeTravelClouds(t *testing.T) {
 	dst := openTable(t, dstB)
 	rt.SameRows(t, rt.At(t, src, 2), rt.Latest(t, dst))
 
-	rt.Append(t, dst, 50_000, 40, &table.Commit{Operation: "WRITE", AppID: "ingest:fork", AppVersion: 1})
+	tabletest.Append(t, dst, 50_000, 40, &table.Commit{Operation: "WRITE", AppID: "ingest:fork", AppVersion: 1})
 	res = cloneOK(t, srcB, dstB, nil)
 	if res.Mode != replicate.ModeFork || res.CommitsWritten != 2 || res.DestinationVersion != 5 {
 		t.Fatalf("fork clone: %+v", res)

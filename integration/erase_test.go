@@ -13,57 +13,11 @@ import (
 
 	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/ingest"
+	"github.com/loglake/loglake/internal/erasetest"
 	"github.com/loglake/loglake/regions"
 	"github.com/loglake/loglake/storage"
-	"github.com/loglake/loglake/table"
 	"github.com/loglake/loglake/table/tabletest"
 )
-
-// erLines are NDJSON log lines: every third belongs to org-7, every fifth
-// names org-7 only in a field the schema lacks (it lands in
-// _rescued_data), and a final malformed line mentions it (its raw text
-// lands in _rescued_data). Even lines are approved for egress. It returns
-// how many rows match erWhere, and how many of those are approved.
-func erLines(first, n int) (data []byte, victims, approved int) {
-	var b strings.Builder
-	for i := first; i < first+n; i++ {
-		org := "org-1"
-		if i%3 == 0 {
-			org = "org-7"
-		}
-		extra := ""
-		if i%5 == 0 {
-			extra = `,"customer":"org-7"`
-		}
-		if org == "org-7" || extra != "" {
-			victims++
-			if i%2 == 0 {
-				approved++
-			}
-		}
-		fmt.Fprintf(&b, `{"ts":"2026-11-2%dT10:00:%02dZ","service":"api","level":"INFO","message":"line %d","org_id":"%s","egress_approved":%t%s}`+"\n",
-			i%2, i%60, i, org, i%2 == 0, extra)
-	}
-	fmt.Fprintf(&b, `{"ts":"2026-11-20T11:00:00Z","org_id":"org-7", broken %d`+"\n", first)
-	return []byte(b.String()), victims + 1, approved
-}
-
-const erWhere = "org_id = 'org-7' OR _rescued_data LIKE '%org-7%'"
-
-// erStored counts the org-7 rows in every Parquet data file stored at b
-// (listed, not found through the log), naming one.
-func erStored(t *testing.T, b storage.Bucket) (n int, sample string) {
-	t.Helper()
-	for key, rows := range tabletest.RawRows(t, b, "org_id", "_rescued_data") {
-		for _, r := range rows {
-			if r[0] == "org-7" || strings.Contains(r[1], "org-7") {
-				n++
-				sample = fmt.Sprintf("%s: %q", key, r)
-			}
-		}
-	}
-	return n, sample
-}
 
 // erObjectsMentioning lists the objects at b whose bytes contain s.
 func erObjectsMentioning(t *testing.T, b storage.Bucket, s string) []string {
@@ -127,7 +81,7 @@ func TestEraseAcrossClouds(t *testing.T) {
 		t.Fatal(err)
 	}
 	land := func(key string, first int) (int, int) {
-		data, victims, approved := erLines(first, 90)
+		data, victims, approved := erasetest.Lines(first, 90)
 		if err := bk["landing"].Put(ctx, key, data); err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +105,7 @@ func TestEraseAcrossClouds(t *testing.T) {
 		cloneOK(t, bk[pair[0]], bk[pair[1]], nil)
 	}
 	v2, a2 := land("b.ndjson", 90) // egress has not forwarded this one
-	if got, _ := erStored(t, bk["regional"]); got != v1+v2 {
+	if got, _ := erasetest.Stored(t, bk["regional"]); got != v1+v2 {
 		t.Fatalf("regional stores %d org-7 rows before the erasure, want %d", got, v1+v2)
 	}
 
@@ -171,7 +125,7 @@ func TestEraseAcrossClouds(t *testing.T) {
 		{Source: urls["regional"], Replica: urls["regional-dr"]},
 		{Source: urls["central"], Replica: urls["central-dr"]},
 	}
-	rep, err := regions.Erase(ctx, &regions.EraseRequest{Where: erWhere, Regions: []*regions.Config{cfg}, Replicas: replicas,
+	rep, err := regions.Erase(ctx, &regions.EraseRequest{Where: erasetest.Where, Regions: []*regions.Config{cfg}, Replicas: replicas,
 		Wait: 2 * time.Minute, Poll: 200 * time.Millisecond, Retain: new(time.Duration), Force: true})
 	if err != nil {
 		t.Fatalf("erase: %v", err)
@@ -213,7 +167,7 @@ func TestEraseAcrossClouds(t *testing.T) {
 		if src == "" {
 			t.Fatalf("unexpected replica %s", e.URL)
 		}
-		want := erLiveAddedBytes(t, bk[src], e.Clone.PreviousSourceVersion)
+		want := erasetest.LiveAddedBytes(t, bk[src], e.Clone.PreviousSourceVersion)
 		if e.Clone.CommitsWritten == 0 || e.Clone.Metrics.CopiedFilesSize != want || e.Clone.DestinationVersion != e.Clone.SourceVersion {
 			t.Fatalf("replica %s: copied %d bytes, want %d (the live new files of %s only): %+v", e.URL, e.Clone.Metrics.CopiedFilesSize, want, src, e.Clone)
 		}
@@ -224,7 +178,7 @@ func TestEraseAcrossClouds(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"regional", "central", "regional-dr", "central-dr", "central-dr2"} {
-		if n, sample := erStored(t, bk[name]); n != 0 {
+		if n, sample := erasetest.Stored(t, bk[name]); n != 0 {
 			t.Fatalf("%s (%s): %d org-7 rows still stored, e.g. %s", name, bk[name].URL(), n, sample)
 		}
 		// Outside the Delta log, no object mentions org-7 at all; inside it,
@@ -237,54 +191,10 @@ func TestEraseAcrossClouds(t *testing.T) {
 		}
 	}
 	// Every other approved row is still in central, exactly once.
-	snap := erSnapshot(t, bk["central"])
-	if n, ok := snap.NumRecords(); !ok || n != int64(erApprovedKept(0, 180)) {
-		t.Fatalf("central holds %d rows, want %d", n, erApprovedKept(0, 180))
+	_, snap := tabletest.Latest(t, bk["central"])
+	if n, ok := snap.NumRecords(); !ok || n != int64(erasetest.ApprovedKept(0, 180)) {
+		t.Fatalf("central holds %d rows, want %d", n, erasetest.ApprovedKept(0, 180))
 	}
-}
-
-func erApprovedKept(first, n int) int {
-	k := 0
-	for i := first; i < first+n; i++ {
-		if i%2 == 0 && i%3 != 0 && i%5 != 0 {
-			k++
-		}
-	}
-	return k
-}
-
-func erSnapshot(t *testing.T, b storage.Bucket) *table.Snapshot {
-	t.Helper()
-	snap, err := openTable(t, b).Snapshot(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap
-}
-
-// erLiveAddedBytes is the size of the files added to b's table after
-// version `after` that are still live.
-func erLiveAddedBytes(t *testing.T, b storage.Bucket, after int64) int64 {
-	t.Helper()
-	tbl := openTable(t, b)
-	snap := erSnapshot(t, b)
-	live := map[string]bool{}
-	for _, f := range snap.Files() {
-		live[f.Path] = true
-	}
-	changes, err := tbl.Changes(context.Background(), after, -1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, ch := range changes {
-		for _, a := range ch.Actions {
-			if a.Add != nil && live[a.Add.Path] {
-				n += a.Add.Size
-			}
-		}
-	}
-	return n
 }
 
 // erOperation is the version of the erasure's DELETE in the table named
@@ -346,7 +256,7 @@ func TestEraseCLI(t *testing.T) {
 		return out
 	}
 	land := func(key string, first int) (victims, approved int) {
-		data, victims, approved := erLines(first, 60)
+		data, victims, approved := erasetest.Lines(first, 60)
 		if err := landing.Put(ctx, key, data); err != nil {
 			t.Fatal(err)
 		}
@@ -356,7 +266,7 @@ func TestEraseCLI(t *testing.T) {
 	v1, a1 := land("a.ndjson", 0)
 	ok("egress", "--config", cfgPath, "--once")
 	v2, a2 := land("b.ndjson", 60) // egress lags behind this one
-	ok("delete", u("regional"), "--where", erWhere, "--config", cfgPath)
+	ok("delete", u("regional"), "--where", erasetest.Where, "--config", cfgPath)
 	_, errOut, code := run(t, "vacuum", u("regional"), "--retain", "0", "--force", "--config", cfgPath)
 	if code != 0 || !strings.Contains(errOut, "loglake: vacuum: warning: kept ") || !strings.Contains(errOut, "egress:eu-1") {
 		t.Fatalf("vacuum past egress: exit %d, stderr %q", code, errOut)
@@ -370,14 +280,14 @@ func TestEraseCLI(t *testing.T) {
 		t.Fatalf("egress after the guarded vacuum: %+v", sum)
 	}
 	var rep regions.EraseReport
-	if err := json.Unmarshal([]byte(ok("erase", "--where", erWhere, cfgPath, "--retain", "0", "--force", "--wait", "30s", "-o", "json")), &rep); err != nil {
+	if err := json.Unmarshal([]byte(ok("erase", "--where", erasetest.Where, cfgPath, "--retain", "0", "--force", "--wait", "30s", "-o", "json")), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Tables) != 2 || rep.Tables[0].Delete.NumDeletedRows != 0 || rep.Tables[1].Delete.NumDeletedRows != int64(a1+a2) {
 		t.Fatalf("erase: %+v (regional victims %d, approved %d)", rep.Tables, v1+v2, a1+a2)
 	}
 	for _, name := range []string{"regional", "central"} {
-		if n, sample := erStored(t, openBucket(t, u(name))); n != 0 {
+		if n, sample := erasetest.Stored(t, openBucket(t, u(name))); n != 0 {
 			t.Fatalf("%s: %d org-7 rows still stored, e.g. %s", name, n, sample)
 		}
 	}

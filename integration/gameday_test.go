@@ -179,7 +179,7 @@ func TestGameDayCutResponses(t *testing.T) {
 		p := net.proxies["s3"]
 		b, retries := open(t, "s3")
 		tbl := tabletest.Create(t, b, nil)
-		rt.Append(t, tbl, 0, 10, &table.Commit{Operation: "WRITE", AppID: "gameday:burst", AppVersion: 1})
+		tabletest.Append(t, tbl, 0, 10, &table.Commit{Operation: "WRITE", AppID: "gameday:burst", AppVersion: 1})
 		const sdkAttempts = 3 // the AWS SDK's default retryer
 		isList := func(method, path string) bool { return method == "GET" && !strings.Contains(path, "_delta_log/0") }
 		isLog := func(method, path string) bool { return method == "PUT" && strings.Contains(path, "/_delta_log/") }

@@ -29,14 +29,7 @@ import (
 // ingestLines generates a landing data set at landingURL and returns its lines.
 func ingestLines(t *testing.T, landing storage.Bucket, o loggen.Options) [][]byte {
 	t.Helper()
-	g, err := loggen.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := g.Generate(context.Background(), landing, 4, nil); err != nil {
-		t.Fatal(err)
-	}
-	lines, err := g.Lines()
+	lines, err := loggen.GenerateLines(context.Background(), landing, o, 4)
 	if err != nil {
 		t.Fatal(err)
 	}

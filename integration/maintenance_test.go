@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 	"github.com/loglake/loglake/table/tabletest"
@@ -40,13 +38,7 @@ func TestMaintenanceKill9(t *testing.T) {
 				t.Fatal(err)
 			}
 			tbl := tabletest.Create(t, b, nil)
-			for i := 0; i < 40; i++ {
-				rec := tabletest.Rows(int64(i*200), 200)
-				if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
-					t.Fatal(err)
-				}
-				rec.Release()
-			}
+			tabletest.AppendBatches(t, tbl, 40, 200)
 			if tc.name == "vacuum" {
 				if _, err := tbl.Optimize(ctx, nil); err != nil {
 					t.Fatal(err)

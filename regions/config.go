@@ -552,7 +552,7 @@ func (c *Config) IngestOptions() *ingest.Options {
 // IngestStream returns the ingest stream name (ingest's default if unset).
 func (c *Config) IngestStream() string {
 	if c.Ingest.Stream == "" {
-		return "default"
+		return ingest.DefaultStream
 	}
 	return c.Ingest.Stream
 }

@@ -356,10 +356,8 @@ func (e *eraser) waitEgress(ctx context.Context, region string, consumers []Cons
 				ErrEgressBehind, region, e.req.Wait, upTo, (&Progress{Consumers: behind}).String())
 		}
 		e.req.Logger.Info("erase: waiting for egress", "region", region, "version", upTo, "progress", p.String())
-		select {
-		case <-ctx.Done():
-			return p, ctx.Err()
-		case <-time.After(e.req.Poll):
+		if err := storage.Sleep(ctx, e.req.Poll); err != nil {
+			return p, err
 		}
 	}
 }

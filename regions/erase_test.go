@@ -11,6 +11,7 @@ import (
 
 	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/ingest"
+	"github.com/loglake/loglake/internal/erasetest"
 	"github.com/loglake/loglake/query"
 	"github.com/loglake/loglake/regions"
 	"github.com/loglake/loglake/replicate"
@@ -18,48 +19,6 @@ import (
 	"github.com/loglake/loglake/table"
 	"github.com/loglake/loglake/table/tabletest"
 )
-
-// eraseLines are NDJSON log lines of which every third belongs to org-7,
-// every fifth names org-7 only in a field the schema lacks (so it lives in
-// _rescued_data), and one malformed line mentions org-7 (its raw text is in
-// _rescued_data too). Even lines are approved for egress.
-func eraseLines(first, n int) (data []byte, victims int) {
-	var b strings.Builder
-	for i := first; i < first+n; i++ {
-		org := "org-1"
-		if i%3 == 0 {
-			org = "org-7"
-		}
-		extra := ""
-		if i%5 == 0 {
-			extra = `,"customer":"org-7"`
-		}
-		if org == "org-7" || extra != "" {
-			victims++
-		}
-		fmt.Fprintf(&b, `{"ts":"2026-11-2%dT10:00:%02dZ","service":"api","level":"INFO","message":"line %d","org_id":"%s","egress_approved":%t%s}`+"\n",
-			i%2, i%60, i, org, i%2 == 0, extra)
-	}
-	fmt.Fprintf(&b, `{"ts":"2026-11-20T11:00:00Z","org_id":"org-7", broken %d`+"\n", first)
-	return []byte(b.String()), victims + 1
-}
-
-const eraseWhere = "org_id = 'org-7' OR _rescued_data LIKE '%org-7%'"
-
-// eraseVictims counts the rows of org-7 in every Parquet file stored in b,
-// and names one of them.
-func eraseVictims(t *testing.T, b storage.Bucket) (n int, sample string) {
-	t.Helper()
-	for key, rows := range tabletest.RawRows(t, b, "org_id", "_rescued_data") {
-		for _, r := range rows {
-			if r[0] == "org-7" || strings.Contains(r[1], "org-7") {
-				n++
-				sample = fmt.Sprintf("%s: %q", key, r)
-			}
-		}
-	}
-	return n, sample
-}
 
 // Erase in the right order: regional DELETE, then (only once egress has
 // passed it) central DELETE, replicas replay it, VACUUM everywhere; no
@@ -89,7 +48,7 @@ func TestErase(t *testing.T) {
 		t.Fatal(err)
 	}
 	land := func(key string, first int) int {
-		data, victims := eraseLines(first, 60)
+		data, victims, _ := erasetest.Lines(first, 60)
 		if err := landing.Put(ctx, key, data); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +72,7 @@ func TestErase(t *testing.T) {
 	if _, err := regions.Erase(ctx, &regions.EraseRequest{Regions: []*regions.Config{cfg}}); err == nil {
 		t.Fatal("erase without a predicate accepted")
 	}
-	if got, _ := eraseVictims(t, regional); got != victims {
+	if got, _ := erasetest.Stored(t, regional); got != victims {
 		t.Fatalf("%d matching rows stored before the erasure, want %d", got, victims)
 	}
 
@@ -127,14 +86,7 @@ func TestErase(t *testing.T) {
 	cached := 0
 	for _, s := range []string{"regional", "central", "regional-dr", "central-dr", "central-dr2"} {
 		b := open(s)
-		tbl, err := table.Open(ctx, b, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := tbl.Snapshot(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, snap := tabletest.Latest(t, b)
 		for _, f := range snap.Files() {
 			key, err := table.FileKey(f.Path)
 			if err != nil {
@@ -152,11 +104,11 @@ func TestErase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := eraseVictims(t, cacheB); n == 0 {
+	if n, _ := erasetest.Stored(t, cacheB); n == 0 {
 		t.Fatalf("the cache (%d files) holds no org-7 row before the erasure", cached)
 	}
 
-	req := &regions.EraseRequest{Where: eraseWhere, CacheDir: cacheDir, Regions: []*regions.Config{cfg}, Replicas: replicas,
+	req := &regions.EraseRequest{Where: erasetest.Where, CacheDir: cacheDir, Regions: []*regions.Config{cfg}, Replicas: replicas,
 		Wait: 100 * time.Millisecond, Poll: 10 * time.Millisecond, Retain: new(time.Duration), Force: true}
 	rep, err := regions.Erase(ctx, req)
 	if !errors.Is(err, regions.ErrEgressBehind) || len(rep.Tables) != 1 || rep.Tables[0].Delete.NumDeletedRows != int64(victims) {
@@ -183,7 +135,7 @@ func TestErase(t *testing.T) {
 	if strings.Join(roles, ",") != "regional,central,replica,replica,replica" {
 		t.Fatalf("order %v", roles)
 	}
-	if c := rep.Tables[1]; c.Delete.NumDeletedRows == 0 || c.Where != "("+eraseWhere+") AND region IN ('r1')" {
+	if c := rep.Tables[1]; c.Delete.NumDeletedRows == 0 || c.Where != "("+erasetest.Where+") AND region IN ('r1')" {
 		t.Fatalf("central: %+v", c)
 	}
 	// Replicas replay the DELETE: they copy only the new files still live
@@ -191,72 +143,21 @@ func TestErase(t *testing.T) {
 	// never a file holding erased rows.
 	for i, e := range rep.Tables[2:] {
 		src := open([]string{"regional", "central", "central-dr"}[i])
-		if want := liveAddedBytes(t, src, e.Clone.PreviousSourceVersion); e.Clone.CommitsWritten == 0 || e.Clone.Metrics.CopiedFilesSize != want {
+		if want := erasetest.LiveAddedBytes(t, src, e.Clone.PreviousSourceVersion); e.Clone.CommitsWritten == 0 || e.Clone.Metrics.CopiedFilesSize != want {
 			t.Fatalf("replica %s: copied %d bytes, want %d: %+v", e.URL, e.Clone.Metrics.CopiedFilesSize, want, e.Clone)
 		}
 	}
 	for _, s := range []string{"regional", "central", "regional-dr", "central-dr", "central-dr2"} {
-		if got, sample := eraseVictims(t, open(s)); got != 0 {
+		if got, sample := erasetest.Stored(t, open(s)); got != 0 {
 			t.Fatalf("%s: %d erased rows still stored, e.g. %s", s, got, sample)
 		}
 	}
-	if n, sample := eraseVictims(t, cacheB); n != 0 {
+	if n, sample := erasetest.Stored(t, cacheB); n != 0 {
 		t.Fatalf("query cache: %d erased rows still cached, e.g. %s", n, sample)
 	}
 	// Other rows are all there: approved non-victims in central.
-	ct, err := table.Open(ctx, central, nil)
-	if err != nil {
-		t.Fatal(err)
+	_, snap := tabletest.Latest(t, central)
+	if got, ok := snap.NumRecords(); !ok || got != int64(erasetest.ApprovedKept(0, 120)) {
+		t.Fatalf("central holds %d rows, want %d", got, erasetest.ApprovedKept(0, 120))
 	}
-	snap, err := ct.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, ok := snap.NumRecords(); !ok || got != int64(approvedKept(0, 120)) {
-		t.Fatalf("central holds %d rows, want %d", got, approvedKept(0, 120))
-	}
-}
-
-// liveAddedBytes is the size of the files added to b's table after version
-// `after` that are still live.
-func liveAddedBytes(t *testing.T, b storage.Bucket, after int64) int64 {
-	t.Helper()
-	ctx := context.Background()
-	tbl, err := table.Open(ctx, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := tbl.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	live := map[string]bool{}
-	for _, f := range snap.Files() {
-		live[f.Path] = true
-	}
-	changes, err := tbl.Changes(ctx, after, -1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, ch := range changes {
-		for _, a := range ch.Actions {
-			if a.Add != nil && live[a.Add.Path] {
-				n += a.Add.Size
-			}
-		}
-	}
-	return n
-}
-
-// approvedKept counts the approved lines of eraseLines that are not
-// victims.
-func approvedKept(first, n int) int {
-	k := 0
-	for i := first; i < first+n; i++ {
-		if i%2 == 0 && i%3 != 0 && i%5 != 0 {
-			k++
-		}
-	}
-	return k
 }

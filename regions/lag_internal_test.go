@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 	"github.com/loglake/loglake/table/tabletest"
@@ -34,13 +32,7 @@ func TestStreamLagDataOnly(t *testing.T) {
 	}
 	check(0, -1, true, 0, false) // only CREATE: nothing to forward
 	check(0, -1, false, 1, true) // a replica still has to apply it
-	for i := range 2 {
-		rec := tabletest.Rows(int64(i*10), 10)
-		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
-	}
+	tabletest.AppendBatches(t, tbl, 2, 10)
 	if _, err := tbl.Optimize(ctx, &table.OptimizeOptions{MinFiles: 2}); err != nil {
 		t.Fatal(err)
 	}

@@ -138,21 +138,14 @@ func Maintain(ctx context.Context, cfg *Config, b storage.Bucket, central storag
 	if err != nil {
 		return rep, fmt.Errorf("regions: optimize %s: %w", b.URL(), err)
 	}
-	var consumers []Consumer
+	guard := newGuard(&Progress{Consumers: []ConsumerProgress{}})
 	if central != nil || (cfg.egressed() && cfg.Central == "") {
 		// Every unfinished route's progress bounds the cleanup, the most
 		// lagging one decides; routes removed by a switch count until they
 		// have finished.
-		var closeAll func()
-		consumers, closeAll, err = egressConsumers(ctx, cfg.Name, b, central)
-		if err != nil {
+		if guard, err = egressGuard(ctx, cfg.Name, b, central, openLocation); err != nil {
 			return rep, err
 		}
-		defer closeAll()
-	}
-	guard, err := NewGuard(ctx, consumers)
-	if err != nil {
-		return rep, err
 	}
 	rep.KeepFrom = guard.KeepFrom
 	if !mt.NoVacuum {

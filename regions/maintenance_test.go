@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/regions"
 	"github.com/loglake/loglake/storage"
@@ -34,20 +32,10 @@ func TestMaintainBoundedByEgress(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	regional, central := memBucket(t), memBucket(t)
 	tbl := tabletest.Create(t, regional, map[string]string{"delta.checkpointInterval": "4"})
-	for i := 0; i < 12; i++ {
-		rec := tabletest.Rows(int64(i*10), 10)
-		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
-	}
+	tabletest.AppendBatches(t, tbl, 12, 10)
 	// Egress has forwarded regional versions up to 5.
 	ct := tabletest.Create(t, central, nil)
-	rec := tabletest.Rows(0, 1)
-	if _, err := ct.Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: "egress:r1", AppVersion: 5}); err != nil {
-		t.Fatal(err)
-	}
-	rec.Release()
+	tabletest.Append(t, ct, 0, 1, &table.Commit{AppID: "egress:r1", AppVersion: 5})
 	cfg := &regions.Config{Name: "r1", Maintenance: regions.MaintenanceConfig{
 		Enabled: true, Interval: time.Hour, MinFiles: 2, TargetFileSize: 128 << 20}}
 
@@ -86,11 +74,7 @@ func TestMaintainBoundedByEgress(t *testing.T) {
 	// Once egress has read past the OPTIMIZE (v13), the next interval
 	// vacuums the files it removed: the bound is by version, so no margin of
 	// time holds them back.
-	rec = tabletest.Rows(1, 1)
-	if _, err := ct.Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: "egress:r1", AppVersion: 13}); err != nil {
-		t.Fatal(err)
-	}
-	rec.Release()
+	tabletest.Append(t, ct, 1, 1, &table.Commit{AppID: "egress:r1", AppVersion: 13})
 	next, err := regions.Maintain(ctx, cfg, regional, central, func() time.Time { return later.Add(time.Hour) }, log)
 	if err != nil || next.Skipped || next.Vacuum.FilesDeleted != 36 {
 		t.Fatalf("unbounded pass: %+v %v", next, err)
@@ -153,13 +137,7 @@ func TestGuardCleanupLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 6; i++ { // v1-v6, checkpoints 2, 4, 6
-		rec := tabletest.Rows(int64(i*10), 10)
-		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
-	}
+	tabletest.AppendBatches(t, tbl, 6, 10) // v1-v6, checkpoints 2, 4, 6
 	ct := tabletest.Create(t, central, nil)
 	consumers := []regions.Consumer{{Target: central, AppID: "egress:r1"}}
 	for _, tc := range []struct {
@@ -172,11 +150,7 @@ func TestGuardCleanupLog(t *testing.T) {
 		{read: 6, deleted: 4, held: 0, oldestReadable: 6}, // commits 2-5 (0-1 went above)
 	} {
 		if tc.read >= 0 {
-			rec := tabletest.Rows(0, 1)
-			if _, err := ct.Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: "egress:r1", AppVersion: tc.read}); err != nil {
-				t.Fatal(err)
-			}
-			rec.Release()
+			tabletest.Append(t, ct, 0, 1, &table.Commit{AppID: "egress:r1", AppVersion: tc.read})
 		}
 		g, err := regions.NewGuard(ctx, consumers)
 		if err != nil {
@@ -203,13 +177,7 @@ func TestMaintainBoundedByEveryRoute(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	regional, central, fork := memBucket(t), memBucket(t), memBucket(t)
 	tbl := tabletest.Create(t, regional, map[string]string{"delta.checkpointInterval": "4"})
-	for i := 0; i < 12; i++ {
-		rec := tabletest.Rows(int64(i*10), 10)
-		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
-	}
+	tabletest.AppendBatches(t, tbl, 12, 10)
 	routes := []egress.Route{{Name: "central", Table: central.URL()}, {Name: "fork", Table: fork.URL()}}
 	if _, err := egress.RecordRoutes(ctx, regional, routes, nil); err != nil {
 		t.Fatal(err)
@@ -220,11 +188,7 @@ func TestMaintainBoundedByEveryRoute(t *testing.T) {
 		v     int64
 	}{{central, "egress:r1", 10}, {fork, "egress:r1:fork", 5}} {
 		ct := tabletest.Create(t, c.b, nil)
-		rec := tabletest.Rows(0, 1)
-		if _, err := ct.Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: c.appID, AppVersion: c.v}); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
+		tabletest.Append(t, ct, 0, 1, &table.Commit{AppID: c.appID, AppVersion: c.v})
 	}
 	cfg := &regions.Config{Name: "r1", Egress: regions.EgressConfig{Routes: []regions.RouteConfig{
 		{Name: "central", Table: central.URL()}, {Name: "fork", Table: fork.URL()}}},
@@ -246,13 +210,7 @@ func TestMaintainOneAtATime(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	b := memBucket(t)
 	tbl := tabletest.Create(t, b, nil)
-	for i := 0; i < 3; i++ {
-		rec := tabletest.Rows(int64(i*10), 10)
-		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
-	}
+	tabletest.AppendBatches(t, tbl, 3, 10)
 	cfg := &regions.Config{Name: "r1", Maintenance: regions.MaintenanceConfig{
 		Enabled: true, Interval: time.Hour, MinFiles: 2, TargetFileSize: 128 << 20}}
 	hour := time.Now().Truncate(time.Hour)

@@ -94,12 +94,8 @@ func (d *Daemon) monitorLag(ctx context.Context, bk *buckets) {
 		}
 		d.updateStatusLocked()
 		d.mu.Unlock()
-		t := time.NewTimer(d.cfg.Metrics.LagInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if storage.Sleep(ctx, d.cfg.Metrics.LagInterval) != nil {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/loglake/loglake/egress"
@@ -45,33 +46,56 @@ type Progress struct {
 // their target tables' locations (close them with the returned func). A
 // region with egress disabled has none.
 func EgressConsumers(ctx context.Context, cfg *Config) ([]Consumer, func(), error) {
+	var out []Consumer
+	closeAll := func() {}
+	err := withEgressed(ctx, cfg, func(regional, single storage.Bucket) (err error) {
+		out, closeAll, err = egressConsumers(ctx, cfg.Name, regional, single, openLocation)
+		return err
+	})
+	return out, closeAll, err
+}
+
+// EgressGuard is the guard of cfg's regional table: what its egress
+// streams have not read yet, read once from their targets (for a one-off
+// cleanup; an erasure, which polls, uses EgressConsumers). A region with
+// egress disabled has an inactive guard.
+func EgressGuard(ctx context.Context, cfg *Config) (*Guard, error) {
+	guard := newGuard(&Progress{Consumers: []ConsumerProgress{}})
+	err := withEgressed(ctx, cfg, func(regional, single storage.Bucket) (err error) {
+		guard, err = egressGuard(ctx, cfg.Name, regional, single, openLocation)
+		return err
+	})
+	return guard, err
+}
+
+// withEgressed opens cfg's regional table and its single-target central
+// table (nil without one) for f, when the region has egress streams.
+func withEgressed(ctx context.Context, cfg *Config, f func(regional, single storage.Bucket) error) error {
 	if !cfg.egressed() {
-		return nil, func() {}, nil
+		return nil
 	}
 	regional, err := openLocation(ctx, cfg.Table)
 	if err != nil {
-		return nil, func() {}, fmt.Errorf("regions: %s: regional table: %w", cfg.Name, err)
+		return fmt.Errorf("regions: %s: regional table: %w", cfg.Name, err)
 	}
 	defer regional.Close()
 	var single storage.Bucket
 	if cfg.Central != "" {
 		if single, err = openLocation(ctx, cfg.Central); err != nil {
-			return nil, func() {}, fmt.Errorf("regions: %s: central: %w", cfg.Name, err)
+			return fmt.Errorf("regions: %s: central: %w", cfg.Name, err)
 		}
 		defer single.Close()
 	}
-	return egressConsumers(ctx, cfg.Name, regional, single)
+	return f(regional, single)
 }
 
 // egressConsumers lists the unfinished egress streams of the regional
-// table in regional, as its recorded route sets define them (before any is
-// recorded: the single-target route into single, if not nil). A route
-// removed by a switch stops counting once it has forwarded everything
-// before the switch; a route added by one has nothing to read before it.
-func egressConsumers(ctx context.Context, region string, regional, single storage.Bucket) ([]Consumer, func(), error) {
-	streams, err := egress.Progress(ctx, regional, region, single, openLocation)
+// table in regional (see egressStreams), opening their targets so that
+// their progress can be read again later (an erasure polls it).
+func egressConsumers(ctx context.Context, region string, regional, single storage.Bucket, open openFunc) ([]Consumer, func(), error) {
+	streams, err := egressStreams(ctx, region, regional, single, open)
 	if err != nil {
-		return nil, func() {}, fmt.Errorf("regions: %s: egress routes: %w", region, err)
+		return nil, func() {}, err
 	}
 	var out []Consumer
 	closeAll := func() {
@@ -80,10 +104,7 @@ func egressConsumers(ctx context.Context, region string, regional, single storag
 		}
 	}
 	for _, st := range streams {
-		if st.Finished {
-			continue
-		}
-		b, err := openLocation(ctx, st.Table)
+		b, err := open(ctx, st.Table)
 		if err != nil {
 			closeAll()
 			return nil, func() {}, fmt.Errorf("regions: %s: route %s: %w", region, st.Route, err)
@@ -92,6 +113,43 @@ func egressConsumers(ctx context.Context, region string, regional, single storag
 	}
 	return out, closeAll, nil
 }
+
+// egressStreams reads how far each unfinished egress stream of the
+// regional table in regional has forwarded, as its recorded route sets
+// define them (before any is recorded: the single-target route into
+// single, if not nil). A route removed by a switch stops counting once it
+// has forwarded everything before the switch; a route added by one has
+// nothing to read before it. open opens a route's table location.
+func egressStreams(ctx context.Context, region string, regional, single storage.Bucket, open openFunc) ([]egress.StreamProgress, error) {
+	streams, err := egress.Progress(ctx, regional, region, single, open)
+	if err != nil {
+		return nil, fmt.Errorf("regions: %s: egress routes: %w", region, err)
+	}
+	return slices.DeleteFunc(streams, func(st egress.StreamProgress) bool { return st.Finished }), nil
+}
+
+// egressGuard is the cleanup guard of the regional table in regional,
+// built from one read of its streams' txns: the same positions
+// ReadProgress would read again from each target (maintenance needs them
+// once, not polled).
+func egressGuard(ctx context.Context, region string, regional, single storage.Bucket, open openFunc) (*Guard, error) {
+	streams, err := egressStreams(ctx, region, regional, single, open)
+	if err != nil {
+		return nil, err
+	}
+	p := &Progress{Consumers: make([]ConsumerProgress, 0, len(streams))}
+	for _, st := range streams {
+		cp := ConsumerProgress{Target: storage.RedactURL(st.Table), AppID: st.AppID, Version: st.Forwarded}
+		if st.NoTable {
+			cp.Version = -1 // as ReadProgress counts a target not created yet
+		}
+		p.Consumers = append(p.Consumers, cp)
+	}
+	return newGuard(p), nil
+}
+
+// openFunc opens a table location by URL.
+type openFunc = func(ctx context.Context, url string) (storage.Bucket, error)
 
 // openLocation opens a table location with default storage options.
 func openLocation(ctx context.Context, url string) (storage.Bucket, error) {
@@ -185,9 +243,13 @@ func NewGuard(ctx context.Context, consumers []Consumer) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newGuard(p), nil
+}
+
+func newGuard(p *Progress) *Guard {
 	g := &Guard{Progress: p}
 	g.KeepFrom, g.Active = p.KeepFrom()
-	return g, nil
+	return g
 }
 
 // Vacuum bounds VACUUM: files removed at or after KeepFrom stay, whatever

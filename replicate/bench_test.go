@@ -288,7 +288,7 @@ func BenchmarkCloneIncremental(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				b.StopTimer()
-				rt.Append(b, src, int64(1_000_000+i*10), 10, nil)
+				tabletest.Append(b, src, int64(1_000_000+i*10), 10, nil)
 				b.StartTimer()
 				res, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{Logger: quietLogger()})
 				if err != nil {

@@ -90,9 +90,9 @@ func TestCloneInitialThenIncremental(t *testing.T) {
 			ctx := context.Background()
 			srcB, dstB := location(t, tc.src), location(t, tc.dst)
 			src := tabletest.Create(t, srcB, map[string]string{"owner": "team-a"})
-			rt.Append(t, src, 0, 300, nil)
-			rt.Append(t, src, 300, 200, &table.Commit{Operation: "WRITE", AppID: "ingest:s1", AppVersion: 7})
-			rt.Append(t, src, 500, 100, nil)
+			tabletest.Append(t, src, 0, 300, nil)
+			tabletest.Append(t, src, 300, 200, &table.Commit{Operation: "WRITE", AppID: "ingest:s1", AppVersion: 7})
+			tabletest.Append(t, src, 500, 100, nil)
 			srcSnap := rt.Latest(t, src)
 
 			res := clone(t, srcB, dstB, nil)
@@ -124,8 +124,8 @@ func TestCloneInitialThenIncremental(t *testing.T) {
 			}
 
 			// Incremental: only the new commits, as the same versions.
-			rt.Append(t, src, 600, 150, nil)
-			rt.Append(t, src, 750, 50, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:s1", AppVersion: 8})
+			tabletest.Append(t, src, 600, 150, nil)
+			tabletest.Append(t, src, 750, 50, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:s1", AppVersion: 8})
 			_, wantBytes := rt.AddedBytes(t, src, 3, -1)
 			res = clone(t, srcB, dstB, nil)
 			if !res.Fast || res.Mode != replicate.ModeReplica || res.CommitsWritten != 2 || res.PreviousSourceVersion != 3 || res.DestinationVersion != 5 {
@@ -176,7 +176,7 @@ func TestCloneVersionZero(t *testing.T) {
 	if res.Mode != replicate.ModeInitial || res.DestinationVersion != 0 || res.Metrics.NumCopiedFiles != 0 {
 		t.Fatalf("clone of an empty table: %+v", res)
 	}
-	rt.Append(t, src, 0, 100, nil)
+	tabletest.Append(t, src, 0, 100, nil)
 	res = clone(t, srcB, dstB, nil)
 	if res.Mode != replicate.ModeReplica || res.DestinationVersion != 1 {
 		t.Fatalf("incremental: %+v", res)
@@ -190,7 +190,7 @@ func TestCloneTimeTravel(t *testing.T) {
 	srcB := location(t, "mem")
 	src := tabletest.Create(t, srcB, nil)
 	for i := range 5 {
-		rt.Append(t, src, int64(i*100), 100, nil)
+		tabletest.Append(t, src, int64(i*100), 100, nil)
 		time.Sleep(3 * time.Millisecond) // distinct commit timestamps
 	}
 	dstB := location(t, "file")
@@ -245,7 +245,7 @@ func TestCloneFailover(t *testing.T) {
 		if v, ok := snap.AppVersion("ingest:stream"); ok && v >= batch {
 			return
 		}
-		rt.Append(t, tbl, batch*100, 100, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:stream", AppVersion: batch})
+		tabletest.Append(t, tbl, batch*100, 100, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:stream", AppVersion: batch})
 	}
 	// forward copies the rows of every regional commit after the central
 	// table's egress txn into central, recording the regional version.
@@ -279,7 +279,7 @@ func TestCloneFailover(t *testing.T) {
 			if int64(len(ids)) != ids[len(ids)-1]-first+1 {
 				t.Fatalf("commit %d added non-contiguous ids", ch.Version)
 			}
-			rt.Append(t, central, first, len(ids), &table.Commit{Operation: "STREAMING UPDATE", AppID: "egress:r1", AppVersion: ch.Version})
+			tabletest.Append(t, central, first, len(ids), &table.Commit{Operation: "STREAMING UPDATE", AppID: "egress:r1", AppVersion: ch.Version})
 		}
 	}
 
@@ -319,7 +319,7 @@ func TestCloneCrashResume(t *testing.T) {
 		srcB := location(t, "mem")
 		src := tabletest.Create(t, srcB, nil)
 		for i := range 4 {
-			rt.Append(t, src, int64(i*100), 100, nil) // 3 files per commit
+			tabletest.Append(t, src, int64(i*100), 100, nil) // 3 files per commit
 		}
 		srcSnap := rt.Latest(t, src)
 		inner := location(t, "file")
@@ -343,11 +343,11 @@ func TestCloneCrashResume(t *testing.T) {
 	t.Run("mid-replay", func(t *testing.T) {
 		srcB := location(t, "mem")
 		src := tabletest.Create(t, srcB, nil)
-		rt.Append(t, src, 0, 100, nil)
+		tabletest.Append(t, src, 0, 100, nil)
 		inner := location(t, "mem")
 		clone(t, srcB, inner, nil)
 		for i := 1; i <= 5; i++ {
-			rt.Append(t, src, int64(i*100), 100, nil)
+			tabletest.Append(t, src, int64(i*100), 100, nil)
 		}
 		// The third replayed commit (version 4) lands but its response is
 		// lost; the clone fails there.
@@ -379,8 +379,8 @@ func TestCloneCrashResume(t *testing.T) {
 	t.Run("between-checkpoint-and-commit", func(t *testing.T) {
 		srcB := location(t, "mem")
 		src := tabletest.Create(t, srcB, nil)
-		rt.Append(t, src, 0, 100, nil)
-		rt.Append(t, src, 100, 100, nil)
+		tabletest.Append(t, src, 0, 100, nil)
+		tabletest.Append(t, src, 100, 100, nil)
 		inner := location(t, "file")
 		dstB := storage.NewFaulty(inner, storage.Faults{Ops: []string{storage.OpPutIfAbsent}, KeyPrefix: "_delta_log/00000000000000000002.json", Nth: 1, Err: storage.ErrPermanent})
 		if _, err := replicate.Clone(ctx, srcB, dstB, nil); !errors.Is(err, storage.ErrInjected) {
@@ -405,8 +405,8 @@ func TestCloneRacing(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			srcB, dstB := location(t, "mem"), location(t, kind)
 			src := tabletest.Create(t, srcB, nil)
-			rt.Append(t, src, 0, 100, nil)
-			rt.Append(t, src, 100, 100, nil)
+			tabletest.Append(t, src, 0, 100, nil)
+			tabletest.Append(t, src, 100, 100, nil)
 			race := func() []*replicate.Result {
 				var wg sync.WaitGroup
 				results := make([]*replicate.Result, 4)
@@ -443,7 +443,7 @@ func TestCloneRacing(t *testing.T) {
 			}
 			check(race(), 1)
 			for i := 2; i <= 6; i++ {
-				rt.Append(t, src, int64(i*100), 100, nil)
+				tabletest.Append(t, src, int64(i*100), 100, nil)
 			}
 			check(race(), 5)
 		})
@@ -457,14 +457,14 @@ func TestCloneFork(t *testing.T) {
 	ctx := context.Background()
 	srcB, dstB := location(t, "mem"), location(t, "file")
 	src := tabletest.Create(t, srcB, nil)
-	rt.Append(t, src, 0, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:a", AppVersion: 1})
-	rt.Append(t, src, 100, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 1})
+	tabletest.Append(t, src, 0, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:a", AppVersion: 1})
+	tabletest.Append(t, src, 100, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 1})
 	clone(t, srcB, dstB, nil) // replica at 2
 
 	// Fork: stream b is re-routed to the destination and writes batch 2..3 there.
 	dst := open(t, dstB)
-	rt.Append(t, dst, 10_000, 50, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 2})
-	rt.Append(t, dst, 10_050, 50, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 3})
+	tabletest.Append(t, dst, 10_000, 50, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 2})
+	tabletest.Append(t, dst, 10_050, 50, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 3})
 	forkFiles := map[string]bool{}
 	for _, f := range rt.Latest(t, dst).Files() {
 		forkFiles[f.Path] = true
@@ -474,8 +474,8 @@ func TestCloneFork(t *testing.T) {
 	}
 
 	// The source keeps writing stream a (and an old retry of stream b at 2).
-	rt.Append(t, src, 200, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:a", AppVersion: 2})
-	rt.Append(t, src, 300, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 2})
+	tabletest.Append(t, src, 200, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:a", AppVersion: 2})
+	tabletest.Append(t, src, 300, 100, &table.Commit{Operation: "WRITE", AppID: "ingest:b", AppVersion: 2})
 	// ... and deletes a file it wrote in version 1.
 	srcSnap := rt.Latest(t, src)
 	var victim *table.Add
@@ -554,11 +554,11 @@ func TestCloneLogCleaned(t *testing.T) {
 	ctx := context.Background()
 	srcB, dstB := location(t, "mem"), location(t, "mem")
 	src := tabletest.Create(t, srcB, map[string]string{"delta.checkpointInterval": "2"})
-	rt.Append(t, src, 0, 100, nil)
+	tabletest.Append(t, src, 0, 100, nil)
 	clone(t, srcB, dstB, nil) // replica at 1
 	keep := rt.Latest(t, src).Files()[0]
 	for i := 1; i <= 4; i++ {
-		rt.Append(t, src, int64(i*100), 100, nil)
+		tabletest.Append(t, src, int64(i*100), 100, nil)
 	}
 	srcSnap := rt.Latest(t, src)
 	var victim *table.Add
@@ -604,7 +604,7 @@ func TestCloneLogCleaned(t *testing.T) {
 		t.Fatalf("sync commit: %+v", ci)
 	}
 	// From here the destination has its own numbering: later runs replay as a fork.
-	rt.Append(t, src, 1000, 10, nil)
+	tabletest.Append(t, src, 1000, 10, nil)
 	res = clone(t, srcB, dstB, nil)
 	if res.Mode != replicate.ModeFork || res.CommitsWritten != 1 {
 		t.Fatalf("clone after the sync: %+v", res)
@@ -617,7 +617,7 @@ func TestCloneDryRun(t *testing.T) {
 	ctx := context.Background()
 	srcB, dstB := location(t, "mem"), location(t, "file")
 	src := tabletest.Create(t, srcB, nil)
-	rt.Append(t, src, 0, 100, nil)
+	tabletest.Append(t, src, 0, 100, nil)
 	res := clone(t, srcB, dstB, &replicate.Options{DryRun: true})
 	snap := rt.Latest(t, src)
 	if len(res.Planned) != len(snap.Files()) || res.Metrics.NumCopiedFiles != 0 || !res.DryRun {
@@ -630,7 +630,7 @@ func TestCloneDryRun(t *testing.T) {
 		t.Fatalf("dry run copied a file: %v", err)
 	}
 	clone(t, srcB, dstB, nil)
-	rt.Append(t, src, 100, 100, nil)
+	tabletest.Append(t, src, 100, 100, nil)
 	files, bytes := rt.AddedBytes(t, src, 1, -1)
 	res = clone(t, srcB, dstB, &replicate.Options{DryRun: true})
 	var planned int64
@@ -658,7 +658,7 @@ func TestCloneRefusals(t *testing.T) {
 	ctx := context.Background()
 	srcB := location(t, "mem")
 	src := tabletest.Create(t, srcB, nil)
-	rt.Append(t, src, 0, 100, nil)
+	tabletest.Append(t, src, 0, 100, nil)
 
 	if _, err := replicate.Clone(ctx, srcB, srcB, nil); !errors.Is(err, replicate.ErrSameLocation) {
 		t.Fatalf("clone onto itself: %v", err)
@@ -694,7 +694,7 @@ func TestCloneRefusals(t *testing.T) {
 func TestCloneProgress(t *testing.T) {
 	srcB, dstB := location(t, "mem"), location(t, "mem")
 	src := tabletest.Create(t, srcB, nil)
-	rt.Append(t, src, 0, 300, nil)
+	tabletest.Append(t, src, 0, 300, nil)
 	snap := rt.Latest(t, src)
 	var last replicate.Progress
 	calls := 0
@@ -717,11 +717,11 @@ func TestCloneDivergedFork(t *testing.T) {
 	ctx := context.Background()
 	srcB, dstB := location(t, "mem"), location(t, "mem")
 	src := tabletest.Create(t, srcB, nil)
-	rt.Append(t, src, 0, 100, nil)
+	tabletest.Append(t, src, 0, 100, nil)
 	clone(t, srcB, dstB, nil)
 	dst := open(t, dstB)
-	rt.Append(t, dst, 10_000, 50, nil) // the fork's own rows (its egress route)
-	rt.Append(t, src, 100, 100, nil)
+	tabletest.Append(t, dst, 10_000, 50, nil) // the fork's own rows (its egress route)
+	tabletest.Append(t, src, 100, 100, nil)
 	if res := clone(t, srcB, dstB, nil); res.Mode != replicate.ModeFork || res.CommitsWritten != 1 {
 		t.Fatalf("backfill clone into a fork with appends of its own: %+v", res)
 	}
@@ -730,7 +730,7 @@ func TestCloneDivergedFork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt.Append(t, src, 200, 100, nil)
+	tabletest.Append(t, src, 200, 100, nil)
 	before := rt.Latest(t, dst).Version()
 	_, err = replicate.Clone(ctx, srcB, dstB, nil)
 	if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", del.Version)) {

@@ -72,18 +72,18 @@ func TestCloneFastPath(t *testing.T) {
 	t.Run("appends deletes checkpoints", func(t *testing.T) {
 		srcB, dstB := location(t, "mem"), location(t, "file")
 		src := tabletest.Create(t, srcB, map[string]string{"delta.checkpointInterval": "3"})
-		rt.Append(t, src, 0, 100, nil)
+		tabletest.Append(t, src, 0, 100, nil)
 		if res := clone(t, srcB, dstB, nil); res.Mode != replicate.ModeInitial || res.Fast {
 			t.Fatalf("first clone: %+v", res)
 		}
 		// Versions 2..7: appends with a writer's txn, a DELETE, and two
 		// source checkpoints (3 and 6).
-		rt.Append(t, src, 100, 100, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:s", AppVersion: 1})
-		rt.Append(t, src, 200, 100, nil)
+		tabletest.Append(t, src, 100, 100, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:s", AppVersion: 1})
+		tabletest.Append(t, src, 200, 100, nil)
 		removeFile(t, src, true)
-		rt.Append(t, src, 300, 100, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:s", AppVersion: 2})
-		rt.Append(t, src, 400, 100, nil)
-		rt.Append(t, src, 500, 100, nil)
+		tabletest.Append(t, src, 300, 100, &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:s", AppVersion: 2})
+		tabletest.Append(t, src, 400, 100, nil)
+		tabletest.Append(t, src, 500, 100, nil)
 		_, wantBytes := rt.AddedBytes(t, src, 1, -1)
 		srcSnap := rt.Latest(t, src)
 
@@ -132,20 +132,20 @@ func TestCloneFastPath(t *testing.T) {
 		// one after is fast again.
 		srcB, dstB := location(t, "mem"), location(t, "mem")
 		src := tabletest.Create(t, srcB, nil)
-		rt.Append(t, src, 0, 100, nil)
+		tabletest.Append(t, src, 0, 100, nil)
 		clone(t, srcB, dstB, nil)
-		rt.Append(t, src, 100, 100, nil)
+		tabletest.Append(t, src, 100, 100, nil)
 		removeFile(t, src, false)
 		want := rt.Latest(t, src)
 		res := clone(t, srcB, dstB, nil)
 		if !res.Fast || res.CommitsWritten != 2 || res.Metrics.SourceNumOfFiles != int64(len(want.Files())) || res.Metrics.SourceTableSize != want.SizeBytes() {
 			t.Fatalf("clone over a remove without size: %+v; source has %d files of %d bytes", res, len(want.Files()), want.SizeBytes())
 		}
-		rt.Append(t, src, 200, 100, nil)
+		tabletest.Append(t, src, 200, 100, nil)
 		if res := clone(t, srcB, dstB, nil); res.Fast || res.Mode != replicate.ModeReplica || res.CommitsWritten != 1 {
 			t.Fatalf("clone after untagged commits: %+v, want one full-path replica run", res)
 		}
-		rt.Append(t, src, 300, 100, nil)
+		tabletest.Append(t, src, 300, 100, nil)
 		if res := clone(t, srcB, dstB, nil); !res.Fast || res.CommitsWritten != 1 {
 			t.Fatalf("clone after the full path retagged: %+v", res)
 		}
@@ -155,15 +155,15 @@ func TestCloneFastPath(t *testing.T) {
 	t.Run("protocol change hands off", func(t *testing.T) {
 		srcB, dstB := location(t, "mem"), location(t, "file")
 		src := tabletest.Create(t, srcB, nil)
-		rt.Append(t, src, 0, 100, nil)
+		tabletest.Append(t, src, 0, 100, nil)
 		clone(t, srcB, dstB, nil)
-		rt.Append(t, src, 100, 100, nil)
+		tabletest.Append(t, src, 100, 100, nil)
 		snap := rt.Latest(t, src)
 		if _, err := src.Commit(ctx, snap, &table.Commit{Operation: "SET TBLPROPERTIES",
 			Actions: []table.Action{{Protocol: &table.Protocol{MinReaderVersion: 1, MinWriterVersion: 2}}}}); err != nil {
 			t.Fatal(err)
 		}
-		rt.Append(t, src, 200, 100, nil)
+		tabletest.Append(t, src, 200, 100, nil)
 		res := clone(t, srcB, dstB, nil)
 		if res.Fast || res.Mode != replicate.ModeReplica || res.CommitsWritten != 3 || res.PreviousSourceVersion != 1 || res.DestinationVersion != 4 {
 			t.Fatalf("clone across a protocol change: %+v", res)
@@ -176,10 +176,10 @@ func TestCloneFastPath(t *testing.T) {
 		// is not provably its replica by its tags, so the full path checks.
 		srcB, src2B, dstB := location(t, "mem"), location(t, "mem"), location(t, "mem")
 		src := tabletest.Create(t, srcB, nil)
-		rt.Append(t, src, 0, 100, nil)
+		tabletest.Append(t, src, 0, 100, nil)
 		clone(t, srcB, dstB, nil)
 		clone(t, srcB, src2B, nil)
-		rt.Append(t, src, 100, 100, nil)
+		tabletest.Append(t, src, 100, 100, nil)
 		clone(t, srcB, src2B, nil)
 		res := clone(t, src2B, dstB, nil)
 		if res.Fast || res.Mode != replicate.ModeReplica || res.CommitsWritten != 1 {
@@ -194,7 +194,7 @@ func TestCloneFastPath(t *testing.T) {
 		// fast path declines and the full path refuses.
 		srcB, dstB := location(t, "mem"), location(t, "mem")
 		src := tabletest.Create(t, srcB, nil)
-		rt.Append(t, src, 0, 100, nil)
+		tabletest.Append(t, src, 0, 100, nil)
 		clone(t, srcB, dstB, nil)
 		for v := 0; v <= 1; v++ {
 			if err := srcB.Delete(ctx, fmt.Sprintf("_delta_log/%020d.json", v)); err != nil {
@@ -203,8 +203,8 @@ func TestCloneFastPath(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond)
 		other := tabletest.Create(t, srcB, nil)
-		rt.Append(t, other, 1000, 10, nil)
-		rt.Append(t, other, 2000, 10, nil)
+		tabletest.Append(t, other, 1000, 10, nil)
+		tabletest.Append(t, other, 2000, 10, nil)
 		if _, err := replicate.Clone(ctx, srcB, dstB, nil); !errors.Is(err, replicate.ErrNotClone) {
 			t.Fatalf("clone from a recreated source: %v, want ErrNotClone", err)
 		}
@@ -216,14 +216,14 @@ func TestCloneFastPath(t *testing.T) {
 		// rest as new versions.
 		srcB, inner := location(t, "mem"), location(t, "mem")
 		src := tabletest.Create(t, srcB, nil)
-		rt.Append(t, src, 0, 100, nil)
+		tabletest.Append(t, src, 0, 100, nil)
 		clone(t, srcB, inner, nil)
 		for i := 1; i <= 3; i++ {
-			rt.Append(t, src, int64(i*100), 100, nil)
+			tabletest.Append(t, src, int64(i*100), 100, nil)
 		}
 		own := open(t, inner)
 		dstB := &interloper{Bucket: inner, key: "_delta_log/00000000000000000003.json", before: func() {
-			rt.Append(t, own, 10_000, 10, &table.Commit{Operation: "WRITE", AppID: "ingest:own", AppVersion: 1})
+			tabletest.Append(t, own, 10_000, 10, &table.Commit{Operation: "WRITE", AppID: "ingest:own", AppVersion: 1})
 		}}
 		res := clone(t, srcB, dstB, nil)
 		if res.Fast || res.Mode != replicate.ModeFork || res.CommitsWritten != 3 || res.PreviousSourceVersion != 1 || res.DestinationVersion != 5 {
@@ -243,10 +243,10 @@ func TestCloneFastPath(t *testing.T) {
 		// its own commit there and goes on, writing nothing twice.
 		srcB, inner := location(t, "mem"), location(t, "file")
 		src := tabletest.Create(t, srcB, nil)
-		rt.Append(t, src, 0, 100, nil)
+		tabletest.Append(t, src, 0, 100, nil)
 		clone(t, srcB, inner, nil)
-		rt.Append(t, src, 100, 100, nil)
-		rt.Append(t, src, 200, 100, nil)
+		tabletest.Append(t, src, 100, 100, nil)
+		tabletest.Append(t, src, 200, 100, nil)
 		dstB := storage.NewFaulty(inner, storage.Faults{Ops: []string{storage.OpPutIfAbsent},
 			KeyPrefix: "_delta_log/00000000000000000002.json", Nth: 1, After: true, Err: storage.ErrTransient})
 		res := clone(t, srcB, dstB, nil)

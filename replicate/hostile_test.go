@@ -162,7 +162,7 @@ func TestCloneReplacesUnreferencedLeftover(t *testing.T) {
 	tabletest.HostileBase(t, src)
 	clone(t, src, dst, nil)
 	srcT := open(t, src)
-	v := rt.Append(t, srcT, 100, 10, nil)
+	v := tabletest.Append(t, srcT, 100, 10, nil)
 	chs, err := srcT.Changes(ctx, v-1, v, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestCloneReplayStopsAtUnwritableCommit(t *testing.T) {
 	tabletest.HostileBase(t, src)
 	clone(t, src, dst, nil)
 	srcT := open(t, src)
-	rt.Append(t, srcT, 100, 10, nil) // version 3
+	tabletest.Append(t, srcT, 100, 10, nil) // version 3
 	data := `{"commitInfo":{"timestamp":1,"operation":"UPGRADE PROTOCOL"}}` + "\n" +
 		`{"protocol":{"minReaderVersion":1,"minWriterVersion":7,"writerFeatures":["domainMetadata"]}}` + "\n"
 	if err := src.PutIfAbsent(ctx, table.CommitKey(4), []byte(data)); err != nil {

@@ -19,7 +19,7 @@ func TestCloneReplaysMaintenance(t *testing.T) {
 	srcB, dstB := location(t, "mem"), location(t, "file")
 	src := tabletest.Create(t, srcB, nil)
 	for i := range 4 {
-		rt.Append(t, src, int64(i*50), 50, nil)
+		tabletest.Append(t, src, int64(i*50), 50, nil)
 	}
 	clone(t, srcB, dstB, nil)
 	if _, err := src.Optimize(ctx, nil); err != nil { // v5
@@ -43,7 +43,7 @@ func TestCloneReplaysMaintenance(t *testing.T) {
 	if _, err := src.Vacuum(ctx, &table.VacuumOptions{Retain: new(time.Duration), Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	rt.Append(t, src, 300, 10, nil)
+	tabletest.Append(t, src, 300, 10, nil)
 	if res = clone(t, srcB, dstB, nil); res.CommitsWritten != 1 || res.DestinationVersion != 7 {
 		t.Fatalf("clone after the source's vacuum: %+v", res)
 	}
@@ -53,7 +53,7 @@ func TestCloneReplaysMaintenance(t *testing.T) {
 	if err != nil || vac.RemovedDeleted == 0 {
 		t.Fatalf("replica vacuum: %+v %v", vac, err)
 	}
-	rt.Append(t, src, 200, 10, nil)
+	tabletest.Append(t, src, 200, 10, nil)
 	res = clone(t, srcB, dstB, nil)
 	if res.CommitsWritten != 1 || res.DestinationVersion != 8 {
 		t.Fatalf("clone after the replica's vacuum: %+v", res)
@@ -70,7 +70,7 @@ func TestCloneAfterSourceLogCleanup(t *testing.T) {
 	srcB, dstB := location(t, "mem"), location(t, "file")
 	src := tabletest.Create(t, srcB, map[string]string{"delta.checkpointInterval": "3"})
 	for i := range 3 {
-		rt.Append(t, src, int64(i*40), 40, nil) // v1-v3, checkpoint 3
+		tabletest.Append(t, src, int64(i*40), 40, nil) // v1-v3, checkpoint 3
 	}
 	clone(t, srcB, dstB, nil)
 	if _, err := src.Optimize(ctx, nil); err != nil { // v4
@@ -79,7 +79,7 @@ func TestCloneAfterSourceLogCleanup(t *testing.T) {
 	if _, err := src.Delete(ctx, &table.DeleteOptions{Where: "id < 15"}); err != nil { // v5
 		t.Fatal(err)
 	}
-	rt.Append(t, src, 200, 10, nil) // v6, checkpoint 6
+	tabletest.Append(t, src, 200, 10, nil) // v6, checkpoint 6
 	if res := clone(t, srcB, dstB, nil); res.Mode != replicate.ModeReplica || res.DestinationVersion != 6 {
 		t.Fatalf("replaying OPTIMIZE and DELETE: %+v", res)
 	}
@@ -92,7 +92,7 @@ func TestCloneAfterSourceLogCleanup(t *testing.T) {
 	if _, err := src.Vacuum(ctx, &table.VacuumOptions{Retain: &zero, Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	rt.Append(t, src, 300, 10, nil)                                                                   // v7
+	tabletest.Append(t, src, 300, 10, nil)                                                            // v7
 	if _, err := src.Delete(ctx, &table.DeleteOptions{Where: "id >= 300 AND id < 303"}); err != nil { // v8
 		t.Fatal(err)
 	}

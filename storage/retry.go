@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/cenkalti/backoff/v4"
 )
@@ -98,12 +97,8 @@ func (r *retryBucket) do(ctx context.Context, op, key string, f func() error) er
 		r.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "storage: retrying",
 			slog.String("op", op), slog.String("key", key), slog.Int("attempt", attempt),
 			slog.Duration("backoff", d), slog.String("url", r.inner.URL()), slog.Any("err", err))
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if Sleep(ctx, d) != nil {
 			return err
-		case <-t.C:
 		}
 	}
 }

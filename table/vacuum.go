@@ -14,6 +14,10 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// DefaultVacuumParallel is how many files Vacuum deletes at once by
+// default (the one default of the API and `loglake vacuum`).
+const DefaultVacuumParallel = 32
+
 // VacuumOptions configure Vacuum. The zero value is the default.
 type VacuumOptions struct {
 	// Retain is the retention period: removed files stay while a version
@@ -32,7 +36,8 @@ type VacuumOptions struct {
 	// Now is the clock the log's timestamps are compared with (default
 	// the table's, Options.Now); tests inject one.
 	Now func() time.Time
-	// Parallel is the number of concurrent deletes (default 32).
+	// Parallel is the number of concurrent deletes (default
+	// DefaultVacuumParallel).
 	Parallel int
 	// KeepRemovedFrom, when set, keeps every file removed by a commit at
 	// or after this version, whatever its age: a consumer of the change
@@ -100,7 +105,7 @@ func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult,
 		o.Grace = time.Hour
 	}
 	if o.Parallel <= 0 {
-		o.Parallel = 32
+		o.Parallel = DefaultVacuumParallel
 	}
 	snap, err := t.Snapshot(ctx)
 	if err != nil {

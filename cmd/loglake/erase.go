@@ -68,18 +68,8 @@ whole procedure.`,
 			}
 			req.Regions = append(req.Regions, cfg)
 		}
-		for _, r := range replicas {
-			rp, err := regions.ParseReplica(r)
-			if err != nil {
-				return usageError{err}
-			}
-			if rp.Source, err = location(rp.Source); err != nil {
-				return err
-			}
-			if rp.Replica, err = location(rp.Replica); err != nil {
-				return err
-			}
-			req.Replicas = append(req.Replicas, rp)
+		if req.Replicas, err = parseReplicas(replicas); err != nil {
+			return err
 		}
 		rep, err := regions.Erase(cmd.Context(), req)
 		if rep != nil && len(rep.Tables) > 0 {

@@ -188,7 +188,7 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 	fl := cmd.Flags()
 	fl.StringVar(&landing, "landing", "", "landing location: a path or URL (file://, mem://, s3://, gs://, azblob://)")
 	fl.StringVar(&tableURL, "table", "", "Delta table location (created when the first batch commits)")
-	fl.StringVar(&stream, "stream", "default", "stream name: the txn appId is ingest:<stream>")
+	fl.StringVar(&stream, "stream", ingest.DefaultStream, "stream name: the txn appId is ingest:<stream>")
 	fl.StringVar(&format, "format", string(ingest.FormatNDJSON), "input format: ndjson, text or csv")
 	fl.StringVar(&schemaFile, "schema", "", "schema file for a new table (Delta schema JSON or \"name type, …\")")
 	fl.StringVar(&schemaMode, "schema-mode", string(ingest.SchemaRescue), "unknown fields: rescue (into _rescued_data) or addNewColumns")

@@ -213,7 +213,7 @@ A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
 	fl.StringVar(&retain, "retain", "", `retention, e.g. 168h or "interval 7 days" (default: the table's delta.deletedFileRetentionDuration)`)
 	fl.BoolVar(&force, "force", false, "allow a retention shorter than the table's")
 	fl.BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete nothing")
-	fl.IntVar(&parallel, "parallel", 32, "concurrent deletes")
+	fl.IntVar(&parallel, "parallel", table.DefaultVacuumParallel, "concurrent deletes")
 	rg.register(fl)
 	return cmd
 }
@@ -258,12 +258,7 @@ func (rg *regionalGuard) open(ctx context.Context, url string) (*table.Table, *r
 	guard := &regions.Guard{}
 	switch {
 	case same(cfg.Table):
-		consumers, closeFn, err := regions.EgressConsumers(ctx, cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer closeFn()
-		if guard, err = regions.NewGuard(ctx, consumers); err != nil {
+		if guard, err = regions.EgressGuard(ctx, cfg); err != nil {
 			return nil, nil, err
 		}
 	case slices.ContainsFunc(cfg.Routes(), func(r egress.Route) bool { return same(r.Table) }):

@@ -74,18 +74,8 @@ breach on stderr. See docs/status.md.`,
 				}
 				req.Regions = append(req.Regions, cfg)
 			}
-			for _, r := range replicas {
-				rp, err := regions.ParseReplica(r)
-				if err != nil {
-					return usageError{err}
-				}
-				if rp.Source, err = location(rp.Source); err != nil {
-					return err
-				}
-				if rp.Replica, err = location(rp.Replica); err != nil {
-					return err
-				}
-				req.Replicas = append(req.Replicas, rp)
+			if req.Replicas, err = parseReplicas(replicas); err != nil {
+				return err
 			}
 			if len(req.Regions)+len(req.Tables)+len(req.Replicas) == 0 {
 				return usageError{fmt.Errorf("nothing to report on: give region config files, table URLs or --replica")}
@@ -134,4 +124,24 @@ breach on stderr. See docs/status.md.`,
 	f.StringVar(&smallSize, "small-file-size", "", "data files below this size count as small (default 32MiB)")
 	f.DurationVar(&opts.Timeout, "timeout", regions.DefaultStatusTimeout, "time allowed to read one table or location")
 	root.AddCommand(cmd)
+}
+
+// parseReplicas parses --replica SOURCE_URL=REPLICA_URL values (of status
+// and erase), resolving both locations.
+func parseReplicas(values []string) ([]regions.Replica, error) {
+	var out []regions.Replica
+	for _, v := range values {
+		rp, err := regions.ParseReplica(v)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		if rp.Source, err = location(rp.Source); err != nil {
+			return nil, err
+		}
+		if rp.Replica, err = location(rp.Replica); err != nil {
+			return nil, err
+		}
+		out = append(out, rp)
+	}
+	return out, nil
 }

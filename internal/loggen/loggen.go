@@ -386,6 +386,20 @@ func (g *Generator) Lines() ([][]byte, error) {
 	return lines, nil
 }
 
+// GenerateLines writes the data set of opts to b (parallel files at once)
+// and returns its lines (Lines): the landing a test ingests, and what it
+// expects to find.
+func GenerateLines(ctx context.Context, b storage.Bucket, opts Options, parallel int) ([][]byte, error) {
+	g, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := g.Generate(ctx, b, parallel, nil); err != nil {
+		return nil, err
+	}
+	return g.Lines()
+}
+
 // LineKey identifies a generated line: trace_id|message for a JSON object
 // with valid UTF-8 (it becomes a row), else its raw bytes (a rescued line).
 func LineKey(line []byte) string {

@@ -10,10 +10,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/loglake/loglake/table"
-	"github.com/loglake/loglake/table/tabletest"
 )
 
 // Rows scans snap and returns every row as a JSON object (all columns,
@@ -85,19 +82,6 @@ func AddedBytes(t testing.TB, tbl *table.Table, after, upTo int64) (files int64,
 		}
 	}
 	return files, bytes
-}
-
-// Append writes n rows of tabletest.Rows starting at id first, in one
-// commit c (nil: a plain append), and returns the version.
-func Append(t testing.TB, tbl *table.Table, first int64, n int, c *table.Commit) int64 {
-	t.Helper()
-	rec := tabletest.Rows(first, n)
-	defer rec.Release()
-	v, err := tbl.Append(context.Background(), []arrow.Record{rec}, c)
-	if err != nil {
-		t.Fatalf("append: %v", err)
-	}
-	return v
 }
 
 // Latest returns tbl's latest snapshot, refreshed.

@@ -64,8 +64,8 @@ var HostileBaseIDs = seq(0, 20)
 func HostileBase(t testing.TB, b storage.Bucket) *table.Table {
 	t.Helper()
 	tbl := Create(t, b, map[string]string{"delta.checkpointInterval": "2"})
-	appendRows(t, tbl, 0, 10, nil)
-	appendRows(t, tbl, 10, 10, nil)
+	Append(t, tbl, 0, 10, nil)
+	Append(t, tbl, 10, 10, nil)
 	return tbl
 }
 

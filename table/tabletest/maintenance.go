@@ -23,7 +23,7 @@ func testMaintenance(t *testing.T, b storage.Bucket) {
 	ctx := context.Background()
 	tbl := Create(t, b, map[string]string{"delta.checkpointInterval": "3"})
 	for i := 0; i < 4; i++ {
-		appendRows(t, tbl, int64(i*25), 25, nil)
+		Append(t, tbl, int64(i*25), 25, nil)
 	}
 	if err := b.Put(ctx, "_loglake/state", []byte("x")); err != nil {
 		t.Fatal(err)

@@ -102,6 +102,21 @@ func Create(t testing.TB, b storage.Bucket, props map[string]string) *table.Tabl
 	return tbl
 }
 
+// Latest opens the table in b and returns it with its latest snapshot.
+func Latest(t testing.TB, b storage.Bucket) (*table.Table, *table.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
+	tbl, err := table.Open(ctx, b, nil)
+	if err != nil {
+		t.Fatalf("open %s: %v", b.URL(), err)
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		t.Fatalf("snapshot of %s: %v", b.URL(), err)
+	}
+	return tbl, snap
+}
+
 // IDs scans snap and returns every id, sorted.
 func IDs(t testing.TB, snap *table.Snapshot, filter string) []int64 {
 	t.Helper()
@@ -138,7 +153,20 @@ func seq(first int64, n int) []int64 {
 	return out
 }
 
-func appendRows(t testing.TB, tbl *table.Table, first int64, n int, c *table.Commit) int64 {
+// AppendBatches commits batches appends of rows rows each, ids 0 on in
+// order, and returns the last version: a table with history.
+func AppendBatches(t testing.TB, tbl *table.Table, batches, rows int) int64 {
+	t.Helper()
+	v := int64(-1)
+	for i := range batches {
+		v = Append(t, tbl, int64(i*rows), rows, nil)
+	}
+	return v
+}
+
+// Append commits Rows(first, n) to tbl as one commit (c: its txn and
+// options, may be nil) and returns its version.
+func Append(t testing.TB, tbl *table.Table, first int64, n int, c *table.Commit) int64 {
 	t.Helper()
 	rec := Rows(first, n)
 	defer rec.Release()
@@ -152,7 +180,7 @@ func appendRows(t testing.TB, tbl *table.Table, first int64, n int, c *table.Com
 func testCreateAppendScan(t *testing.T, b storage.Bucket) {
 	ctx := context.Background()
 	tbl := Create(t, b, nil)
-	if v := appendRows(t, tbl, 0, 1000, nil); v != 1 {
+	if v := Append(t, tbl, 0, 1000, nil); v != 1 {
 		t.Fatalf("first append at version %d, want 1", v)
 	}
 	reopened, err := table.Open(ctx, b, nil)
@@ -248,7 +276,7 @@ func testTxn(t *testing.T, b storage.Bucket) {
 	ctx := context.Background()
 	tbl := Create(t, b, nil)
 	c := &table.Commit{Operation: "STREAMING UPDATE", AppID: "ingest:test", AppVersion: 1}
-	appendRows(t, tbl, 0, 10, c)
+	Append(t, tbl, 0, 10, c)
 	rec := Rows(0, 10)
 	defer rec.Release()
 	if _, err := tbl.Append(ctx, []arrow.Record{rec}, c); !errors.Is(err, table.ErrAlreadyCommitted) {
@@ -296,7 +324,7 @@ func testTimeTravel(t *testing.T, b storage.Bucket) {
 	tbl := Create(t, b, map[string]string{"delta.checkpointInterval": "5"})
 	var times []time.Time
 	for i := 0; i < 12; i++ {
-		appendRows(t, tbl, int64(i*10), 10, nil)
+		Append(t, tbl, int64(i*10), 10, nil)
 		snap, err := tbl.Snapshot(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -359,7 +387,7 @@ func testRefresh(t *testing.T, b storage.Bucket) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		appendRows(t, writer, int64(i*5), 5, nil)
+		Append(t, writer, int64(i*5), 5, nil)
 		snap, err := reader.Snapshot(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -373,7 +401,7 @@ func testRefresh(t *testing.T, b storage.Bucket) {
 func testScanFilter(t *testing.T, b storage.Bucket) {
 	ctx := context.Background()
 	tbl := Create(t, b, nil)
-	appendRows(t, tbl, 0, 300, nil)
+	Append(t, tbl, 0, 300, nil)
 	snap, err := tbl.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
