@@ -57,6 +57,7 @@ type builder struct {
 	lines      []int64
 	trackLines bool
 	keyCache   []cachedKey // see lookup
+	posSlot    []uint16    // keyCache slot by field position, see lookup
 	// newCols, when not nil, collects unknown fields and the JSON kinds of
 	// their values, for SchemaAddNewColumns.
 	newCols map[string]valueKind
@@ -302,6 +303,7 @@ func (b *builder) ndjsonFields(data []byte) error {
 	}
 	s.pos++
 	s.ws()
+	field := 0
 	if s.pos < len(s.b) && s.b[s.pos] == '}' {
 		s.pos++
 	} else {
@@ -326,7 +328,8 @@ func (b *builder) ndjsonFields(data []byte) error {
 				b.scratch = unescape(b.scratch, kraw)
 				name = b.scratch[off:]
 			}
-			col := b.lookup(name)
+			col := b.lookup(field, name)
+			field++
 			vk, vraw, vesc, isInt, err := s.value(1)
 			if err != nil {
 				return err
@@ -372,14 +375,28 @@ func (b *builder) ndjsonFields(data []byte) error {
 // not columns, than the lower-cased retry that allocates), and unlike a
 // cache by field position it holds when lines order their fields
 // differently. Keys longer than maxCachedKey go to the mapping directly.
-func (b *builder) lookup(name []byte) int {
+//
+// field is the key's position in its line: the slot the key at that
+// position used last is tried first, which spares the hash when lines
+// keep their order.
+func (b *builder) lookup(field int, name []byte) int {
 	if len(name) > maxCachedKey {
 		return b.m.lookup(name)
 	}
 	if b.keyCache == nil {
 		b.keyCache = make([]cachedKey, keyCacheSize)
+		b.posSlot = make([]uint16, maxPosSlot)
 	}
-	k := &b.keyCache[fieldHash(name)&(keyCacheSize-1)]
+	if field < maxPosSlot {
+		if k := &b.keyCache[b.posSlot[field]]; k.set && string(k.name) == string(name) {
+			return k.col
+		}
+	}
+	slot := fieldHash(name) & (keyCacheSize - 1)
+	if field < maxPosSlot {
+		b.posSlot[field] = uint16(slot)
+	}
+	k := &b.keyCache[slot]
 	if k.set && string(k.name) == string(name) {
 		return k.col
 	}
@@ -392,6 +409,7 @@ func (b *builder) lookup(name []byte) int {
 const (
 	keyCacheSize = 512 // a power of two
 	maxCachedKey = 64
+	maxPosSlot   = 64 // fields per line with a remembered slot
 )
 
 // fieldHash mixes a key's length and its first and last 8 bytes: enough to

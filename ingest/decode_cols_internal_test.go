@@ -166,13 +166,27 @@ func TestKeyCache(t *testing.T) {
 		names = append(names, fmt.Sprintf("k%d", i))
 	}
 	r := rand.New(rand.NewPCG(3, 4))
-	for range 20000 {
-		name := names[r.IntN(len(names))]
-		if r.IntN(4) == 0 {
-			name = names[r.IntN(15)] // the columns, often
+	// Lines of fields: some keep the previous line's order, some reorder
+	// it, some bring other keys; positions run past maxPosSlot.
+	var line []string
+	for range 2000 {
+		switch r.IntN(3) {
+		case 0:
+			line = line[:0]
+			for range r.IntN(maxPosSlot + 10) {
+				name := names[r.IntN(len(names))]
+				if r.IntN(2) == 0 {
+					name = names[r.IntN(15)] // the columns, often
+				}
+				line = append(line, name)
+			}
+		case 1:
+			r.Shuffle(len(line), func(i, j int) { line[i], line[j] = line[j], line[i] })
 		}
-		if got, want := b.lookup([]byte(name)), m.lookup([]byte(name)); got != want {
-			t.Fatalf("lookup(%q) = %d, want %d", name, got, want)
+		for field, name := range line {
+			if got, want := b.lookup(field, []byte(name)), m.lookup([]byte(name)); got != want {
+				t.Fatalf("lookup(%d, %q) = %d, want %d", field, name, got, want)
+			}
 		}
 	}
 }
@@ -206,6 +220,61 @@ func TestSkipPlain(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestDecodeFallbacks runs lines through one builder, so its key cache
+// holds the earlier lines' keys and order, and checks the cases the fast
+// paths must hand back: reordered keys, duplicates (the last wins, as in
+// encoding/json), escaped keys, case variants, values out of a column's
+// range, bad UTF-8.
+func TestDecodeFallbacks(t *testing.T) {
+	m := allKinds(t)
+	b := newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
+	defer b.release()
+	f := &fileCtx{key: "k", keyJSON: []byte(`"k"`)}
+	type want struct{ s, by, ts, rescued string }
+	cases := []struct {
+		line string
+		want want
+	}{
+		{`{"ts":1795514400000,"s":"a","by":1}`, want{"a", "1", "1795514400000000", ""}},
+		{`{"by":2,"ts":1795514400001,"s":"b"}`, want{"b", "2", "1795514400001000", ""}},
+		{`{"s":"c","s":"d","by":3}`, want{"d", "3", "", ""}},
+		{`{"\u0073":"e","B\u0059":4}`, want{"e", "4", "", ""}},
+		{`{"S":"f","xA":1,"x\u0041":2}`, want{"f", "", "", `{"xA":1,"x\u0041":2,"_file":"k","_line":5}`}},
+		{`{"s":"g","by":300,"ts":1e300}`, want{"g", "", "", `{"by":300,"ts":1e300,"_file":"k","_line":6}`}},
+		{`{"s":"h","by":-129,"ts":-99999999999999999999}`, want{"h", "", "", `{"by":-129,"ts":-99999999999999999999,"_file":"k","_line":7}`}},
+		{"{\"s\":\"i\",\"b\xffy\":1}", want{"", "", "", `{"_file":"k","_line":8,"_error":"invalid UTF-8","_raw":"{\"s\":\"i\",\"b\ufffdy\":1}","_raw_base64":"eyJzIjoiaSIsImL/eSI6MX0="}`}},
+		{`{"ts":"2026-11-24 10:00:00+05:30","s":"j\u00e9","by":null}`, want{"jé", "", "1795494600000000", ""}},
+	}
+	b.reserve(len(cases))
+	for i, c := range cases {
+		b.ndjsonLine(f, int64(i+1), []byte(c.line))
+	}
+	rec := b.finish()
+	defer rec.Release()
+	str := func(col, row int) string {
+		a := rec.Column(col)
+		if a.IsNull(row) {
+			return ""
+		}
+		switch a := a.(type) {
+		case *array.String:
+			return a.Value(row)
+		case *array.Int8:
+			return fmt.Sprint(a.Value(row))
+		case *array.Timestamp:
+			return fmt.Sprint(int64(a.Value(row)))
+		}
+		t.Fatalf("column %d: %T", col, a)
+		return ""
+	}
+	for i, c := range cases {
+		got := want{str(m.byName["s"], i), str(m.byName["by"], i), str(m.ts, i), str(m.rescued, i)}
+		if got != c.want {
+			t.Errorf("line %s:\n got %+v\nwant %+v", c.line, got, c.want)
 		}
 	}
 }
