@@ -176,9 +176,11 @@ func (b *builder) commitRow(f *fileCtx, line int64, rescuedJSON []byte) {
 		day = int32(floorDiv(b.cells[m.ts].i, 86400e6))
 	}
 	b.cells[m.date] = cell{set: true, i: int64(day)}
-	for col, v := range f.pathVals {
-		if !b.cells[col].set {
-			b.cells[col] = cell{set: true, str: v}
+	if len(f.pathVals) > 0 { // ranging over an empty map still costs a call per row
+		for col, v := range f.pathVals {
+			if !b.cells[col].set {
+				b.cells[col] = cell{set: true, str: v}
+			}
 		}
 	}
 	for i := range b.cols {
