@@ -183,7 +183,8 @@ func asBytes[T any](s []T) []byte {
 // slices now belong to the array (the next rows get fresh ones).
 func (c *colBuf) array() arrow.Array {
 	if c.kind == kMap {
-		c.n, c.nulls = 0, 0
+		// The builder keeps the validity; the bitmap here only counted.
+		c.n, c.nulls, c.valid = 0, 0, c.valid[:0]
 		return c.mp.NewArray()
 	}
 	n := c.n

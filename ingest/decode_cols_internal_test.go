@@ -149,6 +149,11 @@ func TestColumnBuffers(t *testing.T) {
 			}
 		}
 		rec.Release()
+		for i, c := range b.cols { // nothing carried into the next record
+			if c.n != 0 || c.nulls != 0 || len(c.valid) != 0 || len(c.data) != 0 {
+				t.Fatalf("column %d keeps %d rows, %d nulls, %d bitmap bytes, %d data bytes", i, c.n, c.nulls, len(c.valid), len(c.data))
+			}
+		}
 		row += n
 	}
 }
