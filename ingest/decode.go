@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/csv"
 	"errors"
 	"io"
@@ -25,27 +26,6 @@ type cell struct {
 	f   float64
 }
 
-// colBuilder is a column's typed Arrow builder.
-type colBuilder struct {
-	kind kind
-	b    array.Builder
-	str  *array.StringBuilder
-	bin  *array.BinaryBuilder
-	i64  *array.Int64Builder
-	i32  *array.Int32Builder
-	i16  *array.Int16Builder
-	i8   *array.Int8Builder
-	f64  *array.Float64Builder
-	f32  *array.Float32Builder
-	bl   *array.BooleanBuilder
-	ts   *array.TimestampBuilder
-	d32  *array.Date32Builder
-	mp   *array.MapBuilder
-	// bytes and rows a string or binary column has held so far: reserve
-	// sizes the next chunk's data buffer from them.
-	bytes, rows int64
-}
-
 // fileCtx is what rows of one landing file share.
 type fileCtx struct {
 	key      string
@@ -62,7 +42,7 @@ type lineStats struct {
 type builder struct {
 	m          *mapping
 	mem        memory.Allocator
-	cols       []colBuilder
+	cols       []colBuf
 	cells      []cell
 	scratch    []byte
 	rescue     []byte // rescued fields of the current row: `"k":v,` pairs
@@ -76,7 +56,8 @@ type builder struct {
 	// reported with their source line.
 	lines      []int64
 	trackLines bool
-	keyCache   []cachedKey // by field position, see lookup
+	keyCache   []cachedKey // see lookup
+	posSlot    []uint16    // keyCache slot by field position, see lookup
 	// newCols, when not nil, collects unknown fields and the JSON kinds of
 	// their values, for SchemaAddNewColumns.
 	newCols map[string]valueKind
@@ -106,65 +87,26 @@ func newBuilder(m *mapping, mem memory.Allocator, ingestedAt time.Time, epochUni
 	b := &builder{m: m, mem: mem, cells: make([]cell, len(m.cols)), epochUnit: epochUnit}
 	b.ingestedAt = ingestedAt.UnixMicro()
 	b.ingestDay = int32(floorDiv(b.ingestedAt, 86400e6))
-	b.cols = make([]colBuilder, len(m.cols))
+	b.cols = make([]colBuf, len(m.cols))
 	for i, f := range m.schema.Fields() {
-		cb := colBuilder{kind: m.cols[i].kind, b: array.NewBuilder(mem, f.Type)}
-		switch x := cb.b.(type) {
-		case *array.StringBuilder:
-			cb.str = x
-		case *array.BinaryBuilder:
-			cb.bin = x
-		case *array.Int64Builder:
-			cb.i64 = x
-		case *array.Int32Builder:
-			cb.i32 = x
-		case *array.Int16Builder:
-			cb.i16 = x
-		case *array.Int8Builder:
-			cb.i8 = x
-		case *array.Float64Builder:
-			cb.f64 = x
-		case *array.Float32Builder:
-			cb.f32 = x
-		case *array.BooleanBuilder:
-			cb.bl = x
-		case *array.TimestampBuilder:
-			cb.ts = x
-		case *array.Date32Builder:
-			cb.d32 = x
-		case *array.MapBuilder:
-			cb.mp = x
-		}
-		b.cols[i] = cb
+		b.cols[i] = newColBuf(mem, m.cols[i].kind, f.Type)
 	}
 	return b
 }
 
-// reserve makes room for n more rows. String and binary columns also get
-// the bytes their previous rows took per row: growing a data buffer by
-// doubling copies and zeroes it again and again (measured: a tenth of the
-// decoders' CPU).
+// reserve makes room for n more rows.
 func (b *builder) reserve(n int) {
 	for i := range b.cols {
-		c := &b.cols[i]
-		c.b.Reserve(n)
-		var bb *array.BinaryBuilder
-		switch {
-		case c.str != nil:
-			bb = c.str.BinaryBuilder
-		case c.bin != nil:
-			bb = c.bin
-		}
-		if bb != nil && c.rows > 0 {
-			bb.ReserveData(int(c.bytes/c.rows*int64(n)) + int(c.bytes/c.rows*int64(n))/8)
-		}
+		b.cols[i].reserve(n)
 	}
 }
 
 // release frees the builders (after finish or on abort).
 func (b *builder) release() {
 	for _, c := range b.cols {
-		c.b.Release()
+		if c.mp != nil {
+			c.mp.Release()
+		}
 	}
 }
 
@@ -172,14 +114,7 @@ func (b *builder) release() {
 func (b *builder) finish() arrow.Record {
 	arrs := make([]arrow.Array, len(b.cols))
 	for i := range b.cols {
-		c := &b.cols[i]
-		switch {
-		case c.str != nil:
-			c.bytes, c.rows = c.bytes+int64(c.str.DataLen()), c.rows+int64(c.str.Len())
-		case c.bin != nil:
-			c.bytes, c.rows = c.bytes+int64(c.bin.DataLen()), c.rows+int64(c.bin.Len())
-		}
-		arrs[i] = c.b.NewArray()
+		arrs[i] = b.cols[i].array()
 	}
 	n := int64(0)
 	if len(arrs) > 0 {
@@ -241,43 +176,30 @@ func (b *builder) commitRow(f *fileCtx, line int64, rescuedJSON []byte) {
 		day = int32(floorDiv(b.cells[m.ts].i, 86400e6))
 	}
 	b.cells[m.date] = cell{set: true, i: int64(day)}
-	for col, v := range f.pathVals {
-		if !b.cells[col].set {
-			b.cells[col] = cell{set: true, str: v}
+	if len(f.pathVals) > 0 { // ranging over an empty map still costs a call per row
+		for col, v := range f.pathVals {
+			if !b.cells[col].set {
+				b.cells[col] = cell{set: true, str: v}
+			}
 		}
 	}
 	for i := range b.cols {
 		c := &b.cols[i]
 		v := &b.cells[i]
 		if !v.set {
-			c.b.AppendNull()
+			c.appendNull()
 			continue
 		}
 		switch c.kind {
-		case kString:
-			c.str.BinaryBuilder.Append(v.str)
-		case kBinary:
-			c.bin.Append(v.str)
-		case kLong:
-			c.i64.Append(v.i)
-		case kInt:
-			c.i32.Append(int32(v.i))
-		case kShort:
-			c.i16.Append(int16(v.i))
-		case kByte:
-			c.i8.Append(int8(v.i))
-		case kDouble:
-			c.f64.Append(v.f)
-		case kFloat:
-			c.f32.Append(float32(v.f))
-		case kBool:
-			c.bl.Append(v.i != 0)
-		case kTimestamp:
-			c.ts.Append(arrow.Timestamp(v.i))
-		case kDate:
-			c.d32.Append(arrow.Date32(v.i))
+		case kString, kBinary:
+			c.appendBytes(v.str)
+		case kDouble, kFloat:
+			c.appendFloat(v.f)
 		case kMap:
+			c.row(true)
 			b.appendMap(c.mp, v.str)
+		default:
+			c.appendInt(v.i)
 		}
 	}
 }
@@ -449,25 +371,65 @@ func (b *builder) ndjsonFields(data []byte) error {
 	return nil
 }
 
-// lookup is mapping.lookup for the field-th field of a line, through a
-// cache of the name last seen at that position: lines of one source mostly
-// repeat their key order, and comparing a short key is cheaper than hashing
-// it.
+// lookup is mapping.lookup through a small cache of the keys seen last,
+// indexed by a hash of the key's bytes: comparing a short key with the
+// cached copy is far cheaper than a Go map lookup (and, for keys that are
+// not columns, than the lower-cased retry that allocates), and unlike a
+// cache by field position it holds when lines order their fields
+// differently. Keys longer than maxCachedKey go to the mapping directly.
+//
+// field is the key's position in its line: the slot the key at that
+// position used last is tried first, which spares the hash when lines
+// keep their order.
 func (b *builder) lookup(field int, name []byte) int {
-	if field >= len(b.keyCache) {
-		if field >= 64 {
-			return b.m.lookup(name)
-		}
-		b.keyCache = append(b.keyCache, make([]cachedKey, field+1-len(b.keyCache))...)
+	if len(name) > maxCachedKey {
+		return b.m.lookup(name)
 	}
-	k := &b.keyCache[field]
-	if k.set && bytes.Equal(k.name, name) {
+	if b.keyCache == nil {
+		b.keyCache = make([]cachedKey, keyCacheSize)
+		b.posSlot = make([]uint16, maxPosSlot)
+	}
+	if field < maxPosSlot {
+		if k := &b.keyCache[b.posSlot[field]]; k.set && string(k.name) == string(name) {
+			return k.col
+		}
+	}
+	slot := fieldHash(name) & (keyCacheSize - 1)
+	if field < maxPosSlot {
+		b.posSlot[field] = uint16(slot)
+	}
+	k := &b.keyCache[slot]
+	if k.set && string(k.name) == string(name) {
 		return k.col
 	}
 	k.col = b.m.lookup(name)
 	k.name = append(k.name[:0], name...)
 	k.set = true
 	return k.col
+}
+
+const (
+	keyCacheSize = 512 // a power of two
+	maxCachedKey = 64
+	maxPosSlot   = 64 // fields per line with a remembered slot
+)
+
+// fieldHash mixes a key's length and its first and last 8 bytes: enough to
+// spread the few dozen keys of a log source over the cache.
+func fieldHash(name []byte) uint64 {
+	n := len(name)
+	var lo, hi uint64
+	if n >= 8 {
+		lo = binary.LittleEndian.Uint64(name)
+		hi = binary.LittleEndian.Uint64(name[n-8:])
+	} else {
+		for i, c := range name {
+			lo |= uint64(c) << (8 * i)
+		}
+	}
+	h := (lo ^ uint64(n)) * 0x9E3779B97F4A7C15
+	h ^= hi * 0xC2B2AE3D27D4EB4F
+	return h ^ h>>29 ^ h>>47
 }
 
 type cachedKey struct {
