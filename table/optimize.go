@@ -10,8 +10,7 @@ import (
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/loglake/loglake/storage"
 )
@@ -33,9 +32,17 @@ type OptimizeOptions struct {
 	// their file order.
 	SortBy []string
 	// SortMemory bounds the decoded bytes sorted at once with SortBy
-	// (default 256 MiB); a partition larger than that is written as several
-	// sorted runs.
+	// (default DefaultSortMemory). A partition larger than that is sorted
+	// in runs spilled to SpillDir and merged, so its files still cover
+	// adjacent key ranges; the merge holds one small batch per run.
 	SortMemory int64
+	// SpillDir is the local directory for the sorted runs of SortBy
+	// (default os.TempDir()). They are removed when Optimize returns; a
+	// killed process leaves them behind there, never in the table.
+	SpillDir string
+	// Writer configures the Parquet encoding of the new files (nil: the
+	// append writer's defaults).
+	Writer *WriterOptions
 	// DryRun plans without writing anything.
 	DryRun bool
 }
@@ -64,6 +71,11 @@ type OptimizeResult struct {
 	Metrics map[string]any `json:"operationMetrics,omitempty"`
 }
 
+// DefaultSortMemory is OptimizeOptions.SortMemory's default: small enough
+// that one run, its concatenation and the Go heap's headroom stay well
+// inside the 512 MiB a 2 GiB OPTIMIZE may use (docs/maintenance.md).
+const DefaultSortMemory = 64 << 20
+
 // optimizeBin is one partition's files to compact together.
 type optimizeBin struct {
 	files []*Add
@@ -91,7 +103,7 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 		o.MinFiles = 2
 	}
 	if o.SortMemory <= 0 {
-		o.SortMemory = 256 << 20
+		o.SortMemory = DefaultSortMemory
 	}
 	res := &OptimizeResult{Version: -1, DryRun: o.DryRun}
 	for {
@@ -364,7 +376,7 @@ func (t *Table) compact(ctx context.Context, snap *Snapshot, plan [][]optimizeBi
 		}
 	}()
 	for _, bins := range plan {
-		w, err := t.NewWriter(snap, &WriteOptions{TargetFileSize: o.TargetSize})
+		w, err := t.NewWriter(snap, &WriteOptions{TargetFileSize: o.TargetSize, Writer: o.Writer})
 		if err != nil {
 			return adds, err
 		}
@@ -379,22 +391,19 @@ func (t *Table) compact(ctx context.Context, snap *Snapshot, plan [][]optimizeBi
 }
 
 func (t *Table) compactPartition(ctx context.Context, snap *Snapshot, w *Writer, bins []optimizeBin, o *OptimizeOptions, sortIdx []int) error {
-	var pending []arrow.Record
-	var pendingBytes int64
-	release := func() {
-		for _, r := range pending {
-			r.Release()
+	var sorter *partitionSorter
+	if sortIdx != nil {
+		order, err := newRowOrder(w.Schema(), sortIdx)
+		if err != nil {
+			return err
 		}
-		pending, pendingBytes = nil, 0
-	}
-	defer release()
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
+		sorter = &partitionSorter{w: w, order: order, mem: memory.DefaultAllocator, runMemory: o.SortMemory, spillDir: o.SpillDir}
+		for _, b := range bins {
+			for _, f := range b.files {
+				sorter.totalRows += max(numRecords(f), 0)
+			}
 		}
-		err := writeSorted(ctx, w, pending, sortIdx)
-		release()
-		return err
+		defer sorter.release()
 	}
 	for _, b := range bins {
 		sc, err := snap.scanFiles(b.files, nil)
@@ -410,54 +419,23 @@ func (t *Table) compactPartition(ctx context.Context, snap *Snapshot, w *Writer,
 				sc.Close()
 				return err
 			}
-			if sortIdx == nil {
+			if sorter != nil {
+				err = sorter.add(ctx, rec)
+			} else {
 				err = w.Write(ctx, rec)
 				rec.Release()
-				if err != nil {
-					sc.Close()
-					return err
-				}
-				continue
 			}
-			pending = append(pending, rec)
-			if pendingBytes += recordBytes(rec); pendingBytes >= o.SortMemory {
-				if err := flush(); err != nil {
-					sc.Close()
-					return err
-				}
+			if err != nil {
+				sc.Close()
+				return err
 			}
 		}
 		sc.Close()
 	}
-	return flush()
-}
-
-// writeSorted sorts recs by the columns sortIdx (ascending, nulls last)
-// with Arrow's sort kernel and writes them to w.
-func writeSorted(ctx context.Context, w *Writer, recs []arrow.Record, sortIdx []int) error {
-	tbl := array.NewTableFromRecords(recs[0].Schema(), recs)
-	defer tbl.Release()
-	keys := make(compute.SortOptions, len(sortIdx))
-	for i, c := range sortIdx {
-		keys[i] = compute.SortKey{ColumnIndex: c, Order: compute.SortOrderAscending, NullPlacement: compute.SortNullsAtEnd}
+	if sorter != nil {
+		return sorter.finish(ctx)
 	}
-	out, err := compute.CallFunction(ctx, "sort", keys, compute.NewDatum(tbl))
-	if err != nil {
-		return fmt.Errorf("table: sorting rows: %w", err)
-	}
-	defer out.Release()
-	td, ok := out.(*compute.TableDatum)
-	if !ok {
-		return fmt.Errorf("table: sort returned %s, want a table", out.Kind())
-	}
-	tr := array.NewTableReader(td.Value, DefaultBatchRows)
-	defer tr.Release()
-	for tr.Next() {
-		if err := w.Write(ctx, tr.Record()); err != nil {
-			return err
-		}
-	}
-	return tr.Err()
+	return nil
 }
 
 // jsonList renders values as the JSON array string Delta stores in
