@@ -17,6 +17,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/loglake/loglake/internal/rsstest"
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 )
@@ -147,7 +148,7 @@ func BenchmarkOptimizeVsDuckDB(b *testing.B) {
 		b.ReportMetric(lw/dw, "loglake/duckdb")
 		b.ReportMetric(lc/dc, "cpu-loglake/duckdb")
 		b.Logf("%d files, %.1f MiB, %d rows: OPTIMIZE median %.2f s (%.2f CPU-s), DuckDB COPY median %.2f s (%.2f CPU-s), %d alternating runs; load %s",
-			files, float64(inBytes)/(1<<20), rows, lw, lc, dw, dc, runs, loadAvg())
+			files, float64(inBytes)/(1<<20), rows, lw, lc, dw, dc, runs, rsstest.LoadAvg())
 	}
 }
 
