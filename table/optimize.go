@@ -405,37 +405,96 @@ func (t *Table) compactPartition(ctx context.Context, snap *Snapshot, w *Writer,
 		}
 		defer sorter.release()
 	}
-	for _, b := range bins {
-		sc, err := snap.scanFiles(b.files, nil)
+	recs, stop := prefetch(ctx, snap, bins)
+	defer stop()
+	for it := range recs {
+		if it.err != nil {
+			return it.err
+		}
+		var err error
+		if sorter != nil {
+			err = sorter.add(ctx, it.rec)
+		} else {
+			err = w.Write(ctx, it.rec)
+			it.rec.Release()
+		}
 		if err != nil {
 			return err
 		}
-		for {
-			rec, err := sc.Next(ctx)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				sc.Close()
-				return err
-			}
-			if sorter != nil {
-				err = sorter.add(ctx, rec)
-			} else {
-				err = w.Write(ctx, rec)
-				rec.Release()
-			}
-			if err != nil {
-				sc.Close()
-				return err
-			}
-		}
-		sc.Close()
+	}
+	// The reader stops without a word when ctx ends: never take that for
+	// the end of the rows.
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if sorter != nil {
 		return sorter.finish(ctx)
 	}
 	return nil
+}
+
+// scanned is one record (or the error) of prefetch.
+type scanned struct {
+	rec arrow.Record
+	err error
+}
+
+// prefetch reads the rows of bins on its own goroutine, one record ahead
+// of the caller, so that decoding the next record overlaps encoding the
+// last one (each is about half of a compaction's CPU). The caller owns the
+// records it receives; an error is the last item. stop ends the reader and
+// releases what it had read ahead; it must be called.
+func prefetch(ctx context.Context, snap *Snapshot, bins []optimizeBin) (recs <-chan scanned, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan scanned, 1)
+	done := make(chan struct{})
+	send := func(it scanned) bool {
+		select {
+		case ch <- it:
+			return true
+		case <-ctx.Done():
+			if it.rec != nil {
+				it.rec.Release()
+			}
+			return false
+		}
+	}
+	go func() {
+		defer close(done)
+		defer close(ch)
+		for _, b := range bins {
+			sc, err := snap.scanFiles(b.files, nil)
+			if err != nil {
+				send(scanned{err: err})
+				return
+			}
+			for {
+				rec, err := sc.Next(ctx)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					sc.Close()
+					send(scanned{err: err})
+					return
+				}
+				if !send(scanned{rec: rec}) {
+					sc.Close()
+					return
+				}
+			}
+			sc.Close()
+		}
+	}()
+	return ch, func() {
+		cancel()
+		for it := range ch {
+			if it.rec != nil {
+				it.rec.Release()
+			}
+		}
+		<-done
+	}
 }
 
 // jsonList renders values as the JSON array string Delta stores in
