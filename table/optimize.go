@@ -86,9 +86,10 @@ type optimizeBin struct {
 // TargetSize, in one commit of removes and adds all marked dataChange=false
 // (operation OPTIMIZE), so readers of the change feed and concurrent blind
 // appends are unaffected (see checkConflict). The rows are read with the
-// scan reader and written with the append writer, one partition at a time,
-// so memory is bounded by one row group per column plus, with SortBy,
-// SortMemory. When a concurrent OPTIMIZE or DELETE removed files it planned
+// scan reader (one record ahead, on its own goroutine) and written with the
+// append writer, one partition at a time, so memory is bounded by one row
+// group per column plus, with SortBy, one sort run of SortMemory (an
+// external merge sort: see optimize_sort.go). When a concurrent OPTIMIZE or DELETE removed files it planned
 // to compact, it re-plans on the newer snapshot, and reports nothing to do
 // when nothing is left.
 func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeResult, error) {
