@@ -41,7 +41,8 @@ type OptimizeOptions struct {
 	// killed process leaves them behind there, never in the table.
 	SpillDir string
 	// Writer configures the Parquet encoding of the new files (nil: the
-	// append writer's defaults).
+	// append writer's defaults but zstd level
+	// DefaultOptimizeCompressionLevel).
 	Writer *WriterOptions
 	// DryRun plans without writing anything.
 	DryRun bool
@@ -76,6 +77,12 @@ type OptimizeResult struct {
 // inside the 512 MiB a 2 GiB OPTIMIZE may use (docs/maintenance.md).
 const DefaultSortMemory = 64 << 20
 
+// DefaultOptimizeCompressionLevel is the zstd level of the files OPTIMIZE
+// writes when OptimizeOptions.Writer is nil. The codec is two thirds of
+// OPTIMIZE's CPU at the codec's default (3); level 1 takes a quarter less
+// CPU for files 2% larger (measured on log rows, docs/maintenance.md).
+const DefaultOptimizeCompressionLevel = 1
+
 // optimizeBin is one partition's files to compact together.
 type optimizeBin struct {
 	files []*Add
@@ -105,6 +112,9 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 	}
 	if o.SortMemory <= 0 {
 		o.SortMemory = DefaultSortMemory
+	}
+	if o.Writer == nil {
+		o.Writer = &WriterOptions{CompressionLevel: DefaultOptimizeCompressionLevel}
 	}
 	res := &OptimizeResult{Version: -1, DryRun: o.DryRun}
 	for {
