@@ -3,29 +3,23 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/loglake/loglake/ingest"
 	"github.com/loglake/loglake/internal/loggen"
+	"github.com/loglake/loglake/internal/rsstest"
 	"github.com/loglake/loglake/storage"
 )
-
-// rssBudget is issue #3's bound on the peak RSS of `loglake ingest` while
-// it ingests one 2 GiB landing batch.
-const rssBudget = 512 << 20
 
 // TestIngestPeakRSS builds the loglake binary, ingests a 2 GiB landing
 // batch (LOGLAKE_TEST_INGEST_RSS_BYTES overrides the size) with
@@ -38,39 +32,20 @@ func TestIngestPeakRSS(t *testing.T) {
 	if os.Getenv("LOGLAKE_TEST_INGEST_RSS") == "" {
 		t.Skip("set LOGLAKE_TEST_INGEST_RSS=1 to ingest 2 GiB with the loglake binary and check its peak RSS < 512 MiB (takes minutes)")
 	}
-	size := int64(2 << 30)
-	if s := os.Getenv("LOGLAKE_TEST_INGEST_RSS_BYTES"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 64<<20 {
-			t.Fatalf("LOGLAKE_TEST_INGEST_RSS_BYTES=%q: want a byte count of at least 64 MiB", s)
-		}
-		size = n
-	}
+	size := rsstest.Size(t, "LOGLAKE_TEST_INGEST_RSS_BYTES", 2<<30)
 	ctx := context.Background()
-
-	bin := filepath.Join(t.TempDir(), "loglake")
-	build := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "github.com/loglake/loglake/cmd/loglake")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building loglake: %v\n%s", err, out)
-	}
+	bin := rsstest.Build(t)
 	landing, gen := rssLanding(t, size)
 
 	tableDir := filepath.Join(t.TempDir(), "table")
-	cmd := exec.CommandContext(ctx, bin, "ingest", "--once", "--quiet",
+	run := rsstest.Run(ctx, t, bin, "ingest", "--once", "--quiet",
 		"--landing", "file://"+landing, "--table", "file://"+tableDir,
 		"--max-bytes", strconv.FormatInt(2*size, 10), "--max-files", "100000")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("loglake ingest: %v\n%s", err, stderr.String())
-	}
-	elapsed := time.Since(start)
-	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
+	elapsed, peak := run.Elapsed, run.PeakRSS
 
 	var sum ingest.Summary
-	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
-		t.Fatalf("summary: %v\n%s", err, stdout.String())
+	if err := json.Unmarshal(run.Stdout, &sum); err != nil {
+		t.Fatalf("summary: %v\n%s", err, run.Stdout)
 	}
 	if sum.Files != gen.Files || sum.Rows != gen.Lines || sum.Bytes != gen.Stored || sum.Commits != 1 {
 		t.Errorf("summary: %d files, %d rows, %d bytes, %d commits; want %d files, %d rows, %d bytes in 1 commit",
@@ -95,17 +70,17 @@ func TestIngestPeakRSS(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(sizes)
-	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+	mib := rsstest.MiB
 	var list []string
 	for _, s := range sizes {
 		list = append(list, mib(s))
 	}
-	t.Logf("%s landing, %d rows in %v: %.1f MB/s, %.0f rows/s; peak RSS %s (budget %s); %d data files, %s in all: %s",
+	t.Logf("%s landing, %d rows in %v: %.1f MB/s, %.0f rows/s; peak RSS %s (budget %s); %d data files, %s in all: %s; load %s",
 		mib(gen.Stored), sum.Rows, elapsed.Round(time.Millisecond), float64(gen.Stored)/1e6/elapsed.Seconds(),
-		float64(sum.Rows)/elapsed.Seconds(), mib(peak), mib(rssBudget), len(sizes), mib(total), strings.Join(list, ", "))
+		float64(sum.Rows)/elapsed.Seconds(), mib(peak), mib(rsstest.Budget), len(sizes), mib(total), strings.Join(list, ", "), rsstest.LoadAvg())
 
-	if peak >= rssBudget {
-		t.Errorf("peak RSS %s, want < %s", mib(peak), mib(rssBudget))
+	if peak >= rsstest.Budget {
+		t.Errorf("peak RSS %s, want < %s", mib(peak), mib(rsstest.Budget))
 	}
 	// Sensible files: every one at least 1 MiB, and on average a quarter of
 	// the default target size at least (or the whole output in one file).

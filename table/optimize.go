@@ -10,8 +10,7 @@ import (
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/loglake/loglake/storage"
 )
@@ -33,9 +32,18 @@ type OptimizeOptions struct {
 	// their file order.
 	SortBy []string
 	// SortMemory bounds the decoded bytes sorted at once with SortBy
-	// (default 256 MiB); a partition larger than that is written as several
-	// sorted runs.
+	// (default DefaultSortMemory). A partition larger than that is sorted
+	// in runs spilled to SpillDir and merged, so its files still cover
+	// adjacent key ranges; the merge holds one small batch per run.
 	SortMemory int64
+	// SpillDir is the local directory for the sorted runs of SortBy
+	// (default os.TempDir()). They are removed when Optimize returns; a
+	// killed process leaves them behind there, never in the table.
+	SpillDir string
+	// Writer configures the Parquet encoding of the new files (nil: the
+	// append writer's defaults but zstd level
+	// DefaultOptimizeCompressionLevel).
+	Writer *WriterOptions
 	// DryRun plans without writing anything.
 	DryRun bool
 }
@@ -64,6 +72,17 @@ type OptimizeResult struct {
 	Metrics map[string]any `json:"operationMetrics,omitempty"`
 }
 
+// DefaultSortMemory is OptimizeOptions.SortMemory's default: small enough
+// that one run, its concatenation and the Go heap's headroom stay well
+// inside the 512 MiB a 2 GiB OPTIMIZE may use (docs/maintenance.md).
+const DefaultSortMemory = 64 << 20
+
+// DefaultOptimizeCompressionLevel is the zstd level of the files OPTIMIZE
+// writes when OptimizeOptions.Writer is nil. The codec is two thirds of
+// OPTIMIZE's CPU at the codec's default (3); level 1 takes a quarter less
+// CPU for files 2% larger (measured on log rows, docs/maintenance.md).
+const DefaultOptimizeCompressionLevel = 1
+
 // optimizeBin is one partition's files to compact together.
 type optimizeBin struct {
 	files []*Add
@@ -74,9 +93,10 @@ type optimizeBin struct {
 // TargetSize, in one commit of removes and adds all marked dataChange=false
 // (operation OPTIMIZE), so readers of the change feed and concurrent blind
 // appends are unaffected (see checkConflict). The rows are read with the
-// scan reader and written with the append writer, one partition at a time,
-// so memory is bounded by one row group per column plus, with SortBy,
-// SortMemory. When a concurrent OPTIMIZE or DELETE removed files it planned
+// scan reader (one record ahead, on its own goroutine) and written with the
+// append writer, one partition at a time, so memory is bounded by one row
+// group per column plus, with SortBy, one sort run of SortMemory (an
+// external merge sort: see optimize_sort.go). When a concurrent OPTIMIZE or DELETE removed files it planned
 // to compact, it re-plans on the newer snapshot, and reports nothing to do
 // when nothing is left.
 func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeResult, error) {
@@ -91,7 +111,10 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 		o.MinFiles = 2
 	}
 	if o.SortMemory <= 0 {
-		o.SortMemory = 256 << 20
+		o.SortMemory = DefaultSortMemory
+	}
+	if o.Writer == nil {
+		o.Writer = &WriterOptions{CompressionLevel: DefaultOptimizeCompressionLevel}
 	}
 	res := &OptimizeResult{Version: -1, DryRun: o.DryRun}
 	for {
@@ -364,7 +387,7 @@ func (t *Table) compact(ctx context.Context, snap *Snapshot, plan [][]optimizeBi
 		}
 	}()
 	for _, bins := range plan {
-		w, err := t.NewWriter(snap, &WriteOptions{TargetFileSize: o.TargetSize})
+		w, err := t.NewWriter(snap, &WriteOptions{TargetFileSize: o.TargetSize, Writer: o.Writer})
 		if err != nil {
 			return adds, err
 		}
@@ -379,85 +402,110 @@ func (t *Table) compact(ctx context.Context, snap *Snapshot, plan [][]optimizeBi
 }
 
 func (t *Table) compactPartition(ctx context.Context, snap *Snapshot, w *Writer, bins []optimizeBin, o *OptimizeOptions, sortIdx []int) error {
-	var pending []arrow.Record
-	var pendingBytes int64
-	release := func() {
-		for _, r := range pending {
-			r.Release()
-		}
-		pending, pendingBytes = nil, 0
-	}
-	defer release()
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		err := writeSorted(ctx, w, pending, sortIdx)
-		release()
-		return err
-	}
-	for _, b := range bins {
-		sc, err := snap.scanFiles(b.files, nil)
+	var sorter *partitionSorter
+	if sortIdx != nil {
+		order, err := newRowOrder(w.Schema(), sortIdx)
 		if err != nil {
 			return err
 		}
-		for {
-			rec, err := sc.Next(ctx)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				sc.Close()
-				return err
-			}
-			if sortIdx == nil {
-				err = w.Write(ctx, rec)
-				rec.Release()
-				if err != nil {
-					sc.Close()
-					return err
-				}
-				continue
-			}
-			pending = append(pending, rec)
-			if pendingBytes += recordBytes(rec); pendingBytes >= o.SortMemory {
-				if err := flush(); err != nil {
-					sc.Close()
-					return err
-				}
+		sorter = &partitionSorter{w: w, order: order, mem: memory.DefaultAllocator, runMemory: o.SortMemory, spillDir: o.SpillDir}
+		for _, b := range bins {
+			for _, f := range b.files {
+				sorter.totalRows += max(numRecords(f), 0)
 			}
 		}
-		sc.Close()
+		defer sorter.release()
 	}
-	return flush()
-}
-
-// writeSorted sorts recs by the columns sortIdx (ascending, nulls last)
-// with Arrow's sort kernel and writes them to w.
-func writeSorted(ctx context.Context, w *Writer, recs []arrow.Record, sortIdx []int) error {
-	tbl := array.NewTableFromRecords(recs[0].Schema(), recs)
-	defer tbl.Release()
-	keys := make(compute.SortOptions, len(sortIdx))
-	for i, c := range sortIdx {
-		keys[i] = compute.SortKey{ColumnIndex: c, Order: compute.SortOrderAscending, NullPlacement: compute.SortNullsAtEnd}
-	}
-	out, err := compute.CallFunction(ctx, "sort", keys, compute.NewDatum(tbl))
-	if err != nil {
-		return fmt.Errorf("table: sorting rows: %w", err)
-	}
-	defer out.Release()
-	td, ok := out.(*compute.TableDatum)
-	if !ok {
-		return fmt.Errorf("table: sort returned %s, want a table", out.Kind())
-	}
-	tr := array.NewTableReader(td.Value, DefaultBatchRows)
-	defer tr.Release()
-	for tr.Next() {
-		if err := w.Write(ctx, tr.Record()); err != nil {
+	recs, stop := prefetch(ctx, snap, bins)
+	defer stop()
+	for it := range recs {
+		if it.err != nil {
+			return it.err
+		}
+		var err error
+		if sorter != nil {
+			err = sorter.add(ctx, it.rec)
+		} else {
+			err = w.Write(ctx, it.rec)
+			it.rec.Release()
+		}
+		if err != nil {
 			return err
 		}
 	}
-	return tr.Err()
+	// The reader stops without a word when ctx ends: never take that for
+	// the end of the rows.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if sorter != nil {
+		return sorter.finish(ctx)
+	}
+	return nil
+}
+
+// scanned is one record (or the error) of prefetch.
+type scanned struct {
+	rec arrow.Record
+	err error
+}
+
+// prefetch reads the rows of bins on its own goroutine, one record ahead
+// of the caller, so that decoding the next record overlaps encoding the
+// last one (each is about half of a compaction's CPU). The caller owns the
+// records it receives; an error is the last item. stop ends the reader and
+// releases what it had read ahead; it must be called.
+func prefetch(ctx context.Context, snap *Snapshot, bins []optimizeBin) (recs <-chan scanned, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan scanned, 1)
+	done := make(chan struct{})
+	send := func(it scanned) bool {
+		select {
+		case ch <- it:
+			return true
+		case <-ctx.Done():
+			if it.rec != nil {
+				it.rec.Release()
+			}
+			return false
+		}
+	}
+	go func() {
+		defer close(done)
+		defer close(ch)
+		for _, b := range bins {
+			sc, err := snap.scanFiles(b.files, nil)
+			if err != nil {
+				send(scanned{err: err})
+				return
+			}
+			for {
+				rec, err := sc.Next(ctx)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					sc.Close()
+					send(scanned{err: err})
+					return
+				}
+				if !send(scanned{rec: rec}) {
+					sc.Close()
+					return
+				}
+			}
+			sc.Close()
+		}
+	}()
+	return ch, func() {
+		cancel()
+		for it := range ch {
+			if it.rec != nil {
+				it.rec.Release()
+			}
+		}
+		<-done
+	}
 }
 
 // jsonList renders values as the JSON array string Delta stores in

@@ -3,31 +3,24 @@
 package table_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
-	"strconv"
+	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/loglake/loglake/internal/rsstest"
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 )
-
-// optimizeRSSBudget is issue 10's bound on the peak RSS of `loglake
-// optimize` compacting 2 GiB of small files.
-const optimizeRSSBudget = 512 << 20
 
 // TestOptimizePeakRSS builds the loglake binary, builds a file:// table of
 // LOGLAKE_TEST_OPTIMIZE_RSS_BYTES (default 2 GiB) of Parquet in ~1 MiB
@@ -35,14 +28,15 @@ const optimizeRSSBudget = 512 << 20
 // a child process and checks the child's peak RSS (rusage maxrss) against
 // 512 MiB and the row count before and after (the snapshot's stats, and
 // DuckDB's count over the new files). It runs once plain and once with
-// --sort-by service,ts (which holds up to 256 MiB of decoded rows to sort).
+// --sort-by service,ts (an external sort: runs of 64 MiB of decoded rows
+// spilled to the temp dir and merged); the sorted run also checks that the
+// new files cover non-overlapping service ranges.
 //
 // To keep the build to seconds, 64 distinct files are written with the
 // table writer and each is hard-linked LOGLAKE_TEST_OPTIMIZE_RSS_BYTES /
 // (64 × file size) times under new names (one Add per name), so the input
 // holds every row that many times; OPTIMIZE still decodes and re-encodes
-// every byte. It takes minutes (9 min for 2 GiB plain at load 7-11 on 2
-// cores; the sorted run fails today, docs/maintenance.md), so it runs only with
+// every byte. It takes minutes (docs/maintenance.md), so it runs only with
 // LOGLAKE_TEST_OPTIMIZE_RSS=1:
 //
 //	LOGLAKE_TEST_OPTIMIZE_RSS=1 go test -run TestOptimizePeakRSS -v -timeout 60m ./table
@@ -50,20 +44,9 @@ func TestOptimizePeakRSS(t *testing.T) {
 	if os.Getenv("LOGLAKE_TEST_OPTIMIZE_RSS") == "" {
 		t.Skip("set LOGLAKE_TEST_OPTIMIZE_RSS=1 to compact 2 GiB with the loglake binary and check its peak RSS < 512 MiB (takes minutes)")
 	}
-	size := int64(2 << 30)
-	if s := os.Getenv("LOGLAKE_TEST_OPTIMIZE_RSS_BYTES"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 64<<20 {
-			t.Fatalf("LOGLAKE_TEST_OPTIMIZE_RSS_BYTES=%q: want a byte count of at least 64 MiB", s)
-		}
-		size = n
-	}
+	size := rsstest.Size(t, "LOGLAKE_TEST_OPTIMIZE_RSS_BYTES", 2<<30)
 	ctx := context.Background()
-	bin := filepath.Join(t.TempDir(), "loglake")
-	build := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "github.com/loglake/loglake/cmd/loglake")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building loglake: %v\n%s", err, out)
-	}
+	bin := rsstest.Build(t)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -77,21 +60,10 @@ func TestOptimizePeakRSS(t *testing.T) {
 			files, rows, bytesIn := smallFileTable(t, dir, size)
 			t.Logf("built %d files, %d rows, %.1f MiB in %v", files, rows, float64(bytesIn)/(1<<20), time.Since(start).Round(time.Millisecond))
 
-			cmd := exec.CommandContext(ctx, bin, append([]string{"optimize", "file://" + dir, "-o", "json"}, tc.args...)...)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			start = time.Now()
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("loglake optimize: %v\n%s", err, stderr.String())
-			}
-			elapsed := time.Since(start)
-			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-			peak := ru.Maxrss << 10 // KiB on Linux
-			cpu := time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
-
+			run := rsstest.Run(ctx, t, bin, append([]string{"optimize", "file://" + dir, "-o", "json"}, tc.args...)...)
 			var res table.OptimizeResult
-			if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-				t.Fatalf("result: %v\n%s", err, stdout.String())
+			if err := json.Unmarshal(run.Stdout, &res); err != nil {
+				t.Fatalf("result: %v\n%s", err, run.Stdout)
 			}
 			if res.NumRemovedFiles != files || res.Rows != rows || res.NumRemovedBytes != bytesIn {
 				t.Errorf("removed %d files, %d rows, %d bytes; want %d, %d, %d", res.NumRemovedFiles, res.Rows, res.NumRemovedBytes, files, rows, bytesIn)
@@ -116,6 +88,9 @@ func TestOptimizePeakRSS(t *testing.T) {
 			if len(after) != res.NumAddedFiles {
 				t.Errorf("%d live files, want the %d OPTIMIZE added", len(after), res.NumAddedFiles)
 			}
+			if tc.args != nil {
+				checkClustered(t, after, "service")
+			}
 			// An independent count: DuckDB reads the new files' footers.
 			var paths []string
 			for _, a := range after {
@@ -137,16 +112,46 @@ func TestOptimizePeakRSS(t *testing.T) {
 			if counted != rows {
 				t.Errorf("DuckDB counts %d rows in the compacted files, want %d", counted, rows)
 			}
-			mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+			mib := rsstest.MiB
 			t.Logf("optimize %s: %d files (%s) → %d files (%s), %d rows in %v (%.1f MB/s of input, %v CPU); peak RSS %s (budget %s); load %s",
 				tc.name, res.NumRemovedFiles, mib(res.NumRemovedBytes), res.NumAddedFiles, mib(res.NumAddedBytes), rows,
-				elapsed.Round(time.Millisecond), float64(bytesIn)/1e6/elapsed.Seconds(), cpu.Round(time.Millisecond),
-				mib(peak), mib(optimizeRSSBudget), loadAvg())
-			if peak >= optimizeRSSBudget {
-				t.Errorf("peak RSS %s, want < %s", mib(peak), mib(optimizeRSSBudget))
+				run.Elapsed.Round(time.Millisecond), float64(bytesIn)/1e6/run.Elapsed.Seconds(), run.CPU.Round(time.Millisecond),
+				mib(run.PeakRSS), mib(rsstest.Budget), rsstest.LoadAvg())
+			if run.PeakRSS >= rsstest.Budget {
+				t.Errorf("peak RSS %s, want < %s", mib(run.PeakRSS), mib(rsstest.Budget))
 			}
 		})
 	}
+}
+
+// checkClustered fails t unless files, ordered by their minimum of the
+// string column col, cover ranges that do not overlap (each file's maximum
+// is at most the next file's minimum: one key may span a file boundary).
+func checkClustered(t *testing.T, files []*table.Add, col string) {
+	t.Helper()
+	type span struct{ lo, hi string }
+	var spans []span
+	for _, f := range files {
+		st, err := table.ParseStats(f.Stats)
+		if err != nil || st == nil {
+			t.Fatalf("stats of %s: %v", f.Path, err)
+		}
+		lo, ok1 := st.Min(col)
+		hi, ok2 := st.Max(col)
+		if !ok1 || !ok2 {
+			continue
+		}
+		spans = append(spans, span{lo.(string), hi.(string)})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return strings.Compare(a.lo, b.lo) })
+	var list []string
+	for i, s := range spans {
+		list = append(list, s.lo+".."+s.hi)
+		if i > 0 && spans[i-1].hi > s.lo {
+			t.Errorf("%s ranges overlap: [%s, %s] and [%s, %s]", col, spans[i-1].lo, spans[i-1].hi, s.lo, s.hi)
+		}
+	}
+	t.Logf("%s ranges of the %d files: %s", col, len(spans), strings.Join(list, " "))
 }
 
 // smallFileTable creates a table of log rows in dir holding about size
@@ -216,20 +221,6 @@ func smallFileTable(t testing.TB, dir string, size int64) (files int, rows, byte
 		}
 	}
 	return copies * len(src), int64(copies * distinct * perFile), int64(copies) * srcBytes
-}
-
-// loadAvg is the 1/5/15-minute load average, for the log of a measurement
-// taken on a shared machine.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // localPath is the file of a file:// table at dir that a log path names.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -377,4 +378,70 @@ func TestOptimizeRace(t *testing.T) {
 	if n != 18+3 {
 		t.Fatalf("%d data files stored, want 18 compacted + 3 new", n)
 	}
+}
+
+// A partition larger than SortMemory is sorted in spilled runs and merged:
+// its rows still come out as one sorted sequence, so the files OPTIMIZE
+// rolls cover adjacent, non-overlapping ranges of the first sort key (a
+// sort of each run alone would give every file the whole range), and the
+// runs' temporary files are gone afterwards.
+func TestOptimizeSortBySpills(t *testing.T) {
+	ctx := context.Background()
+	tbl := tabletest.Create(t, openMem(t), nil)
+	const per = 4000
+	for _, i := range []int{7, 2, 11, 0, 5, 9, 1, 10, 3, 8, 4, 6} { // ids out of order
+		appendN(t, tbl, int64(i*per), per)
+	}
+	rows := rowStrings(t, latest(t, tbl))
+	spill := t.TempDir()
+	res, err := tbl.Optimize(ctx, &table.OptimizeOptions{
+		SortBy: []string{"msg", "id"}, SortMemory: 32 << 10, SpillDir: spill, TargetSize: 64 << 10,
+		// Row groups of 1,000 rows flush often, so files roll at the target.
+		Writer: &table.WriterOptions{RowGroupRows: 1000},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NumRemovedFiles != 36 {
+		t.Fatalf("compacted %d files, want all 36", res.NumRemovedFiles)
+	}
+	snap := latest(t, tbl)
+	if got := rowStrings(t, snap); !slices.Equal(got, rows) {
+		t.Fatalf("rows changed: %d before, %d after", len(rows), len(got))
+	}
+	if left, err := os.ReadDir(spill); err != nil || len(left) != 0 {
+		t.Fatalf("spill dir holds %d entries after OPTIMIZE (%v)", len(left), err)
+	}
+	// Per partition, the files ordered by their minimum message must not
+	// overlap: each one's maximum is below the next one's minimum.
+	type span struct{ min, max string }
+	byDate := map[string][]span{}
+	for _, f := range snap.Files() {
+		st, err := table.ParseStats(f.Stats)
+		if err != nil || st == nil {
+			t.Fatalf("stats of %s: %v", f.Path, err)
+		}
+		lo, ok1 := st.Min("msg")
+		hi, ok2 := st.Max("msg")
+		if !ok1 || !ok2 {
+			continue // a file of only the null messages (nulls sort last)
+		}
+		d := *f.PartitionValues["date"]
+		byDate[d] = append(byDate[d], span{lo.(string), hi.(string)})
+	}
+	if len(byDate) != 3 {
+		t.Fatalf("files of %d dates, want 3", len(byDate))
+	}
+	for d, spans := range byDate {
+		if len(spans) < 2 {
+			t.Fatalf("date %s: %d files with messages; want several to check their ranges (result %+v)", d, len(spans), res)
+		}
+		slices.SortFunc(spans, func(a, b span) int { return strings.Compare(a.min, b.min) })
+		for i := 1; i < len(spans); i++ {
+			if spans[i-1].max >= spans[i].min {
+				t.Errorf("date %s: file ranges overlap: [%q, %q] and [%q, %q]", d, spans[i-1].min, spans[i-1].max, spans[i].min, spans[i].max)
+			}
+		}
+	}
+	t.Logf("%d files → %d files", res.NumRemovedFiles, res.NumAddedFiles)
 }

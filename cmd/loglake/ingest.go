@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -73,12 +72,7 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 		if overlaps(lu, tu) {
 			return usagef("--landing %s and --table %s overlap: the table would ingest its own files; give each its own location", landing, tableURL)
 		}
-		// A soft limit makes the GC collect before GOGC's 2x headroom
-		// would take the heap past it. GOMEMLIMIT wins unless the flag is
-		// given explicitly.
-		if memLimit > 0 && (os.Getenv("GOMEMLIMIT") == "" || cmd.Flags().Changed("memory-limit")) {
-			debug.SetMemoryLimit(memLimit)
-		}
+		applyMemoryLimit(cmd, memLimit)
 		base := slog.LevelWarn
 		if !once && !dryRun {
 			base = slog.LevelInfo

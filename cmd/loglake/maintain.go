@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"github.com/loglake/loglake/egress"
 	"io"
+	"os"
+	"runtime/debug"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -24,10 +26,24 @@ func init() {
 	root.AddCommand(optimizeCmd(), deleteCmd(), vacuumCmd())
 }
 
+// defaultOptimizeMemoryLimit is the soft memory limit of `loglake
+// optimize`: compacting 2 GiB must stay under 512 MiB RSS (issue 10), and
+// the limit leaves room for memory the Go heap does not count.
+const defaultOptimizeMemoryLimit = 384 << 20
+
+// applyMemoryLimit sets a soft Go memory limit of limit bytes (0: none), so
+// that the GC collects before GOGC's 2x headroom would take the heap past
+// it. GOMEMLIMIT wins unless the --memory-limit flag is given explicitly.
+func applyMemoryLimit(cmd *cobra.Command, limit int64) {
+	if limit > 0 && (os.Getenv("GOMEMLIMIT") == "" || cmd.Flags().Changed("memory-limit")) {
+		debug.SetMemoryLimit(limit)
+	}
+}
+
 func optimizeCmd() *cobra.Command {
 	var rg regionalGuard
 	var where, sortBy string
-	var target int64
+	var target, memLimit int64
 	var minFiles int
 	var dryRun bool
 	cmd := &cobra.Command{
@@ -54,6 +70,7 @@ See docs/maintenance.md.`,
 		if minFiles < 0 {
 			return usagef("--min-files %d: want 0 or more", minFiles)
 		}
+		applyMemoryLimit(cmd, memLimit)
 		ctx := cmd.Context()
 		t, guard, err := rg.open(ctx, args[0])
 		if err != nil {
@@ -87,7 +104,9 @@ See docs/maintenance.md.`,
 	fl.StringVar(&where, "where", "", "only partitions matching this predicate over partition columns")
 	sizeVar(fl, &target, "target-size", 128<<20, "size to pack files toward; larger files are left alone (e.g. 128MiB)")
 	fl.IntVar(&minFiles, "min-files", 2, "compact a partition only when it has at least this many small files")
-	fl.StringVar(&sortBy, "sort-by", "", "comma-separated columns to cluster rewritten rows by (e.g. region,ts)")
+	fl.StringVar(&sortBy, "sort-by", "", "comma-separated columns to cluster rewritten rows by (e.g. region,ts); large partitions spill sorted runs to the temp dir ($TMPDIR)")
+	sizeVar(fl, &memLimit, "memory-limit", defaultOptimizeMemoryLimit,
+		"soft Go memory limit (debug.SetMemoryLimit), e.g. 512MiB; 0: none (GOMEMLIMIT, if set, wins over the default)")
 	fl.BoolVar(&dryRun, "dry-run", false, "report what would be compacted; write nothing")
 	rg.register(fl)
 	return cmd
