@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -249,11 +250,15 @@ func (t *Table) upgradeProtocol(read *Snapshot, c *Commit, proto *Protocol) ([]A
 // version v-1 only once a checkpoint past it is older than the retention,
 // so the check (one Stat) is made only when this commit comes later than
 // half the retention after its read version was committed (half: room for
-// clock skew between writers). Commit v-1 still existing proves the version
-// was free (cleanup deletes oldest first). Otherwise the commit counts only
-// if the latest snapshot shows it; if not, it fails with ErrConflict and
-// the caller retries on a fresh snapshot (the commits in between are gone,
-// so conflicts with them cannot be checked).
+// clock skew between writers). Cleanup deletes only below a checkpoint and
+// never deletes the newest one, so no checkpoint past the version (one
+// listing of the log from it) proves the version was never cleaned, hence
+// free. (Commit v-1 existing proves nothing: another slow writer's stray
+// commit may stand in a cleaned v-1 until it deletes it — the fleet
+// benchmark lost commits that way.) Otherwise the commit counts only if
+// the latest snapshot shows it; if not, it fails with ErrConflict and the
+// caller retries on a fresh snapshot (the commits in between are gone, so
+// conflicts with them cannot be checked).
 func (t *Table) checkNotCleaned(ctx context.Context, read *Snapshot, version int64, c *Commit, actions []Action) error {
 	if version == 0 {
 		return nil
@@ -261,9 +266,9 @@ func (t *Table) checkNotCleaned(ctx context.Context, read *Snapshot, version int
 	if read != nil && !t.mayBeCleaned(read) {
 		return nil
 	}
-	_, err := t.bucket.Stat(ctx, CommitKey(version-1))
-	if err == nil || !errors.Is(err, storage.ErrNotFound) {
-		return nil // present (or unknown: the usual case, assume so)
+	files, err := listLog(ctx, t.bucket, version+1, -1)
+	if err != nil || !slices.ContainsFunc(files, logFile.isCheckpoint) {
+		return nil // never cleaned (or unknown: the usual case, assume so)
 	}
 	latest, err := newTable(t.bucket, &Options{Now: t.now, NoLogCleanup: true}).Snapshot(ctx)
 	if err != nil {

@@ -30,10 +30,16 @@ type Snapshot struct {
 	// nothing can have expired.
 	tombstoneFloor int64
 
+	// The schema and the sorted file list are built on first use, apart:
+	// every append asks for the schema, and sorting all live files for it
+	// made each commit cost O(n log n) in the table's file count (the
+	// fleet benchmark's 100,000-file central table).
 	once     sync.Once
-	sorted   []*Add
 	schema   *Schema
 	schemaEr error
+
+	sortOnce sync.Once
+	sorted   []*Add
 
 	statsOnce sync.Once
 	stats     []*Stats // parsed stats of sorted[i]; nil: not kept (see fileStats)
@@ -60,7 +66,10 @@ func (s *Snapshot) Schema() (*Schema, error) {
 // Files returns the live data files, sorted by path. The slice is shared:
 // callers must not modify it.
 func (s *Snapshot) Files() []*Add {
-	s.init()
+	s.sortOnce.Do(func() {
+		s.sorted = slices.Collect(maps.Values(s.files))
+		slices.SortFunc(s.sorted, func(a, b *Add) int { return cmpString(a.Path, b.Path) })
+	})
 	return s.sorted
 }
 
@@ -105,8 +114,6 @@ func (s *Snapshot) SizeBytes() int64 {
 
 func (s *Snapshot) init() {
 	s.once.Do(func() {
-		s.sorted = slices.Collect(maps.Values(s.files))
-		slices.SortFunc(s.sorted, func(a, b *Add) int { return cmpString(a.Path, b.Path) })
 		if s.metadata != nil {
 			s.schema, s.schemaEr = ParseSchema(s.metadata.SchemaString)
 		} else {

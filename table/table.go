@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -278,6 +279,21 @@ func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
 			}
 		}
 		return cur, nil
+	}
+	if t.mayBeCleaned(cur) {
+		// The commits read may be strays: a writer slower than the log
+		// retention puts its commit into a version cleanup deleted and
+		// deletes it only once it finds out (checkNotCleaned). A checkpoint
+		// past them says the log went on without them: start over from it.
+		// Only a snapshot older than half the retention pays this listing.
+		last := commits[len(commits)-1].version
+		files, err := listLog(ctx, t.bucket, last+1, -1)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(files, logFile.isCheckpoint) {
+			return t.load(ctx, -1)
+		}
 	}
 	next := cur.clone()
 	for _, c := range commits {
