@@ -126,7 +126,7 @@ benchlogs=$(cached benchlogs "$(srckey internal/benchlogs/benchlogs.go go.mod)")
 ingest_bytes=${LOGLAKE_BENCH_INGEST_BYTES:-300000000}
 cold=0
 compgen -G "$benchlogs/*-$ingest_bytes/_complete" >/dev/null || cold=60
-part ingest $((200 + cold)) bin/ingestbench -loglake bin/loglake -data "$benchlogs" -bytes "$ingest_bytes" \
+part ingest $((190 + cold)) bin/ingestbench -loglake bin/loglake -data "$benchlogs" -bytes "$ingest_bytes" \
 	-runs "${LOGLAKE_BENCH_INGEST_RUNS:-3}" -shapes "${LOGLAKE_BENCH_INGEST_SHAPES:-}"
 if [[ -n ${LOGLAKE_BENCH_INGEST_1GIB:-} ]]; then
 	part ingest1g 600 bin/ingestbench -loglake bin/loglake -data "$benchlogs" -bytes 1073741824 \
@@ -149,15 +149,15 @@ part table 90 gobench -skip 'LogGrowth|OptimizeVsDuckDB' ./table/...
 # OPTIMIZE vs DuckDB's COPY on 100 small files (LOGLAKE_BENCH_OPTIMIZE_FILES,
 # _RUNS), and the peak RSS of `loglake optimize` compacting 2 GiB, plain and
 # with --sort-by (LOGLAKE_TEST_OPTIMIZE_RSS_BYTES scales it).
-part optimize 30 gobench -bench OptimizeVsDuckDB ./table
-part optimizerss 180 env LOGLAKE_TEST_OPTIMIZE_RSS=1 "$GO" test -run '^TestOptimizePeakRSS$' -v -count=1 -timeout 60m ./table
+part optimize 40 gobench -bench OptimizeVsDuckDB ./table
+part optimizerss 200 env LOGLAKE_TEST_OPTIMIZE_RSS=1 "$GO" test -run '^TestOptimizePeakRSS$' -v -count=1 -timeout 60m ./table
 # History growth, one writer, retention on and off (docs/maintenance.md):
 # 12,500 commits 8 minutes apart span the same 69 days as the issue's
 # 100,000 a minute apart, so the 30-day log and 7-day tombstone retention
 # act as there, at an eighth of the commits (the run without retention
 # costs the square of the commits: every checkpoint rewrites every
 # tombstone). LOGLAKE_BENCH_LOG_COMMITS, _STEP, _COMMITS_OFF override.
-part history 60 env LOGLAKE_BENCH_LOG_COMMITS="${LOGLAKE_BENCH_LOG_COMMITS:-12500}" \
+part history 50 env LOGLAKE_BENCH_LOG_COMMITS="${LOGLAKE_BENCH_LOG_COMMITS:-12500}" \
 	LOGLAKE_BENCH_LOG_STEP="${LOGLAKE_BENCH_LOG_STEP:-8m}" bash -c 'gobench -bench LogGrowth ./table'
 # The central commit rate: 50 regions × LOGLAKE_BENCH_COMMIT_VERSIONS source
 # versions on file://, S3, GCS and Azure; source → central latency.
@@ -170,11 +170,11 @@ part clone 60 gobench ./replicate
 central=$(cached central "$(srckey query/central_bench_test.go table storage go.mod)")/table
 cold=0
 [[ -e $central/_loglake_bench_done ]] || cold=240
-part query $((140 + cold)) env LOGLAKE_BENCH_CENTRAL_DIR="$central" bash -c 'gobench ./query'
+part query $((160 + cold)) env LOGLAKE_BENCH_CENTRAL_DIR="$central" bash -c 'gobench ./query'
 part e2e 30 gobench -bench EndToEnd ./regions
 part fleet 30 gobench -bench Fleet ./regions
 # The live fork runbook on the emulators (freshness per step).
-part livefork 120 env LOGLAKE_INTEGRATION=1 "$GO" test -run '^TestLiveFork$' -v -count=1 -timeout 30m ./integration
+part livefork 90 env LOGLAKE_INTEGRATION=1 "$GO" test -run '^TestLiveFork$' -v -count=1 -timeout 30m ./integration
 part rest 20 gobench -skip IngestShapes ./ingest ./storage ./internal/... ./cmd/...
 
 echo
