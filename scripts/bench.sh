@@ -126,7 +126,7 @@ benchlogs=$(cached benchlogs "$(srckey internal/benchlogs/benchlogs.go go.mod)")
 ingest_bytes=${LOGLAKE_BENCH_INGEST_BYTES:-300000000}
 cold=0
 compgen -G "$benchlogs/*-$ingest_bytes/_complete" >/dev/null || cold=60
-part ingest $((190 + cold)) bin/ingestbench -loglake bin/loglake -data "$benchlogs" -bytes "$ingest_bytes" \
+part ingest $((180 + cold)) bin/ingestbench -loglake bin/loglake -data "$benchlogs" -bytes "$ingest_bytes" \
 	-runs "${LOGLAKE_BENCH_INGEST_RUNS:-3}" -shapes "${LOGLAKE_BENCH_INGEST_SHAPES:-}"
 if [[ -n ${LOGLAKE_BENCH_INGEST_1GIB:-} ]]; then
 	part ingest1g 600 bin/ingestbench -loglake bin/loglake -data "$benchlogs" -bytes 1073741824 \
@@ -162,7 +162,7 @@ part history 50 env LOGLAKE_BENCH_LOG_COMMITS="${LOGLAKE_BENCH_LOG_COMMITS:-1250
 # The central commit rate: 50 regions × LOGLAKE_BENCH_COMMIT_VERSIONS source
 # versions on file://, S3, GCS and Azure; source → central latency.
 export LOGLAKE_BENCH_COMMIT_VERSIONS=${LOGLAKE_BENCH_COMMIT_VERSIONS:-2}
-part egress 100 gobench ./egress
+part egress 90 gobench ./egress
 part clone 60 gobench ./replicate
 # The central-like table (20 regions × 500 commits = 10,000 files) is built
 # once per version of its generator and of the table writer, under CACHE,
@@ -175,7 +175,7 @@ part e2e 30 gobench -bench EndToEnd ./regions
 part fleet 30 gobench -bench Fleet ./regions
 # The live fork runbook on the emulators (freshness per step).
 part livefork 90 env LOGLAKE_INTEGRATION=1 "$GO" test -run '^TestLiveFork$' -v -count=1 -timeout 30m ./integration
-part rest 20 gobench -skip IngestShapes ./ingest ./storage ./internal/... ./cmd/...
+part rest 40 gobench -skip IngestShapes ./ingest ./storage ./internal/... ./cmd/...
 
 echo
 echo "=== summary (whole output in $OUT; load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
