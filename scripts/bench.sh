@@ -138,12 +138,12 @@ fi
 rsslanding=$(cached ingestrss "$(srckey internal/loggen go.mod)")
 cold=0
 compgen -G "$rsslanding/loglake-rss-landing-*/.complete" >/dev/null || cold=60
-part ingestrss $((90 + cold)) env LOGLAKE_TEST_INGEST_RSS=1 TMPDIR="$rsslanding" \
+part ingestrss $((70 + cold)) env LOGLAKE_TEST_INGEST_RSS=1 TMPDIR="$rsslanding" \
 	"$GO" test -run '^TestIngestPeakRSS$' -v -count=1 -timeout 60m ./ingest
 # The ingested-files index at 10 M landed keys (stored size, restart time,
 # heap, peak RSS; LOGLAKE_BENCH_INDEX_KEYS scales it) and at 10,000 one-file
 # batches (objects and bytes stored), docs/ingest.md.
-part index 50 env LOGLAKE_BENCH_INDEX=1 "$GO" test -run '^(TestIndexAt10MKeys|TestIndexSegmentsStayBounded)$' -v -count=1 \
+part index 70 env LOGLAKE_BENCH_INDEX=1 "$GO" test -run '^(TestIndexAt10MKeys|TestIndexSegmentsStayBounded)$' -v -count=1 \
 	-timeout 30m ./ingest
 part table 90 gobench -skip 'LogGrowth|OptimizeVsDuckDB' ./table/...
 # OPTIMIZE vs DuckDB's COPY on 100 small files (LOGLAKE_BENCH_OPTIMIZE_FILES,
