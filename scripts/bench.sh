@@ -149,7 +149,7 @@ part table 90 gobench -skip 'LogGrowth|OptimizeVsDuckDB' ./table/...
 # OPTIMIZE vs DuckDB's COPY on 100 small files (LOGLAKE_BENCH_OPTIMIZE_FILES,
 # _RUNS), and the peak RSS of `loglake optimize` compacting 2 GiB, plain and
 # with --sort-by (LOGLAKE_TEST_OPTIMIZE_RSS_BYTES scales it).
-part optimize 40 gobench -bench OptimizeVsDuckDB ./table
+part optimize 120 gobench -bench OptimizeVsDuckDB ./table
 part optimizerss 300 env LOGLAKE_TEST_OPTIMIZE_RSS=1 "$GO" test -run '^TestOptimizePeakRSS$' -v -count=1 -timeout 60m ./table
 # History growth, one writer, retention on and off (docs/maintenance.md):
 # 12,500 commits 8 minutes apart span the same 69 days as the issue's
