@@ -145,12 +145,12 @@ part ingestrss $((70 + cold)) env LOGLAKE_TEST_INGEST_RSS=1 TMPDIR="$rsslanding"
 # batches (objects and bytes stored), docs/ingest.md.
 part index 70 env LOGLAKE_BENCH_INDEX=1 "$GO" test -run '^(TestIndexAt10MKeys|TestIndexSegmentsStayBounded)$' -v -count=1 \
 	-timeout 30m ./ingest
-part table 90 gobench -skip 'LogGrowth|OptimizeVsDuckDB' ./table/...
+part table 150 gobench -skip 'LogGrowth|OptimizeVsDuckDB' ./table/...
 # OPTIMIZE vs DuckDB's COPY on 100 small files (LOGLAKE_BENCH_OPTIMIZE_FILES,
 # _RUNS), and the peak RSS of `loglake optimize` compacting 2 GiB, plain and
 # with --sort-by (LOGLAKE_TEST_OPTIMIZE_RSS_BYTES scales it).
 part optimize 120 gobench -bench OptimizeVsDuckDB ./table
-part optimizerss 300 env LOGLAKE_TEST_OPTIMIZE_RSS=1 "$GO" test -run '^TestOptimizePeakRSS$' -v -count=1 -timeout 60m ./table
+part optimizerss 420 env LOGLAKE_TEST_OPTIMIZE_RSS=1 "$GO" test -run '^TestOptimizePeakRSS$' -v -count=1 -timeout 60m ./table
 # History growth, one writer, retention on and off (docs/maintenance.md):
 # 12,500 commits 8 minutes apart span the same 69 days as the issue's
 # 100,000 a minute apart, so the 30-day log and 7-day tombstone retention
@@ -163,7 +163,7 @@ part history 50 env LOGLAKE_BENCH_LOG_COMMITS="${LOGLAKE_BENCH_LOG_COMMITS:-1250
 # versions on file://, S3, GCS and Azure; source → central latency.
 export LOGLAKE_BENCH_COMMIT_VERSIONS=${LOGLAKE_BENCH_COMMIT_VERSIONS:-2}
 part egress 90 gobench ./egress
-part clone 60 gobench ./replicate
+part clone 150 gobench ./replicate
 # The central-like table (20 regions × 500 commits = 10,000 files) is built
 # once per version of its generator and of the table writer, under CACHE,
 # with its OPTIMIZEd copies beside it.
@@ -171,7 +171,7 @@ central=$(cached central "$(srckey query/central_bench_test.go table storage go.
 cold=0
 [[ -e $central/_loglake_bench_done ]] || cold=240
 part query $((160 + cold)) env LOGLAKE_BENCH_CENTRAL_DIR="$central" bash -c 'gobench ./query'
-part e2e 30 gobench -bench EndToEnd ./regions
+part e2e 60 gobench -bench EndToEnd ./regions
 part fleet 30 gobench -bench Fleet ./regions
 # The live fork runbook on the emulators (freshness per step).
 part livefork 90 env LOGLAKE_INTEGRATION=1 "$GO" test -run '^TestLiveFork$' -v -count=1 -timeout 30m ./integration
