@@ -283,6 +283,11 @@ func parseScalar(s string, t DataType) (any, error) {
 			return parseTimestamp(s)
 		}
 	case DecimalType:
+		// arrow-go parses with big.Float, which accepts "Inf" and then
+		// panics converting it: a decimal must start with a digit or '.'.
+		if digits := strings.TrimLeft(s, "+-"); digits == "" || !(digits[0] == '.' || digits[0] >= '0' && digits[0] <= '9') {
+			return nil, fmt.Errorf("%q is not a decimal", s)
+		}
 		return decimal128.FromString(s, int32(t.Precision), int32(t.Scale))
 	}
 	return nil, fmt.Errorf("type %s cannot be a partition or stats value", t)
