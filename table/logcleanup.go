@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"sort"
 	"time"
 )
 
@@ -162,16 +161,9 @@ func (t *Table) expiredLog(ctx context.Context, cutoff time.Time, interval int64
 			return keep, files, err
 		}
 	}
-	var firstErr error
-	i := sort.Search(len(commits), func(i int) bool {
-		ct, err := t.commitTime(ctx, commits[i])
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return ct > target
-	})
-	if firstErr != nil {
-		return 0, nil, firstErr
+	i, err := t.searchCommitTime(ctx, commits, target)
+	if err != nil {
+		return 0, nil, err
 	}
 	if i == 0 {
 		return 0, nil, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, cutoff.UTC().Format(time.RFC3339))

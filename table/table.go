@@ -354,16 +354,9 @@ func (t *Table) VersionAsOf(ctx context.Context, ts time.Time) (int64, error) {
 		}
 	}
 	target := ts.UnixMilli()
-	var firstErr error
-	i := sort.Search(len(commits), func(i int) bool {
-		ct, err := t.commitTime(ctx, commits[i])
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return ct > target
-	})
-	if firstErr != nil {
-		return 0, firstErr
+	i, err := t.searchCommitTime(ctx, commits, target)
+	if err != nil {
+		return 0, err
 	}
 	if i == 0 {
 		return 0, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, ts.UTC().Format(time.RFC3339))
@@ -422,4 +415,19 @@ func checkpointInterval(md *Metadata) int64 {
 		}
 	}
 	return 100
+}
+
+// searchCommitTime returns the index of the first of commits (in version
+// order) whose commit time is after target milliseconds, reading as few
+// commits as a binary search needs.
+func (t *Table) searchCommitTime(ctx context.Context, commits []logFile, target int64) (int, error) {
+	var firstErr error
+	i := sort.Search(len(commits), func(i int) bool {
+		ct, err := t.commitTime(ctx, commits[i])
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		return ct > target
+	})
+	return i, firstErr
 }
