@@ -283,14 +283,48 @@ func parseScalar(s string, t DataType) (any, error) {
 			return parseTimestamp(s)
 		}
 	case DecimalType:
-		// arrow-go parses with big.Float, which accepts "Inf" and then
-		// panics converting it: a decimal must start with a digit or '.'.
-		if digits := strings.TrimLeft(s, "+-"); digits == "" || !(digits[0] == '.' || digits[0] >= '0' && digits[0] <= '9') {
+		// arrow-go parses with big.Float, which accepts "Inf", hex and
+		// exponents that overflow to ±Inf, and then panics converting
+		// them: only a plain decimal with a short exponent gets there.
+		if !isPlainDecimal(s) {
 			return nil, fmt.Errorf("%q is not a decimal", s)
 		}
 		return decimal128.FromString(s, int32(t.Precision), int32(t.Scale))
 	}
 	return nil, fmt.Errorf("type %s cannot be a partition or stats value", t)
+}
+
+// isPlainDecimal reports whether s is [+-]digits[.digits][e[+-]digits]
+// with at least one digit and an exponent of at most four digits, which
+// is every decimal Delta writers produce (partition values and JSON
+// stats) and keeps big.Float far from overflow.
+func isPlainDecimal(s string) bool {
+	mantissa, exponent, hasExp := strings.Cut(strings.ToLower(trimSign(s)), "e")
+	whole, frac, _ := strings.Cut(mantissa, ".")
+	if whole+frac == "" || !allDigits(whole) || !allDigits(frac) {
+		return false
+	}
+	if !hasExp {
+		return true
+	}
+	exponent = trimSign(exponent)
+	return exponent != "" && len(exponent) <= 4 && allDigits(exponent)
+}
+
+func trimSign(s string) string {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		return s[1:]
+	}
+	return s
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func parseDate(s string) (time.Time, error) {
