@@ -121,11 +121,19 @@ func readLastCheckpoint(ctx context.Context, b storage.Bucket) (lastCheckpoint, 
 		return lastCheckpoint{}, false, err
 	}
 	var lc lastCheckpoint
-	if json.Unmarshal(data, &lc) != nil || lc.Version < 0 {
+	if json.Unmarshal(data, &lc) != nil || lc.Version < 0 ||
+		lc.Parts != nil && (*lc.Parts < 0 || *lc.Parts > maxHintParts) {
 		return lastCheckpoint{}, false, nil
 	}
 	return lc, true, nil
 }
+
+// maxHintParts bounds the part count a _last_checkpoint hint may name:
+// opening from the hint builds one key per part before reading any, so a
+// corrupt "parts":1e12 would exhaust memory. No real checkpoint has more
+// (Spark writes millions of actions per part); a hint beyond it is
+// ignored and the log is listed, which sees only the parts that exist.
+const maxHintParts = 100_000
 
 // segment is what log replay reads to build version `version`: a checkpoint
 // (optional) and the contiguous commits after it.

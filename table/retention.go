@@ -45,7 +45,9 @@ func ParseInterval(s string) (time.Duration, error) {
 		if !ok {
 			return 0, fmt.Errorf("table: bad interval %q: unknown unit %q", s, fields[i+1])
 		}
-		if n > int64(1<<62)/int64(unit) {
+		// The sum, not only each term, stays within 2^62 ns (146 years):
+		// wrapped around it would be a negative retention.
+		if n > int64(1<<62)/int64(unit) || time.Duration(n)*unit > 1<<62-total {
 			return 0, fmt.Errorf("table: interval %q is too long", s)
 		}
 		total += time.Duration(n) * unit

@@ -207,3 +207,34 @@ func TestOpenStaleHintAfterCleanup(t *testing.T) {
 		t.Fatalf("stale hint: version %d with %d rows, want 12 with 120", snap.Version(), len(got))
 	}
 }
+
+// A _last_checkpoint hint naming an absurd number of parts (corrupt, or
+// written by a hostile tool) must not be trusted: opening from it would
+// build one key per part before reading the first. The table opens by
+// listing instead.
+func TestOpenHintWithHugePartCount(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, map[string]string{"delta.checkpointInterval": "2"})
+	for i := 0; i < 3; i++ {
+		rec := tabletest.Rows(int64(i*10), 10)
+		if _, err := tbl.Append(ctx, []arrow.Record{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	if err := b.Put(ctx, "_delta_log/_last_checkpoint", []byte(`{"version":2,"size":10,"parts":4000000000000}`)); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := table.Open(ctx, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := fresh.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tabletest.IDs(t, snap, ""); snap.Version() != 3 || len(got) != 30 {
+		t.Fatalf("version %d with %d rows, want 3 with 30", snap.Version(), len(got))
+	}
+}

@@ -207,6 +207,10 @@ func TestParseInterval(t *testing.T) {
 		{in: "interval 7 fortnights", bad: true},
 		{in: "interval -1 days", bad: true},
 		{in: "seven days", bad: true},
+		// Each term fits, their sum does not: it must not wrap negative
+		// (a negative retention would vacuum every removed file now).
+		{in: "interval 4611686018 seconds 4611686018 seconds 4611686018 seconds", bad: true},
+		{in: "interval 3000 weeks 3000 weeks", want: 2 * 3000 * 7 * day},
 	} {
 		got, err := table.ParseInterval(tc.in)
 		if tc.bad != (err != nil) || !tc.bad && got != tc.want {

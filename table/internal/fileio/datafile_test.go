@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -492,6 +493,51 @@ func TestReadFileSchemaEvolution(t *testing.T) {
 	}
 	if _, err := fileio.ReadFile(context.Background(), bytes.NewReader([]byte("not parquet at all")), 18, nil); !errors.Is(err, fileio.ErrCorrupt) {
 		t.Errorf("garbage: err = %v, want ErrCorrupt", err)
+	}
+}
+
+// A footer whose decimal scale is out of Parquet's range (here -64, one
+// corrupt byte) must be refused as corrupt: arrow-go casting from it to the
+// table's decimal(12,3) indexed its power-of-ten table by the scale gap and
+// panicked in a goroutine of its own, taking the process down.
+func TestReadFileCorruptDecimalScale(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	rec := allTypesRecord(t, mem, 20, 3)
+	defer rec.Release()
+	var buf bytes.Buffer
+	w, err := fileio.NewFileWriter(&buf, rec.Schema(), &fileio.WriterOptions{Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	// Thrift compact: scale (i32 field, zigzag 3 = 0x06) then precision
+	// (zigzag 12 = 0x18), in both the legacy and the logical decimal
+	// annotation of the footer's schema; zigzag 0x7f is -64.
+	footer := len(data) - 8 - int(binary.LittleEndian.Uint32(data[len(data)-8:]))
+	n := 0
+	for i := footer; i+4 <= len(data); i++ {
+		if bytes.Equal(data[i:i+4], []byte{0x15, 0x06, 0x15, 0x18}) {
+			data[i+1] = 0x7f
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("decimal(12,3) annotation not found in the footer")
+	}
+	sch, _ := fileio.ParseSchema(allTypesSchema)
+	r, err := fileio.ReadFile(context.Background(), bytes.NewReader(data), int64(len(data)), &fileio.ReadOptions{Schema: sch})
+	if err == nil {
+		defer r.Close()
+		_, err = r.Next()
+	}
+	if !errors.Is(err, fileio.ErrCorrupt) || !strings.Contains(err.Error(), "decimal") {
+		t.Fatalf("err = %v, want ErrCorrupt naming the decimal", err)
 	}
 }
 

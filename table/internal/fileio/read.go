@@ -555,11 +555,39 @@ func conform(ctx context.Context, mem memory.Allocator, arr arrow.Array, to arro
 	if from.ID() == arrow.NULL {
 		return array.MakeArrayOfNull(mem, to, arr.Len()), nil
 	}
+	if err := checkDecimal(from); err != nil {
+		return nil, err
+	}
 	out, err := compute.CastArray(ctx, arr, compute.SafeCastOptions(to))
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot read %s as %s: %v", ErrSchema, from, to, err)
 	}
 	return out, nil
+}
+
+// checkDecimal refuses a decimal type outside Parquet's rules (precision
+// 1 up to what the width holds, scale 0 to precision), which only a corrupt
+// footer gives: arrow-go reads it as is, and casting from it indexes its
+// power-of-ten tables by the scale and panics, in a goroutine of its own
+// where no recover reaches.
+func checkDecimal(t arrow.DataType) error {
+	var p, s, maxP int32
+	switch t := t.(type) {
+	case *arrow.Decimal32Type:
+		p, s, maxP = t.Precision, t.Scale, 9
+	case *arrow.Decimal64Type:
+		p, s, maxP = t.Precision, t.Scale, 18
+	case *arrow.Decimal128Type:
+		p, s, maxP = t.Precision, t.Scale, 38
+	case *arrow.Decimal256Type:
+		p, s, maxP = t.Precision, t.Scale, 76
+	default:
+		return nil
+	}
+	if p < 1 || p > maxP || s < 0 || s > p {
+		return fmt.Errorf("%w: data file column type %s is not a valid decimal", ErrCorrupt, t)
+	}
+	return nil
 }
 
 // conformStruct rebuilds a struct array with to's fields, matched by name
