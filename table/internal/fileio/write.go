@@ -411,19 +411,37 @@ func (d *dictColumn) encode(arr *array.String, mem memory.Allocator) arrow.Array
 	off, n := arr.Data().Offset(), arr.Len()
 	d.idx = slices.Grow(d.idx[:0], off+n)[:off+n]
 	idx := d.idx[off:]
+	// The value bytes are read through the offsets directly, and a row
+	// equal to the row before it takes that row's index without a map
+	// lookup: log fields repeat (a file's constant _source_file, runs of
+	// one level or service), and comparing with the previous value costs
+	// a fraction of hashing it.
+	offs := arr.ValueOffsets() // absolute positions in the data buffer
+	var vals []byte
+	if b := arr.Data().Buffers()[2]; b != nil {
+		vals = b.Bytes()
+	}
+	valid := arr.NullN() == 0
+	var prev []byte
+	prevK := int32(-1)
 	for i := range n {
-		if arr.IsNull(i) {
+		if !valid && arr.IsNull(i) {
 			idx[i] = 0
 			continue
 		}
-		v := arr.Value(i)
-		if k, ok := d.memo[v]; ok {
-			idx[i] = k
+		b := vals[offs[i]:offs[i+1]]
+		if prevK >= 0 && string(b) == string(prev) {
+			idx[i] = prevK
 			continue
 		}
+		if k, ok := d.memo[string(b)]; ok {
+			idx[i] = k
+			prev, prevK = b, k
+			continue
+		}
+		v := string(b)
 		if len(d.values) < maxDictEntries && d.bytes+len(v) <= maxDictBytes {
 			k := int32(len(d.values))
-			v = strings.Clone(v)
 			d.memo[v] = k
 			d.values = append(d.values, v)
 			d.bytes += len(v)
@@ -436,7 +454,6 @@ func (d *dictColumn) encode(arr *array.String, mem memory.Allocator) arrow.Array
 		k, ok := d.extraM[v]
 		if !ok {
 			k = int32(len(d.values) + len(d.extra))
-			v = strings.Clone(v)
 			d.extraM[v] = k
 			d.extra = append(d.extra, v)
 		}
