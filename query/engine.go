@@ -73,7 +73,7 @@ type Engine struct {
 	qmu    sync.Mutex           // serializes view changes with statement binding
 	ran    int                  // statements given to Query so far (under qmu)
 	tables map[string]*attached // by lower-cased name
-	pruned map[string]string    // (table, version, files) -> view name
+	pruned map[string]string    // (table, version, files) -> table expression (see prunedView)
 }
 
 // Open starts an in-memory DuckDB with threads, memory limit, UTC session
@@ -293,36 +293,53 @@ func (e *Engine) buildFull(ctx context.Context, a *attached) error {
 // createView creates (or replaces) view name over files of snap, a
 // snapshot of a's table, applying a's --where filter.
 func (e *Engine) createView(ctx context.Context, name string, a *attached, snap *table.Snapshot, files []*table.Add) error {
-	sch, err := snap.Schema()
+	body, pins, err := e.viewBody(ctx, a, snap, files)
 	if err != nil {
 		return err
+	}
+	stmt := "CREATE OR REPLACE VIEW " + quoteIdent(name) + " AS " + body
+	if _, err := e.db.ExecContext(ctx, stmt); err != nil {
+		e.unpin(pins)
+		return fmt.Errorf("query: register %s: %w", a.name, err)
+	}
+	e.keepPins(name, pins)
+	e.log.Debug("query: view", "name", name, "table", a.name, "url", a.t.Bucket().URL(), "version", snap.Version(),
+		"files", len(files), "of", len(snap.Files()))
+	return nil
+}
+
+// viewBody returns the SELECT over files of snap, a snapshot of a's table,
+// applying a's --where filter, and the cache entries it reads (pinned: the
+// caller keeps them with keepPins or releases them).
+func (e *Engine) viewBody(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add) (string, []string, error) {
+	sch, err := snap.Schema()
+	if err != nil {
+		return "", nil, err
 	}
 	paths, pins, err := e.localFiles(ctx, a.t.Bucket(), files)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			e.unpin(pins)
-		}
-	}()
 	groups, err := e.groupFiles(ctx, snap, sch, files, paths)
 	if err != nil {
-		return err
+		e.unpin(pins)
+		return "", nil, err
 	}
 	body, err := viewSQL(sch, snap.Metadata().PartitionColumns, groups)
 	if err != nil {
-		return err
+		e.unpin(pins)
+		return "", nil, err
 	}
 	if a.filter != "" {
 		body = "SELECT * FROM (" + body + ") WHERE " + a.filter
 	}
-	stmt := "CREATE OR REPLACE VIEW " + quoteIdent(name) + " AS " + body
-	if _, err := e.db.ExecContext(ctx, stmt); err != nil {
-		return fmt.Errorf("query: register %s: %w", a.name, err)
-	}
-	ok = true
+	return body, pins, nil
+}
+
+// keepPins records pins as held by name (a view, or a pruned body that
+// statements embed), releasing those name held before, and trims the
+// cache to its bound around them.
+func (e *Engine) keepPins(name string, pins []string) {
 	e.mu.Lock()
 	old := e.views[name]
 	e.views[name] = pins
@@ -333,9 +350,6 @@ func (e *Engine) createView(ctx context.Context, name string, a *attached, snap 
 			e.log.Warn("query: cache eviction failed", "err", err)
 		}
 	}
-	e.log.Debug("query: view", "name", name, "table", a.name, "url", a.t.Bucket().URL(), "version", snap.Version(),
-		"files", len(files), "of", len(snap.Files()), "partitions", len(groups))
-	return nil
 }
 
 // dropView forgets a view's pins.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -115,13 +114,12 @@ func (e *Engine) prepare(ctx context.Context, q string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		view, err := e.prunedView(ctx, a, snap, files)
+		text, err := e.prunedView(ctx, a, snap, files)
 		if err != nil {
 			return "", err
 		}
 		e.log.Debug("query: pruned", "table", a.name, "version", snap.Version(), "files", len(files),
-			"of", len(snap.Files()), "predicate", desc, "view", view)
-		text := quoteIdent(view)
+			"of", len(snap.Files()), "predicate", desc)
 		if r.alias == "" {
 			text += " AS " + quoteIdent(a.name)
 		}
@@ -172,12 +170,16 @@ func (e *Engine) refFiles(ctx context.Context, a *attached, snap *table.Snapshot
 	return snap.PruneFiles(pred), all.String(), nil
 }
 
-// prunedView returns a view over files of snap, creating it unless an
-// identical one exists. The table's own name is used when that is its
-// view of all files.
+// prunedView returns the table expression a statement reads in place of
+// a reference to a: the view named after the table when that holds all of
+// snap's files, else a parenthesized SELECT over only files. The SELECT is
+// embedded rather than made a view: DuckDB would parse and bind a view's
+// body once to create it and again in every statement that reads it, and
+// over thousands of files that costs as much as the bind itself. Bodies
+// are kept per file set (with their cache pins) for later statements.
 func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add) (string, error) {
 	if a.full && snap == a.snap && len(files) == len(snap.Files()) && a.whereExpr == nil {
-		return a.name, nil
+		return quoteIdent(a.name), nil
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", strings.ToLower(a.name), a.t.Bucket().URL(), a.filter, snap.Version())
@@ -189,12 +191,14 @@ func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapsh
 	if v, ok := e.pruned[key]; ok {
 		return v, nil
 	}
-	view := "__loglake_" + strings.ToLower(a.name) + "_" + strconv.Itoa(len(e.pruned)+1)
-	if err := e.createView(ctx, view, a, snap, files); err != nil {
+	body, pins, err := e.viewBody(ctx, a, snap, files)
+	if err != nil {
 		return "", err
 	}
-	e.pruned[key] = view
-	return view, nil
+	e.keepPins("\x00pruned:"+key, pins)
+	text := "(" + body + ")"
+	e.pruned[key] = text
+	return text, nil
 }
 
 // evalConst evaluates a constant expression cast to typ (DATE, TIMESTAMP

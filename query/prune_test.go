@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"slices"
 	"sort"
@@ -175,4 +176,23 @@ func sortedRows(t *testing.T, e *query.Engine, q string) []string {
 	r := rowsOf(t, e, q)
 	sort.Strings(r)
 	return r
+}
+
+// A statement's pruned tables are embedded in it as one-line SELECTs over
+// several partitions: DuckDB's errors still name the line of the user's
+// text.
+func TestPrunedStatementErrorLine(t *testing.T) {
+	ctx := context.Background()
+	tt, _ := pruneTables(t)
+	e := newEngine(t, "")
+	if err := e.Attach(ctx, "t", tt, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Query(ctx, "SELECT count(*) FROM t\nWHERE id >= 100\n  AND nosuch = 1")
+	if !errors.Is(err, query.ErrSQL) {
+		t.Fatalf("got %v, want a DuckDB error", err)
+	}
+	if !strings.Contains(err.Error(), "LINE 3:") || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("error does not point at line 3 of the statement:\n%v", err)
+	}
 }

@@ -221,7 +221,9 @@ func viewSQL(sch *table.Schema, partCols []string, groups []*fileGroup) (string,
 	var b strings.Builder
 	for gi, g := range groups {
 		if gi > 0 {
-			b.WriteString("\nUNION ALL\n")
+			// One line: the body is embedded in statements, whose error
+			// messages name lines of the user's text.
+			b.WriteString(" UNION ALL ")
 		}
 		b.WriteString("SELECT ")
 		for i, f := range sch.Fields {
