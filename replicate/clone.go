@@ -21,6 +21,10 @@ var (
 	// ErrAhead: the destination already reflects a newer source version
 	// than the one requested; a clone never moves a destination back.
 	ErrAhead = errors.New("replicate: destination already reflects a newer source version")
+	// ErrNotEmpty: the destination holds files but no Delta table and is
+	// not an interrupted clone of the source (cloning into a landing
+	// folder would mix Parquet files into its logs).
+	ErrNotEmpty = errors.New("replicate: destination is not empty and is not a Delta table")
 	// ErrVerify: a copied file does not match its source (size or checksum).
 	ErrVerify = errors.New("replicate: copied file does not match its source")
 	// ErrSameLocation: source and destination are the same location.
@@ -220,6 +224,9 @@ type cloner struct {
 	// handedOff: the fast path replayed some commits, then left the rest
 	// to the full path.
 	handedOff bool
+	// claimed: this run marked an empty destination as its initial clone's
+	// (initialCloneKey).
+	claimed bool
 	// dstRefs holds the keys of the files the destination's log
 	// references; nil until the destination's state is loaded.
 	dstRefs map[string]bool

@@ -340,6 +340,39 @@ func TestCloneCrashResume(t *testing.T) {
 		rt.SameRows(t, srcSnap, rt.Latest(t, open(t, inner)))
 	})
 
+	// The files of an interrupted first clone are the clone's to resume;
+	// anything else in a destination without a table is refused before a
+	// file is copied.
+	t.Run("not-empty", func(t *testing.T) {
+		srcB := location(t, "mem")
+		tabletest.Append(t, tabletest.Create(t, srcB, nil), 0, 100, nil)
+		landing := location(t, "file")
+		if err := landing.Put(ctx, "2026/11/24/app.log", []byte("{}\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := replicate.Clone(ctx, srcB, landing, nil); !errors.Is(err, replicate.ErrNotEmpty) {
+			t.Fatalf("clone into a landing folder: %v, want ErrNotEmpty", err)
+		}
+		if _, err := landing.Stat(ctx, "_loglake/clone/initial"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("a refused clone marked the destination: %v", err)
+		}
+		inner := location(t, "file")
+		dstB := storage.NewFaulty(inner, storage.Faults{Ops: []string{storage.OpPutIfAbsent}, KeyPrefix: "_delta_log/", Nth: 1, Err: storage.ErrPermanent})
+		if _, err := replicate.Clone(ctx, srcB, dstB, nil); !errors.Is(err, storage.ErrInjected) {
+			t.Fatalf("clone failing at its commit: %v", err)
+		}
+		otherB := location(t, "mem")
+		tabletest.Append(t, tabletest.Create(t, otherB, nil), 0, 100, nil)
+		if _, err := replicate.Clone(ctx, otherB, inner, nil); !errors.Is(err, replicate.ErrNotEmpty) {
+			t.Fatalf("clone of another table into an interrupted clone: %v, want ErrNotEmpty", err)
+		}
+		res := clone(t, srcB, inner, nil)
+		if res.FilesPresent == 0 || res.Metrics.NumCopiedFiles != 0 {
+			t.Fatalf("resumed clone: %d present, %d copied", res.FilesPresent, res.Metrics.NumCopiedFiles)
+		}
+		rt.SameRows(t, rt.Latest(t, open(t, srcB)), rt.Latest(t, open(t, inner)))
+	})
+
 	t.Run("mid-replay", func(t *testing.T) {
 		srcB := location(t, "mem")
 		src := tabletest.Create(t, srcB, nil)

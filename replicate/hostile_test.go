@@ -95,6 +95,9 @@ func TestCloneHostileCorpus(t *testing.T) {
 			check("initial clone", err, fresh)
 			if !hc.Writable {
 				for k := range tabletest.Objects(t, fresh) {
+					if k == "_loglake/clone/initial" {
+						continue // files were copied: a rerun resumes (see claimDestination)
+					}
 					if !notLog(k) || (hc.Want == nil && hc.IDs != nil) {
 						// A readable table loglake cannot write (defect 5)
 						// is refused before anything is written.

@@ -2,11 +2,15 @@ package replicate
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 )
 
@@ -30,6 +34,9 @@ func (c *cloner) initial(ctx context.Context) error {
 	if err := table.CheckWrite(snap.Protocol(), snap.Metadata()); err != nil {
 		return fmt.Errorf("replicate: source %s version %d: %w", c.src.URL(), snap.Version(), err)
 	}
+	if err := c.claimDestination(ctx); err != nil {
+		return err
+	}
 	files := snap.Files()
 	c.res.Metrics.SourceTableSize = snap.SizeBytes()
 	c.res.Metrics.SourceNumOfFiles = int64(len(files))
@@ -38,6 +45,11 @@ func (c *cloner) initial(ctx context.Context) error {
 		jobs = append(jobs, copyJob{path: f.Path, size: f.Size})
 	}
 	if err := c.copyFiles(ctx, jobs, nil); err != nil {
+		if c.claimed && c.res.Metrics.NumCopiedFiles == 0 {
+			// This run marked an empty destination and copied nothing (a
+			// source file is missing or damaged): leave it as it was.
+			_ = c.dst.Delete(ctx, initialCloneKey)
+		}
 		return err
 	}
 	if c.opts.DryRun {
@@ -62,6 +74,51 @@ func (c *cloner) initial(ctx context.Context) error {
 	c.res.DestinationVersion = c.target
 	c.log.Info("clone: initial clone done", "source", c.src.URL(), "destination", c.dst.URL(), "version", c.target,
 		"copied_files", c.res.Metrics.NumCopiedFiles, "copied_bytes", c.res.Metrics.CopiedFilesSize)
+	return nil
+}
+
+// initialCloneKey names, in a destination without a table, the source table
+// an initial clone is copying into it. It is written before the first file:
+// a clone killed between its first copy and its commit leaves files and no
+// log, and the rerun must resume it, not refuse a "not empty" destination.
+const initialCloneKey = "_loglake/clone/initial"
+
+// claimDestination makes sure the destination (which holds no table) is
+// either empty or an interrupted initial clone of this source, and marks it
+// as this source's. Anything else (a landing folder, another table's files)
+// is refused with ErrNotEmpty before a file is copied.
+func (c *cloner) claimDestination(ctx context.Context) error {
+	owner, err := c.dst.Get(ctx, initialCloneKey)
+	switch {
+	case err == nil && string(owner) == c.res.SourceTableID:
+		return nil // resume an interrupted clone of this source
+	case err == nil:
+		return fmt.Errorf("%w: %s is an interrupted clone of table %s, not of %s", ErrNotEmpty, c.dst.URL(), owner, c.res.SourceTableID)
+	case !errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+	}
+	it := c.dst.List(ctx, "", "")
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("replicate: list destination %s: %w", c.dst.URL(), err)
+		}
+		// A log without a readable table (a checkpoint written before a
+		// killed clone's commit) is the clone's to complete.
+		if !strings.HasPrefix(o.Key, "_delta_log/") {
+			return fmt.Errorf("%w: %s holds %s", ErrNotEmpty, c.dst.URL(), o.Key)
+		}
+	}
+	if c.opts.DryRun {
+		return nil
+	}
+	if err := c.dst.Put(ctx, initialCloneKey, []byte(c.res.SourceTableID)); err != nil {
+		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+	}
+	c.claimed = true
 	return nil
 }
 

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +13,6 @@ import (
 
 	"github.com/loglake/loglake/internal/render"
 	"github.com/loglake/loglake/replicate"
-	"github.com/loglake/loglake/storage"
 )
 
 func init() {
@@ -82,9 +81,6 @@ docs/replicate.md.`,
 			return err
 		}
 		defer dst.Close()
-		if err := cloneTarget(ctx, dst); err != nil {
-			return err
-		}
 		var bar *termProgress
 		if !dryRun && vb.progress() {
 			bar = &termProgress{}
@@ -92,6 +88,9 @@ docs/replicate.md.`,
 		}
 		res, err := replicate.Clone(ctx, src, dst, opts)
 		bar.finish()
+		if errors.Is(err, replicate.ErrNotEmpty) {
+			return usageError{fmt.Errorf("DST: %w: clone into an empty location or an existing clone", err)}
+		}
 		if err != nil {
 			return err
 		}
@@ -102,24 +101,6 @@ docs/replicate.md.`,
 	cmd.Flags().IntVar(&parallel, "parallel", replicate.DefaultParallel, "concurrent file transfers")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be copied; write nothing")
 	root.AddCommand(cmd)
-}
-
-// cloneTarget refuses a destination that holds files but no Delta table:
-// cloning into a landing folder would mix Parquet files into its logs.
-func cloneTarget(ctx context.Context, dst storage.Bucket) error {
-	if _, err := dst.List(ctx, "_delta_log/", "").Next(ctx); err == nil {
-		return nil // a Delta table (or the start of one): clone decides
-	} else if err != io.EOF {
-		return err
-	}
-	o, err := dst.List(ctx, "", "").Next(ctx)
-	switch {
-	case err == io.EOF:
-		return nil
-	case err != nil:
-		return err
-	}
-	return usagef("DST %s is not empty (it holds %s) and is not a Delta table: clone into an empty location or an existing clone", dst.URL(), o.Key)
 }
 
 func printClone(w io.Writer, res *replicate.Result) error {
