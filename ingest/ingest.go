@@ -732,7 +732,7 @@ func decodeChunk(b *builder, c *chunk, format Format) {
 			b.textLine(c.file, num, line)
 		case FormatCSV:
 			switch {
-			case c.csvBad:
+			case c.csvBad || c.csv == nil && !isBlank(line):
 				b.badLine(c.file, num, line, "file has no valid CSV header", 0)
 			case isBlank(line):
 			default:

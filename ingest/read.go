@@ -269,7 +269,9 @@ func (fr *fileReader) read(ctx context.Context, f *fileCtx, out chan<- *chunk) e
 					n = note{err: "unterminated quoted CSV field"}
 				}
 				csvRec = nil
-				if !headerDone && n.err == "" && len(bytes.TrimSpace(rec)) > 0 {
+				// Blank as the decoder means it (isBlank): a line it
+				// decodes must not have been skipped as the header.
+				if !headerDone && n.err == "" && !isBlank(rec) {
 					headerDone = true
 					fields, herr := parseCSVRecord(rec)
 					if herr != nil || len(fields) == 0 {

@@ -541,6 +541,70 @@ func TestReadFileCorruptDecimalScale(t *testing.T) {
 	}
 }
 
+// Single-byte corruptions of a data file (0xff at every fourth byte of the
+// pages, every third of the footer: negative varints, lengths and
+// offsets) read as data or fail
+// with ErrCorrupt or ErrSchema, never panics. Byte-flipping a file like this
+// one found arrow-go panics both in the caller (nil pointers, makeslice,
+// row count mismatches) and in pqarrow's own goroutines (a column chunk
+// range outside the file), which only a check before reading can stop.
+func TestReadFileCorruptBytes(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	rec := allTypesRecord(t, mem, 10, 7)
+	defer rec.Release()
+	var buf bytes.Buffer
+	w, err := fileio.NewFileWriter(&buf, rec.Schema(), &fileio.WriterOptions{RowGroupRows: 5, Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	sch, _ := fileio.ParseSchema(allTypesSchema)
+	read := func(data []byte) error {
+		r, err := fileio.ReadFile(context.Background(), bytes.NewReader(data), int64(len(data)), &fileio.ReadOptions{Schema: sch})
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for {
+			rec, err := r.Next()
+			if err != nil {
+				return err
+			}
+			rec.Release()
+		}
+	}
+	corrupt := 0
+	footer := len(good) - 8 - int(binary.LittleEndian.Uint32(good[len(good)-8:]))
+	var at []int
+	for i := 4; i < footer; i += 4 {
+		at = append(at, i)
+	}
+	for i := footer; i < len(good)-8; i += 3 {
+		at = append(at, i)
+	}
+	for _, i := range at {
+		data := bytes.Clone(good)
+		data[i] = 0xff
+		switch err := read(data); {
+		case errors.Is(err, io.EOF):
+		case errors.Is(err, fileio.ErrCorrupt):
+			corrupt++
+		case !errors.Is(err, fileio.ErrSchema):
+			t.Fatalf("byte %d: %v, want ErrCorrupt or ErrSchema", i, err)
+		}
+	}
+	t.Logf("%d bytes, %d corruptions refused as ErrCorrupt", len(good), corrupt)
+	if corrupt == 0 {
+		t.Fatal("no corruption was noticed")
+	}
+}
+
 // corpusFile is a data file of the shared corpus with what we know of it.
 type corpusFile struct {
 	table      string

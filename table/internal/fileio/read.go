@@ -84,7 +84,11 @@ type fileReader struct {
 // binary stored for string, …); partition columns are materialized from
 // opts.PartitionValues. Only the projected columns are read from the file.
 // size is the file's length, used to check it is a Parquet file.
-func ReadFile(ctx context.Context, r parquet.ReaderAtSeeker, size int64, opts *ReadOptions) (RecordReader, error) {
+//
+// A data file is untrusted bytes (another engine wrote it, or storage
+// damaged it): a panic of the Parquet reader on it becomes ErrCorrupt.
+func ReadFile(ctx context.Context, r parquet.ReaderAtSeeker, size int64, opts *ReadOptions) (_ RecordReader, err error) {
+	defer recoverCorrupt(&err)
 	var o ReadOptions
 	if opts != nil {
 		o = *opts
@@ -156,6 +160,9 @@ func ReadFile(ctx context.Context, r parquet.ReaderAtSeeker, size int64, opts *R
 	}
 	rd.schema = arrow.NewSchema(outFields, nil)
 	if len(leaves) > 0 {
+		if err := checkColumnChunks(pf, leaves); err != nil {
+			return nil, err
+		}
 		rr, err := fr.GetRecordReader(ctx, leaves, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%w: parquet columns: %v", ErrCorrupt, err)
@@ -227,10 +234,44 @@ func appendLeaves(dst []int, f *pqarrow.SchemaField) []int {
 	return dst
 }
 
+// recoverCorrupt turns a panic of the Parquet or Arrow code reading a data
+// file, in the caller's goroutine, into ErrCorrupt.
+func recoverCorrupt(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: parquet reader failed: %v", ErrCorrupt, r)
+	}
+}
+
+// checkColumnChunks checks that the byte range of every column chunk to be
+// read lies inside the file, as arrow-go computes it. pqarrow opens the
+// first row group's chunks of struct fields in goroutines of its own, where
+// a corrupt range (a negative length) panics beyond any recover.
+func checkColumnChunks(pf *file.Reader, leaves []int) error {
+	size := pf.MetaData().GetSourceFileSize()
+	for g := 0; g < pf.NumRowGroups(); g++ {
+		rg := pf.MetaData().RowGroup(g)
+		for _, i := range leaves {
+			col, err := rg.ColumnChunk(i)
+			if err != nil {
+				return fmt.Errorf("%w: row group %d column %d: %v", ErrCorrupt, g, i, err)
+			}
+			start, n := col.DataPageOffset(), col.TotalCompressedSize()
+			if col.HasDictionaryPage() && col.DictionaryPageOffset() > 0 && start > col.DictionaryPageOffset() {
+				start = col.DictionaryPageOffset()
+			}
+			if start < 0 || n < 0 || start > size || n > size-start {
+				return fmt.Errorf("%w: row group %d column %d: bytes %d+%d outside the file's %d", ErrCorrupt, g, i, start, n, size)
+			}
+		}
+	}
+	return nil
+}
+
 // Schema returns the Arrow schema of the records.
 func (r *fileReader) Schema() *arrow.Schema { return r.schema }
 
-func (r *fileReader) Next() (arrow.Record, error) {
+func (r *fileReader) Next() (_ arrow.Record, err error) {
+	defer recoverCorrupt(&err)
 	if r.closed {
 		return nil, errors.New("table: read on closed RecordReader")
 	}
