@@ -64,7 +64,10 @@ fuzz_once() {
 	for try in 1 2; do
 		local before
 		before=$(find "$pkg/testdata/fuzz/$name" -type f 2>/dev/null | wc -l)
-		"$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel "$FUZZ_PARALLEL" "$pkg" 2>&1 | tee "$out"
+		# -fuzzminimizetime 2s: shrinking each new interesting input takes up
+		# to 60 s by default, which left FuzzReadCheckpoint (inputs of tens of
+		# KB) almost no time to fuzz in a short run.
+		"$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 2s -parallel "$FUZZ_PARALLEL" "$pkg" 2>&1 | tee "$out"
 		if ((PIPESTATUS[0] == 0)); then
 			rm -f "$out"
 			return 0
