@@ -317,7 +317,15 @@ func fleetProgress(b *testing.B, st *fleetStats, total int) (stop func()) {
 				return
 			case now := <-t.C:
 				n, cpu := atomic.LoadInt64(&st.commits), cpuTime(b)
-				d := max(n-lastN, 1)
+				if n == lastN {
+					// A phase end: every region waits for the maintenance
+					// passes still running (or the table report).
+					fmt.Fprintf(os.Stderr, "fleet progress %s: %d/%d commits, none in the last %s (phase end); load average %s\n",
+						now.Sub(start).Round(time.Second), n, total, now.Sub(last).Round(time.Second), loadAvg())
+					last, lastCPU = now, cpu
+					continue
+				}
+				d := n - lastN
 				fmt.Fprintf(os.Stderr, "fleet progress %s: %d/%d commits (%.1f%%), %.1f%% of attempts lost a race; last %s: %d commits, %.1f ms wall and %.1f ms CPU per commit; load average %s\n",
 					now.Sub(start).Round(time.Second), n, total, 100*float64(n)/float64(total), 100*float64(atomic.LoadInt64(&st.conflicts))/float64(max(atomic.LoadInt64(&st.attempts), 1)),
 					now.Sub(last).Round(time.Second), n-lastN, float64(now.Sub(last).Microseconds())/1000/float64(d),
