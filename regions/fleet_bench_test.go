@@ -197,6 +197,8 @@ func runFleet(b *testing.B, regionsN, perRegion int, maint bool) {
 	start, cpu0 := time.Now(), cpuTime(b)
 	next := make([]int, regionsN)
 	b.Logf("%s: %d regions x %d commits of %d rows", map[bool]string{false: "no maintenance", true: "maintenance"}[maint], regionsN, perRegion, rows)
+	stop := fleetProgress(b, &st, regionsN*perRegion)
+	defer stop()
 	// Five phases, so the cost per commit can be followed as the history
 	// grows (a cost that grows with it shows as rising ms per commit).
 	done := 0
@@ -262,6 +264,7 @@ func runFleet(b *testing.B, regionsN, perRegion int, maint bool) {
 			float64((cpuTime(b)-c0).Microseconds())/1000/float64(max(n, 1)), loadAvg())
 		fleetPhase(b, bucket, clk, frac, rate, &st)
 	}
+	stop()
 	b.ReportMetric(100*float64(st.conflicts)/float64(st.attempts), "races-lost-%")
 	b.ReportMetric(float64(st.stale), "stale-retries")
 	b.Logf("simulated day took %s (%.0f CPU-s); %d commits, %.3f attempts per commit, %d version races lost (%.1f%% of attempts), %d appends retried after the log was cleaned past them",
@@ -285,6 +288,56 @@ func runFleet(b *testing.B, regionsN, perRegion int, maint bool) {
 		b.ReportMetric(float64(st.replans), "optimize-replans")
 	}
 	fleetQuery(b, bucket, int64(regionsN*perRegion*rows))
+}
+
+// fleetProgress prints a line to stderr every LOGLAKE_BENCH_FLEET_PROGRESS
+// (default 1m) while the day runs: commits so far, and wall and CPU time per
+// commit over the last interval, so a run of hours shows whether the cost
+// per commit stays flat, and a run cut short still tells how far it got
+// (testing prints a benchmark's log only when it ends). stop is idempotent.
+func fleetProgress(b *testing.B, st *fleetStats, total int) (stop func()) {
+	every := time.Minute
+	if v := os.Getenv("LOGLAKE_BENCH_FLEET_PROGRESS"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			b.Fatalf("LOGLAKE_BENCH_FLEET_PROGRESS=%q: want a positive duration", v)
+		}
+		every = d
+	}
+	done := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		start, last, lastCPU, lastN := time.Now(), time.Now(), cpuTime(b), atomic.LoadInt64(&st.commits)
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				n, cpu := atomic.LoadInt64(&st.commits), cpuTime(b)
+				if n == lastN {
+					// A phase end: every region waits for the maintenance
+					// passes still running (or the table report).
+					fmt.Fprintf(os.Stderr, "fleet progress %s: %d/%d commits, none in the last %s (phase end); load average %s\n",
+						now.Sub(start).Round(time.Second), n, total, now.Sub(last).Round(time.Second), loadAvg())
+					last, lastCPU = now, cpu
+					continue
+				}
+				d := n - lastN
+				fmt.Fprintf(os.Stderr, "fleet progress %s: %d/%d commits (%.1f%%), %.1f%% of attempts lost a race; last %s: %d commits, %.1f ms wall and %.1f ms CPU per commit; load average %s\n",
+					now.Sub(start).Round(time.Second), n, total, 100*float64(n)/float64(total), 100*float64(atomic.LoadInt64(&st.conflicts))/float64(max(atomic.LoadInt64(&st.attempts), 1)),
+					now.Sub(last).Round(time.Second), n-lastN, float64(now.Sub(last).Microseconds())/1000/float64(d),
+					float64((cpu-lastCPU).Microseconds())/1000/float64(d), loadAvg())
+				last, lastCPU, lastN = now, cpu, n
+			}
+		}
+	})
+	return func() {
+		once.Do(func() { close(done) })
+		wg.Wait()
+	}
 }
 
 // cpuTime is the process's user+system CPU time so far.
@@ -362,7 +415,16 @@ func fleetPhase(b *testing.B, bucket storage.Bucket, clk *fleetClock, frac float
 		}
 	}
 	st.maxFiles = max(st.maxFiles, len(snap.Files()))
-	b.Logf("at %3.0f%% (%d commits, version %d, fake %s): %d live files, %.1f MiB live; %d data objects stored (%.1f MiB); %d log objects; checkpoint %d: %.1f KiB, %d tombstones; open %s; phase: %s",
+	logf := b.Logf
+	if len(os.Getenv("LOGLAKE_BENCH_FLEET_COMMITS")) > 0 {
+		// A long run: print the phase now as well, so a run cut short
+		// still shows it.
+		logf = func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "fleet "+format+"\n", args...)
+			b.Logf(format, args...)
+		}
+	}
+	logf("at %3.0f%% (%d commits, version %d, fake %s): %d live files, %.1f MiB live; %d data objects stored (%.1f MiB); %d log objects; checkpoint %d: %.1f KiB, %d tombstones; open %s; phase: %s",
 		frac*100, clk.n.Load(), snap.Version(), clk.now().Format("15:04"), len(snap.Files()), float64(liveBytes)/(1<<20),
 		stored, float64(storedBytes)/(1<<20), logObjects, cpVersion, float64(cpBytes)/1024, len(snap.Tombstones()),
 		openTime.Round(time.Millisecond), rate)

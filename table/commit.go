@@ -351,7 +351,7 @@ const bigCommitActions = 1000
 // writer may checkpoint any version); the bound on the checkpoint's size
 // keeps a large append to a much larger table from rewriting all of it.
 func bigCommit(n int, snap *Snapshot) bool {
-	return n >= bigCommitActions && len(snap.files)+len(snap.tombstones) <= 3*n
+	return n >= bigCommitActions && snap.files.Len()+snap.tombstones.Len() <= 3*n
 }
 
 // committed runs after a successful commit of n actions: hooks, the cached

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"slices"
 	"time"
+
+	"github.com/benbjohnson/immutable"
 )
 
 // LogCleanupOptions configure CleanupLog. The zero value is the default.
@@ -220,16 +221,34 @@ func (s *Snapshot) expireTombstones(now time.Time) {
 	if s.tombstoneFloor != 0 && cutoff <= s.tombstoneFloor {
 		return // none is old enough: no scan, so a commit does not cost every tombstone twice
 	}
+	s.seal()
 	floor := int64(math.MaxInt64)
-	maps.DeleteFunc(s.tombstones, func(_ string, r *Remove) bool {
-		if r.DeletionTimestamp == nil {
-			return false
+	var expired []string
+	for it := s.tombstones.Iterator(); !it.Done(); {
+		p, r, _ := it.Next()
+		switch {
+		case r.DeletionTimestamp == nil:
+		case *r.DeletionTimestamp < cutoff:
+			expired = append(expired, p)
+		default:
+			floor = min(floor, *r.DeletionTimestamp)
 		}
-		if *r.DeletionTimestamp < cutoff {
-			return true
-		}
-		floor = min(floor, *r.DeletionTimestamp)
-		return false
-	})
+	}
 	s.tombstoneFloor = floor
+	if 4*len(expired) < s.tombstones.Len() {
+		for _, p := range expired {
+			s.tombstones = s.tombstones.Delete(p)
+		}
+		return
+	}
+	// Most tombstones go (an OPTIMIZE's thousands expire together):
+	// building the rest anew is cheaper than a copied path per delete.
+	b := immutable.NewSortedMapBuilder[string, *Remove](pathOrder{})
+	for it := s.tombstones.Iterator(); !it.Done(); {
+		p, r, _ := it.Next()
+		if r.DeletionTimestamp == nil || *r.DeletionTimestamp >= cutoff {
+			b.Set(p, r)
+		}
+	}
+	s.tombstones = b.Map()
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/benbjohnson/immutable"
 )
 
 // PruneFiles keeps the same files whether the snapshot's parsed stats are
@@ -24,7 +26,7 @@ func TestPruneFilesCachedAndChunked(t *testing.T) {
 		files[p] = &Add{Path: p, Size: 1, Stats: st}
 	}
 	newSnap := func() *Snapshot {
-		return &Snapshot{files: files, metadata: &Metadata{
+		return &Snapshot{files: immutable.NewSortedMapOf(pathOrder{}, files), metadata: &Metadata{
 			SchemaString: `{"type":"struct","fields":[{"name":"id","type":"long","nullable":true,"metadata":{}}]}`}}
 	}
 	pred, err := newSnap().Predicate("id >= 5000 AND id < 120000")

@@ -8,7 +8,26 @@ import (
 	"sync"
 	"time"
 
+	"github.com/benbjohnson/immutable"
+
 	"github.com/loglake/loglake/storage"
+)
+
+// pathOrder orders the persistent maps by path, as Files and checkpoints list
+// them.
+type pathOrder struct{}
+
+func (pathOrder) Compare(a, b string) int { return cmpString(a, b) }
+
+// fileMap and tombstoneMap are persistent (structurally shared) maps by path:
+// a snapshot derived from another shares every node its commits did not
+// touch, so advancing a snapshot costs O(actions × log files), not a copy of
+// every live file, and the older snapshot, which readers may still hold,
+// never changes. They are B+trees, so Files and checkpoints list them in
+// path order without sorting.
+type (
+	fileMap      = immutable.SortedMap[string, *Add]
+	tombstoneMap = immutable.SortedMap[string, *Remove]
 )
 
 // Snapshot is the immutable state of a table at one version.
@@ -17,9 +36,15 @@ type Snapshot struct {
 	version    int64
 	protocol   *Protocol
 	metadata   *Metadata
-	files      map[string]*Add
-	tombstones map[string]*Remove
+	files      *fileMap
+	tombstones *tombstoneMap
 	txns       map[string]Txn
+	// While a snapshot is built from nothing (a checkpoint and the commits
+	// after it), nothing else sees it: fb and tb then build files and
+	// tombstones in place, without the copy per insert that sharing needs.
+	// seal turns them into the maps.
+	fb *immutable.SortedMapBuilder[string, *Add]
+	tb *immutable.SortedMapBuilder[string, *Remove]
 	// commitTime is the version's commit timestamp (commitInfo.timestamp or
 	// the file's modification time), Unix ms.
 	commitTime int64
@@ -67,8 +92,11 @@ func (s *Snapshot) Schema() (*Schema, error) {
 // callers must not modify it.
 func (s *Snapshot) Files() []*Add {
 	s.sortOnce.Do(func() {
-		s.sorted = slices.Collect(maps.Values(s.files))
-		slices.SortFunc(s.sorted, func(a, b *Add) int { return cmpString(a.Path, b.Path) })
+		s.sorted = make([]*Add, 0, s.files.Len())
+		for it := s.files.Iterator(); !it.Done(); {
+			_, f, _ := it.Next()
+			s.sorted = append(s.sorted, f)
+		}
 	})
 	return s.sorted
 }
@@ -76,8 +104,11 @@ func (s *Snapshot) Files() []*Add {
 // Tombstones returns the removed files still remembered by the log, sorted by
 // path (VACUUM and checkpoints use them).
 func (s *Snapshot) Tombstones() []*Remove {
-	out := slices.Collect(maps.Values(s.tombstones))
-	slices.SortFunc(out, func(a, b *Remove) int { return cmpString(a.Path, b.Path) })
+	out := make([]*Remove, 0, s.tombstones.Len())
+	for it := s.tombstones.Iterator(); !it.Done(); {
+		_, r, _ := it.Next()
+		out = append(out, r)
+	}
 	return out
 }
 
@@ -135,7 +166,7 @@ func cmpString(a, b string) int {
 // actions returns the snapshot's state as actions, in the order a checkpoint
 // stores them.
 func (s *Snapshot) actions() []Action {
-	out := make([]Action, 0, 2+len(s.txns)+len(s.files)+len(s.tombstones))
+	out := make([]Action, 0, 2+len(s.txns)+s.files.Len()+s.tombstones.Len())
 	out = append(out, Action{Protocol: s.protocol}, Action{MetaData: s.metadata})
 	for _, id := range slices.Sorted(maps.Keys(s.txns)) {
 		t := s.txns[id]
@@ -150,16 +181,18 @@ func (s *Snapshot) actions() []Action {
 	return out
 }
 
-// clone copies the mutable state so a newer snapshot can be derived without
-// touching this one.
+// clone starts a newer snapshot derived from s without touching s: files
+// and tombstones are shared (apply replaces them by changed copies); txns,
+// one entry per writing application, is copied.
 func (s *Snapshot) clone() *Snapshot {
+	s.seal()
 	return &Snapshot{
 		bucket:     s.bucket,
 		version:    s.version,
 		protocol:   s.protocol,
 		metadata:   s.metadata,
-		files:      maps.Clone(s.files),
-		tombstones: maps.Clone(s.tombstones),
+		files:      s.files,
+		tombstones: s.tombstones,
 		txns:       maps.Clone(s.txns),
 		commitTime: s.commitTime,
 
@@ -168,20 +201,31 @@ func (s *Snapshot) clone() *Snapshot {
 	}
 }
 
-// apply replays one commit's actions onto the (unshared) state.
+// apply replays one commit's actions onto a snapshot no reader holds yet
+// (one from emptySnapshot or clone).
 func (s *Snapshot) apply(actions []Action) {
 	for i := range actions {
 		a := &actions[i]
 		switch {
 		case a.Add != nil:
-			s.files[a.Add.Path] = a.Add
+			if s.fb != nil {
+				s.fb.Set(a.Add.Path, a.Add)
+				s.tb.Delete(a.Add.Path)
+			} else {
+				s.files = s.files.Set(a.Add.Path, a.Add)
+				s.tombstones = s.tombstones.Delete(a.Add.Path)
+			}
 			if len(a.Add.DeletionVector) > 0 && string(a.Add.DeletionVector) != "null" {
 				s.deletionVectors = true
 			}
-			delete(s.tombstones, a.Add.Path)
 		case a.Remove != nil:
-			delete(s.files, a.Remove.Path)
-			s.tombstones[a.Remove.Path] = a.Remove
+			if s.fb != nil {
+				s.fb.Delete(a.Remove.Path)
+				s.tb.Set(a.Remove.Path, a.Remove)
+			} else {
+				s.files = s.files.Delete(a.Remove.Path)
+				s.tombstones = s.tombstones.Set(a.Remove.Path, a.Remove)
+			}
 			if ts := a.Remove.DeletionTimestamp; ts != nil && *ts < s.tombstoneFloor {
 				s.tombstoneFloor = *ts
 			}
@@ -215,13 +259,24 @@ func commitTimestamp(actions []Action, modTime time.Time) int64 {
 	return modTime.UnixMilli()
 }
 
+// emptySnapshot is the state before version 0, to be built up by apply and
+// sealed before anyone else sees it.
 func emptySnapshot(b storage.Bucket) *Snapshot {
 	return &Snapshot{
-		bucket:     b,
-		version:    -1,
-		files:      map[string]*Add{},
-		tombstones: map[string]*Remove{},
-		txns:       map[string]Txn{},
+		bucket:  b,
+		version: -1,
+		fb:      immutable.NewSortedMapBuilder[string, *Add](pathOrder{}),
+		tb:      immutable.NewSortedMapBuilder[string, *Remove](pathOrder{}),
+		txns:    map[string]Txn{},
+	}
+}
+
+// seal ends building in place: from here on files and tombstones only
+// change by copy, so the snapshot can be shared.
+func (s *Snapshot) seal() {
+	if s.fb != nil {
+		s.files, s.tombstones = s.fb.Map(), s.tb.Map()
+		s.fb, s.tb = nil, nil
 	}
 }
 
@@ -269,6 +324,7 @@ func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint) (*Sn
 		s.apply(c.actions)
 		s.version, s.commitTime = c.version, c.timestamp
 	}
+	s.seal()
 	return s, s.validate()
 }
 
@@ -287,6 +343,7 @@ func loadSnapshot(ctx context.Context, b storage.Bucket, seg segment) (*Snapshot
 	if err := s.replay(ctx, seg.commits); err != nil {
 		return nil, err
 	}
+	s.seal()
 	return s, s.validate()
 }
 
