@@ -172,7 +172,7 @@ part index 70 env LOGLAKE_BENCH_INDEX=1 \
 # than the benchmark.
 opentables=$(cached opentables "$(srckey table/bench_test.go table storage go.mod)")
 cold=0
-[[ -d $opentables/history-10000-1000 ]] || cold=60
+[[ -e $opentables/history-10000-1000/_delta_log/00000000000000010000.json ]] || cold=60
 part table $((100 + cold)) env LOGLAKE_BENCH_OPEN_DIR="$opentables" bash -c \
 	"binbench table -test.skip 'LogGrowth|OptimizeVsDuckDB'; rc=\$?; gobench ./table/expr ./table/internal/fileio && exit \$rc"
 # OPTIMIZE vs DuckDB's COPY on 100 small files (LOGLAKE_BENCH_OPTIMIZE_FILES,
