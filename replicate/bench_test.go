@@ -34,6 +34,8 @@ import (
 //	                             incremental clone is timed on (default 1000,10000)
 //	LOGLAKE_TEST_S3_URL          S3 (emulator) base URL; without it the S3 half
 //	                             of BenchmarkCloneFull is skipped
+//	LOGLAKE_BENCH_CLONE_DIR      where the full-clone table is kept between
+//	                             runs (default: a temp dir per run)
 func envInt(b *testing.B, name string, def int) int {
 	s := os.Getenv(name)
 	if s == "" {
@@ -63,20 +65,55 @@ var (
 
 // fullTable writes (once per process) a file:// table of real zstd Parquet
 // files holding incompressible payloads: LOGLAKE_BENCH_CLONE_MB in
-// LOGLAKE_BENCH_CLONE_FILES files.
+// LOGLAKE_BENCH_CLONE_FILES files. Under LOGLAKE_BENCH_CLONE_DIR it is
+// written once and reused by later runs (a clone only reads its source);
+// a marker beside it, written last, says it is complete.
 func fullTable(b *testing.B) (string, *table.Snapshot) {
 	mb, files := envInt(b, "LOGLAKE_BENCH_CLONE_MB", 1024), envInt(b, "LOGLAKE_BENCH_CLONE_FILES", 200)
 	fullOnce.Do(func() {
-		fullDir, fullErr = os.MkdirTemp("", "loglake-bench-clone-")
-		if fullErr != nil {
+		keep := os.Getenv("LOGLAKE_BENCH_CLONE_DIR")
+		if keep == "" {
+			fullDir, fullErr = os.MkdirTemp("", "loglake-bench-clone-")
+			if fullErr != nil {
+				return
+			}
+			fullSnap, fullErr = writeFullTable(fullDir, int64(mb)<<20, files)
 			return
 		}
-		fullSnap, fullErr = writeFullTable(fullDir, int64(mb)<<20, files)
+		fullDir = filepath.Join(keep, fmt.Sprintf("full-%dmb-%d", mb, files))
+		marker := fullDir + ".complete"
+		if _, err := os.Stat(marker); err == nil {
+			fullSnap, fullErr = latestSnapshot(fullDir)
+			return
+		}
+		if fullErr = os.RemoveAll(fullDir); fullErr != nil {
+			return
+		}
+		if fullErr = os.MkdirAll(fullDir, 0o755); fullErr != nil {
+			return
+		}
+		if fullSnap, fullErr = writeFullTable(fullDir, int64(mb)<<20, files); fullErr == nil {
+			fullErr = os.WriteFile(marker, nil, 0o644)
+		}
 	})
 	if fullErr != nil {
 		b.Fatal(fullErr)
 	}
 	return fullDir, fullSnap
+}
+
+// latestSnapshot opens the file:// table in dir.
+func latestSnapshot(dir string) (*table.Snapshot, error) {
+	ctx := context.Background()
+	bkt, err := storage.Open(ctx, "file://"+filepath.ToSlash(dir), nil)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := table.Open(ctx, bkt, nil)
+	if err != nil {
+		return nil, err
+	}
+	return tbl.Snapshot(ctx)
 }
 
 func writeFullTable(dir string, size int64, files int) (*table.Snapshot, error) {
@@ -285,8 +322,10 @@ func BenchmarkCloneIncremental(b *testing.B) {
 			if _, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{Logger: quietLogger(), Parallel: 16}); err != nil {
 				b.Fatal(err)
 			}
-			b.ResetTimer()
-			for i := range b.N {
+			// b.Loop, not b.N: the function runs once, so each table (and
+			// its first full clone) is built once, not once per round of
+			// b.N's ramp-up.
+			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
 				tabletest.Append(b, src, int64(1_000_000+i*10), 10, nil)
 				b.StartTimer()

@@ -79,10 +79,32 @@ part() {
 # gobench PKG… [flags]: the Go benchmarks of packages, once each (a first
 # run longer than BENCHTIME ends a benchmark).
 gobench() {
-	"$GO" test -tags bench -run '^$' -bench . -benchtime "${BENCHTIME:-200ms}" -benchmem -count=1 -timeout 60m "$@"
+	"$GO" test -vet=off -tags bench -run '^$' -bench . -benchtime "${BENCHTIME:-200ms}" -benchmem -count=1 -timeout 60m "$@"
 }
-export -f gobench
-export GO
+# gotest PKG FLAGS…: PKG's tests (bench tag included) from a test binary
+# under bin/bench/, run in PKG's directory as `go test` runs it; FLAGS are
+# the binary's own (-test.run …). For packages that several parts run:
+# `go test` links a new binary on every call (≈10 CPU-s with DuckDB in
+# it), `go test -c` only when a source changed, so the first part using
+# PKG links it and the others reuse it.
+gotest() {
+	local pkg=$1 bin
+	shift
+	bin=$PWD/bin/bench/${pkg//\//-}.test
+	"$GO" test -vet=off -tags bench -c -o "$bin" "./$pkg" || return
+	(cd "$pkg" && "$bin" -test.count=1 -test.timeout=60m "$@")
+}
+# binbench PKG FLAGS…: gobench through gotest, for one package.
+binbench() {
+	local pkg=$1
+	shift
+	gotest "$pkg" -test.run '^$' -test.bench . -test.benchtime "${BENCHTIME:-200ms}" -test.benchmem "$@"
+}
+export -f gobench gotest binbench
+# Test binaries ask runtime.GOROOT() for the go command (rsstest.Build);
+# `go test` sets GOROOT for them, a binary run directly needs it set.
+GOROOT=$("$GO" env GOROOT)
+export GO GOROOT
 
 # Fixtures that cost minutes to build (generated logs, the central-like
 # table) are kept between runs under CACHE, each in a directory named by
@@ -139,18 +161,26 @@ rsslanding=$(cached ingestrss "$(srckey internal/loggen go.mod)")
 cold=0
 compgen -G "$rsslanding/loglake-rss-landing-*/.complete" >/dev/null || cold=60
 part ingestrss $((70 + cold)) env LOGLAKE_TEST_INGEST_RSS=1 TMPDIR="$rsslanding" \
-	"$GO" test -run '^TestIngestPeakRSS$' -v -count=1 -timeout 60m ./ingest
+	bash -c "gotest ingest -test.run '^TestIngestPeakRSS$' -test.v"
 # The ingested-files index at 10 M landed keys (stored size, restart time,
 # heap, peak RSS; LOGLAKE_BENCH_INDEX_KEYS scales it) and at 10,000 one-file
 # batches (objects and bytes stored), docs/ingest.md.
-part index 70 env LOGLAKE_BENCH_INDEX=1 "$GO" test -run '^(TestIndexAt10MKeys|TestIndexSegmentsStayBounded)$' -v -count=1 \
-	-timeout 30m ./ingest
-part table 150 gobench -skip 'LogGrowth|OptimizeVsDuckDB' ./table/...
+part index 70 env LOGLAKE_BENCH_INDEX=1 \
+	bash -c "gotest ingest -test.run '^(TestIndexAt10MKeys|TestIndexSegmentsStayBounded)$' -test.v"
+# BenchmarkOpen's tables (1,000 and 10,000 commits) are kept under CACHE:
+# built through table.Commit, one fsynced commit at a time, they cost more
+# than the benchmark.
+opentables=$(cached opentables "$(srckey table/bench_test.go table storage go.mod)")
+cold=0
+[[ -e $opentables/history-10000-1000/_delta_log/00000000000000010000.json ]] || cold=60
+part table $((100 + cold)) env LOGLAKE_BENCH_OPEN_DIR="$opentables" bash -c \
+	"binbench table -test.skip 'LogGrowth|OptimizeVsDuckDB'; rc=\$?; gobench ./table/expr ./table/internal/fileio && exit \$rc"
 # OPTIMIZE vs DuckDB's COPY on 100 small files (LOGLAKE_BENCH_OPTIMIZE_FILES,
 # _RUNS), and the peak RSS of `loglake optimize` compacting 2 GiB, plain and
-# with --sort-by (LOGLAKE_TEST_OPTIMIZE_RSS_BYTES scales it).
-part optimize 120 gobench -bench OptimizeVsDuckDB ./table
-part optimizerss 420 env LOGLAKE_TEST_OPTIMIZE_RSS=1 "$GO" test -run '^TestOptimizePeakRSS$' -v -count=1 -timeout 60m ./table
+# with --sort-by, two processes at once on one fixture
+# (LOGLAKE_TEST_OPTIMIZE_RSS_BYTES scales it).
+part optimize 120 binbench table -test.bench OptimizeVsDuckDB
+part optimizerss 300 env LOGLAKE_TEST_OPTIMIZE_RSS=1 bash -c "gotest table -test.run '^TestOptimizePeakRSS$' -test.v"
 # History growth, one writer, retention on and off (docs/maintenance.md):
 # 12,500 commits 8 minutes apart span the same 69 days as the issue's
 # 100,000 a minute apart, so the 30-day log and 7-day tombstone retention
@@ -158,12 +188,17 @@ part optimizerss 420 env LOGLAKE_TEST_OPTIMIZE_RSS=1 "$GO" test -run '^TestOptim
 # costs the square of the commits: every checkpoint rewrites every
 # tombstone). LOGLAKE_BENCH_LOG_COMMITS, _STEP, _COMMITS_OFF override.
 part history 50 env LOGLAKE_BENCH_LOG_COMMITS="${LOGLAKE_BENCH_LOG_COMMITS:-12500}" \
-	LOGLAKE_BENCH_LOG_STEP="${LOGLAKE_BENCH_LOG_STEP:-8m}" bash -c 'gobench -bench LogGrowth ./table'
+	LOGLAKE_BENCH_LOG_STEP="${LOGLAKE_BENCH_LOG_STEP:-8m}" bash -c 'binbench table -test.bench LogGrowth'
 # The central commit rate: 50 regions × LOGLAKE_BENCH_COMMIT_VERSIONS source
 # versions on file://, S3, GCS and Azure; source → central latency.
 export LOGLAKE_BENCH_COMMIT_VERSIONS=${LOGLAKE_BENCH_COMMIT_VERSIONS:-2}
 part egress 90 gobench ./egress
-part clone 150 gobench ./replicate
+# The full clone's source (1 GiB of incompressible Parquet) is kept under
+# CACHE; clones only read it.
+clonesrc=$(cached clonesrc "$(srckey replicate/bench_test.go table storage go.mod)")
+cold=0
+compgen -G "$clonesrc/*.complete" >/dev/null || cold=30
+part clone $((150 + cold)) env LOGLAKE_BENCH_CLONE_DIR="$clonesrc" bash -c 'gobench ./replicate'
 # The central-like table (20 regions × 500 commits = 10,000 files) is built
 # once per version of its generator and of the table writer, under CACHE,
 # with its OPTIMIZEd copies beside it.
@@ -171,11 +206,16 @@ central=$(cached central "$(srckey query/central_bench_test.go table storage go.
 cold=0
 [[ -e $central/_loglake_bench_done ]] || cold=240
 part query $((160 + cold)) env LOGLAKE_BENCH_CENTRAL_DIR="$central" bash -c 'gobench ./query'
-part e2e 60 gobench -bench EndToEnd ./regions
-part fleet 30 gobench -bench Fleet ./regions
+part e2e 60 binbench regions -test.bench EndToEnd
+part fleet 30 binbench regions -test.bench Fleet
 # The live fork runbook on the emulators (freshness per step).
 part livefork 90 env LOGLAKE_INTEGRATION=1 "$GO" test -run '^TestLiveFork$' -v -count=1 -timeout 30m ./integration
-part rest 40 gobench -skip IngestShapes ./ingest ./storage ./internal/... ./cmd/...
+# The packages not named above that hold benchmarks (linking a test binary
+# for each of the others cost seconds for nothing); ingest's binary is the
+# one ingestrss and index linked.
+mapfile -t rest < <(grep -rlE --include='*_test.go' '^func Benchmark' storage internal cmd |
+	xargs -r -n1 dirname | LC_ALL=C sort -u | sed 's|^|./|')
+part rest 40 bash -c 'binbench ingest -test.skip IngestShapes && { (($# == 0)) || gobench "$@"; }' rest "${rest[@]}"
 
 echo
 echo "=== summary (whole output in $OUT; load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
