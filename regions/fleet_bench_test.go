@@ -196,6 +196,12 @@ func runFleet(b *testing.B, regionsN, perRegion int, maint bool) {
 
 	start, cpu0 := time.Now(), cpuTime(b)
 	next := make([]int, regionsN)
+	// versions[r][i] is the table version region r's batch i committed at,
+	// for fleetLost to follow a lost batch.
+	versions := make([][]int64, regionsN)
+	for r := range versions {
+		versions[r] = make([]int64, perRegion)
+	}
 	b.Logf("%s: %d regions x %d commits of %d rows", map[bool]string{false: "no maintenance", true: "maintenance"}[maint], regionsN, perRegion, rows)
 	stop := fleetProgress(b, &st, regionsN*perRegion)
 	defer stop()
@@ -216,13 +222,14 @@ func runFleet(b *testing.B, regionsN, perRegion int, maint bool) {
 					ts := clk.now()
 					clk.n.Add(1)
 					rec := fleetRecord(asch, r, i, rows, ts)
-					_, err := tables[r].Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: fmt.Sprintf("egress:region-%02d", r), AppVersion: int64(i)})
+					v, err := tables[r].Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: fmt.Sprintf("egress:region-%02d", r), AppVersion: int64(i)})
 					for try := 0; errors.Is(err, table.ErrConflict) && try < 3; try++ {
 						// The log was cleaned past this writer's snapshot (the
 						// fake day's short retention): egress retries its batch.
 						atomic.AddInt64(&st.stale, 1)
-						_, err = tables[r].Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: fmt.Sprintf("egress:region-%02d", r), AppVersion: int64(i)})
+						v, err = tables[r].Append(ctx, []arrow.Record{rec}, &table.Commit{AppID: fmt.Sprintf("egress:region-%02d", r), AppVersion: int64(i)})
 					}
+					versions[r][i] = v
 					rec.Release()
 					if err != nil {
 						b.Error(err)
@@ -287,7 +294,79 @@ func runFleet(b *testing.B, regionsN, perRegion int, maint bool) {
 		b.ReportMetric(float64(st.optimizeCommits), "optimize-commits")
 		b.ReportMetric(float64(st.replans), "optimize-replans")
 	}
-	fleetQuery(b, bucket, int64(regionsN*perRegion*rows))
+	fleetQuery(b, bucket, int64(regionsN*perRegion*rows), func(e *query.Engine, snap *table.Snapshot) {
+		fleetLost(b, e, bucket, snap, versions, rows)
+	})
+}
+
+// fleetLost says, when the GROUP BY came out short, which batches are
+// missing and what became of each: the version its append returned, whether
+// that commit is still in the log and what it holds, and what the final
+// snapshot and the log's oldest commit and newest checkpoint are.
+func fleetLost(b *testing.B, e *query.Engine, bucket storage.Bucket, snap *table.Snapshot, versions [][]int64, rows int) {
+	ctx := context.Background()
+	q := fmt.Sprintf("SELECT region, CAST(split_part(message, ' ', 2) AS BIGINT) // %d, count(*) FROM central GROUP BY ALL", rows)
+	res, err := e.Query(ctx, q)
+	if err != nil {
+		b.Logf("lost rows: %v", err)
+		return
+	}
+	got := map[string]int64{}
+	for res.Next() {
+		var region string
+		var batch, n int64
+		if err := res.Scan(&region, &batch, &n); err != nil {
+			b.Logf("lost rows: %v", err)
+			res.Close()
+			return
+		}
+		got[fmt.Sprintf("%s/%d", region, batch)] = n
+	}
+	res.Close()
+	oldest, newestCP := int64(-1), int64(-1)
+	it := bucket.List(ctx, "_delta_log/", "")
+	for {
+		o, err := it.Next(ctx)
+		if err != nil {
+			break
+		}
+		name := strings.TrimPrefix(o.Key, "_delta_log/")
+		v, err := strconv.ParseInt(name[:min(20, len(name))], 10, 64)
+		if err != nil {
+			continue
+		}
+		if strings.HasSuffix(name, ".json") && oldest < 0 {
+			oldest = v
+		}
+		if strings.Contains(name, ".checkpoint") {
+			newestCP = max(newestCP, v)
+		}
+	}
+	b.Logf("lost rows: final snapshot version %d, oldest commit in the log %d, newest checkpoint %d", snap.Version(), oldest, newestCP)
+	lost := 0
+	for r := range versions {
+		app := fmt.Sprintf("egress:region-%02d", r)
+		for i, v := range versions[r] {
+			n := got[fmt.Sprintf("region-%02d/%d", r, i)]
+			if n == int64(rows) {
+				continue
+			}
+			lost++
+			if lost > 20 {
+				continue
+			}
+			inLog := "absent from the log"
+			if data, err := bucket.Get(ctx, table.CommitKey(v)); err == nil {
+				inLog = "in the log, not holding " + app
+				if strings.Contains(string(data), fmt.Sprintf(`"appId":%q,"version":%d`, app, i)) {
+					inLog = "in the log, holding it"
+				}
+			}
+			av, _ := snap.AppVersion(app)
+			b.Logf("lost rows: %s batch %d (%d of %d rows) committed at version %d: commit %s; final snapshot has %s at %d", app, i, n, rows, v, inLog, app, av)
+		}
+	}
+	b.Logf("lost rows: %d batches short", lost)
 }
 
 // fleetProgress prints a line to stderr every LOGLAKE_BENCH_FLEET_PROGRESS
@@ -438,7 +517,7 @@ func fleetPhase(b *testing.B, bucket storage.Bucket, clk *fleetClock, frac float
 
 // fleetQuery runs a GROUP BY over the whole table through the query engine
 // (best of 3, or one run when it takes over 20 s) and checks every row is counted once.
-func fleetQuery(b *testing.B, bucket storage.Bucket, want int64) {
+func fleetQuery(b *testing.B, bucket storage.Bucket, want int64, lost func(*query.Engine, *table.Snapshot)) {
 	ctx := context.Background()
 	tbl, err := table.Open(ctx, bucket, nil)
 	if err != nil {
@@ -475,6 +554,7 @@ func fleetQuery(b *testing.B, bucket storage.Bucket, want int64) {
 		rows.Close()
 		times = append(times, time.Since(t0))
 		if total != want {
+			lost(e, snap)
 			b.Fatalf("GROUP BY counted %d rows, want %d", total, want)
 		}
 		if times[k] > 20*time.Second {

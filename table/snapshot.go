@@ -324,6 +324,24 @@ func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint) (*Sn
 		s.apply(c.actions)
 		s.version, s.commitTime = c.version, c.timestamp
 	}
+	// A hint can lag behind the newest checkpoint (it is written after the
+	// checkpoint, by whichever writer got there, and may be an older one's),
+	// and log cleanup deletes oldest first while this probe reads: commits
+	// read after a lagging hint may end at a gap cleanup has just made, or
+	// at a stray (a writer slower than the retention put it into a cleaned
+	// version, see checkNotCleaned). The snapshot would then stop short of
+	// the table, with a stray's fresh timestamp that tells a writer its log
+	// cannot have been cleaned, and every commit it made next went into
+	// cleaned versions, reported as committed and lost (BenchmarkFleet lost
+	// whole regions' batches so). A checkpoint past the snapshot shows the
+	// hint was overtaken: the caller then lists the log.
+	files, err := listLog(ctx, b, s.version+1, -1)
+	if err != nil {
+		return nil, err
+	}
+	if slices.ContainsFunc(files, logFile.isCheckpoint) {
+		return nil, fmt.Errorf("stale _last_checkpoint %d: a checkpoint past version %d exists", lc.Version, s.version)
+	}
 	s.seal()
 	return s, s.validate()
 }
