@@ -239,8 +239,9 @@ func TestIngestKill9(t *testing.T) {
 	bin := loglakeBinary(t)
 	landingURL, tableURL := fileURL(filepath.Join(dir, "landing")), fileURL(filepath.Join(dir, "table"))
 	landing, _ := storage.Open(ctx, landingURL, nil)
-	lines := ingestLines(t, landing, loggen.Options{Seed: 99, Files: 24, FileBytes: 256 << 10, Compression: "gzip", Malformed: 0.02})
-	args := []string{"ingest", "--once", "--quiet", "--landing", landingURL, "--table", tableURL, "--max-files", "2"}
+	lines := ingestLines(t, landing, loggen.Options{Seed: 99, Files: 32, FileBytes: 192 << 10, Compression: "gzip", Malformed: 0.02})
+	args := []string{"ingest", "--once", "--quiet", "--landing", landingURL, "--table", tableURL, "--max-files", "1"}
+	logDir := filepath.Join(dir, "table", "_delta_log")
 	r := rand.New(rand.NewPCG(1, 2))
 	kills := 0
 	for range 8 {
@@ -250,34 +251,13 @@ func TestIngestKill9(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		// Kill after the run has made progress (a new commit), at a random
-		// point of a later batch, so kills land at different steps.
-		logDir := filepath.Join(dir, "table", "_delta_log")
-		before := countFiles(logDir)
-		killed := false
-		deadline := time.Now().Add(time.Minute)
-	wait:
-		for time.Now().Before(deadline) {
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("ingest exited early: %v", err)
-				}
-				break wait
-			case <-time.After(5 * time.Millisecond):
-			}
-			if countFiles(logDir) > before {
-				time.Sleep(time.Duration(r.IntN(150)) * time.Millisecond)
-				cmd.Process.Signal(syscall.SIGKILL)
-				<-done
-				kills++
-				killed = true
-				break
-			}
-		}
-		if !killed {
+		// Kill at a random point of the run's third batch: the first two
+		// commits measure how long a batch takes on this machine, so the
+		// kill lands mid-batch however fast or loaded the machine is.
+		if !killMidBatch(t, cmd, done, logDir, r) {
 			break // it finished: nothing left to interrupt
 		}
+		kills++
 	}
 	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
@@ -293,6 +273,38 @@ func TestIngestKill9(t *testing.T) {
 	if kills < 3 {
 		t.Fatalf("only %d kills landed mid-ingest", kills)
 	}
+}
+
+// killMidBatch waits for two new commits in logDir, then kills the process
+// after a random part of the time between them. It reports false if the
+// process finished first.
+func killMidBatch(t *testing.T, cmd *exec.Cmd, done <-chan error, logDir string, r *rand.Rand) bool {
+	t.Helper()
+	var commits []time.Time
+	seen := countFiles(logDir)
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("ingest exited early: %v", err)
+			}
+			return false
+		case <-time.After(2 * time.Millisecond):
+		}
+		if n := countFiles(logDir); n > seen {
+			seen = n
+			commits = append(commits, time.Now())
+		}
+		if len(commits) == 2 {
+			gap := commits[1].Sub(commits[0])
+			time.Sleep(time.Duration(r.Int64N(int64(gap) + 1)))
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			return true
+		}
+	}
+	t.Fatal("ingest made no progress in a minute")
+	return false
 }
 
 func countFiles(dir string) int {

@@ -366,7 +366,10 @@ func TestCloneCrashResume(t *testing.T) {
 		if _, err := replicate.Clone(ctx, otherB, inner, nil); !errors.Is(err, replicate.ErrNotEmpty) {
 			t.Fatalf("clone of another table into an interrupted clone: %v, want ErrNotEmpty", err)
 		}
-		res := clone(t, srcB, inner, nil)
+		// A racing clone of the same source claims the destination between
+		// this clone's first look (no marker yet) and its listing.
+		racing := storage.NewFaulty(inner, storage.Faults{Ops: []string{storage.OpGet}, KeyPrefix: "_loglake/clone/initial", Nth: 1, Err: storage.ErrNotFound})
+		res := clone(t, srcB, racing, nil)
 		if res.FilesPresent == 0 || res.Metrics.NumCopiedFiles != 0 {
 			t.Fatalf("resumed clone: %d present, %d copied", res.FilesPresent, res.Metrics.NumCopiedFiles)
 		}

@@ -108,9 +108,15 @@ func (c *cloner) claimDestination(ctx context.Context) error {
 		}
 		// A log without a readable table (a checkpoint written before a
 		// killed clone's commit) is the clone's to complete.
-		if !strings.HasPrefix(o.Key, "_delta_log/") {
-			return fmt.Errorf("%w: %s holds %s", ErrNotEmpty, c.dst.URL(), o.Key)
+		if strings.HasPrefix(o.Key, "_delta_log/") {
+			continue
 		}
+		// A concurrent clone of this source may have claimed the
+		// destination and started copying since the first look.
+		if owner, err := c.dst.Get(ctx, initialCloneKey); err == nil && string(owner) == c.res.SourceTableID {
+			return nil
+		}
+		return fmt.Errorf("%w: %s holds %s", ErrNotEmpty, c.dst.URL(), o.Key)
 	}
 	if c.opts.DryRun {
 		return nil
