@@ -442,7 +442,9 @@ func afterCommit(read *Snapshot, winners []commit, version int64, data []byte, n
 	if read == nil || read.version+int64(len(winners))+1 != version {
 		return nil
 	}
-	own, err := decodeCommit(data)
+	// Through the cache: the other handles on this table (other regions in
+	// this process) will read these same bytes and share this decode.
+	own, err := commits.decode(data)
 	if err != nil {
 		return nil
 	}

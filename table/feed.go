@@ -17,7 +17,10 @@ import (
 type Change struct {
 	Version   int64
 	Timestamp time.Time
-	Actions   []Action
+	// Actions is the caller's own slice, but what its elements point to is
+	// shared with every reader of the commit in this process (snapshots
+	// included): callers must not modify it.
+	Actions []Action
 	// Protocol and Metadata are the table's protocol and metadata in force
 	// after this commit, as a Feed tracked them (nil from Changes, or when
 	// a Feed started without a known state and the log has not set them

@@ -290,7 +290,8 @@ func contiguousFrom(files []logFile, from, to int64) bool {
 	return next > to
 }
 
-// readCommit reads and decodes commit v.
+// readCommit reads and decodes commit v. The actions it returns are shared
+// with every other reader of the same commit bytes (see commitCache).
 func readCommit(ctx context.Context, b storage.Bucket, v int64) ([]Action, error) {
 	data, err := b.Get(ctx, CommitKey(v))
 	if errors.Is(err, storage.ErrNotFound) {
@@ -299,7 +300,7 @@ func readCommit(ctx context.Context, b storage.Bucket, v int64) ([]Action, error
 	if err != nil {
 		return nil, err
 	}
-	actions, err := decodeCommit(data)
+	actions, err := commits.decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("commit %d: %w", v, err)
 	}

@@ -374,9 +374,11 @@ func (t *Table) commitTime(ctx context.Context, f logFile) (int64, error) {
 
 // Entry is one version in the table's history.
 type Entry struct {
-	Version    int64
-	Timestamp  time.Time
-	CommitInfo *CommitInfo // nil when the commit has none
+	Version   int64
+	Timestamp time.Time
+	// CommitInfo is nil when the commit has none. It is shared with every
+	// reader of the commit in this process: callers must not modify it.
+	CommitInfo *CommitInfo
 }
 
 // History returns the commits still in the log, newest first. limit <= 0
