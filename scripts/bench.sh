@@ -112,6 +112,20 @@ export GO GOROOT
 # which pins the encoders) builds a fresh one, an unchanged tree reuses it.
 CACHE=${LOGLAKE_BENCH_CACHE:-${LOGLAKE_CACHE:-$HOME/.cache/loglake}/bench}
 mkdir -p "$CACHE"
+# Every temporary directory of the run (Go's t.TempDir, b.TempDir) goes
+# under a directory of its own, removed at the end. A run that was killed
+# cannot remove its own, so each run holds a lock on its directory while it
+# lives, and a new run removes the directories whose lock nobody holds: a
+# killed run's leftovers (once 34 GB in /tmp) never accumulate, and a run
+# beside this one keeps its files.
+for d in "$CACHE"/tmp.*/; do
+	[[ -d $d ]] && flock -n "$d.lock" rm -rf "$d"
+done
+export TMPDIR
+TMPDIR=$(mktemp -d "$CACHE/tmp.XXXXXX")
+exec {tmplock}>"$TMPDIR/.lock"
+flock -n "$tmplock"
+trap '((started_here)) && "$EMU" stop; rm -rf "$TMPDIR"' EXIT
 # srckey PATH…: 12 hex digits of the SHA-256 of the files named, and of the
 # non-test .go files under each directory named, in a fixed order.
 srckey() {
