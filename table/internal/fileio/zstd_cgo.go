@@ -18,8 +18,9 @@ import (
 // arrow-go's codec for both.
 //
 // arrow-go looks codecs up in a process-wide registry (RegisterCodec is
-// its documented way to plug in a cgo zstd), so this applies to every
-// Parquet file the process writes; fileio is the only writer.
+// its documented way to plug in a cgo zstd), so this applies to every zstd
+// Parquet file the process writes: the data files written here
+// (checkpoints are Snappy).
 func init() {
 	goCodec, err := compress.GetCodec(compress.Codecs.Zstd)
 	if err != nil {
