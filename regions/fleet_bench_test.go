@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,19 +122,38 @@ func benchDir(b *testing.B) string {
 	return b.TempDir()
 }
 
+// fakeModTimes stamps every data file it uploads with the fake clock's
+// time, as a cloud stamps an object with the real one. VACUUM ages files
+// whose tombstones have expired from the checkpoints (as Delta's do after
+// delta.deletedFileRetentionDuration) by their modification time; with the
+// wall clock's stamps they would look newer than the fake day and never be
+// deleted, and stamps older than the fake now would make files in flight
+// look like orphans.
+type fakeModTimes struct {
+	storage.Bucket
+	dir string
+	now func() time.Time
+}
+
+func (f *fakeModTimes) Upload(ctx context.Context, key string, r io.Reader) error {
+	if err := f.Bucket.Upload(ctx, key, r); err != nil {
+		return err
+	}
+	at := f.now()
+	return os.Chtimes(filepath.Join(f.dir, filepath.FromSlash(key)), at, at)
+}
+
 func runFleet(b *testing.B, regionsN, perRegion int, maint bool) {
 	const rows = 50
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	dir := benchDir(b)
-	bucket, err := storage.Open(ctx, "file://"+dir, nil)
+	clk := &fleetClock{start: time.Now().Add(-72 * time.Hour).Truncate(24 * time.Hour), total: int64(regionsN * perRegion)}
+	files, err := storage.Open(ctx, "file://"+dir, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The fake day starts days before the wall clock: object modification
-	// times are then never older than the fake now, so VACUUM's orphan rule
-	// (which reads them) never fires; removed files go by the log's clock.
-	clk := &fleetClock{start: time.Now().Add(-72 * time.Hour).Truncate(24 * time.Hour), total: int64(regionsN * perRegion)}
+	bucket := &fakeModTimes{Bucket: files, dir: dir, now: clk.now}
 	sch, err := table.ParseSchema(fleetSchema)
 	if err != nil {
 		b.Fatal(err)
