@@ -66,8 +66,8 @@ type Snapshot struct {
 	sortOnce sync.Once
 	sorted   []*Add
 
-	statsOnce sync.Once
-	stats     []*Stats // parsed stats of sorted[i]; nil: not kept (see fileStats)
+	statsMu    sync.Mutex
+	statsParts map[string]*partStats // by statsPartKey (see statsOf)
 }
 
 // Version is the snapshot's table version.
