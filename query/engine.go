@@ -490,6 +490,10 @@ func (e *Engine) groupFiles(ctx context.Context, snap *table.Snapshot, sch *tabl
 			dataCols = append(dataCols, f.Name)
 		}
 	}
+	// Null counts are all storesAll reads: bounds (most of the stats
+	// bytes) are not decoded for it.
+	nulls := &table.StatsPart{Columns: dataCols, NoBounds: true}
+	stats := snap.StatsOf(files, nulls)
 	byKey := map[string]*fileGroup{}
 	var out []*fileGroup
 	var idx [][]int // file indexes per group
@@ -505,7 +509,7 @@ func (e *Engine) groupFiles(ctx context.Context, snap *table.Snapshot, sch *tabl
 		gi := slices.Index(out, g)
 		idx[gi] = append(idx[gi], i)
 		g.paths = append(g.paths, paths[i])
-		if g.uniform && !storesAll(snap.FileStats(f), sch, dataCols) {
+		if g.uniform && !storesAll(stats[i], sch, dataCols) {
 			g.uniform = false
 		}
 	}

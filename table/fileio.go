@@ -97,6 +97,12 @@ func ReadFile(ctx context.Context, r parquet.ReaderAtSeeker, size int64, opts *R
 // ParseStats decodes add.stats; absent statistics give (nil, nil).
 func ParseStats(s string) (*Stats, error) { return fileio.ParseStats(s) }
 
+// StatsPart names the part of add.stats a reader needs (see ParseStatsOf).
+type StatsPart = fileio.StatsPart
+
+// ParseStatsOf is ParseStats keeping only part of the statistics (nil: all).
+func ParseStatsOf(s string, part *StatsPart) (*Stats, error) { return fileio.ParseStatsOf(s, part) }
+
 // StatValue converts a raw statistics value of a column of type t to a Go value.
 func StatValue(raw any, t DataType) (any, error) { return fileio.StatValue(raw, t) }
 

@@ -96,13 +96,15 @@ func (s *Snapshot) Predicate(filter string) (*expr.Predicate, error) {
 }
 
 // PruneFiles returns the live files that may contain rows matching pred
-// (all files when pred is nil), judged by partition values and stats. The
-// stats are parsed once per snapshot (see FileStats).
+// (all files when pred is nil), judged by partition values and stats. Only
+// the statistics of the columns pred names are decoded, once per snapshot
+// (see FileStatsOf).
 func (s *Snapshot) PruneFiles(pred *expr.Predicate) []*Add {
 	if pred == nil {
 		return s.Files()
 	}
 	files := s.Files()
+	part := &StatsPart{Columns: pred.Columns()}
 	var out []*Add
 	keep := func(from int, stats []*Stats) {
 		for i, st := range stats {
@@ -111,14 +113,14 @@ func (s *Snapshot) PruneFiles(pred *expr.Predicate) []*Add {
 			}
 		}
 	}
-	if stats := s.fileStats(); stats != nil {
+	if stats := s.statsOf(part); stats != nil {
 		keep(0, stats)
 		return out
 	}
 	// Too many files to keep their stats: parse a chunk at a time.
 	for from := 0; from < len(files); from += statsChunk {
 		to := min(from+statsChunk, len(files))
-		keep(from, parseStats(files[from:to]))
+		keep(from, parseStats(files[from:to], part))
 	}
 	return out
 }
@@ -129,6 +131,10 @@ func (s *Snapshot) PruneFiles(pred *expr.Predicate) []*Add {
 // at a time, so memory stays bounded whatever the table's size.
 var statsCacheFiles = 200_000
 
+// statsCacheParts bounds how many parts of the file stats (see StatsPart)
+// a snapshot keeps: one per set of filter columns its statements used.
+const statsCacheParts = 16
+
 // statsChunk is how many files' stats an uncached PruneFiles parses at once.
 const statsChunk = 4096
 
@@ -138,36 +144,125 @@ const statsChunk = 4096
 // JSON is decoded once, on first use, and kept with the snapshot (up to
 // statsCacheFiles files); statements that prune the same snapshot again
 // pay only the comparisons.
-func (s *Snapshot) FileStats(f *Add) *Stats {
-	if stats := s.fileStats(); stats != nil {
-		files := s.Files()
-		if i, ok := slices.BinarySearchFunc(files, f.Path, func(a *Add, p string) int { return cmpString(a.Path, p) }); ok && files[i] == f {
+func (s *Snapshot) FileStats(f *Add) *Stats { return s.FileStatsOf(f, nil) }
+
+// FileStatsOf is FileStats holding at least the statistics part asks for
+// (nil: all of them); it may hold more.
+func (s *Snapshot) FileStatsOf(f *Add, part *StatsPart) *Stats {
+	if stats := s.statsOf(part); stats != nil {
+		if i, ok := s.fileIndex(f); ok {
 			return stats[i]
 		}
 	}
-	st, _ := ParseStats(f.Stats)
+	st, _ := ParseStatsOf(f.Stats, part)
 	return st
 }
 
-// fileStats returns the parsed stats of Files() (same order), or nil when
-// the snapshot has more than statsCacheFiles files.
-func (s *Snapshot) fileStats() []*Stats {
-	s.statsOnce.Do(func() {
-		if files := s.Files(); len(files) <= statsCacheFiles {
-			s.stats = parseStats(files)
+// StatsOf returns the statistics of files, live files of the snapshot,
+// each holding at least part (nil: all): the snapshot's decoded stats when
+// it keeps them (see FileStats), else decoded now on every CPU and not
+// kept, so that a statement reading a few files of a large snapshot pays
+// for those files only.
+func (s *Snapshot) StatsOf(files []*Add, part *StatsPart) []*Stats {
+	kept := s.keptStats(part)
+	if kept == nil {
+		return parseStats(files, part)
+	}
+	out := make([]*Stats, len(files))
+	for i, f := range files {
+		if j, ok := s.fileIndex(f); ok {
+			out[i] = kept[j]
+		} else {
+			out[i], _ = ParseStatsOf(f.Stats, part)
 		}
-	})
-	return s.stats
+	}
+	return out
 }
 
-// parseStats parses the stats of files on every CPU: the first statement
-// over a large snapshot waits for it.
-func parseStats(files []*Add) []*Stats {
+// fileIndex finds f in Files().
+func (s *Snapshot) fileIndex(f *Add) (int, bool) {
+	files := s.Files()
+	i, ok := slices.BinarySearchFunc(files, f.Path, func(a *Add, p string) int { return cmpString(a.Path, p) })
+	return i, ok && files[i] == f
+}
+
+// keptStats returns the decoded stats of Files() holding at least part when
+// the snapshot has decoded them already, else nil.
+func (s *Snapshot) keptStats(part *StatsPart) []*Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	for _, k := range []string{"", statsPartKey(part)} {
+		if ps := s.statsParts[k]; ps != nil && ps.stats != nil {
+			return ps.stats
+		}
+	}
+	return nil
+}
+
+// partStats are the stats of Files() (same order) restricted to one part.
+type partStats struct {
+	once  sync.Once
+	stats []*Stats
+}
+
+// statsOf returns the parsed stats of Files() (same order) holding at least
+// part (nil: all), or nil when the snapshot has more than statsCacheFiles
+// files. All stats, once decoded, serve every part.
+func (s *Snapshot) statsOf(part *StatsPart) []*Stats {
+	files := s.Files()
+	if len(files) > statsCacheFiles {
+		return nil
+	}
+	key := statsPartKey(part)
+	s.statsMu.Lock()
+	if s.statsParts == nil {
+		s.statsParts = map[string]*partStats{}
+	}
+	if all := s.statsParts[""]; all != nil && all.stats != nil {
+		s.statsMu.Unlock()
+		return all.stats // they serve every part
+	}
+	ps := s.statsParts[key]
+	if ps == nil {
+		if len(s.statsParts) >= statsCacheParts {
+			s.statsMu.Unlock()
+			return parseStats(files, part)
+		}
+		ps = &partStats{}
+		s.statsParts[key] = ps
+	}
+	s.statsMu.Unlock()
+	ps.once.Do(func() {
+		stats := parseStats(files, part)
+		s.statsMu.Lock()
+		ps.stats = stats
+		s.statsMu.Unlock()
+	})
+	return ps.stats
+}
+
+// statsPartKey names a part: "" for all stats, else its columns (lower
+// case, sorted) and whether bounds are left out.
+func statsPartKey(part *StatsPart) string {
+	if part == nil {
+		return ""
+	}
+	cols := make([]string, len(part.Columns))
+	for i, c := range part.Columns {
+		cols[i] = strings.ToLower(c)
+	}
+	slices.Sort(cols)
+	return fmt.Sprintf("%t\x00%s", part.NoBounds, strings.Join(slices.Compact(cols), "\x00"))
+}
+
+// parseStats parses part of the stats of files (see ParseStatsOf) on every
+// CPU: the first statement over a large snapshot waits for it.
+func parseStats(files []*Add, part *StatsPart) []*Stats {
 	out := make([]*Stats, len(files))
 	workers := min(runtime.GOMAXPROCS(0), (len(files)+255)/256)
 	if workers <= 1 {
 		for i, f := range files {
-			out[i], _ = ParseStats(f.Stats)
+			out[i], _ = ParseStatsOf(f.Stats, part)
 		}
 		return out
 	}
@@ -179,7 +274,7 @@ func parseStats(files []*Add) []*Stats {
 		go func() {
 			defer wg.Done()
 			for i := from; i < to; i++ {
-				out[i], _ = ParseStats(files[i].Stats)
+				out[i], _ = ParseStatsOf(files[i].Stats, part)
 			}
 		}()
 	}

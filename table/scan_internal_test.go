@@ -15,7 +15,7 @@ func TestPruneFilesCachedAndChunked(t *testing.T) {
 	n := statsChunk + 300
 	files := map[string]*Add{}
 	for i := 0; i < n; i++ {
-		st := fmt.Sprintf(`{"numRecords":10,"minValues":{"id":%d},"maxValues":{"id":%d},"nullCount":{"id":0}}`, i*10, i*10+9)
+		st := fmt.Sprintf(`{"numRecords":10,"minValues":{"id":%d,"name":"a"},"maxValues":{"id":%d,"name":"z"},"nullCount":{"id":0,"name":1}}`, i*10, i*10+9)
 		switch {
 		case i%97 == 0:
 			st = "" // no stats: never pruned
@@ -53,12 +53,39 @@ func TestPruneFilesCachedAndChunked(t *testing.T) {
 	if got := paths(cached.PruneFiles(pred)); !reflect.DeepEqual(got, want) {
 		t.Errorf("cached: kept %d files, want %d", len(got), len(want))
 	}
-	if cached.stats == nil {
+	if ps := cached.statsParts[statsPartKey(&StatsPart{Columns: []string{"id"}})]; ps == nil || len(ps.stats) != n {
 		t.Error("stats of a small snapshot are not kept")
+	} else if st := ps.stats[1]; st == nil || st.MinValues["name"] != nil || st.NullCount["name"] != nil || st.MinValues["id"] == nil {
+		t.Errorf("pruning on id decoded %+v, want id's stats only", st)
 	}
 	// Pruning again reads the kept stats.
 	if got := paths(cached.PruneFiles(pred)); !reflect.DeepEqual(got, want) {
 		t.Errorf("cached, second statement: kept %d files, want %d", len(got), len(want))
+	}
+	// Once all stats are decoded, they answer every part.
+	f := cached.Files()[1]
+	ref, _ := ParseStats(f.Stats)
+	if got := cached.FileStats(f); !reflect.DeepEqual(got, ref) {
+		t.Errorf("FileStats(%s) = %+v, want %+v", f.Path, got, ref)
+	}
+	if got := cached.FileStatsOf(f, &StatsPart{Columns: []string{"id"}}); got != cached.FileStats(f) {
+		t.Errorf("FileStatsOf(%s) after FileStats = %+v, want all stats", f.Path, got)
+	}
+	// StatsOf: the kept stats, or a fresh decode of just the files asked.
+	some := cached.Files()[:3]
+	if got := cached.StatsOf(some, &StatsPart{NoBounds: true}); len(got) != 3 || got[1] != cached.FileStats(some[1]) {
+		t.Errorf("StatsOf after FileStats = %+v, want the kept stats", got)
+	}
+	fresh := newSnap()
+	nulls := &StatsPart{Columns: []string{"name"}, NoBounds: true}
+	got := fresh.StatsOf(some, nulls)
+	for i, f := range some {
+		if ref, _ := ParseStatsOf(f.Stats, nulls); !reflect.DeepEqual(got[i], ref) {
+			t.Errorf("StatsOf(%s) = %+v, want %+v", f.Path, got[i], ref)
+		}
+	}
+	if len(fresh.statsParts) != 0 {
+		t.Error("StatsOf kept the stats of a few files")
 	}
 	defer func(old int) { statsCacheFiles = old }(statsCacheFiles)
 	statsCacheFiles = n - 1
@@ -66,16 +93,22 @@ func TestPruneFilesCachedAndChunked(t *testing.T) {
 	if got := paths(chunked.PruneFiles(pred)); !reflect.DeepEqual(got, want) {
 		t.Errorf("chunked: kept %d files, want %d", len(got), len(want))
 	}
-	if chunked.stats != nil {
+	if len(chunked.statsParts) != 0 {
 		t.Error("stats of a snapshot over the bound are kept")
 	}
 	for _, s := range []*Snapshot{cached, chunked} {
 		for _, i := range []int{0, 1, 89, 178, n - 1} {
 			f := s.Files()[i]
 			ref, _ := ParseStats(f.Stats)
+			nulls := &StatsPart{Columns: []string{"NAME"}, NoBounds: true}
+			refNulls, _ := ParseStatsOf(f.Stats, nulls)
+			if got := s.FileStatsOf(f, nulls); !reflect.DeepEqual(got, refNulls) {
+				t.Errorf("FileStatsOf(%s, name's null count) = %+v, want %+v", f.Path, got, refNulls)
+			}
 			if got := s.FileStats(f); !reflect.DeepEqual(got, ref) {
 				t.Errorf("FileStats(%s) = %+v, want %+v", f.Path, got, ref)
 			}
+
 			// An Add that is not the snapshot's (same path, other stats)
 			// is parsed, not answered from the cache.
 			other := &Add{Path: f.Path, Stats: `{"numRecords":3}`}

@@ -66,8 +66,8 @@ type Snapshot struct {
 	sortOnce sync.Once
 	sorted   []*Add
 
-	statsOnce sync.Once
-	stats     []*Stats // parsed stats of sorted[i]; nil: not kept (see fileStats)
+	statsMu    sync.Mutex
+	statsParts map[string]*partStats // by statsPartKey (see statsOf)
 }
 
 // Version is the snapshot's table version.
@@ -122,10 +122,9 @@ func (s *Snapshot) AppVersion(appID string) (int64, bool) {
 func (s *Snapshot) Txns() map[string]Txn { return maps.Clone(s.txns) }
 
 // NumRecords sums numRecords over the files' stats; ok is false when any file
-// lacks stats.
+// lacks stats. No column's statistics are decoded for it.
 func (s *Snapshot) NumRecords() (n int64, ok bool) {
-	for _, f := range s.Files() {
-		st := s.FileStats(f)
+	for _, st := range s.StatsOf(s.Files(), &StatsPart{NoBounds: true}) {
 		if st == nil {
 			return 0, false
 		}

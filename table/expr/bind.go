@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,6 +122,33 @@ func (p *Predicate) Expr() Expr { return p.expr }
 
 // String renders the bound expression.
 func (p *Predicate) String() string { return p.expr.String() }
+
+// Columns returns the top-level columns whose statistics or partition
+// values MayMatch may ask a FileInfo about, each once: a caller can then
+// decode only those columns' statistics.
+func (p *Predicate) Columns() []string {
+	var out []string
+	add := func(c string) {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	var walk func(nd *node)
+	walk = func(nd *node) {
+		if l := nd.leaf; l != nil && l.col != nil {
+			// FileInfo gets the dotted name, which it splits at dots.
+			if len(l.col.path) > 0 {
+				add(l.col.path[0])
+			}
+			add(strings.Split(l.col.name, ".")[0])
+		}
+		for _, k := range nd.kids {
+			walk(k)
+		}
+	}
+	walk(p.root)
+	return out
+}
 
 // Bind resolves e's columns in sch and converts its literals to the columns'
 // types. Supported column types: int8..int64, uint8..uint64, float32,

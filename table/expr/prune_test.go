@@ -464,3 +464,35 @@ func appendOr(b array.Builder, isNull bool, add func()) {
 	}
 	add()
 }
+
+// Columns names every top-level column MayMatch can ask about, once, so
+// that decoding only their statistics prunes the same files.
+func TestPredicateColumns(t *testing.T) {
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "ts", Type: arrow.FixedWidthTypes.Timestamp_us},
+		{Name: "Region", Type: arrow.BinaryTypes.String},
+		{Name: "s", Type: arrow.StructOf(arrow.Field{Name: "a", Type: arrow.PrimitiveTypes.Int64})},
+		{Name: "n", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+	for _, c := range []struct {
+		filter string
+		want   string
+	}{
+		{"n = 1", "n"},
+		{"ts >= '2026-01-01T00:00:00Z' AND region = 'x' OR NOT (n < 3 AND ts IS NULL)", "ts,region,n"},
+		{"s.a IN (1, 2)", "s"},
+		{"n > 1 AND n < 3", "n"},
+	} {
+		e, err := expr.Parse(c.filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := expr.Bind(e, sch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(p.Columns(), ","); got != c.want {
+			t.Errorf("%s: Columns() = %s, want %s", c.filter, got, c.want)
+		}
+	}
+}

@@ -43,12 +43,35 @@ type Stats struct {
 
 // ParseStats decodes add.stats. Absent statistics ("" or "null") give
 // (nil, nil): the caller must then treat every column as unknown.
-func ParseStats(s string) (*Stats, error) {
+func ParseStats(s string) (*Stats, error) { return ParseStatsOf(s, nil) }
+
+// StatsPart names the part of add.stats a reader needs: the statistics of
+// the top-level columns Columns (matched case-insensitively; a nested
+// column's statistics come with its top-level column), and with
+// NoBounds, only their null counts. Pruning a statement reads the columns
+// its filter names, and a check that files store every column only null
+// counts: over 10,000 files, building every column's bounds was most of
+// the decoding.
+type StatsPart struct {
+	Columns  []string
+	NoBounds bool
+}
+
+// keep reports whether the statistics of top-level column k are wanted.
+func (p *StatsPart) keep(k string) bool {
+	return slices.ContainsFunc(p.Columns, func(c string) bool { return strings.EqualFold(c, k) })
+}
+
+// ParseStatsOf is ParseStats keeping only part of the statistics (nil:
+// all): the result is exactly ParseStats's with the other columns' entries
+// (and, with NoBounds, minValues and maxValues) left out, and the same
+// error. Values it leaves out are still validated, not built.
+func ParseStatsOf(s string, part *StatsPart) (*Stats, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "null" {
 		return nil, nil
 	}
-	raw, err := decodeStats(s)
+	raw, err := decodeStats(s, part)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStats, err)
 	}
@@ -82,16 +105,36 @@ type rawStats struct {
 // goccy is lenient with malformed JSON (a truncated literal decodes), so
 // only text encoding/json's own scanner accepts reaches it (validating costs
 // a fraction of decoding). FuzzDecodeStats checks that both agree.
-func decodeStats(s string) (raw rawStats, err error) {
-	if raw, ok := decodeStatsPlain(s); ok {
+func decodeStats(s string, part *StatsPart) (raw rawStats, err error) {
+	if raw, ok := decodeStatsPlain(s, part); ok {
 		return raw, nil
 	}
 	if utf8.ValidString(s) && json.Valid([]byte(s)) {
 		if raw, ok := decodeStatsFast(s); ok {
-			return raw, nil
+			return raw.only(part), nil
 		}
 	}
-	return decodeStatsStd(s)
+	raw, err = decodeStatsStd(s)
+	return raw.only(part), err
+}
+
+// only drops the statistics part does not ask for (nil: keeps all), as
+// decodeStatsPlain leaves them out.
+func (r rawStats) only(part *StatsPart) rawStats {
+	if part == nil {
+		return r
+	}
+	if part.NoBounds {
+		r.MinValues, r.MaxValues = nil, nil
+	}
+	for _, m := range []map[string]any{r.MinValues, r.MaxValues, r.NullCount} {
+		for k := range m {
+			if !part.keep(k) {
+				delete(m, k)
+			}
+		}
+	}
+	return r
 }
 
 func decodeStatsFast(s string) (raw rawStats, ok bool) {

@@ -42,6 +42,42 @@ func FuzzDecodeStats(f *testing.F) {
 	})
 }
 
+// FuzzParseStatsOf: decoding part of the statistics gives what decoding all
+// of them and dropping the rest gives, and the same error, whichever
+// decoder answers.
+func FuzzParseStatsOf(f *testing.F) {
+	for _, s := range []string{
+		`{"numRecords":200,"minValues":{"host":"h","TS":"2026-11-10T23:02:27.595Z","n":-1.5e3},"maxValues":{"message":"m","s":{"a":true,"b":null}},"nullCount":{"host":0,"ts":0,"s":{"a":1}},"tightBounds":false}`,
+		`{"numRecords":3,"minValues":{"a":1,"a":2,"b":{"c":[1]}},"nullCount":{"a":0,"b":"x"}}`,
+		`{"numRecords":3,"minValues":{"a":1},"minValues":{"b":2}}`,
+		`{"numRecords":3,"maxValues":{"s":"a\u0000b","t":1},"nullCount":{"s":0,"t":0}}`,
+		`{"numRecords":3,"minValues":{"a":tru},"nullCount":{"a":0}}`,
+		`{"numRecords":3,"minValues":"x"}`,
+		`{"numRecords":3,"minValues":{"a":{"b":{"c":1}}}} x`,
+		`{"numRecords":null,"nullCount":{"a":0}}`,
+	} {
+		f.Add(s)
+	}
+	parts := []*StatsPart{{}, {Columns: []string{"a", "ts"}}, {Columns: []string{"host", "s", "t"}, NoBounds: true}, {NoBounds: true}}
+	f.Fuzz(func(t *testing.T, in string) {
+		_, errAll := ParseStats(in)
+		for _, part := range parts {
+			got, err := ParseStatsOf(in, part)
+			if (err == nil) != (errAll == nil) || err != nil && err.Error() != errAll.Error() {
+				t.Fatalf("%q %+v: error %v, ParseStats's %v", in, part, err, errAll)
+			}
+			var want *Stats
+			if a, _ := ParseStats(in); a != nil {
+				r := rawStats{MinValues: a.MinValues, MaxValues: a.MaxValues, NullCount: a.NullCount}.only(part)
+				want = &Stats{NumRecords: a.NumRecords, MinValues: r.MinValues, MaxValues: r.MaxValues, NullCount: r.NullCount, TightBounds: a.TightBounds}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q %+v:\ngot  %#v\nwant %#v", in, part, got, want)
+			}
+		}
+	})
+}
+
 // FuzzDecodeStatsPlain: whatever the plain decoder accepts is valid JSON
 // that encoding/json decodes to the same value.
 func FuzzDecodeStatsPlain(f *testing.F) {
@@ -65,7 +101,7 @@ func FuzzDecodeStatsPlain(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		plain, ok := decodeStatsPlain(in)
+		plain, ok := decodeStatsPlain(in, nil)
 		if !ok {
 			return
 		}

@@ -16,7 +16,10 @@ import (
 // decoders was most of a selective query's fixed cost. Strings are
 // substrings of s, so a file's stats cost one allocation per map entry.
 // FuzzDecodeStatsPlain checks it against encoding/json.
-func decodeStatsPlain(s string) (raw rawStats, ok bool) {
+//
+// With part, only the statistics it asks for are built (see ParseStatsOf):
+// the others are read by skip, which accepts exactly what value accepts.
+func decodeStatsPlain(s string, part *StatsPart) (raw rawStats, ok bool) {
 	p := plainParser{s: s}
 	p.ws()
 	if !p.eat('{') {
@@ -62,9 +65,19 @@ func decodeStatsPlain(s string) (raw rawStats, ok bool) {
 					return rawStats{}, false
 				}
 			} else {
-				v, ok := p.value(0)
-				if m, ok = v.(map[string]any); !ok {
+				var keep func(string) bool
+				switch {
+				case part == nil:
+				case part.NoBounds && key != "nullCount":
+					keep = func(string) bool { return false }
+				default:
+					keep = part.keep
+				}
+				if m, ok = p.object(0, keep); !ok {
 					return rawStats{}, false
+				}
+				if part != nil && part.NoBounds && key != "nullCount" {
+					m = nil
 				}
 			}
 			switch key {
@@ -221,43 +234,95 @@ func (p *plainParser) digits() bool {
 	return p.i > start
 }
 
-// value reads an object, string, number, true, false or null.
-func (p *plainParser) value(depth int) (any, bool) {
-	switch c := p.peek(); {
-	case c == '{':
-		if depth >= plainMaxDepth {
+// object reads an object. keep, if not nil, says which keys' values are
+// built: the others are only read (skip), and left out of the map.
+func (p *plainParser) object(depth int, keep func(string) bool) (map[string]any, bool) {
+	if depth >= plainMaxDepth || !p.eat('{') {
+		return nil, false
+	}
+	m := map[string]any{}
+	p.ws()
+	if p.eat('}') {
+		return m, true
+	}
+	for {
+		p.ws()
+		k, ok := p.str()
+		if !ok {
 			return nil, false
 		}
-		p.i++
-		m := map[string]any{}
 		p.ws()
-		if p.eat('}') {
-			return m, true
+		if !p.eat(':') {
+			return nil, false
 		}
-		for {
-			p.ws()
-			k, ok := p.str()
-			if !ok {
-				return nil, false
-			}
-			p.ws()
-			if !p.eat(':') {
-				return nil, false
-			}
-			p.ws()
+		p.ws()
+		if keep == nil || keep(k) {
 			v, ok := p.value(depth + 1)
 			if !ok {
 				return nil, false
 			}
 			m[k] = v
+		} else if !p.skip(depth + 1) {
+			return nil, false
+		}
+		p.ws()
+		if p.eat('}') {
+			return m, true
+		}
+		if !p.eat(',') {
+			return nil, false
+		}
+	}
+}
+
+// skip reads what value reads without building it.
+func (p *plainParser) skip(depth int) bool {
+	switch c := p.peek(); {
+	case c == '{':
+		if depth >= plainMaxDepth {
+			return false
+		}
+		p.i++
+		p.ws()
+		if p.eat('}') {
+			return true
+		}
+		for {
+			p.ws()
+			if _, ok := p.str(); !ok {
+				return false
+			}
+			p.ws()
+			if !p.eat(':') {
+				return false
+			}
+			p.ws()
+			if !p.skip(depth + 1) {
+				return false
+			}
 			p.ws()
 			if p.eat('}') {
-				return m, true
+				return true
 			}
 			if !p.eat(',') {
-				return nil, false
+				return false
 			}
 		}
+	case c == '"':
+		_, ok := p.str()
+		return ok
+	case c == '-' || (c >= '0' && c <= '9'):
+		_, ok := p.num()
+		return ok
+	}
+	return p.lit("true") || p.lit("false") || p.lit("null")
+}
+
+// value reads an object, string, number, true, false or null.
+func (p *plainParser) value(depth int) (any, bool) {
+	switch c := p.peek(); {
+	case c == '{':
+		return p.object(depth, nil)
 	case c == '"':
 		return p.str()
 	case c == '-' || (c >= '0' && c <= '9'):
