@@ -2,6 +2,7 @@ package table
 
 import (
 	"container/list"
+	"errors"
 	"sync"
 )
 
@@ -83,15 +84,23 @@ func (c *commitCache) decode(data []byte) ([]Action, error) {
 	c.evict()
 	c.mu.Unlock()
 
+	e.err = errDecodeAborted
+	defer func() {
+		if e.err != nil {
+			// A corrupt commit is not worth keeping (nor a decode that
+			// panicked): the error is returned to the readers already
+			// waiting and recomputed for later ones.
+			c.remove(e)
+		}
+		close(e.done) // even if decodeCommit panicked: waiters never hang
+	}()
 	e.actions, e.err = decodeCommit(data)
-	close(e.done)
-	if e.err != nil {
-		// A corrupt commit is not worth keeping: the error is returned to
-		// the readers already waiting and recomputed for later ones.
-		c.remove(e)
-	}
 	return copyActions(e.actions, e.err)
 }
+
+// errDecodeAborted is what waiters get when the decode they waited for
+// panicked.
+var errDecodeAborted = errors.New("table: decoding the commit failed")
 
 // evict drops least recently used entries beyond the byte bound. An entry
 // still being decoded may go: its waiters hold it and are served all the
