@@ -98,7 +98,7 @@ func (s *Snapshot) Predicate(filter string) (*expr.Predicate, error) {
 // PruneFiles returns the live files that may contain rows matching pred
 // (all files when pred is nil), judged by partition values and stats. Only
 // the statistics of the columns pred names are decoded, once per snapshot
-// (see FileStatsOf).
+// (see fileStatsOf).
 func (s *Snapshot) PruneFiles(pred *expr.Predicate) []*Add {
 	if pred == nil {
 		return s.Files()
@@ -132,23 +132,23 @@ func (s *Snapshot) PruneFiles(pred *expr.Predicate) []*Add {
 var statsCacheFiles = 200_000
 
 // statsCacheParts bounds how many parts of the file stats (see StatsPart)
-// a snapshot keeps: one per set of filter columns its statements used.
-const statsCacheParts = 16
+// a snapshot keeps: one per set of filter columns its statements used. A
+// statement with one more set decodes all stats once, which then serve
+// every part, and the parts are dropped: memory stays within a few decodes
+// of the snapshot's stats however many column sets its statements use.
+const statsCacheParts = 4
 
 // statsChunk is how many files' stats an uncached PruneFiles parses at once.
 const statsChunk = 4096
 
-// FileStats returns the parsed statistics of f, a live file of the
-// snapshot (nil when it has none or they do not decode: callers then know
-// nothing about its columns). A snapshot is immutable, so each file's stats
-// JSON is decoded once, on first use, and kept with the snapshot (up to
-// statsCacheFiles files); statements that prune the same snapshot again
-// pay only the comparisons.
-func (s *Snapshot) FileStats(f *Add) *Stats { return s.FileStatsOf(f, nil) }
+// fileStats returns the parsed statistics of f, a live file of the
+// snapshot (nil when it has none or they do not decode), from the stats
+// the snapshot keeps (see statsOf): tests use it to check what is kept.
+func (s *Snapshot) fileStats(f *Add) *Stats { return s.fileStatsOf(f, nil) }
 
-// FileStatsOf is FileStats holding at least the statistics part asks for
+// fileStatsOf is fileStats holding at least the statistics part asks for
 // (nil: all of them); it may hold more.
-func (s *Snapshot) FileStatsOf(f *Add, part *StatsPart) *Stats {
+func (s *Snapshot) fileStatsOf(f *Add, part *StatsPart) *Stats {
 	if stats := s.statsOf(part); stats != nil {
 		if i, ok := s.fileIndex(f); ok {
 			return stats[i]
@@ -160,7 +160,7 @@ func (s *Snapshot) FileStatsOf(f *Add, part *StatsPart) *Stats {
 
 // StatsOf returns the statistics of files, live files of the snapshot,
 // each holding at least part (nil: all): the snapshot's decoded stats when
-// it keeps them (see FileStats), else decoded now on every CPU and not
+// it keeps them (see statsOf), else decoded now on every CPU and not
 // kept, so that a statement reading a few files of a large snapshot pays
 // for those files only.
 func (s *Snapshot) StatsOf(files []*Add, part *StatsPart) []*Stats {
@@ -223,11 +223,11 @@ func (s *Snapshot) statsOf(part *StatsPart) []*Stats {
 		return all.stats // they serve every part
 	}
 	ps := s.statsParts[key]
+	if ps == nil && len(s.statsParts) >= statsCacheParts {
+		key, part = "", nil
+		ps = s.statsParts[key]
+	}
 	if ps == nil {
-		if len(s.statsParts) >= statsCacheParts {
-			s.statsMu.Unlock()
-			return parseStats(files, part)
-		}
 		ps = &partStats{}
 		s.statsParts[key] = ps
 	}
@@ -236,6 +236,10 @@ func (s *Snapshot) statsOf(part *StatsPart) []*Stats {
 		stats := parseStats(files, part)
 		s.statsMu.Lock()
 		ps.stats = stats
+		if key == "" {
+			// All stats serve every part: drop the parts.
+			s.statsParts = map[string]*partStats{"": ps}
+		}
 		s.statsMu.Unlock()
 	})
 	return ps.stats

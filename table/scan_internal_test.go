@@ -65,16 +65,16 @@ func TestPruneFilesCachedAndChunked(t *testing.T) {
 	// Once all stats are decoded, they answer every part.
 	f := cached.Files()[1]
 	ref, _ := ParseStats(f.Stats)
-	if got := cached.FileStats(f); !reflect.DeepEqual(got, ref) {
-		t.Errorf("FileStats(%s) = %+v, want %+v", f.Path, got, ref)
+	if got := cached.fileStats(f); !reflect.DeepEqual(got, ref) {
+		t.Errorf("fileStats(%s) = %+v, want %+v", f.Path, got, ref)
 	}
-	if got := cached.FileStatsOf(f, &StatsPart{Columns: []string{"id"}}); got != cached.FileStats(f) {
-		t.Errorf("FileStatsOf(%s) after FileStats = %+v, want all stats", f.Path, got)
+	if got := cached.fileStatsOf(f, &StatsPart{Columns: []string{"id"}}); got != cached.fileStats(f) {
+		t.Errorf("fileStatsOf(%s) after fileStats = %+v, want all stats", f.Path, got)
 	}
 	// StatsOf: the kept stats, or a fresh decode of just the files asked.
 	some := cached.Files()[:3]
-	if got := cached.StatsOf(some, &StatsPart{NoBounds: true}); len(got) != 3 || got[1] != cached.FileStats(some[1]) {
-		t.Errorf("StatsOf after FileStats = %+v, want the kept stats", got)
+	if got := cached.StatsOf(some, &StatsPart{NoBounds: true}); len(got) != 3 || got[1] != cached.fileStats(some[1]) {
+		t.Errorf("StatsOf after fileStats = %+v, want the kept stats", got)
 	}
 	fresh := newSnap()
 	nulls := &StatsPart{Columns: []string{"name"}, NoBounds: true}
@@ -102,18 +102,18 @@ func TestPruneFilesCachedAndChunked(t *testing.T) {
 			ref, _ := ParseStats(f.Stats)
 			nulls := &StatsPart{Columns: []string{"NAME"}, NoBounds: true}
 			refNulls, _ := ParseStatsOf(f.Stats, nulls)
-			if got := s.FileStatsOf(f, nulls); !reflect.DeepEqual(got, refNulls) {
-				t.Errorf("FileStatsOf(%s, name's null count) = %+v, want %+v", f.Path, got, refNulls)
+			if got := s.fileStatsOf(f, nulls); !reflect.DeepEqual(got, refNulls) {
+				t.Errorf("fileStatsOf(%s, name's null count) = %+v, want %+v", f.Path, got, refNulls)
 			}
-			if got := s.FileStats(f); !reflect.DeepEqual(got, ref) {
-				t.Errorf("FileStats(%s) = %+v, want %+v", f.Path, got, ref)
+			if got := s.fileStats(f); !reflect.DeepEqual(got, ref) {
+				t.Errorf("fileStats(%s) = %+v, want %+v", f.Path, got, ref)
 			}
 
 			// An Add that is not the snapshot's (same path, other stats)
 			// is parsed, not answered from the cache.
 			other := &Add{Path: f.Path, Stats: `{"numRecords":3}`}
-			if got := s.FileStats(other); got == nil || got.NumRecords != 3 {
-				t.Errorf("FileStats of a foreign add = %+v", got)
+			if got := s.fileStats(other); got == nil || got.NumRecords != 3 {
+				t.Errorf("fileStats of a foreign add = %+v", got)
 			}
 		}
 	}

@@ -128,25 +128,15 @@ func (p *Predicate) String() string { return p.expr.String() }
 // decode only those columns' statistics.
 func (p *Predicate) Columns() []string {
 	var out []string
-	add := func(c string) {
-		if !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
-	var walk func(nd *node)
-	walk = func(nd *node) {
-		if l := nd.leaf; l != nil && l.col != nil {
-			// FileInfo gets the dotted name, which it splits at dots.
-			if len(l.col.path) > 0 {
-				add(l.col.path[0])
+	for _, c := range Columns(p.expr) {
+		// FileInfo is asked about the dotted name, which it splits at
+		// dots: a top-level name with a dot is looked up by its first part.
+		for _, name := range []string{c, strings.Split(c, ".")[0]} {
+			if !slices.Contains(out, name) {
+				out = append(out, name)
 			}
-			add(strings.Split(l.col.name, ".")[0])
-		}
-		for _, k := range nd.kids {
-			walk(k)
 		}
 	}
-	walk(p.root)
 	return out
 }
 
