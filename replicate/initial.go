@@ -45,10 +45,8 @@ func (c *cloner) initial(ctx context.Context) error {
 		jobs = append(jobs, copyJob{path: f.Path, size: f.Size})
 	}
 	if err := c.copyFiles(ctx, jobs, nil); err != nil {
-		if c.claimed && c.res.Metrics.NumCopiedFiles == 0 {
-			// This run marked an empty destination and copied nothing (a
-			// source file is missing or damaged): leave it as it was.
-			_ = c.dst.Delete(ctx, initialCloneKey)
+		if c.claimed {
+			c.releaseClaim(ctx)
 		}
 		return err
 	}
@@ -113,19 +111,61 @@ func (c *cloner) claimDestination(ctx context.Context) error {
 		}
 		// A concurrent clone of this source may have claimed the
 		// destination and started copying since the first look.
-		if owner, err := c.dst.Get(ctx, initialCloneKey); err == nil && string(owner) == c.res.SourceTableID {
-			return nil
+		if joined, err := c.joinClaim(ctx); joined || err != nil {
+			return err
 		}
 		return fmt.Errorf("%w: %s holds %s", ErrNotEmpty, c.dst.URL(), o.Key)
 	}
 	if c.opts.DryRun {
 		return nil
 	}
-	if err := c.dst.Put(ctx, initialCloneKey, []byte(c.res.SourceTableID)); err != nil {
+	// Put-if-absent: of clones racing into one empty destination, one
+	// claims it (and may remove the claim if it fails before copying);
+	// the others join that claim or are refused.
+	err = c.dst.PutIfAbsent(ctx, initialCloneKey, []byte(c.res.SourceTableID))
+	if errors.Is(err, storage.ErrExists) {
+		if joined, err := c.joinClaim(ctx); joined || err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s is being cloned from another table", ErrNotEmpty, c.dst.URL())
+	}
+	if err != nil {
 		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
 	}
 	c.claimed = true
 	return nil
+}
+
+// releaseClaim removes this run's claim from a destination it failed to
+// copy anything into (a source file is missing or damaged), leaving it
+// as it was — unless anything else is there now (a joined clone's copies):
+// then the claim stays, so a rerun resumes them.
+func (c *cloner) releaseClaim(ctx context.Context) {
+	it := c.dst.List(ctx, "", "")
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil || o.Key != initialCloneKey {
+			return
+		}
+	}
+	_ = c.dst.Delete(ctx, initialCloneKey)
+}
+
+// joinClaim reports whether the destination is claimed by an initial clone
+// of this source (which this run then joins).
+func (c *cloner) joinClaim(ctx context.Context) (bool, error) {
+	owner, err := c.dst.Get(ctx, initialCloneKey)
+	switch {
+	case err == nil:
+		return string(owner) == c.res.SourceTableID, nil
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+	}
 }
 
 // stateActions is snap's reconciled state plus the clone txn at version v:
