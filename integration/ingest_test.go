@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -281,7 +282,7 @@ func TestIngestKill9(t *testing.T) {
 func killMidBatch(t *testing.T, cmd *exec.Cmd, done <-chan error, logDir string, r *rand.Rand) bool {
 	t.Helper()
 	var commits []time.Time
-	seen := countFiles(logDir)
+	seen := countCommits(logDir)
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		select {
 		case err := <-done:
@@ -291,7 +292,7 @@ func killMidBatch(t *testing.T, cmd *exec.Cmd, done <-chan error, logDir string,
 			return false
 		case <-time.After(2 * time.Millisecond):
 		}
-		if n := countFiles(logDir); n > seen {
+		if n := countCommits(logDir); n > seen {
 			seen = n
 			commits = append(commits, time.Now())
 		}
@@ -307,7 +308,17 @@ func killMidBatch(t *testing.T, cmd *exec.Cmd, done <-chan error, logDir string,
 	return false
 }
 
-func countFiles(dir string) int {
-	ents, _ := os.ReadDir(dir)
-	return len(ents)
+var commitName = regexp.MustCompile(`^\d{20}\.json$`)
+
+// countCommits counts the commit files in a file:// table's log (not the
+// temporary files a put-if-absent writes before linking a commit).
+func countCommits(logDir string) int {
+	ents, _ := os.ReadDir(logDir)
+	n := 0
+	for _, e := range ents {
+		if commitName.MatchString(e.Name()) {
+			n++
+		}
+	}
+	return n
 }
