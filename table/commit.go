@@ -140,7 +140,14 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		}
 		version += int64(len(winners))
 	}
+	started := t.now()
 	for attempt := 1; ; attempt++ {
+		if waited := t.now().Sub(started); waited > DefaultVacuumGrace/2 {
+			// Files written before this commit may soon look like
+			// orphans to a VACUUM with a short retention: the caller
+			// writes them again rather than name deleted files.
+			return -1, fmt.Errorf("%w: the commit waited %s for a free version; its files may be vacuumed as never committed, write them again", ErrConflict, waited.Round(time.Second))
+		}
 		put := time.Now()
 		err := t.bucket.PutIfAbsent(ctx, CommitKey(version), data)
 		rtt := time.Since(put)

@@ -100,6 +100,9 @@ func (t *Table) Delete(ctx context.Context, opts *DeleteOptions) (*DeleteResult,
 			return res, nil
 		}
 		adds, err := t.rewriteWithout(ctx, snap, plan.partial, pred)
+		if t.replanAfterVanished(ctx, err, addsOf(plan.partial), res.Attempts) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -148,6 +151,14 @@ func (t *Table) Delete(ctx context.Context, opts *DeleteOptions) (*DeleteResult,
 type deleteFile struct {
 	add           *Add
 	rows, matched int64
+}
+
+func addsOf(files []deleteFile) []*Add {
+	out := make([]*Add, len(files))
+	for i, f := range files {
+		out[i] = f.add
+	}
+	return out
 }
 
 type deletePlan struct {

@@ -150,6 +150,9 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 			return res, nil
 		}
 		adds, err := t.compact(ctx, snap, plan, &o, sortIdx)
+		if t.replanAfterVanished(ctx, err, removed, res.Attempts) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -197,6 +200,33 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 		res.Version = v
 		return res, nil
 	}
+}
+
+// replanAfterVanished reports whether a rewrite whose read of a planned
+// file failed with err should plan again: the file is gone because a
+// concurrent rewrite removed it and VACUUM deleted it since this plan's
+// snapshot (a rewrite that outlives the retention), which is the same
+// conflict commitRewrite resolves by re-planning. A file still live that
+// cannot be found is damage, reported as it is.
+func (t *Table) replanAfterVanished(ctx context.Context, err error, planned []*Add, attempt int) bool {
+	if !errors.Is(err, storage.ErrNotFound) || attempt >= maxReplans {
+		return false
+	}
+	fresh, serr := t.Snapshot(ctx)
+	if serr != nil {
+		return false
+	}
+	live := map[string]bool{}
+	for _, f := range fresh.Files() {
+		live[f.Path] = true
+	}
+	for _, f := range planned {
+		if !live[f.Path] {
+			t.log.Info("a file to rewrite was removed and vacuumed concurrently; re-planning", "path", f.Path, "attempt", attempt)
+			return true
+		}
+	}
+	return false
 }
 
 // commitRewrite commits a rewrite (OPTIMIZE, DELETE) planned on snap. When

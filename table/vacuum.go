@@ -79,6 +79,12 @@ var ErrRetention = errors.New("table: retention shorter than the table's")
 // a replica stays an exact replica of its source.
 const vacuumStateKey = "_loglake/maintenance/vacuum.json"
 
+// DefaultVacuumGrace is how young a file no commit names yet must be for
+// VACUUM to keep it whatever the retention: an in-flight writer's. Commit
+// keeps its side of it: a commit that has waited half of it for a free
+// version gives up (ErrConflict) instead of naming files VACUUM may delete.
+const DefaultVacuumGrace = time.Hour
+
 // Vacuum deletes the data files that no version inside the retention window
 // needs, and orphans (files no commit ever named) older than the retention
 // and the grace period. Its clock is the log's: a removed file's age is its
@@ -102,7 +108,7 @@ func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult,
 		o.Now = t.now
 	}
 	if o.Grace <= 0 {
-		o.Grace = time.Hour
+		o.Grace = DefaultVacuumGrace
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = DefaultVacuumParallel
