@@ -549,8 +549,8 @@ func changeSize(c table.Change) (rows, bytes int64) {
 	for _, a := range c.Actions {
 		if a.Add != nil && a.Add.DataChange {
 			bytes += a.Add.Size
-			if st, _ := table.ParseStats(a.Add.Stats); st != nil {
-				rows += st.NumRecords
+			if n, ok := a.Add.NumRecords(); ok {
+				rows += n
 			}
 		}
 	}

@@ -103,6 +103,16 @@ type StatsPart = fileio.StatsPart
 // ParseStatsOf is ParseStats keeping only part of the statistics (nil: all).
 func ParseStatsOf(s string, part *StatsPart) (*Stats, error) { return fileio.ParseStatsOf(s, part) }
 
+// NumRecords is the file's row count from its stats, decoding no column's
+// statistics; ok is false when it has none or they do not decode.
+func (a *Add) NumRecords() (n int64, ok bool) {
+	st, err := ParseStatsOf(a.Stats, &StatsPart{NoBounds: true})
+	if err != nil || st == nil {
+		return 0, false
+	}
+	return st.NumRecords, true
+}
+
 // StatValue converts a raw statistics value of a column of type t to a Go value.
 func StatValue(raw any, t DataType) (any, error) { return fileio.StatValue(raw, t) }
 

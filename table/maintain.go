@@ -91,9 +91,8 @@ func (t *Table) nowMillis() int64 { return t.now().UnixMilli() }
 
 // numRecords is a file's row count from its stats (-1 when unknown).
 func numRecords(a *Add) int64 {
-	st, err := ParseStats(a.Stats)
-	if err != nil || st == nil {
-		return -1
+	if n, ok := a.NumRecords(); ok {
+		return n
 	}
-	return st.NumRecords
+	return -1
 }

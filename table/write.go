@@ -242,8 +242,8 @@ func fileMetrics(adds []Action) map[string]any {
 	var rows, bytes int64
 	for _, a := range adds {
 		bytes += a.Add.Size
-		if st, _ := ParseStats(a.Add.Stats); st != nil {
-			rows += st.NumRecords
+		if n, ok := a.Add.NumRecords(); ok {
+			rows += n
 		}
 	}
 	return map[string]any{
