@@ -30,6 +30,7 @@ targets=(
 	./table/internal/fileio:FuzzParseStats # add.stats JSON
 	./table/internal/fileio:FuzzDecodeStats # the fast stats decoder agrees with encoding/json
 	./table/internal/fileio:FuzzDecodeStatsPlain # the plain-shape stats decoder agrees with encoding/json
+	./table/internal/fileio:FuzzParseStatsOf # the stats of some columns are exactly those of all, restricted
 	./table/internal/fileio:FuzzParsePartitionValue # partitionValues strings
 	./table/expr:FuzzParse            # predicates (--where, egress, invariants, CHECK)
 	./ingest:FuzzNDJSONLine           # NDJSON lines against encoding/json
