@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -187,5 +188,36 @@ func TestCommitCatchUp(t *testing.T) {
 		t.Fatal(err)
 	} else if s, _ := latest.Snapshot(ctx); s.Version() != 4 {
 		t.Fatalf("table at version %d after refused commits, want 4", s.Version())
+	}
+}
+
+// Opening a table from a _last_checkpoint hint younger than half the log
+// retention lists nothing: cleanup cannot have touched the commits after
+// it, and a listing costs the length of the log where a backend cannot
+// start one at a key (Azure, file://). An older hint is checked by a
+// listing (TestStaleHintStrayCommit).
+func TestOpenFreshHintListsNothing(t *testing.T) {
+	ctx := context.Background()
+	inner := openMem(t)
+	tbl := tabletest.Create(t, inner, map[string]string{"delta.checkpointInterval": "3"})
+	for i := range 4 { // versions 1-4, checkpoint 3
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	lists := func(now time.Time) int64 {
+		b := storage.NewCounting(inner, nil)
+		fresh, err := table.Open(ctx, b, &table.Options{Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := latest(t, fresh).Version(); v != 4 {
+			t.Fatalf("opened at version %d, want 4", v)
+		}
+		return b.Counts().Sum(storage.CountKey{Kind: storage.KindList}, false)
+	}
+	if n := lists(time.Now()); n != 0 {
+		t.Fatalf("opening from a fresh hint listed %d pages, want none", n)
+	}
+	if n := lists(time.Now().Add(20 * 24 * time.Hour)); n == 0 {
+		t.Fatal("opening from a hint older than half the 30-day log retention listed nothing")
 	}
 }

@@ -285,7 +285,7 @@ func (s *Snapshot) seal() {
 // that keeps opening independent of the history's length. A hint that does
 // not hold up (missing parts, no commit at or after it) is an error; the
 // caller then lists.
-func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint) (*Snapshot, error) {
+func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint, now time.Time) (*Snapshot, error) {
 	parts := []logFile{{version: lc.Version, key: fmt.Sprintf("%s%020d.checkpoint.parquet", logDir, lc.Version), part: 1, parts: 1}}
 	if lc.Parts != nil && *lc.Parts > 1 {
 		parts = parts[:0]
@@ -309,15 +309,17 @@ func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint) (*Sn
 	// contiguous run of commits: if commit C+1 exists, the probe saw the
 	// whole tail; if C+1 is missing but C exists, C is the latest version.
 	// Otherwise the hint is stale and its successors were cleaned up.
+	// The checkpoint already holds commit C's state: only its existence
+	// and timestamp are needed, not its actions (after an OPTIMIZE, tens
+	// of thousands of removes).
+	hintTime, err := readCommitTime(ctx, b, lc.Version)
 	if len(commits) == 0 {
-		// The checkpoint already holds commit C's state: only its
-		// existence and timestamp are needed, not its actions (after an
-		// OPTIMIZE, tens of thousands of removes).
-		ts, err := readCommitTime(ctx, b, lc.Version)
 		if err != nil {
 			return nil, fmt.Errorf("stale _last_checkpoint %d: %w", lc.Version, err)
 		}
-		s.commitTime = ts
+		s.commitTime = hintTime
+	} else if err != nil {
+		hintTime = 0 // unknown: cleaned up, or unreadable
 	}
 	for _, c := range commits {
 		s.apply(c.actions)
@@ -333,16 +335,38 @@ func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint) (*Sn
 	// cannot have been cleaned, and every commit it made next went into
 	// cleaned versions, reported as committed and lost (BenchmarkFleet lost
 	// whole regions' batches so). A checkpoint past the snapshot shows the
-	// hint was overtaken: the caller then lists the log.
-	files, err := listLog(ctx, b, s.version+1, -1)
-	if err != nil {
-		return nil, err
-	}
-	if slices.ContainsFunc(files, logFile.isCheckpoint) {
-		return nil, fmt.Errorf("stale _last_checkpoint %d: a checkpoint past version %d exists", lc.Version, s.version)
+	// hint was overtaken: the caller then lists the log. The listing costs
+	// the length of the log on backends that cannot start a listing at a
+	// key (Azure, file://), so it is skipped when cleanup cannot have
+	// touched the commits after the hint (hintInsideRetention).
+	if !s.hintInsideRetention(hintTime, now) {
+		files, err := listLog(ctx, b, s.version+1, -1)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(files, logFile.isCheckpoint) {
+			return nil, fmt.Errorf("stale _last_checkpoint %d: a checkpoint past version %d exists", lc.Version, s.version)
+		}
 	}
 	s.seal()
 	return s, s.validate()
+}
+
+// hintInsideRetention reports whether log cleanup cannot have deleted a
+// commit after the hint's version, committed at hintTime (Unix ms, 0:
+// unknown). Cleanup deletes a version only when it or a later one was
+// committed before its now minus delta.logRetentionDuration, and commit
+// times grow with the version; so if the hint's commit is younger than
+// half the retention by this reader's clock (the other half absorbs clock
+// skew between writers), every commit after it is still there: the ones
+// read are the whole tail, and none of them can be a stray in a cleaned
+// version.
+func (s *Snapshot) hintInsideRetention(hintTime int64, now time.Time) bool {
+	retain, err := s.LogRetention()
+	if err != nil || hintTime <= 0 {
+		return false
+	}
+	return now.Sub(time.UnixMilli(hintTime)) < retain/2
 }
 
 // loadSnapshot replays a segment into a snapshot.

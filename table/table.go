@@ -248,7 +248,7 @@ func (t *Table) load(ctx context.Context, version int64) (*Snapshot, error) {
 		if lc, ok, err := readLastCheckpoint(ctx, t.bucket); err != nil {
 			return nil, err
 		} else if ok {
-			s, err := loadFromHint(ctx, t.bucket, lc)
+			s, err := loadFromHint(ctx, t.bucket, lc, t.now())
 			if err == nil || ctx.Err() != nil {
 				return s, err
 			}
