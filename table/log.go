@@ -380,6 +380,41 @@ func readCommitAt(ctx context.Context, b storage.Bucket, v int64) (commit, error
 	return c, nil
 }
 
+// commitHead bounds how much of a commit readCommitHeadTime reads.
+const commitHead = 64 << 10
+
+// readCommitHeadTime returns commit v's commitInfo timestamp when the
+// commitInfo is a whole line within the commit's first 64 KiB (writers put
+// it first), else 0 (unknown). It is a bounded read for a version whose
+// state comes from a checkpoint: its commit may be an OPTIMIZE's megabytes
+// of removes.
+func readCommitHeadTime(ctx context.Context, b storage.Bucket, v int64) int64 {
+	r, err := b.NewReader(ctx, CommitKey(v), 0, commitHead)
+	if err != nil {
+		return 0
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return 0
+	}
+	if len(data) == commitHead { // cut: the last line may be partial
+		data = data[:bytes.LastIndexByte(data, '\n')+1]
+	}
+	for line := range bytes.Lines(data) {
+		raw := bytes.TrimSpace(line)
+		if !bytes.HasPrefix(raw, []byte(`{"commitInfo":`)) {
+			continue
+		}
+		actions, err := decodeCommit(raw)
+		if err != nil {
+			return 0
+		}
+		return max(commitTimestamp(actions, time.Time{}), 0)
+	}
+	return 0
+}
+
 // readCommitTime returns the timestamp of commit v as readCommitAt does,
 // decoding only the actions that can carry it: a line holding an add or a
 // remove is skipped unread (each line is one action, named by its only

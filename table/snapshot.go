@@ -309,17 +309,18 @@ func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint, now 
 	// contiguous run of commits: if commit C+1 exists, the probe saw the
 	// whole tail; if C+1 is missing but C exists, C is the latest version.
 	// Otherwise the hint is stale and its successors were cleaned up.
-	// The checkpoint already holds commit C's state: only its existence
-	// and timestamp are needed, not its actions (after an OPTIMIZE, tens
-	// of thousands of removes).
-	hintTime, err := readCommitTime(ctx, b, lc.Version)
+	var hintTime int64
 	if len(commits) == 0 {
+		// The checkpoint already holds commit C's state: only its
+		// existence and timestamp are needed, not its actions (after an
+		// OPTIMIZE, tens of thousands of removes).
+		ts, err := readCommitTime(ctx, b, lc.Version)
 		if err != nil {
 			return nil, fmt.Errorf("stale _last_checkpoint %d: %w", lc.Version, err)
 		}
-		s.commitTime = hintTime
-	} else if err != nil {
-		hintTime = 0 // unknown: cleaned up, or unreadable
+		s.commitTime, hintTime = ts, ts
+	} else {
+		hintTime = readCommitHeadTime(ctx, b, lc.Version)
 	}
 	for _, c := range commits {
 		s.apply(c.actions)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,5 +98,37 @@ func TestStaleHintStrayCommit(t *testing.T) {
 	}
 	if got, ok := truth.AppVersion("egress"); !ok || got != 1 || truth.Version() < v {
 		t.Fatalf("append reported committed at version %d; the table (version %d) has egress at %d, %v", v, truth.Version(), got, ok)
+	}
+}
+
+// readCommitHeadTime finds the commitInfo within a commit's first 64 KiB
+// without reading the rest (an OPTIMIZE's commit holds megabytes of
+// removes), and says "unknown" when the commitInfo lies past the limit or
+// is cut by it.
+func TestReadCommitHeadTime(t *testing.T) {
+	ctx := context.Background()
+	b := newMemBucket(t)
+	info := `{"commitInfo":{"timestamp":1767225600000,"operation":"OPTIMIZE"}}`
+	remove := `{"remove":{"path":"part-0.parquet","deletionTimestamp":1,"dataChange":false}}`
+	removes := strings.Repeat(remove+"\n", 2*commitHead/len(remove))
+	for v, tc := range []struct {
+		data string
+		want int64
+	}{
+		{info + "\n" + removes, 1767225600000},         // first, then 128 KiB more
+		{info, 1767225600000},                          // the whole commit, no newline
+		{removes + info + "\n", 0},                     // past the limit
+		{strings.Repeat(" ", commitHead-20) + info, 0}, // cut by the limit
+		{remove + "\n" + info + "\n", 1767225600000},   // not first, within the limit
+	} {
+		if err := b.PutIfAbsent(ctx, CommitKey(int64(v)), []byte(tc.data)); err != nil {
+			t.Fatal(err)
+		}
+		if got := readCommitHeadTime(ctx, b, int64(v)); got != tc.want {
+			t.Errorf("case %d: %d, want %d", v, got, tc.want)
+		}
+	}
+	if got := readCommitHeadTime(ctx, b, 99); got != 0 {
+		t.Errorf("missing commit: %d, want 0", got)
 	}
 }
