@@ -401,24 +401,16 @@ func readCommitHeadTime(ctx context.Context, b storage.Bucket, v int64) int64 {
 	if len(data) == commitHead { // cut: the last line may be partial
 		data = data[:bytes.LastIndexByte(data, '\n')+1]
 	}
-	for line := range bytes.Lines(data) {
-		raw := bytes.TrimSpace(line)
-		if !bytes.HasPrefix(raw, []byte(`{"commitInfo":`)) {
-			continue
-		}
-		actions, err := decodeCommit(raw)
-		if err != nil {
-			return 0
-		}
-		return max(commitTimestamp(actions, time.Time{}), 0)
+	ts, err := commitTimeOf(data)
+	if err != nil {
+		return 0
 	}
-	return 0
+	return max(ts, 0)
 }
 
 // readCommitTime returns the timestamp of commit v as readCommitAt does,
-// decoding only the actions that can carry it: a line holding an add or a
-// remove is skipped unread (each line is one action, named by its only
-// key). It is for a version whose state comes from a checkpoint.
+// decoding only the actions that can carry it (commitTimeOf). It is for a
+// version whose state comes from a checkpoint.
 func readCommitTime(ctx context.Context, b storage.Bucket, v int64) (int64, error) {
 	data, err := b.Get(ctx, CommitKey(v))
 	if errors.Is(err, storage.ErrNotFound) {
@@ -427,6 +419,24 @@ func readCommitTime(ctx context.Context, b storage.Bucket, v int64) (int64, erro
 	if err != nil {
 		return 0, err
 	}
+	ts, err := commitTimeOf(data)
+	if err != nil {
+		return 0, fmt.Errorf("commit %d: %w", v, err)
+	}
+	if ts > 0 {
+		return ts, nil
+	}
+	o, err := b.Stat(ctx, CommitKey(v))
+	if err != nil {
+		return 0, err
+	}
+	return o.ModTime.UnixMilli(), nil
+}
+
+// commitTimeOf is the commitInfo timestamp of a commit's lines (0: none),
+// decoding only the actions that can carry it: a line holding an add or a
+// remove is skipped unread (each line is one action, named by its only key).
+func commitTimeOf(data []byte) (int64, error) {
 	var kept []byte
 	for line := range bytes.Lines(data) {
 		raw := bytes.TrimSpace(line)
@@ -437,14 +447,7 @@ func readCommitTime(ctx context.Context, b storage.Bucket, v int64) (int64, erro
 	}
 	actions, err := decodeCommit(kept)
 	if err != nil {
-		return 0, fmt.Errorf("commit %d: %w", v, err)
-	}
-	if ts := commitTimestamp(actions, time.Time{}); ts > 0 {
-		return ts, nil
-	}
-	o, err := b.Stat(ctx, CommitKey(v))
-	if err != nil {
 		return 0, err
 	}
-	return o.ModTime.UnixMilli(), nil
+	return commitTimestamp(actions, time.Time{}), nil
 }

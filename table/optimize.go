@@ -216,12 +216,8 @@ func (t *Table) replanAfterVanished(ctx context.Context, err error, planned []*A
 	if serr != nil {
 		return false
 	}
-	live := map[string]bool{}
-	for _, f := range fresh.Files() {
-		live[f.Path] = true
-	}
 	for _, f := range planned {
-		if !live[f.Path] {
+		if _, live := fresh.files.Get(f.Path); !live {
 			t.log.Info("a file to rewrite was removed and vacuumed concurrently; re-planning", "path", f.Path, "attempt", attempt)
 			return true
 		}

@@ -98,7 +98,7 @@ func (s *Snapshot) Predicate(filter string) (*expr.Predicate, error) {
 // PruneFiles returns the live files that may contain rows matching pred
 // (all files when pred is nil), judged by partition values and stats. Only
 // the statistics of the columns pred names are decoded, once per snapshot
-// (see fileStatsOf).
+// (see statsOf).
 func (s *Snapshot) PruneFiles(pred *expr.Predicate) []*Add {
 	if pred == nil {
 		return s.Files()
@@ -140,23 +140,6 @@ const statsCacheParts = 4
 
 // statsChunk is how many files' stats an uncached PruneFiles parses at once.
 const statsChunk = 4096
-
-// fileStats returns the parsed statistics of f, a live file of the
-// snapshot (nil when it has none or they do not decode), from the stats
-// the snapshot keeps (see statsOf): tests use it to check what is kept.
-func (s *Snapshot) fileStats(f *Add) *Stats { return s.fileStatsOf(f, nil) }
-
-// fileStatsOf is fileStats holding at least the statistics part asks for
-// (nil: all of them); it may hold more.
-func (s *Snapshot) fileStatsOf(f *Add, part *StatsPart) *Stats {
-	if stats := s.statsOf(part); stats != nil {
-		if i, ok := s.fileIndex(f); ok {
-			return stats[i]
-		}
-	}
-	st, _ := ParseStatsOf(f.Stats, part)
-	return st
-}
 
 // StatsOf returns the statistics of files, live files of the snapshot,
 // each holding at least part (nil: all): the snapshot's decoded stats when
@@ -213,21 +196,20 @@ func (s *Snapshot) statsOf(part *StatsPart) []*Stats {
 	if len(files) > statsCacheFiles {
 		return nil
 	}
+	if kept := s.keptStats(part); kept != nil {
+		return kept
+	}
 	key := statsPartKey(part)
 	s.statsMu.Lock()
-	if s.statsParts == nil {
-		s.statsParts = map[string]*partStats{}
-	}
-	if all := s.statsParts[""]; all != nil && all.stats != nil {
-		s.statsMu.Unlock()
-		return all.stats // they serve every part
-	}
 	ps := s.statsParts[key]
 	if ps == nil && len(s.statsParts) >= statsCacheParts {
 		key, part = "", nil
 		ps = s.statsParts[key]
 	}
 	if ps == nil {
+		if s.statsParts == nil {
+			s.statsParts = map[string]*partStats{}
+		}
 		ps = &partStats{}
 		s.statsParts[key] = ps
 	}

@@ -118,3 +118,19 @@ func TestPruneFilesCachedAndChunked(t *testing.T) {
 		}
 	}
 }
+
+// fileStats returns the parsed statistics of f, a live file of the
+// snapshot, from the stats the snapshot keeps (see statsOf).
+func (s *Snapshot) fileStats(f *Add) *Stats { return s.fileStatsOf(f, nil) }
+
+// fileStatsOf is fileStats holding at least the statistics part asks for
+// (nil: all of them); it may hold more.
+func (s *Snapshot) fileStatsOf(f *Add, part *StatsPart) *Stats {
+	if stats := s.statsOf(part); stats != nil {
+		if i, ok := s.fileIndex(f); ok {
+			return stats[i]
+		}
+	}
+	st, _ := ParseStatsOf(f.Stats, part)
+	return st
+}

@@ -65,18 +65,19 @@ func decodeStatsPlain(s string, part *StatsPart) (raw rawStats, ok bool) {
 					return rawStats{}, false
 				}
 			} else {
+				// Bounds left out are still read (an object is required).
+				drop := part != nil && part.NoBounds && key != "nullCount"
 				var keep func(string) bool
 				switch {
-				case part == nil:
-				case part.NoBounds && key != "nullCount":
+				case drop:
 					keep = func(string) bool { return false }
-				default:
+				case part != nil:
 					keep = part.keep
 				}
 				if m, ok = p.object(0, keep); !ok {
 					return rawStats{}, false
 				}
-				if part != nil && part.NoBounds && key != "nullCount" {
+				if drop {
 					m = nil
 				}
 			}
