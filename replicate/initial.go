@@ -86,14 +86,14 @@ const initialCloneKey = "_loglake/clone/initial"
 // as this source's. Anything else (a landing folder, another table's files)
 // is refused with ErrNotEmpty before a file is copied.
 func (c *cloner) claimDestination(ctx context.Context) error {
-	owner, err := c.dst.Get(ctx, initialCloneKey)
+	owner, err := c.claimOwner(ctx)
 	switch {
-	case err == nil && string(owner) == c.res.SourceTableID:
+	case err != nil:
+		return err
+	case owner == c.res.SourceTableID:
 		return nil // resume an interrupted clone of this source
-	case err == nil:
+	case owner != "":
 		return fmt.Errorf("%w: %s is an interrupted clone of table %s, not of %s", ErrNotEmpty, c.dst.URL(), owner, c.res.SourceTableID)
-	case !errors.Is(err, storage.ErrNotFound):
-		return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
 	}
 	it := c.dst.List(ctx, "", "")
 	for {
@@ -111,7 +111,7 @@ func (c *cloner) claimDestination(ctx context.Context) error {
 		}
 		// A concurrent clone of this source may have claimed the
 		// destination and started copying since the first look.
-		if joined, err := c.joinClaim(ctx); joined || err != nil {
+		if owner, err := c.claimOwner(ctx); err != nil || owner == c.res.SourceTableID {
 			return err
 		}
 		return fmt.Errorf("%w: %s holds %s", ErrNotEmpty, c.dst.URL(), o.Key)
@@ -124,8 +124,8 @@ func (c *cloner) claimDestination(ctx context.Context) error {
 	// the others join that claim or are refused.
 	err = c.dst.PutIfAbsent(ctx, initialCloneKey, []byte(c.res.SourceTableID))
 	if errors.Is(err, storage.ErrExists) {
-		if joined, err := c.joinClaim(ctx); joined || err != nil {
-			return err
+		if owner, err := c.claimOwner(ctx); err != nil || owner == c.res.SourceTableID {
+			return err // joined a racing clone of this source
 		}
 		return fmt.Errorf("%w: %s is being cloned from another table", ErrNotEmpty, c.dst.URL())
 	}
@@ -154,17 +154,17 @@ func (c *cloner) releaseClaim(ctx context.Context) {
 	_ = c.dst.Delete(ctx, initialCloneKey)
 }
 
-// joinClaim reports whether the destination is claimed by an initial clone
-// of this source (which this run then joins).
-func (c *cloner) joinClaim(ctx context.Context) (bool, error) {
+// claimOwner returns the source table id an initial clone claimed the
+// destination for ("" when unclaimed).
+func (c *cloner) claimOwner(ctx context.Context) (string, error) {
 	owner, err := c.dst.Get(ctx, initialCloneKey)
 	switch {
 	case err == nil:
-		return string(owner) == c.res.SourceTableID, nil
+		return string(owner), nil
 	case errors.Is(err, storage.ErrNotFound):
-		return false, nil
+		return "", nil
 	default:
-		return false, fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+		return "", fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
 	}
 }
 
