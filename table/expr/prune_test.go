@@ -483,14 +483,7 @@ func TestPredicateColumns(t *testing.T) {
 		{"s.a IN (1, 2)", "s"},
 		{"n > 1 AND n < 3", "n"},
 	} {
-		e, err := expr.Parse(c.filter)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := expr.Bind(e, sch)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustBind(t, c.filter, sch)
 		if got := strings.Join(p.Columns(), ","); got != c.want {
 			t.Errorf("%s: Columns() = %s, want %s", c.filter, got, c.want)
 		}
