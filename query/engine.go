@@ -70,17 +70,17 @@ type Engine struct {
 	mu    sync.Mutex
 	views map[string][]string // view name -> pinned cache entries
 
-	qmu    sync.Mutex           // serializes view changes with statement binding
-	ran    int                  // statements given to Query so far (under qmu)
-	tables map[string]*attached // by lower-cased name
-	pruned map[string]string    // (table, version, files) -> table expression (see prunedView)
+	qmu    sync.Mutex             // serializes view changes with statement binding
+	ran    int                    // statements given to Query so far (under qmu)
+	tables map[string]*attached   // by lower-cased name
+	pruned map[string]*prunedBody // (table, version, files, literal) -> table expression (see prunedView)
 }
 
 // Open starts an in-memory DuckDB with threads, memory limit, UTC session
 // time zone and extension autoload/autoinstall off.
 func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	e := &Engine{log: slog.New(slog.DiscardHandler), views: map[string][]string{},
-		tables: map[string]*attached{}, pruned: map[string]string{}}
+		tables: map[string]*attached{}, pruned: map[string]*prunedBody{}}
 	if opts != nil {
 		e.opts = *opts
 	}
@@ -105,17 +105,67 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	if e.opts.TempDir != "" {
 		dsn.Set("temp_directory", e.opts.TempDir)
 	}
-	conn, err := duckdb.NewConnector("?"+dsn.Encode(), func(ex driver.ExecerContext) error {
-		// Session settings: every pooled connection must read timestamps
-		// in UTC, or TIMESTAMPTZ values would print in the host's zone.
-		_, err := ex.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("query: start DuckDB: %w", err)
-	}
-	e.db = sql.OpenDB(conn)
+	e.db = sql.OpenDB(startDuckDB("?" + dsn.Encode()))
 	return e, nil
+}
+
+// startingDuckDB is a driver.Connector for a DuckDB database that starts
+// in the background: the engine's first statement waits for it, so
+// opening tables (reading their logs) overlaps DuckDB's start-up.
+type startingDuckDB struct {
+	done chan struct{}
+	conn *duckdb.Connector
+	err  error
+}
+
+func startDuckDB(dsn string) *startingDuckDB {
+	s := &startingDuckDB{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.conn, s.err = duckdb.NewConnector(dsn, func(ex driver.ExecerContext) error {
+			// Session settings: every pooled connection must read timestamps
+			// in UTC, or TIMESTAMPTZ values would print in the host's zone.
+			_, err := ex.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
+			return err
+		})
+		if s.err != nil {
+			s.err = fmt.Errorf("query: start DuckDB: %w", s.err)
+		}
+	}()
+	return s
+}
+
+func (s *startingDuckDB) Connect(ctx context.Context) (driver.Conn, error) {
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s.conn.Connect(ctx)
+}
+
+func (s *startingDuckDB) Driver() driver.Driver {
+	<-s.done
+	if s.err != nil {
+		return failedDriver{s.err}
+	}
+	return s.conn.Driver()
+}
+
+type failedDriver struct{ err error }
+
+func (d failedDriver) Open(string) (driver.Conn, error) { return nil, d.err }
+
+// Close is called by sql.DB.Close.
+func (s *startingDuckDB) Close() error {
+	<-s.done
+	if s.err != nil {
+		return nil
+	}
+	return s.conn.Close()
 }
 
 // DB is the underlying database, for callers that need database/sql
@@ -139,9 +189,12 @@ func (e *Engine) Query(ctx context.Context, query string, args ...any) (*sql.Row
 			return nil, fmt.Errorf("query: configure DuckDB: %w", err)
 		}
 	}
-	text, err := e.prepare(ctx, query)
+	text, lists, err := e.prepare(ctx, query, len(args) > 0)
 	if err != nil {
 		return nil, err
+	}
+	if len(args) == 0 {
+		args = lists
 	}
 	rows, err := e.db.QueryContext(ctx, text, args...)
 	if err != nil {
@@ -293,7 +346,7 @@ func (e *Engine) buildFull(ctx context.Context, a *attached) error {
 // createView creates (or replaces) view name over files of snap, a
 // snapshot of a's table, applying a's --where filter.
 func (e *Engine) createView(ctx context.Context, name string, a *attached, snap *table.Snapshot, files []*table.Add) error {
-	body, pins, err := e.viewBody(ctx, a, snap, files)
+	body, pins, err := e.viewBody(ctx, a, snap, files, literalList)
 	if err != nil {
 		return err
 	}
@@ -310,8 +363,9 @@ func (e *Engine) createView(ctx context.Context, name string, a *attached, snap 
 
 // viewBody returns the SELECT over files of snap, a snapshot of a's table,
 // applying a's --where filter, and the cache entries it reads (pinned: the
-// caller keeps them with keepPins or releases them).
-func (e *Engine) viewBody(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add) (string, []string, error) {
+// caller keeps them with keepPins or releases them). list renders the
+// file lists.
+func (e *Engine) viewBody(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add, list fileList) (string, []string, error) {
 	sch, err := snap.Schema()
 	if err != nil {
 		return "", nil, err
@@ -325,7 +379,7 @@ func (e *Engine) viewBody(ctx context.Context, a *attached, snap *table.Snapshot
 		e.unpin(pins)
 		return "", nil, err
 	}
-	body, err := viewSQL(sch, snap.Metadata().PartitionColumns, groups)
+	body, err := viewSQL(sch, snap.Metadata().PartitionColumns, groups, list)
 	if err != nil {
 		e.unpin(pins)
 		return "", nil, err

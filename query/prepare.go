@@ -45,20 +45,22 @@ func sqlError(err error) error {
 }
 
 // prepare makes the views a statement reads and returns the statement to
-// run (references to attached tables renamed to their pruned views).
-func (e *Engine) prepare(ctx context.Context, q string) (string, error) {
+// run (references to attached tables renamed to their pruned views) and
+// the named parameters it adds; literal, it adds none (a statement given
+// positional arguments cannot also take named ones).
+func (e *Engine) prepare(ctx context.Context, q string, literal bool) (string, []any, error) {
 	if len(e.tables) == 0 {
-		return q, nil
+		return q, nil, nil
 	}
-	fallback := func() (string, error) {
+	fallback := func() (string, []any, error) {
 		for _, a := range e.tables {
 			if !a.full {
 				if err := e.buildFull(ctx, a); err != nil {
-					return "", err
+					return "", nil, err
 				}
 			}
 		}
-		return q, nil
+		return q, nil, nil
 	}
 	if e.opts.NoPrune {
 		return fallback()
@@ -81,7 +83,7 @@ func (e *Engine) prepare(ctx context.Context, q string) (string, error) {
 	for n := range ps.unreached {
 		if a := e.tables[n]; !a.full {
 			if err := e.buildFull(ctx, a); err != nil {
-				return "", err
+				return "", nil, err
 			}
 		}
 	}
@@ -90,16 +92,18 @@ func (e *Engine) prepare(ctx context.Context, q string) (string, error) {
 		text     string
 	}
 	var edits []edit
+	var args []any
+	bound := map[*prunedBody]bool{}
 	for _, r := range ps.refs {
 		a := e.tables[r.name]
 		end, atText, ok := scanRef(q, r.loc, r.name, r.at != nil)
 		if !ok {
 			if r.at != nil {
-				return "", fmt.Errorf("%w: cannot resolve the AT clause of %s", ErrSQL, a.name)
+				return "", nil, fmt.Errorf("%w: cannot resolve the AT clause of %s", ErrSQL, a.name)
 			}
 			if !a.full {
 				if err := e.buildFull(ctx, a); err != nil {
-					return "", err
+					return "", nil, err
 				}
 			}
 			continue
@@ -107,16 +111,21 @@ func (e *Engine) prepare(ctx context.Context, q string) (string, error) {
 		snap := a.snap
 		if r.at != nil {
 			if snap, err = e.atSnapshot(ctx, a, atText); err != nil {
-				return "", err
+				return "", nil, err
 			}
 		}
 		files, desc, err := e.refFiles(ctx, a, snap, r)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		text, err := e.prunedView(ctx, a, snap, files)
+		pv, err := e.prunedView(ctx, a, snap, files, literal)
 		if err != nil {
-			return "", err
+			return "", nil, err
+		}
+		text := pv.text
+		if !bound[pv] { // a body read twice binds its lists once
+			bound[pv] = true
+			args = append(args, pv.args...)
 		}
 		e.log.Debug("query: pruned", "table", a.name, "version", snap.Version(), "files", len(files),
 			"of", len(snap.Files()), "predicate", desc)
@@ -129,7 +138,7 @@ func (e *Engine) prepare(ctx context.Context, q string) (string, error) {
 	for _, ed := range edits {
 		q = q[:ed.from] + ed.text + q[ed.to:]
 	}
-	return q, nil
+	return q, args, nil
 }
 
 // refFiles returns the files of snap one reference can read: those its
@@ -170,19 +179,27 @@ func (e *Engine) refFiles(ctx context.Context, a *attached, snap *table.Snapshot
 	return snap.PruneFiles(pred), all.String(), nil
 }
 
+// prunedBody is a table expression a statement reads in place of a
+// reference, with the named parameters (file lists) it needs.
+type prunedBody struct {
+	text string
+	args []any
+}
+
 // prunedView returns the table expression a statement reads in place of
 // a reference to a: the view named after the table when that holds all of
-// snap's files, else a parenthesized SELECT over only files. The SELECT is
-// embedded rather than made a view: DuckDB would parse and bind a view's
-// body once to create it and again in every statement that reads it, and
-// over thousands of files that costs as much as the bind itself. Bodies
-// are kept per file set (with their cache pins) for later statements.
-func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add) (string, error) {
+// snap's files, else a parenthesized SELECT over only files, with its
+// file lists as named parameters unless literal. The SELECT is embedded
+// rather than made a view: DuckDB would parse and bind a view's body once
+// to create it and again in every statement that reads it, and over
+// thousands of files that costs as much as the bind itself. Bodies are
+// kept per file set (with their cache pins) for later statements.
+func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add, literal bool) (*prunedBody, error) {
 	if a.full && snap == a.snap && len(files) == len(snap.Files()) && a.whereExpr == nil {
-		return quoteIdent(a.name), nil
+		return &prunedBody{text: quoteIdent(a.name)}, nil
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", strings.ToLower(a.name), a.t.Bucket().URL(), a.filter, snap.Version())
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%t\x00", strings.ToLower(a.name), a.t.Bucket().URL(), a.filter, snap.Version(), literal)
 	for _, f := range files {
 		h.Write([]byte(f.Path))
 		h.Write([]byte{0})
@@ -191,14 +208,19 @@ func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapsh
 	if v, ok := e.pruned[key]; ok {
 		return v, nil
 	}
-	body, pins, err := e.viewBody(ctx, a, snap, files)
+	list := fileList(literalList)
+	params := &fileParams{prefix: "loglake_files_" + key[:16]}
+	if !literal {
+		list = params.list
+	}
+	body, pins, err := e.viewBody(ctx, a, snap, files, list)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	e.keepPins("\x00pruned:"+key, pins)
-	text := "(" + body + ")"
-	e.pruned[key] = text
-	return text, nil
+	v := &prunedBody{text: "(" + body + ")", args: params.args}
+	e.pruned[key] = v
+	return v, nil
 }
 
 // evalConst evaluates a constant expression cast to typ (DATE, TIMESTAMP
