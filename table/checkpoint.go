@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -24,6 +28,10 @@ func checkpointKey(v int64) string { return fmt.Sprintf("%s%020d.checkpoint.parq
 // checkpointBatchRows bounds the rows decoded per Arrow record batch, so the
 // decoded working set stays small next to the checkpoint bytes themselves.
 const checkpointBatchRows = 1 << 14
+
+// checkpointRowGroupRows is the row group length of the checkpoints we
+// write: row groups decode in parallel (10,000 adds: 5 groups).
+const checkpointRowGroupRows = 1 << 11
 
 // readCheckpoint reads the parts of a classic single- or multi-part
 // checkpoint and returns its protocol, metaData, txn, add and remove actions
@@ -106,38 +114,86 @@ func decodeCheckpointFile(ctx context.Context, data []byte, withParsed bool) (ac
 	if err := probeColumnChunks(pf, leaves); err != nil {
 		return nil, usedParsed, err
 	}
+	// The footer's row count is untrusted: size the hint by the bytes too.
+	hint := min(pf.NumRows(), int64(len(data)/16))
+	actions, err = decodeRowGroups(ctx, pf, leaves, hint)
+	if err != nil {
+		return nil, usedParsed, err
+	}
+	return actions, usedParsed, nil
+}
+
+// decodeRowGroups decodes the row groups of pf on up to GOMAXPROCS
+// goroutines (every open of a table waits for its checkpoint, and ours
+// has a row group per checkpointRowGroupRows actions) and returns the
+// actions in file order.
+func decodeRowGroups(ctx context.Context, pf *file.Reader, leaves []int, hint int64) ([]Action, error) {
+	groups := pf.NumRowGroups()
+	if groups <= 1 {
+		return decodeRowGroup(ctx, pf, leaves, nil, hint)
+	}
+	parts := make([][]Action, groups)
+	errs := make([]error, groups)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), groups) {
+		wg.Go(func() {
+			for g := int(next.Add(1) - 1); g < groups; g = int(next.Add(1) - 1) {
+				if parts[g], errs[g] = decodeRowGroup(ctx, pf, leaves, []int{g}, hint/int64(groups)); errs[g] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return slices.Concat(parts...), nil
+}
+
+// decodeRowGroup decodes row groups rgs of pf (nil: all). The Arrow and
+// Parquet readers are trusted with untrusted bytes only behind a recover
+// (here, on the goroutine that runs them).
+func decodeRowGroup(ctx context.Context, pf *file.Reader, leaves, rgs []int, hint int64) (actions []Action, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			actions = nil
+			err = fmt.Errorf("%w: checkpoint reader failed: %v", ErrCorrupt, r)
+		}
+	}()
 	// Not Parallel: a panic in the reader's own goroutines could not be
 	// recovered here.
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: checkpointBatchRows}, memory.DefaultAllocator)
 	if err != nil {
-		return nil, usedParsed, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	rr, err := fr.GetRecordReader(ctx, leaves, nil)
+	rr, err := fr.GetRecordReader(ctx, leaves, rgs)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, usedParsed, ctx.Err()
+			return nil, ctx.Err()
 		}
-		return nil, usedParsed, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	defer rr.Release()
-
-	// The footer's row count is untrusted: size the hint by the bytes too.
-	actions = make([]Action, 0, min(pf.NumRows(), int64(len(data)/16)))
+	actions = make([]Action, 0, hint)
 	for rr.Next() {
 		if err := ctx.Err(); err != nil {
-			return nil, usedParsed, err
+			return nil, err
 		}
 		if actions, err = decodeCheckpointBatch(rr.RecordBatch(), actions); err != nil {
-			return nil, usedParsed, err
+			return nil, err
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		if ctx.Err() != nil {
-			return nil, usedParsed, ctx.Err()
+			return nil, ctx.Err()
 		}
-		return nil, usedParsed, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	return actions, usedParsed, nil
+	return actions, nil
 }
 
 // probeColumnChunks opens the page readers of the first row group's

@@ -388,6 +388,7 @@ func encodeCheckpointRows(actions []Action) (data []byte, size, numAdds int64, e
 		parquet.WithDictionaryFor("add.path", false),
 		parquet.WithDictionaryFor("add.stats", false),
 		parquet.WithDictionaryFor("remove.path", false),
+		parquet.WithMaxRowGroupLength(checkpointRowGroupRows),
 	)
 	w, err := pqarrow.NewFileWriter(checkpointSchema, &buf, props, pqarrow.DefaultWriterProps())
 	if err != nil {
