@@ -107,9 +107,15 @@ func (s *Snapshot) PruneFiles(pred *expr.Predicate) []*Add {
 	part := &StatsPart{Columns: pred.Columns()}
 	var out []*Add
 	keep := func(from int, stats []*Stats) {
-		for i, st := range stats {
-			if f := files[from+i]; pred.MayMatch(fileInfo{add: f, stats: st}) {
-				out = append(out, f)
+		may := make([]bool, len(stats))
+		inChunks(len(stats), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				may[i] = pred.MayMatch(fileInfo{add: files[from+i], stats: stats[i]})
+			}
+		})
+		for i, ok := range may {
+			if ok {
+				out = append(out, files[from+i])
 			}
 		}
 	}
@@ -245,27 +251,28 @@ func statsPartKey(part *StatsPart) string {
 // CPU: the first statement over a large snapshot waits for it.
 func parseStats(files []*Add, part *StatsPart) []*Stats {
 	out := make([]*Stats, len(files))
-	workers := min(runtime.GOMAXPROCS(0), (len(files)+255)/256)
-	if workers <= 1 {
-		for i, f := range files {
-			out[i], _ = ParseStatsOf(f.Stats, part)
+	inChunks(len(files), func(from, to int) {
+		for i := from; i < to; i++ {
+			out[i], _ = ParseStatsOf(files[i].Stats, part)
 		}
-		return out
+	})
+	return out
+}
+
+// inChunks runs fn over [0, n) split into one contiguous chunk per
+// core (at least 256 items a chunk), concurrently.
+func inChunks(n int, fn func(from, to int)) {
+	workers := min(runtime.GOMAXPROCS(0), (n+255)/256)
+	if workers <= 1 {
+		fn(0, n)
+		return
 	}
 	var wg sync.WaitGroup
-	per := (len(files) + workers - 1) / workers
-	for from := 0; from < len(files); from += per {
-		to := min(from+per, len(files))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := from; i < to; i++ {
-				out[i], _ = ParseStatsOf(files[i].Stats, part)
-			}
-		}()
+	per := (n + workers - 1) / workers
+	for from := 0; from < n; from += per {
+		wg.Go(func() { fn(from, min(from+per, n)) })
 	}
 	wg.Wait()
-	return out
 }
 
 // Next returns the next record, or io.EOF. The caller releases it.
