@@ -114,12 +114,19 @@ func (e *Engine) prepare(ctx context.Context, q string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		text, err := e.prunedView(ctx, a, snap, files)
+		el, err := e.elide(ctx, a, snap, r, stmts, files)
+		if err != nil {
+			return "", err
+		}
+		text, err := e.prunedView(ctx, a, snap, files, el)
 		if err != nil {
 			return "", err
 		}
 		e.log.Debug("query: pruned", "table", a.name, "version", snap.Version(), "files", len(files),
 			"of", len(snap.Files()), "predicate", desc)
+		if el != nil {
+			e.log.Debug("query: elided", "table", a.name, "columns", el.cols, "elided", el.elided())
+		}
 		if r.alias == "" {
 			text += " AS " + quoteIdent(a.name)
 		}
@@ -172,17 +179,18 @@ func (e *Engine) refFiles(ctx context.Context, a *attached, snap *table.Snapshot
 
 // prunedView returns the table expression a statement reads in place of
 // a reference to a: the view named after the table when that holds all of
-// snap's files, else a parenthesized SELECT over only files. The SELECT is
+// snap's files and elides no column, else a parenthesized SELECT over only
+// files, not reading the columns el elides. The SELECT is
 // embedded rather than made a view: DuckDB would parse and bind a view's
 // body once to create it and again in every statement that reads it, and
 // over thousands of files that costs as much as the bind itself. Bodies
 // are kept per file set (with their cache pins) for later statements.
-func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add) (string, error) {
-	if a.full && snap == a.snap && len(files) == len(snap.Files()) && a.whereExpr == nil {
+func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add, el *elision) (string, error) {
+	if a.full && snap == a.snap && len(files) == len(snap.Files()) && a.whereExpr == nil && el == nil {
 		return quoteIdent(a.name), nil
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", strings.ToLower(a.name), a.t.Bucket().URL(), a.filter, snap.Version())
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%s\x00", strings.ToLower(a.name), a.t.Bucket().URL(), a.filter, snap.Version(), el.key())
 	for _, f := range files {
 		h.Write([]byte(f.Path))
 		h.Write([]byte{0})
@@ -191,7 +199,7 @@ func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapsh
 	if v, ok := e.pruned[key]; ok {
 		return v, nil
 	}
-	body, pins, err := e.viewBody(ctx, a, snap, files)
+	body, pins, err := e.viewBody(ctx, a, snap, files, el)
 	if err != nil {
 		return "", err
 	}
