@@ -202,6 +202,12 @@ func TestSQLElisionMatchesUnpruned(t *testing.T) {
 		{"two columns", `SELECT count(*) FROM t WHERE ` + day + ` AND n > 0`, 2 + 5},
 		{"self join, one side filtered", `SELECT count(*) FROM t a JOIN t b ON a.id = b.id WHERE a.ts >= ` + lo + ` AND a.ts < ` + hi, 2},
 		{"in a subquery", `SELECT count(*) FROM (SELECT id FROM t WHERE ` + day + `) s`, 2},
+		{"in a CTE", `WITH x AS (SELECT id, msg FROM t WHERE ` + day + `) SELECT count(*), min(msg) FROM x`, 2},
+		{"inner join ON", `SELECT count(*), sum(b.id) FROM t a JOIN t b ON a.id = b.id + 1 AND a.ts >= ` + lo + ` AND a.ts < ` + hi, 2},
+		// The ON filter of a LEFT JOIN filters its right side; the left
+		// rows it does not match are still there, null-extended.
+		{"left join ON, right side", `SELECT count(*), count(b.id), sum(b.id) FROM t a LEFT JOIN t b ON a.id = b.id AND b.ts >= ` + lo + ` AND b.ts < ` + hi, 2},
+		{"empty BETWEEN", `SELECT count(*) FROM t WHERE n BETWEEN 30 AND 1`, 0},
 		{"partition column", `SELECT count(*) FROM t WHERE p = 'x'`, 0},
 
 		{"column also selected", `SELECT ts FROM t WHERE ` + day, 0},
