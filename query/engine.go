@@ -346,7 +346,7 @@ func (e *Engine) buildFull(ctx context.Context, a *attached) error {
 // createView creates (or replaces) view name over files of snap, a
 // snapshot of a's table, applying a's --where filter.
 func (e *Engine) createView(ctx context.Context, name string, a *attached, snap *table.Snapshot, files []*table.Add) error {
-	body, pins, err := e.viewBody(ctx, a, snap, files, literalList)
+	body, pins, err := e.viewBody(ctx, a, snap, files, literalList, nil)
 	if err != nil {
 		return err
 	}
@@ -362,10 +362,10 @@ func (e *Engine) createView(ctx context.Context, name string, a *attached, snap 
 }
 
 // viewBody returns the SELECT over files of snap, a snapshot of a's table,
-// applying a's --where filter, and the cache entries it reads (pinned: the
-// caller keeps them with keepPins or releases them). list renders the
-// file lists.
-func (e *Engine) viewBody(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add, list fileList) (string, []string, error) {
+// applying a's --where filter and not reading the columns el elides (nil:
+// none), and the cache entries it reads (pinned: the caller keeps them with
+// keepPins or releases them). list renders the file lists.
+func (e *Engine) viewBody(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add, list fileList, el *elision) (string, []string, error) {
 	sch, err := snap.Schema()
 	if err != nil {
 		return "", nil, err
@@ -374,7 +374,7 @@ func (e *Engine) viewBody(ctx context.Context, a *attached, snap *table.Snapshot
 	if err != nil {
 		return "", nil, err
 	}
-	groups, err := e.groupFiles(ctx, snap, sch, files, paths)
+	groups, err := e.groupElided(ctx, snap, sch, files, paths, el)
 	if err != nil {
 		e.unpin(pins)
 		return "", nil, err

@@ -118,7 +118,11 @@ func (e *Engine) prepare(ctx context.Context, q string, literal bool) (string, [
 		if err != nil {
 			return "", nil, err
 		}
-		pv, err := e.prunedView(ctx, a, snap, files, literal)
+		el, err := e.elide(ctx, a, snap, r, stmts, files)
+		if err != nil {
+			return "", nil, err
+		}
+		pv, err := e.prunedView(ctx, a, snap, files, el, literal)
 		if err != nil {
 			return "", nil, err
 		}
@@ -129,6 +133,9 @@ func (e *Engine) prepare(ctx context.Context, q string, literal bool) (string, [
 		}
 		e.log.Debug("query: pruned", "table", a.name, "version", snap.Version(), "files", len(files),
 			"of", len(snap.Files()), "predicate", desc)
+		if el != nil {
+			e.log.Debug("query: elided", "table", a.name, "columns", el.cols, "elided", el.elided())
+		}
 		if r.alias == "" {
 			text += " AS " + quoteIdent(a.name)
 		}
@@ -188,18 +195,19 @@ type prunedBody struct {
 
 // prunedView returns the table expression a statement reads in place of
 // a reference to a: the view named after the table when that holds all of
-// snap's files, else a parenthesized SELECT over only files, with its
-// file lists as named parameters unless literal. The SELECT is embedded
-// rather than made a view: DuckDB would parse and bind a view's body once
-// to create it and again in every statement that reads it, and over
-// thousands of files that costs as much as the bind itself. Bodies are
-// kept per file set (with their cache pins) for later statements.
-func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add, literal bool) (*prunedBody, error) {
-	if a.full && snap == a.snap && len(files) == len(snap.Files()) && a.whereExpr == nil {
+// snap's files and elides no column, else a parenthesized SELECT over only
+// files, not reading the columns el elides, with its file lists as named
+// parameters unless literal. The SELECT is embedded rather than made a
+// view: DuckDB would parse and bind a view's body once to create it and
+// again in every statement that reads it, and over thousands of files that
+// costs as much as the bind itself. Bodies are kept per file set (with
+// their cache pins) for later statements.
+func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapshot, files []*table.Add, el *elision, literal bool) (*prunedBody, error) {
+	if a.full && snap == a.snap && len(files) == len(snap.Files()) && a.whereExpr == nil && el == nil {
 		return &prunedBody{text: quoteIdent(a.name)}, nil
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%t\x00", strings.ToLower(a.name), a.t.Bucket().URL(), a.filter, snap.Version(), literal)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%s\x00%t\x00", strings.ToLower(a.name), a.t.Bucket().URL(), a.filter, snap.Version(), el.key(), literal)
 	for _, f := range files {
 		h.Write([]byte(f.Path))
 		h.Write([]byte{0})
@@ -213,7 +221,7 @@ func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapsh
 	if !literal {
 		list = params.list
 	}
-	body, pins, err := e.viewBody(ctx, a, snap, files, list)
+	body, pins, err := e.viewBody(ctx, a, snap, files, list, el)
 	if err != nil {
 		return nil, err
 	}

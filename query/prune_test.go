@@ -34,6 +34,13 @@ func (l *prunedLog) Write(p []byte) (int, error) {
 // take returns (kept, of) summed over the references logged since the last
 // call.
 func (l *prunedLog) take(t testing.TB) (kept, of int) {
+	kept, of, _ = l.takeAll(t)
+	return kept, of
+}
+
+// takeAll is take that also returns how many files do not read a column
+// ("query: elided"), summed over columns and references.
+func (l *prunedLog) takeAll(t testing.TB) (kept, of, elided int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
@@ -41,20 +48,26 @@ func (l *prunedLog) take(t testing.TB) (kept, of int) {
 			continue
 		}
 		var r struct {
-			Msg   string
-			Files int
-			Of    int
+			Msg    string
+			Files  int
+			Of     int
+			Elided map[string]int
 		}
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			panic(err)
 		}
-		if r.Msg == "query: pruned" {
+		switch r.Msg {
+		case "query: pruned":
 			kept += r.Files
 			of += r.Of
+		case "query: elided":
+			for _, n := range r.Elided {
+				elided += n
+			}
 		}
 	}
 	l.buf.Reset()
-	return kept, of
+	return kept, of, elided
 }
 
 // pruneTables makes t (600 ids in 12 commits: 36 files over 3 dates) and u

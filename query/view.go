@@ -157,8 +157,9 @@ func partitionLiteral(v *string, t table.DataType) (string, error) {
 type fileGroup struct {
 	values  map[string]*string
 	paths   []string
-	columns map[string]bool // lower-cased top-level columns stored in any of the files
-	uniform bool            // every file stores every column: no need to unify schemas
+	columns map[string]bool   // lower-cased top-level columns stored in any of the files
+	uniform bool              // every file stores every column: no need to unify schemas
+	consts  map[string]string // lower-cased columns not read, with the constant read instead (see elision)
 }
 
 // groupKey identifies a partition: the values in partition column order,
@@ -273,6 +274,8 @@ func viewSQL(sch *table.Schema, partCols []string, groups []*fileGroup, list fil
 					return "", fmt.Errorf("partition column %q: %w", p, err)
 				}
 				b.WriteString(lit)
+			case g.consts[strings.ToLower(f.Name)] != "":
+				b.WriteString(g.consts[strings.ToLower(f.Name)])
 			case !g.columns[strings.ToLower(f.Name)]:
 				b.WriteString("CAST(NULL AS " + types[i] + ")")
 			case isNested(f.Type):
