@@ -61,6 +61,10 @@ type builder struct {
 	// newCols, when not nil, collects unknown fields and the JSON kinds of
 	// their values, for SchemaAddNewColumns.
 	newCols map[string]valueKind
+	// recSchema is the schema of finish's records: m.schema with the
+	// columns that are dictionary-encoded (recDict) as dictString.
+	recSchema *arrow.Schema
+	recDict   []bool
 }
 
 // noteNewCol records an unknown field for schema evolution.
@@ -110,9 +114,22 @@ func (b *builder) release() {
 	}
 }
 
+// encodeDicts dictionary-encodes the string columns while they are
+// decoded (see valueDict), except _rescued_data, whose values are all
+// distinct. The records then have dictionary columns, which table.Writer
+// takes in place of string ones.
+func (b *builder) encodeDicts() {
+	for i := range b.cols {
+		if c := &b.cols[i]; c.kind == kString && i != b.m.rescued && c.n == 0 {
+			c.dict = newValueDict()
+		}
+	}
+}
+
 // finish returns the decoded rows as a record; the builder is reusable.
 func (b *builder) finish() arrow.Record {
 	arrs := make([]arrow.Array, len(b.cols))
+	sch := b.schema()
 	for i := range b.cols {
 		arrs[i] = b.cols[i].array()
 	}
@@ -120,11 +137,32 @@ func (b *builder) finish() arrow.Record {
 	if len(arrs) > 0 {
 		n = int64(arrs[0].Len())
 	}
-	rec := array.NewRecord(b.m.schema, arrs, n)
+	rec := array.NewRecord(sch, arrs, n)
 	for _, a := range arrs {
 		a.Release()
 	}
 	return rec
+}
+
+// schema returns the schema of the record the columns make now.
+func (b *builder) schema() *arrow.Schema {
+	same := b.recSchema != nil
+	for i := range b.cols {
+		same = same && b.recDict[i] == (b.cols[i].dict != nil)
+	}
+	if same {
+		return b.recSchema
+	}
+	b.recDict = make([]bool, len(b.cols))
+	fields := b.m.schema.Fields()
+	for i := range b.cols {
+		if b.recDict[i] = b.cols[i].dict != nil; b.recDict[i] {
+			fields[i].Type = dictString
+		}
+	}
+	md := b.m.schema.Metadata()
+	b.recSchema = arrow.NewSchema(fields, &md)
+	return b.recSchema
 }
 
 func (b *builder) startRow() {
@@ -417,16 +455,25 @@ const (
 // fieldHash mixes a key's length and its first and last 8 bytes: enough to
 // spread the few dozen keys of a log source over the cache.
 func fieldHash(name []byte) uint64 {
-	n := len(name)
-	var lo, hi uint64
+	lo, hi := edgeWords(name)
+	return mixWords(len(name), lo, hi)
+}
+
+// edgeWords returns b's first and last 8 bytes as words (a b shorter than
+// 8 bytes all in lo, with hi 0). With len(b) they are all of b when b is
+// at most 16 bytes long.
+func edgeWords(b []byte) (lo, hi uint64) {
+	n := len(b)
 	if n >= 8 {
-		lo = binary.LittleEndian.Uint64(name)
-		hi = binary.LittleEndian.Uint64(name[n-8:])
-	} else {
-		for i, c := range name {
-			lo |= uint64(c) << (8 * i)
-		}
+		return binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[n-8:])
 	}
+	for i, c := range b {
+		lo |= uint64(c) << (8 * i)
+	}
+	return lo, 0
+}
+
+func mixWords(n int, lo, hi uint64) uint64 {
 	h := (lo ^ uint64(n)) * 0x9E3779B97F4A7C15
 	h ^= hi * 0xC2B2AE3D27D4EB4F
 	return h ^ h>>29 ^ h>>47
