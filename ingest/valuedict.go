@@ -22,17 +22,14 @@ type valueDict struct {
 	offs  []int32 // entry k is data[offs[k]:offs[k+1]]
 	data  []byte
 	memo  map[string]int32
-	slots []valueSlot // direct-mapped by the hash of edgeWords
+	slots []valueSlot // direct-mapped by edgeKey.hash
 	rows  int         // values looked up
 }
 
-// valueSlot caches the entry k of a value by its length and edge words,
-// which are the whole value when it is at most 16 bytes long: those values
-// are found without comparing bytes.
+// valueSlot caches the entry k of a value by its edgeKey.
 type valueSlot struct {
-	lo, hi uint64
-	n      int32 // length + 1; 0 when the slot is empty
-	k      int32
+	edge edgeKey // zero for an empty slot
+	k    int32
 }
 
 // A column stays dictionary-encoded while its dictionary holds at most
@@ -59,9 +56,9 @@ func (d *valueDict) index(v []byte) (int32, bool) {
 	d.rows++
 	// A slot chosen by a cheap hash is tried before the map: a few word
 	// compares instead of hashing every byte.
-	lo, hi := edgeWords(v)
-	s := &d.slots[mixWords(len(v), lo, hi)&(valueDictSlots-1)]
-	if int(s.n) == len(v)+1 && s.lo == lo && s.hi == hi && (len(v) <= 16 || string(d.value(s.k)) == string(v)) {
+	e := edgeKeyOf(v)
+	s := &d.slots[e.hash()&(valueDictSlots-1)]
+	if s.edge == e && (e.whole() || string(d.value(s.k)) == string(v)) {
 		return s.k, true
 	}
 	k, ok := d.memo[string(v)]
@@ -75,7 +72,7 @@ func (d *valueDict) index(v []byte) (int32, bool) {
 		d.offs = append(d.offs, int32(len(d.data)))
 		d.memo[string(v)] = k
 	}
-	*s = valueSlot{lo: lo, hi: hi, n: int32(len(v) + 1), k: k}
+	*s = valueSlot{edge: e, k: k}
 	return k, true
 }
 
