@@ -10,8 +10,8 @@ import (
 // row stages the index of its value instead of a copy of it, and the
 // record carries the column as dictionary<int32, string>, which the table
 // writer maps onto its file dictionary once per distinct value instead of
-// hashing every row again (low-cardinality columns: service, level, host,
-// a file's constant _source_file). The dictionary lives as long as the
+// hashing every row again (low-cardinality columns: service, level, org,
+// short messages, a file's constant _source_file). The dictionary lives as long as the
 // decoder and only grows; a column whose values are not few (trace ids,
 // free text) leaves it (index reports false) and is staged plain.
 //
