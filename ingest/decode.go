@@ -18,12 +18,51 @@ import (
 )
 
 // cell stages one column value of the row being decoded: the row is only
-// appended to the Arrow builders once the whole line has parsed.
+// appended to the Arrow builders once the whole line has parsed. A cell
+// holds no pointer (a string is a range of a buffer named by src), so
+// clearing and setting cells, once per field and row, costs the collector
+// no write barriers.
 type cell struct {
-	set bool
-	str []byte // string, binary (decoded), or map object JSON
-	i   int64  // integers, bool (0/1), timestamp µs, date days
-	f   float64
+	set      bool
+	src      uint8 // of a string, binary (decoded) or map object JSON: see cellBytes
+	off, end int   // its range in src
+	i        int64 // integers, bool (0/1), timestamp µs, date days
+	f        float64
+}
+
+// Where a cell's bytes are.
+const (
+	srcLine    = iota // the line being decoded (builder.line)
+	srcScratch        // builder.scratch
+	srcFile           // the landing file's key
+	srcPath           // the column's value from the file's path (fileCtx.pathVals)
+	srcOther          // builder.others[off]
+)
+
+// lineCell is a cell of raw, a part of the line being decoded.
+func (b *builder) lineCell(raw []byte) cell {
+	off := cap(b.line) - cap(raw) // raw is b.line[off:off+len(raw)]
+	return cell{set: true, src: srcLine, off: off, end: off + len(raw)}
+}
+
+// scratchCell is a cell of b.scratch[off:].
+func (b *builder) scratchCell(off int) cell {
+	return cell{set: true, src: srcScratch, off: off, end: len(b.scratch)}
+}
+
+// cellBytes returns the bytes of column col's cell c.
+func (b *builder) cellBytes(f *fileCtx, col int, c *cell) []byte {
+	switch c.src {
+	case srcLine:
+		return b.line[c.off:c.end]
+	case srcScratch:
+		return b.scratch[c.off:c.end]
+	case srcFile:
+		return f.keyJSON[1 : len(f.keyJSON)-1]
+	case srcPath:
+		return f.pathVals[col]
+	}
+	return b.others[c.off]
 }
 
 // fileCtx is what rows of one landing file share.
@@ -44,6 +83,8 @@ type builder struct {
 	mem        memory.Allocator
 	cols       []colBuf
 	cells      []cell
+	line       []byte   // the line being decoded
+	others     [][]byte // values of the row's srcOther cells
 	scratch    []byte
 	rescue     []byte // rescued fields of the current row: `"k":v,` pairs
 	ingestedAt int64  // µs
@@ -61,6 +102,10 @@ type builder struct {
 	// newCols, when not nil, collects unknown fields and the JSON kinds of
 	// their values, for SchemaAddNewColumns.
 	newCols map[string]valueKind
+	// recSchema is the schema of finish's records: m.schema with the
+	// columns that are dictionary-encoded (recDict) as dictString.
+	recSchema *arrow.Schema
+	recDict   []bool
 }
 
 // noteNewCol records an unknown field for schema evolution.
@@ -110,9 +155,22 @@ func (b *builder) release() {
 	}
 }
 
+// encodeDicts dictionary-encodes the string columns while they are
+// decoded (see valueDict), except _rescued_data, whose values are all
+// distinct. The records then have dictionary columns, which table.Writer
+// takes in place of string ones.
+func (b *builder) encodeDicts() {
+	for i := range b.cols {
+		if c := &b.cols[i]; c.kind == kString && i != b.m.rescued && c.n == 0 {
+			c.dict = newValueDict()
+		}
+	}
+}
+
 // finish returns the decoded rows as a record; the builder is reusable.
 func (b *builder) finish() arrow.Record {
 	arrs := make([]arrow.Array, len(b.cols))
+	sch := b.schema()
 	for i := range b.cols {
 		arrs[i] = b.cols[i].array()
 	}
@@ -120,17 +178,38 @@ func (b *builder) finish() arrow.Record {
 	if len(arrs) > 0 {
 		n = int64(arrs[0].Len())
 	}
-	rec := array.NewRecord(b.m.schema, arrs, n)
+	rec := array.NewRecord(sch, arrs, n)
 	for _, a := range arrs {
 		a.Release()
 	}
 	return rec
 }
 
-func (b *builder) startRow() {
-	for i := range b.cells {
-		b.cells[i] = cell{}
+// schema returns the schema of the record the columns make now.
+func (b *builder) schema() *arrow.Schema {
+	same := b.recSchema != nil
+	for i := range b.cols {
+		same = same && b.recDict[i] == (b.cols[i].dict != nil)
 	}
+	if same {
+		return b.recSchema
+	}
+	b.recDict = make([]bool, len(b.cols))
+	fields := b.m.schema.Fields()
+	for i := range b.cols {
+		if b.recDict[i] = b.cols[i].dict != nil; b.recDict[i] {
+			fields[i].Type = dictString
+		}
+	}
+	md := b.m.schema.Metadata()
+	b.recSchema = arrow.NewSchema(fields, &md)
+	return b.recSchema
+}
+
+func (b *builder) startRow() {
+	clear(b.cells)
+	clear(b.others)
+	b.others = b.others[:0]
 	b.scratch = b.scratch[:0]
 	b.rescue = b.rescue[:0]
 }
@@ -144,13 +223,14 @@ func (b *builder) rescueField(rawKey, rawVal []byte) {
 	b.rescue = append(b.rescue, ',')
 }
 
-// commitRow appends the staged row. rescuedJSON, when not nil, is the
-// complete _rescued_data value (bad lines); otherwise the rescued fields
-// collected in b.rescue, if any, are wrapped with file and line.
-func (b *builder) commitRow(f *fileCtx, line int64, rescuedJSON []byte) {
+// commitRow appends the staged row. rescued, when not negative, is where
+// in b.scratch the complete _rescued_data value starts (bad lines; it ends
+// with b.scratch); otherwise the rescued fields collected in b.rescue, if
+// any, are wrapped with file and line.
+func (b *builder) commitRow(f *fileCtx, line int64, rescued int) {
 	m := b.m
-	if rescuedJSON == nil && len(b.rescue) > 0 {
-		off := len(b.scratch)
+	if rescued < 0 && len(b.rescue) > 0 {
+		rescued = len(b.scratch)
 		r := append(b.scratch, '{')
 		r = append(r, b.rescue...)
 		r = append(r, `"_file":`...)
@@ -159,17 +239,16 @@ func (b *builder) commitRow(f *fileCtx, line int64, rescuedJSON []byte) {
 		r = strconv.AppendInt(r, line, 10)
 		r = append(r, '}')
 		b.scratch = r
-		rescuedJSON = r[off:]
 	}
 	b.stats.rows++
 	if b.trackLines {
 		b.lines = append(b.lines, line)
 	}
-	if rescuedJSON != nil {
+	if rescued >= 0 {
 		b.stats.rescued++
-		b.cells[m.rescued] = cell{set: true, str: rescuedJSON}
+		b.cells[m.rescued] = b.scratchCell(rescued)
 	}
-	b.cells[m.source] = cell{set: true, str: f.keyJSON[1 : len(f.keyJSON)-1]}
+	b.cells[m.source] = cell{set: true, src: srcFile}
 	b.cells[m.ingest] = cell{set: true, i: b.ingestedAt}
 	day := b.ingestDay
 	if m.ts >= 0 && b.cells[m.ts].set {
@@ -177,9 +256,9 @@ func (b *builder) commitRow(f *fileCtx, line int64, rescuedJSON []byte) {
 	}
 	b.cells[m.date] = cell{set: true, i: int64(day)}
 	if len(f.pathVals) > 0 { // ranging over an empty map still costs a call per row
-		for col, v := range f.pathVals {
+		for col := range f.pathVals {
 			if !b.cells[col].set {
-				b.cells[col] = cell{set: true, str: v}
+				b.cells[col] = cell{set: true, src: srcPath}
 			}
 		}
 	}
@@ -192,12 +271,12 @@ func (b *builder) commitRow(f *fileCtx, line int64, rescuedJSON []byte) {
 		}
 		switch c.kind {
 		case kString, kBinary:
-			c.appendBytes(v.str)
+			c.appendBytes(b.cellBytes(f, i, v))
 		case kDouble, kFloat:
 			c.appendFloat(v.f)
 		case kMap:
 			c.row(true)
-			b.appendMap(c.mp, v.str)
+			b.appendMap(c.mp, b.cellBytes(f, i, v))
 		default:
 			c.appendInt(v.i)
 		}
@@ -281,7 +360,7 @@ func (b *builder) badLine(f *fileCtx, line int64, raw []byte, errText string, si
 	}
 	r = append(r, '}')
 	b.scratch = r
-	b.commitRow(f, line, r[off:])
+	b.commitRow(f, line, off)
 }
 
 // ndjsonLine decodes one NDJSON line (without its newline).
@@ -291,10 +370,11 @@ func (b *builder) ndjsonLine(f *fileCtx, line int64, data []byte) {
 		b.badLine(f, line, data, err.Error(), 0)
 		return
 	}
-	b.commitRow(f, line, nil)
+	b.commitRow(f, line, -1)
 }
 
 func (b *builder) ndjsonFields(data []byte) error {
+	b.line = data
 	s := scanner{b: data}
 	s.ws()
 	if s.pos >= len(s.b) || s.b[s.pos] != '{' {
@@ -373,7 +453,7 @@ func (b *builder) ndjsonFields(data []byte) error {
 
 // lookup is mapping.lookup through a small cache of the keys seen last,
 // indexed by a hash of the key's bytes: comparing a short key with the
-// cached copy is far cheaper than a Go map lookup (and, for keys that are
+// cached one is far cheaper than a Go map lookup (and, for keys that are
 // not columns, than the lower-cased retry that allocates), and unlike a
 // cache by field position it holds when lines order their fields
 // differently. Keys longer than maxCachedKey go to the mapping directly.
@@ -389,22 +469,23 @@ func (b *builder) lookup(field int, name []byte) int {
 		b.keyCache = make([]cachedKey, keyCacheSize)
 		b.posSlot = make([]uint16, maxPosSlot)
 	}
+	e := edgeKeyOf(name)
 	if field < maxPosSlot {
-		if k := &b.keyCache[b.posSlot[field]]; k.set && string(k.name) == string(name) {
+		if k := &b.keyCache[b.posSlot[field]]; k.edge == e && (e.whole() || string(k.name) == string(name)) {
 			return k.col
 		}
 	}
-	slot := fieldHash(name) & (keyCacheSize - 1)
+	slot := e.hash() & (keyCacheSize - 1)
 	if field < maxPosSlot {
 		b.posSlot[field] = uint16(slot)
 	}
 	k := &b.keyCache[slot]
-	if k.set && string(k.name) == string(name) {
+	if k.edge == e && (e.whole() || string(k.name) == string(name)) {
 		return k.col
 	}
 	k.col = b.m.lookup(name)
 	k.name = append(k.name[:0], name...)
-	k.set = true
+	k.edge = e
 	return k.col
 }
 
@@ -414,29 +495,43 @@ const (
 	maxPosSlot   = 64 // fields per line with a remembered slot
 )
 
-// fieldHash mixes a key's length and its first and last 8 bytes: enough to
-// spread the few dozen keys of a log source over the cache.
-func fieldHash(name []byte) uint64 {
-	n := len(name)
-	var lo, hi uint64
+type cachedKey struct {
+	name []byte
+	edge edgeKey // of name; zero for an empty slot
+	col  int
+}
+
+// edgeKey is a byte string's length and its first and last 8 bytes as
+// words (one shorter than 8 bytes all in lo): all of it when it is at most
+// 16 bytes long, so short keys and values are compared as three words,
+// and enough to spread the few dozen keys of a log source, or a column's
+// few distinct values, over a small cache.
+type edgeKey struct {
+	lo, hi uint64
+	n      int // length + 1; 0 for none
+}
+
+func edgeKeyOf(b []byte) edgeKey {
+	n := len(b)
 	if n >= 8 {
-		lo = binary.LittleEndian.Uint64(name)
-		hi = binary.LittleEndian.Uint64(name[n-8:])
-	} else {
-		for i, c := range name {
-			lo |= uint64(c) << (8 * i)
-		}
+		return edgeKey{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[n-8:]), n + 1}
 	}
-	h := (lo ^ uint64(n)) * 0x9E3779B97F4A7C15
-	h ^= hi * 0xC2B2AE3D27D4EB4F
+	var lo uint64
+	for i, c := range b {
+		lo |= uint64(c) << (8 * i)
+	}
+	return edgeKey{lo, 0, n + 1}
+}
+
+func (e edgeKey) hash() uint64 {
+	h := (e.lo ^ uint64(e.n)) * 0x9E3779B97F4A7C15
+	h ^= e.hi * 0xC2B2AE3D27D4EB4F
 	return h ^ h>>29 ^ h>>47
 }
 
-type cachedKey struct {
-	name []byte
-	col  int
-	set  bool
-}
+// whole reports whether e is all of its string: two strings with the same
+// such edgeKey are equal without comparing their bytes.
+func (e edgeKey) whole() bool { return e.n <= 17 }
 
 // setJSON stages a JSON value into column col; false if its type does not fit.
 func (b *builder) setJSON(col int, vk valueKind, raw []byte, escaped, isInt bool) bool {
@@ -448,7 +543,8 @@ func (b *builder) setJSON(col int, vk valueKind, raw []byte, escaped, isInt bool
 			if escaped {
 				off := len(b.scratch)
 				b.scratch = unescape(b.scratch, raw)
-				raw = b.scratch[off:]
+				*c = b.scratchCell(off)
+				return true
 			}
 		case vObject, vArray, vNumber, vBool:
 			// Nested values keep their JSON text; numbers and booleans
@@ -456,13 +552,13 @@ func (b *builder) setJSON(col int, vk valueKind, raw []byte, escaped, isInt bool
 		default:
 			return false
 		}
-		*c = cell{set: true, str: raw}
+		*c = b.lineCell(raw)
 		return true
 	case kMap:
 		if vk != vObject {
 			return false
 		}
-		*c = cell{set: true, str: raw}
+		*c = b.lineCell(raw)
 		return true
 	case kTimestamp:
 		switch vk {
@@ -564,7 +660,7 @@ func (b *builder) setText(col int, text []byte) bool {
 	c := &b.cells[col]
 	switch b.m.cols[col].kind {
 	case kString:
-		*c = cell{set: true, str: text}
+		*c = b.otherCell(text)
 		return true
 	case kBinary:
 		off := len(b.scratch)
@@ -573,7 +669,7 @@ func (b *builder) setText(col int, text []byte) bool {
 			return false
 		}
 		b.scratch = out
-		*c = cell{set: true, str: out[off:]}
+		*c = b.scratchCell(off)
 		return true
 	case kMap:
 		s := scanner{b: text}
@@ -585,7 +681,7 @@ func (b *builder) setText(col int, text []byte) bool {
 		if s.pos != len(text) {
 			return false
 		}
-		*c = cell{set: true, str: text}
+		*c = b.otherCell(text)
 		return true
 	case kTimestamp:
 		us, ok := parseTimeText(text, b.epochUnit)
@@ -621,6 +717,13 @@ func (b *builder) setText(col int, text []byte) bool {
 	}
 }
 
+// otherCell is a cell of text, which is kept in b.others until the row is
+// committed.
+func (b *builder) otherCell(text []byte) cell {
+	b.others = append(b.others, text)
+	return cell{set: true, src: srcOther, off: len(b.others) - 1}
+}
+
 // textLine puts a whole line into the message column.
 func (b *builder) textLine(f *fileCtx, line int64, data []byte) {
 	data = bytes.TrimSuffix(data, []byte{'\r'})
@@ -629,8 +732,9 @@ func (b *builder) textLine(f *fileCtx, line int64, data []byte) {
 		return
 	}
 	b.startRow()
-	b.cells[b.m.message] = cell{set: true, str: data}
-	b.commitRow(f, line, nil)
+	b.line = data
+	b.cells[b.m.message] = b.lineCell(data)
+	b.commitRow(f, line, -1)
 }
 
 // csvHeader maps a CSV header record to columns (-1: unknown).
@@ -698,7 +802,7 @@ func (b *builder) csvLine(f *fileCtx, line int64, raw []byte, h *csvHeader) {
 			b.rescueField(h.names[i], appendQuoted(nil, text))
 		}
 	}
-	b.commitRow(f, line, nil)
+	b.commitRow(f, line, -1)
 }
 
 // Time parsing.

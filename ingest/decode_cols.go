@@ -30,6 +30,10 @@ type colBuf struct {
 	offs  []int32 // string and binary: len n+1, offs[0] = 0
 	data  []byte  // string and binary values
 	mp    *array.MapBuilder
+	// dict, while not nil, holds the column's distinct values and i32 the
+	// rows' indices into it (see valueDict); a column that outgrows it
+	// leaves it for good.
+	dict *valueDict
 	// bytes and rows a string or binary column has held so far: reserve
 	// sizes the next chunk's data buffer from them.
 	bytes, rows int64
@@ -48,6 +52,10 @@ func newColBuf(mem memory.Allocator, k kind, t arrow.DataType) colBuf {
 // the data again and again).
 func (c *colBuf) reserve(n int) {
 	c.valid = grow(c.valid, (c.n+n+7)/8-len(c.valid))
+	if c.dict != nil {
+		c.i32 = grow(c.i32, n)
+		return
+	}
 	switch c.kind {
 	case kString, kBinary:
 		if c.offs == nil {
@@ -108,6 +116,10 @@ func (c *colBuf) row(valid bool) {
 // appendNull appends a null row.
 func (c *colBuf) appendNull() {
 	c.row(false)
+	if c.dict != nil {
+		c.i32 = append(c.i32, 0)
+		return
+	}
 	switch c.kind {
 	case kString, kBinary:
 		if c.offs == nil {
@@ -133,6 +145,14 @@ func (c *colBuf) appendNull() {
 
 // appendBytes appends a string or binary value.
 func (c *colBuf) appendBytes(v []byte) {
+	if c.dict != nil {
+		if k, ok := c.dict.index(v); ok {
+			c.row(true)
+			c.i32 = append(c.i32, k)
+			return
+		}
+		c.leaveDict()
+	}
 	c.row(true)
 	if c.offs == nil {
 		c.offs = append(c.offs, 0)
@@ -192,6 +212,16 @@ func (c *colBuf) array() arrow.Array {
 	if c.nulls > 0 {
 		valid = memory.NewBufferBytes(c.valid)
 	}
+	if c.dict != nil {
+		bufs := []*memory.Buffer{valid, memory.NewBufferBytes(asBytes(c.i32))}
+		values := c.dict.values()
+		d := array.NewDataWithDictionary(dictString, n, bufs, c.nulls, 0, values)
+		values.Release()
+		a := array.MakeFromData(d)
+		d.Release()
+		*c = colBuf{kind: c.kind, typ: c.typ, dict: c.dict}
+		return a
+	}
 	var bufs []*memory.Buffer
 	switch c.kind {
 	case kString, kBinary:
@@ -220,4 +250,24 @@ func (c *colBuf) array() arrow.Array {
 	d.Release()
 	*c = colBuf{kind: c.kind, typ: c.typ, bytes: c.bytes, rows: c.rows}
 	return a
+}
+
+// dictString is the type of a column a decoder dictionary-encoded, which
+// table.Writer takes in place of a string column.
+var dictString = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+
+// leaveDict turns the column's rows so far into plain values and ends its
+// dictionary.
+func (c *colBuf) leaveDict() {
+	d := c.dict
+	c.dict = nil
+	idx := c.i32
+	c.i32 = nil
+	c.offs = append(make([]int32, 0, cap(idx)+1), 0)
+	for i, k := range idx {
+		if c.valid[i>>3]&(1<<(i&7)) != 0 {
+			c.data = append(c.data, d.value(k)...)
+		}
+		c.offs = append(c.offs, int32(len(c.data)))
+	}
 }

@@ -606,6 +606,10 @@ func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Sn
 			b := newBuilder(mp, memory.DefaultAllocator, start, in.opts.EpochUnit)
 			defer b.release()
 			b.trackLines = !cons.Empty()
+			if cons.Empty() {
+				// Rows refused by constraints are split off plain columns.
+				b.encodeDicts()
+			}
 			if in.opts.SchemaMode == SchemaAddNewColumns {
 				b.newCols = map[string]valueKind{}
 			}

@@ -247,7 +247,12 @@ func (fr *fileReader) read(ctx context.Context, f *fileCtx, out chan<- *chunk) e
 		}
 		if len(line) > 0 || cut {
 			lineNo++
-			data := bytes.TrimSuffix(line, []byte{'\n'})
+			data := line
+			if n := len(data); n > 0 && data[n-1] == '\n' {
+				// (bytes.TrimSuffix compares through a call: 2% of
+				// ingesting short lines in pprof)
+				data = data[:n-1]
+			}
 			var n note
 			switch {
 			case cut:

@@ -66,6 +66,34 @@ func appendJSON(t *testing.T, tbl *table.Table, rows string) (int64, error) {
 	return tbl.Append(context.Background(), []arrow.Record{rec}, nil)
 }
 
+// dictStrings returns rec with its string columns dictionary-encoded, as
+// ingest's decoders hand them to a Writer.
+func dictStrings(t *testing.T, rec arrow.Record) arrow.Record {
+	t.Helper()
+	typ := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	fields := rec.Schema().Fields()
+	cols := make([]arrow.Array, len(fields))
+	for i, f := range fields {
+		if f.Type.ID() != arrow.STRING {
+			cols[i] = rec.Column(i)
+			cols[i].Retain()
+			continue
+		}
+		b := array.NewDictionaryBuilder(memory.DefaultAllocator, typ)
+		if err := b.AppendArray(rec.Column(i)); err != nil {
+			t.Fatal(err)
+		}
+		cols[i] = b.NewArray()
+		b.Release()
+		fields[i].Type = typ
+	}
+	out := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows())
+	for _, c := range cols {
+		c.Release()
+	}
+	return out
+}
+
 // Defect 3 (appendOnly): a dataChange remove is refused before anything is
 // written; rearranging (dataChange=false) is allowed.
 func TestAppendOnly(t *testing.T) {
@@ -129,8 +157,19 @@ func TestConstraintsRefuseRows(t *testing.T) {
 			if p := latest(t, tbl).Protocol(); p.MinReaderVersion != 1 || p.MinWriterVersion != tc.writer {
 				t.Fatalf("protocol %+v, want 1/%d", p, tc.writer)
 			}
-			_, err := appendJSON(t, tbl, tc.bad)
+			// The rows with their strings dictionary-encoded are checked
+			// the same.
+			sch, _ := latest(t, tbl).Schema()
+			bad := jsonRecord(t, sch.Arrow(), tc.bad)
+			dict := dictStrings(t, bad)
+			bad.Release()
+			_, err := tbl.Append(context.Background(), []arrow.Record{dict}, nil)
+			dict.Release()
 			var ce *table.ConstraintError
+			if !errors.Is(err, table.ErrConstraint) || !errors.As(err, &ce) || !strings.Contains(ce.Constraint, tc.want) {
+				t.Fatalf("dictionary-encoded: err = %v, want a ConstraintError naming %q", err, tc.want)
+			}
+			_, err = appendJSON(t, tbl, tc.bad)
 			if !errors.Is(err, table.ErrConstraint) || !errors.As(err, &ce) || !strings.Contains(ce.Constraint, tc.want) {
 				t.Fatalf("err = %v, want a ConstraintError naming %q", err, tc.want)
 			}

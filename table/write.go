@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table/internal/fileio"
 )
 
 // WriteOptions tune data file writing. The zero value is the default.
@@ -37,6 +38,7 @@ type Writer struct {
 	opts     WriteOptions
 	cons     *Constraints
 	open     map[string]*openFile
+	keepDict []bool // columns that may stay dictionary-encoded (nil: none)
 	adds     []*Add
 	writeErr error
 }
@@ -77,13 +79,22 @@ func (t *Table) NewWriter(snap *Snapshot, opts *WriteOptions) (*Writer, error) {
 		}
 	}
 	w.fileSch = arrow.NewSchema(fields, nil)
+	if cons.Empty() {
+		w.keepDict = make([]bool, w.schema.NumFields())
+		for i, f := range w.schema.Fields() {
+			w.keepDict[i] = !slices.Contains(w.parts, f.Name)
+		}
+	}
 	return w, nil
 }
 
 // Schema is the Arrow schema records passed to Write must have.
 func (w *Writer) Schema() *arrow.Schema { return w.schema }
 
-// Write adds rec's rows to the table's pending files. A record with a row
+// Write adds rec's rows to the table's pending files. rec has the Schema,
+// except that a string column may come dictionary-encoded as
+// dictionary<int32, string> (its values then need not be copied or hashed
+// again when the file writer dictionary-encodes the column). A record with a row
 // that violates the table's constraints (NOT NULL columns, invariants, CHECK
 // constraints) is refused whole with a ConstraintError and nothing of it is
 // written; the Writer stays usable. Callers that must keep the good rows
@@ -92,9 +103,16 @@ func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
 	if w.writeErr != nil {
 		return w.writeErr
 	}
-	if !rec.Schema().Equal(w.schema) {
+	if !fileio.SchemaMatches(rec.Schema(), w.schema) {
 		return fmt.Errorf("table: record schema %v does not match the table schema %v", rec.Schema(), w.schema)
 	}
+	// Partition values and constraints are read from plain columns.
+	dense, err := fileio.DenseStrings(rec, w.keepDict)
+	if err != nil {
+		return err
+	}
+	defer dense.Release()
+	rec = dense
 	if !w.cons.Empty() {
 		vs, err := w.cons.Check(rec)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -61,10 +63,10 @@ func dictRecords(t *testing.T, nrec, rows int) []arrow.Record {
 	return out
 }
 
-func writeDictFile(t *testing.T, recs []arrow.Record, opts *fileio.WriterOptions) ([]byte, string) {
+func writeDictFile(t *testing.T, sch *arrow.Schema, recs []arrow.Record, opts *fileio.WriterOptions) ([]byte, string) {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := fileio.NewFileWriter(&buf, recs[0].Schema(), opts)
+	w, err := fileio.NewFileWriter(&buf, sch, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,18 +97,93 @@ func writeDictFile(t *testing.T, recs []arrow.Record, opts *fileio.WriterOptions
 
 func TestDictLowCardinality(t *testing.T) {
 	recs := dictRecords(t, 24, 2000)
-	defer func() {
-		for _, r := range recs {
-			r.Release()
+	defer releaseAll(recs)
+	t.Run("strings", func(t *testing.T) { checkDictLowCardinality(t, recs, recs) })
+	// The same rows with every string column dictionary-encoded by the
+	// producer, as ingest's decoders hand them over: the file, its page
+	// statistics and its Delta statistics are those of the plain rows.
+	in := dictEncoded(t, recs)
+	defer releaseAll(in)
+	t.Run("dictionary input", func(t *testing.T) { checkDictLowCardinality(t, in, recs) })
+}
+
+func releaseAll(recs []arrow.Record) {
+	for _, r := range recs {
+		r.Release()
+	}
+}
+
+// dictEncoded returns recs with their string columns as
+// dictionary<int32, string>, each column's dictionary shared by the
+// records and growing as a decoder's does, with an entry no row uses.
+func dictEncoded(t *testing.T, recs []arrow.Record) []arrow.Record {
+	t.Helper()
+	typ := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	var fields []arrow.Field
+	for _, f := range recs[0].Schema().Fields() {
+		if f.Type.ID() == arrow.STRING {
+			f.Type = typ
 		}
-	}()
+		fields = append(fields, f)
+	}
+	sch := arrow.NewSchema(fields, nil)
+	dicts := make([][]string, len(fields))
+	memos := make([]map[string]int32, len(fields))
+	var out []arrow.Record
+	for _, rec := range recs {
+		cols := slices.Clone(rec.Columns())
+		for c, col := range cols {
+			a, ok := col.(*array.String)
+			if !ok {
+				cols[c].Retain()
+				continue
+			}
+			if memos[c] == nil {
+				dicts[c], memos[c] = []string{"zz-unused"}, map[string]int32{"zz-unused": 0}
+			}
+			ib := array.NewInt32Builder(memory.DefaultAllocator)
+			for i := range a.Len() {
+				if a.IsNull(i) {
+					ib.AppendNull()
+					continue
+				}
+				k, ok := memos[c][a.Value(i)]
+				if !ok {
+					k = int32(len(dicts[c]))
+					memos[c][a.Value(i)] = k
+					dicts[c] = append(dicts[c], a.Value(i))
+				}
+				ib.Append(k)
+			}
+			idx := ib.NewArray()
+			ib.Release()
+			sb := array.NewStringBuilder(memory.DefaultAllocator)
+			sb.AppendValues(dicts[c], nil)
+			dict := sb.NewArray()
+			sb.Release()
+			cols[c] = array.NewDictionaryArray(typ, idx, dict)
+			idx.Release()
+			dict.Release()
+		}
+		out = append(out, array.NewRecordBatch(sch, cols, rec.NumRows()))
+		for _, c := range cols {
+			c.Release()
+		}
+	}
+	return out
+}
+
+// checkDictLowCardinality writes recs (whose rows are those of plain, with
+// string columns) with DictLowCardinality and checks the file against
+// plain written without it.
+func checkDictLowCardinality(t *testing.T, in, recs []arrow.Record) {
 	base := fileio.WriterOptions{PlainDistinct: true, CompressionLevel: 1, RowGroupRows: 10_000}
 	dict := base
 	dict.DictLowCardinality = true
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	dict.Allocator = mem
-	_, wantStats := writeDictFile(t, recs, &base)
-	data, gotStats := writeDictFile(t, recs, &dict)
+	_, wantStats := writeDictFile(t, recs[0].Schema(), recs, &base)
+	data, gotStats := writeDictFile(t, recs[0].Schema(), in, &dict)
 	mem.AssertSize(t, 0)
 	if gotStats != wantStats {
 		t.Errorf("Delta statistics differ:\nDictLowCardinality %s\nwithout            %s", gotStats, wantStats)
@@ -213,4 +290,37 @@ func stringExtremes(chunks []arrow.Array) (lo, hi string, nulls int64) {
 		}
 	}
 	return lo, hi, nulls
+}
+
+// TestDictionaryInputRefused: a dictionary index outside its dictionary is
+// an error of the write, not a panic.
+func TestDictionaryInputRefused(t *testing.T) {
+	typ := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	plain := arrow.NewSchema([]arrow.Field{{Name: "lvl", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	sch := arrow.NewSchema([]arrow.Field{{Name: "lvl", Type: typ, Nullable: true}}, nil)
+	ib := array.NewInt32Builder(memory.DefaultAllocator)
+	for i := range 5000 {
+		ib.Append(int32(i % 2))
+	}
+	ib.Append(7)
+	idx := ib.NewArray()
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	sb.AppendValues([]string{"INFO", "WARN"}, nil)
+	dict := sb.NewArray()
+	col := array.NewDictionaryArray(typ, idx, dict)
+	rec := array.NewRecordBatch(sch, []arrow.Array{col}, int64(col.Len()))
+	defer rec.Release()
+	for _, a := range []arrow.Array{idx, dict, col} {
+		a.Release()
+	}
+	for _, opts := range []*fileio.WriterOptions{{DictLowCardinality: true}, nil} {
+		w, err := fileio.NewFileWriter(io.Discard, plain, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(rec); err == nil {
+			t.Errorf("options %+v: index 7 of a 2-entry dictionary written without an error", opts)
+		}
+		w.Close()
+	}
 }

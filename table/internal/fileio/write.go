@@ -253,6 +253,9 @@ func (w *FileWriter) open(first arrow.Record) error {
 // non-null values of arr, and those values (n); n is 0 when arr is not a
 // string column.
 func sampleDistinct(arr arrow.Array) (distinct, n int) {
+	if d, ok := arr.(*array.Dictionary); ok && isDictString(d.DataType()) {
+		return sampleDistinctIndices(d)
+	}
 	a, ok := arr.(*array.String)
 	if !ok {
 		return 0, 0
@@ -267,8 +270,24 @@ func sampleDistinct(arr arrow.Array) (distinct, n int) {
 	return len(seen), n
 }
 
-// Write appends rec, whose schema must equal the writer's. It does not keep
-// a reference to rec.
+// sampleDistinctIndices is sampleDistinct of a dictionary<int32, string>
+// column, whose dictionary is taken to hold distinct values: it counts
+// distinct indices.
+func sampleDistinctIndices(a *array.Dictionary) (distinct, n int) {
+	idx := a.Indices().(*array.Int32).Int32Values()
+	seen := make(map[int32]struct{}, min(a.Len(), distinctSample))
+	for i := 0; i < a.Len() && n < distinctSample; i++ {
+		if a.IsValid(i) {
+			seen[idx[i]] = struct{}{}
+			n++
+		}
+	}
+	return len(seen), n
+}
+
+// Write appends rec, whose schema must equal the writer's, except that a
+// string column may come as dictionary<int32, string> (SchemaMatches). It
+// does not keep a reference to rec.
 func (w *FileWriter) Write(rec arrow.Record) error {
 	if w.closed {
 		return errors.New("table: write on closed FileWriter")
@@ -276,7 +295,7 @@ func (w *FileWriter) Write(rec arrow.Record) error {
 	if w.err != nil {
 		return w.err
 	}
-	if !rec.Schema().Equal(w.schema) {
+	if !SchemaMatches(rec.Schema(), w.schema) {
 		return fmt.Errorf("%w: record schema %s does not match file schema %s", ErrSchema, rec.Schema(), w.schema)
 	}
 	if w.pw == nil {
@@ -285,6 +304,13 @@ func (w *FileWriter) Write(rec arrow.Record) error {
 			return err
 		}
 	}
+	// Dictionary-encoded input stays so only in this file's dictionary
+	// columns, where it spares hashing every value.
+	rec, err := DenseStrings(rec, w.dictSkip)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
 	n := rec.NumRows()
 	for off := int64(0); off < n; off += writeChunkRows {
 		end := min(off+writeChunkRows, n)
@@ -315,7 +341,10 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 		w.cut = false
 	}
 	if len(w.dicts) > 0 {
-		pq, grew := w.dictRecord(rec)
+		pq, grew, err := w.dictRecord(rec)
+		if err != nil {
+			return err
+		}
 		defer pq.Release()
 		// The statistics of the dictionary columns come from their
 		// indices, which dictRecord just computed.
@@ -367,16 +396,26 @@ type dictColumn struct {
 	idx    []int32     // index buffer, reused between chunks
 	extra  []string    // values of this chunk past a full dictionary
 	extraM map[string]int32
+	remap  []int32 // scratch of remapIndices
 }
 
 // dictRecord returns rec with the DictLowCardinality columns as dictionary
 // arrays, and whether a file-wide dictionary grew.
-func (w *FileWriter) dictRecord(rec arrow.Record) (arrow.Record, bool) {
+func (w *FileWriter) dictRecord(rec arrow.Record) (arrow.Record, bool, error) {
 	cols := slices.Clone(rec.Columns())
 	grewAny := false
 	var made []arrow.Array
+	release := func() {
+		for _, a := range made {
+			a.Release()
+		}
+	}
 	for _, d := range w.dicts {
-		arr := d.encode(rec.Column(d.col).(*array.String), w.mem)
+		arr, err := d.encode(rec.Column(d.col))
+		if err != nil {
+			release()
+			return nil, false, err
+		}
 		if d.dict == nil || len(d.values) != d.dict.Len() {
 			grewAny = grewAny || d.dict != nil
 			if d.dict != nil {
@@ -397,20 +436,37 @@ func (w *FileWriter) dictRecord(rec arrow.Record) (arrow.Record, bool) {
 		made = append(made, da)
 	}
 	out := array.NewRecordBatch(w.pqSchema, cols, rec.NumRows())
-	for _, a := range made {
-		a.Release()
-	}
-	return out, grewAny
+	release()
+	return out, grewAny, nil
 }
 
-// encode returns the dictionary indices of arr's values, adding new values
-// to the dictionary (or, once it is full, to this chunk's extra values).
-// Null rows keep arr's validity bitmap.
-func (d *dictColumn) encode(arr *array.String, mem memory.Allocator) arrow.Array {
+// encode returns the dictionary indices of arr's values (a string or a
+// dictionary<int32, string> column), adding new values to the dictionary
+// (or, once it is full, to this chunk's extra values). Null rows keep arr's
+// validity bitmap.
+func (d *dictColumn) encode(arr arrow.Array) (arrow.Array, error) {
 	d.extra, d.extraM = d.extra[:0], nil
 	off, n := arr.Data().Offset(), arr.Len()
 	d.idx = slices.Grow(d.idx[:0], off+n)[:off+n]
-	idx := d.idx[off:]
+	switch a := arr.(type) {
+	case *array.String:
+		d.lookupValues(a, d.idx[off:])
+	case *array.Dictionary:
+		if err := d.remapIndices(a, d.idx[off:]); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: column of %s where a string column is expected", ErrSchema, arr.DataType())
+	}
+	bufs := []*memory.Buffer{arr.Data().Buffers()[0], memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(d.idx))}
+	data := array.NewData(arrow.PrimitiveTypes.Int32, n, bufs, nil, arr.NullN(), off)
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+// lookupValues sets idx[i] to the dictionary index of row i of arr (0 for
+// null rows).
+func (d *dictColumn) lookupValues(arr *array.String, idx []int32) {
 	// The value bytes are read through the offsets directly, and a row
 	// equal to the row before it takes that row's index without a map
 	// lookup: log fields repeat (a file's constant _source_file, runs of
@@ -424,7 +480,7 @@ func (d *dictColumn) encode(arr *array.String, mem memory.Allocator) arrow.Array
 	valid := arr.NullN() == 0
 	var prev []byte
 	prevK := int32(-1)
-	for i := range n {
+	for i := range arr.Len() {
 		if !valid && arr.IsNull(i) {
 			idx[i] = 0
 			continue
@@ -434,35 +490,36 @@ func (d *dictColumn) encode(arr *array.String, mem memory.Allocator) arrow.Array
 			idx[i] = prevK
 			continue
 		}
-		if k, ok := d.memo[string(b)]; ok {
-			idx[i] = k
-			prev, prevK = b, k
-			continue
-		}
-		v := string(b)
-		if len(d.values) < maxDictEntries && d.bytes+len(v) <= maxDictBytes {
-			k := int32(len(d.values))
-			d.memo[v] = k
-			d.values = append(d.values, v)
-			d.bytes += len(v)
-			idx[i] = k
-			continue
-		}
-		if d.extraM == nil {
-			d.extraM = map[string]int32{}
-		}
-		k, ok := d.extraM[v]
-		if !ok {
-			k = int32(len(d.values) + len(d.extra))
-			d.extraM[v] = k
-			d.extra = append(d.extra, v)
-		}
+		k := d.index(b)
 		idx[i] = k
+		prev, prevK = b, k
 	}
-	bufs := []*memory.Buffer{arr.Data().Buffers()[0], memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(d.idx))}
-	data := array.NewData(arrow.PrimitiveTypes.Int32, n, bufs, nil, arr.NullN(), off)
-	defer data.Release()
-	return array.MakeFromData(data)
+}
+
+// index returns v's index in the dictionary, adding it (or, once the
+// dictionary is full, to this chunk's extra values) when it is new.
+func (d *dictColumn) index(b []byte) int32 {
+	if k, ok := d.memo[string(b)]; ok {
+		return k
+	}
+	v := string(b)
+	if len(d.values) < maxDictEntries && d.bytes+len(v) <= maxDictBytes {
+		k := int32(len(d.values))
+		d.memo[v] = k
+		d.values = append(d.values, v)
+		d.bytes += len(v)
+		return k
+	}
+	if d.extraM == nil {
+		d.extraM = map[string]int32{}
+	}
+	k, ok := d.extraM[v]
+	if !ok {
+		k = int32(len(d.values) + len(d.extra))
+		d.extraM[v] = k
+		d.extra = append(d.extra, v)
+	}
+	return k
 }
 
 func stringArray(vals []string, mem memory.Allocator) arrow.Array {
