@@ -3,7 +3,6 @@ package query_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -156,18 +155,7 @@ func TestSQLElisionMatchesUnpruned(t *testing.T) {
 	}); n < 0 {
 		t.Fatal("the truncated-max file's stats were not rewritten")
 	}
-	logs := &prunedLog{}
-	pruned, err := query.Open(ctx, &query.Options{CacheDir: t.TempDir(), Threads: 2, MemoryLimit: "1GB",
-		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pruned.Close()
-	full, err := query.Open(ctx, &query.Options{CacheDir: t.TempDir(), Threads: 2, MemoryLimit: "1GB", NoPrune: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer full.Close()
+	pruned, full, logs := pruneEngines(t)
 	for _, e := range []*query.Engine{pruned, full} {
 		if err := e.Attach(ctx, "t", tbl, nil, ""); err != nil {
 			t.Fatal(err)

@@ -84,23 +84,31 @@ func pruneTables(t *testing.T) (*table.Table, *table.Table) {
 	return tt, u
 }
 
-// Every pruning rule gives the same rows as the same statement over all
-// files; the cases marked prune must also read fewer files.
-func TestSQLPruningMatchesUnpruned(t *testing.T) {
+// pruneEngines opens an engine that prunes, logging what it read to logs,
+// and one that reads every file (NoPrune), closed with the test.
+func pruneEngines(t *testing.T) (pruned, full *query.Engine, logs *prunedLog) {
 	ctx := context.Background()
-	tt, u := pruneTables(t)
-	logs := &prunedLog{}
+	logs = &prunedLog{}
 	pruned, err := query.Open(ctx, &query.Options{CacheDir: t.TempDir(), Threads: 2, MemoryLimit: "1GB",
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pruned.Close()
-	full, err := query.Open(ctx, &query.Options{CacheDir: t.TempDir(), Threads: 2, MemoryLimit: "1GB", NoPrune: true})
+	t.Cleanup(func() { pruned.Close() })
+	full, err = query.Open(ctx, &query.Options{CacheDir: t.TempDir(), Threads: 2, MemoryLimit: "1GB", NoPrune: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer full.Close()
+	t.Cleanup(func() { full.Close() })
+	return pruned, full, logs
+}
+
+// Every pruning rule gives the same rows as the same statement over all
+// files; the cases marked prune must also read fewer files.
+func TestSQLPruningMatchesUnpruned(t *testing.T) {
+	ctx := context.Background()
+	tt, u := pruneTables(t)
+	pruned, full, logs := pruneEngines(t)
 	for _, e := range []*query.Engine{pruned, full} {
 		if err := e.Attach(ctx, "t", tt, nil, ""); err != nil {
 			t.Fatal(err)
