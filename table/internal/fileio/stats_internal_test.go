@@ -67,3 +67,29 @@ func TestStringMinMaxMatchesPerValue(t *testing.T) {
 		}
 	}
 }
+
+// plainASCII's eight-bytes-at-a-time test agrees with a byte-at-a-time one
+// on every byte value at every position of strings of 0–24 bytes.
+func TestPlainASCII(t *testing.T) {
+	slow := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c >= 0x80 || c == '\\' {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 0; n <= 24; n++ {
+		for pos := 0; pos < max(n, 1); pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				if n > 0 {
+					b[pos] = byte(c)
+				}
+				if got, want := plainASCII(string(b)), slow(string(b)); got != want {
+					t.Fatalf("plainASCII(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
