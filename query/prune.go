@@ -277,10 +277,16 @@ func (w *walker) from(v any, ctes map[string]bool, items *[]*fromItem, conds *[]
 		rt, _ := t["ref_type"].(string)
 		left := w.from(t["left"], ctes, items, conds)
 		right := w.from(t["right"], ctes, items, conds)
+		if rt == "POSITIONAL" || rt == "ASOF" {
+			// Rows pair by position or by the nearest key: dropping rows
+			// of one side changes the partners of the other's rows, so a
+			// filter prunes neither.
+			return append(nullAll(left), nullAll(right)...)
+		}
 		plain := rt == "REGULAR" || rt == "NATURAL" || rt == "CROSS"
 		var to []*fromItem
 		switch {
-		case !plain: // ASOF, POSITIONAL, LATERAL: conditions are not plain filters
+		case !plain: // LATERAL: conditions are not plain filters
 		case jt == "INNER":
 			to = append(preservedOf(left), preservedOf(right)...)
 		case jt == "LEFT":
