@@ -77,7 +77,9 @@ type Engine struct {
 }
 
 // Open starts an in-memory DuckDB with threads, memory limit, UTC session
-// time zone and extension autoload/autoinstall off.
+// time zone and extension autoload/autoinstall off. DuckDB starts in the
+// background: an error starting it (an invalid MemoryLimit or TempDir) is
+// returned by the first call that needs it.
 func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	e := &Engine{log: slog.New(slog.DiscardHandler), views: map[string][]string{},
 		tables: map[string]*attached{}, pruned: map[string]*prunedBody{}}
