@@ -79,16 +79,12 @@ type colRange struct {
 
 // elide returns the columns each of files (those the reference r reads
 // from snap, a snapshot of a) need not read, or nil when none. stmts is
-// the statement's syntax tree.
-func (e *Engine) elide(ctx context.Context, a *attached, snap *table.Snapshot, r *tableRef, stmts []node, files []*table.Add) (*elision, error) {
+// the statement's syntax tree; tr translates r's conjuncts (the one
+// refFiles used, so each constant is evaluated once).
+func (e *Engine) elide(a *attached, snap *table.Snapshot, r *tableRef, stmts []node, files []*table.Add, tr *translator) (*elision, error) {
 	if len(r.conjs) == 0 || len(files) == 0 {
 		return nil, nil
 	}
-	sch, err := snap.Schema()
-	if err != nil {
-		return nil, err
-	}
-	tr := &translator{sch: sch, eval: func(src, typ string) (string, bool) { return e.evalConst(ctx, src, typ) }}
 	ranges := exactRanges(tr, r.conjs, snap.Metadata().PartitionColumns, a.whereExpr)
 	if len(ranges) == 0 {
 		return nil, nil

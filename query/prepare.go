@@ -114,11 +114,16 @@ func (e *Engine) prepare(ctx context.Context, q string, literal bool) (string, [
 				return "", nil, err
 			}
 		}
-		files, desc, err := e.refFiles(ctx, a, snap, r)
+		sch, err := snap.Schema()
 		if err != nil {
 			return "", nil, err
 		}
-		el, err := e.elide(ctx, a, snap, r, stmts, files)
+		tr := e.translator(ctx, sch)
+		files, desc, err := e.refFiles(a, snap, r, tr)
+		if err != nil {
+			return "", nil, err
+		}
+		el, err := e.elide(a, snap, r, stmts, files, tr)
 		if err != nil {
 			return "", nil, err
 		}
@@ -150,12 +155,8 @@ func (e *Engine) prepare(ctx context.Context, q string, literal bool) (string, [
 
 // refFiles returns the files of snap one reference can read: those its
 // filters (and the table's --where) do not rule out.
-func (e *Engine) refFiles(ctx context.Context, a *attached, snap *table.Snapshot, r *tableRef) ([]*table.Add, string, error) {
-	sch, err := snap.Schema()
-	if err != nil {
-		return nil, "", err
-	}
-	tr := &translator{sch: sch, eval: func(src, typ string) (string, bool) { return e.evalConst(ctx, src, typ) }}
+func (e *Engine) refFiles(a *attached, snap *table.Snapshot, r *tableRef, tr *translator) ([]*table.Add, string, error) {
+	sch := tr.sch
 	var parts []expr.Expr
 	if a.whereExpr != nil {
 		parts = append(parts, a.whereExpr)
@@ -229,6 +230,26 @@ func (e *Engine) prunedView(ctx context.Context, a *attached, snap *table.Snapsh
 	v := &prunedBody{text: "(" + body + ")", args: params.args}
 	e.pruned[key] = v
 	return v, nil
+}
+
+// translator returns a translator to sch (a reference's schema) whose
+// constants DuckDB evaluates once each, however many of the reference's
+// readers (pruning, elision) translate them.
+func (e *Engine) translator(ctx context.Context, sch *table.Schema) *translator {
+	type result struct {
+		text string
+		ok   bool
+	}
+	memo := map[[2]string]result{}
+	return &translator{sch: sch, eval: func(src, typ string) (string, bool) {
+		k := [2]string{src, typ}
+		r, seen := memo[k]
+		if !seen {
+			r.text, r.ok = e.evalConst(ctx, src, typ)
+			memo[k] = r
+		}
+		return r.text, r.ok
+	}}
 }
 
 // evalConst evaluates a constant expression cast to typ (DATE, TIMESTAMP
