@@ -104,6 +104,11 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 	dsn.Set("memory_limit", e.opts.MemoryLimit)
 	dsn.Set("autoinstall_known_extensions", "false")
 	dsn.Set("autoload_known_extensions", "false")
+	// Every file DuckDB reads here is local (remote ones are fetched into
+	// the engine's cache first), so the OS page cache already holds it;
+	// DuckDB's own file cache would copy each file into its buffer pool
+	// again: 15 % of the CPU of reading 1,000 small files.
+	dsn.Set("enable_external_file_cache", "false")
 	if e.opts.TempDir != "" {
 		dsn.Set("temp_directory", e.opts.TempDir)
 	}

@@ -219,7 +219,7 @@ part clone $((150 + cold)) env LOGLAKE_BENCH_CLONE_DIR="$clonesrc" bash -c 'gobe
 central=$(cached central "$(srckey query/central_bench_test.go table storage go.mod)")/table
 cold=0
 [[ -e $central/_loglake_bench_done ]] || cold=240
-part query $((160 + cold)) env LOGLAKE_BENCH_CENTRAL_DIR="$central" bash -c 'gobench ./query'
+part query $((200 + cold)) env LOGLAKE_BENCH_CENTRAL_DIR="$central" bash -c 'gobench ./query'
 part e2e 60 binbench regions -test.bench EndToEnd
 # The fleet runs 50 regions × 20 commits by default; the issue's day
 # (LOGLAKE_BENCH_FLEET_COMMITS=2000, 100,000 commits per mode, ~35 min on

@@ -385,46 +385,58 @@ const commitHead = 64 << 10
 
 // readCommitHeadTime returns commit v's commitInfo timestamp when the
 // commitInfo is a whole line within the commit's first 64 KiB (writers put
-// it first), else 0 (unknown). It is a bounded read for a version whose
-// state comes from a checkpoint: its commit may be an OPTIMIZE's megabytes
-// of removes.
-func readCommitHeadTime(ctx context.Context, b storage.Bucket, v int64) int64 {
+// it first), else 0 (unknown); whole reports that those bytes were the
+// entire commit. It is a bounded read for a version whose state comes from
+// a checkpoint: its commit may be an OPTIMIZE's megabytes of removes. A
+// missing commit gives an error wrapping ErrVersionNotFound, an
+// undecodable line one wrapping ErrCorrupt.
+func readCommitHeadTime(ctx context.Context, b storage.Bucket, v int64) (ts int64, whole bool, err error) {
 	r, err := b.NewReader(ctx, CommitKey(v), 0, commitHead)
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, false, fmt.Errorf("%w: commit %d", ErrVersionNotFound, v)
+	}
 	if err != nil {
-		return 0
+		return 0, false, err
 	}
 	defer r.Close()
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return 0
+		return 0, false, err
 	}
-	if len(data) == commitHead { // cut: the last line may be partial
+	whole = len(data) < commitHead
+	if !whole { // cut: the last line may be partial
 		data = data[:bytes.LastIndexByte(data, '\n')+1]
 	}
-	ts, err := commitTimeOf(data)
-	if err != nil {
-		return 0
+	// Whole lines only, so an undecodable one is the commit's own error.
+	if ts, err = commitTimeOf(data); err != nil {
+		return 0, whole, fmt.Errorf("commit %d: %w", v, err)
 	}
-	return max(ts, 0)
+	return max(ts, 0), whole, nil
 }
 
 // readCommitTime returns the timestamp of commit v as readCommitAt does,
 // decoding only the actions that can carry it (commitTimeOf). It is for a
-// version whose state comes from a checkpoint.
+// version whose state comes from a checkpoint: the commit is read whole
+// only when its head does not hold the timestamp.
 func readCommitTime(ctx context.Context, b storage.Bucket, v int64) (int64, error) {
-	data, err := b.Get(ctx, CommitKey(v))
-	if errors.Is(err, storage.ErrNotFound) {
-		return 0, fmt.Errorf("%w: commit %d", ErrVersionNotFound, v)
+	ts, whole, err := readCommitHeadTime(ctx, b, v)
+	if err != nil || ts > 0 {
+		return ts, err
 	}
-	if err != nil {
-		return 0, err
-	}
-	ts, err := commitTimeOf(data)
-	if err != nil {
-		return 0, fmt.Errorf("commit %d: %w", v, err)
-	}
-	if ts > 0 {
-		return ts, nil
+	if !whole {
+		data, err := b.Get(ctx, CommitKey(v))
+		if errors.Is(err, storage.ErrNotFound) {
+			return 0, fmt.Errorf("%w: commit %d", ErrVersionNotFound, v)
+		}
+		if err != nil {
+			return 0, err
+		}
+		if ts, err = commitTimeOf(data); err != nil {
+			return 0, fmt.Errorf("commit %d: %w", v, err)
+		}
+		if ts > 0 {
+			return ts, nil
+		}
 	}
 	o, err := b.Stat(ctx, CommitKey(v))
 	if err != nil {

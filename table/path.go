@@ -57,9 +57,12 @@ func FileKey(path string) (string, error) {
 	if strings.Contains(path, "://") || strings.HasPrefix(path, "/") || strings.HasPrefix(path, "file:") || strings.HasPrefix(path, `\`) {
 		return "", &PathError{Path: path, Reason: "absolute paths are not supported: loglake tables are self-contained", absolute: true}
 	}
-	key, err := url.PathUnescape(path)
-	if err != nil {
-		return bad("bad percent-encoding: " + err.Error())
+	key := path
+	if strings.IndexByte(path, '%') >= 0 { // a checkpoint checks every path: most have no escapes
+		var err error
+		if key, err = url.PathUnescape(path); err != nil {
+			return bad("bad percent-encoding: " + err.Error())
+		}
 	}
 	if strings.HasPrefix(key, "/") {
 		return "", &PathError{Path: path, Reason: "absolute paths are not supported: loglake tables are self-contained", absolute: true}
@@ -67,8 +70,8 @@ func FileKey(path string) (string, error) {
 	if strings.ContainsRune(key, 0) {
 		return bad("contains a NUL byte")
 	}
-	segs := strings.Split(key, "/")
-	for _, s := range segs {
+	first, _, _ := strings.Cut(key, "/")
+	for s := range strings.SplitSeq(key, "/") {
 		switch s {
 		case "..":
 			return bad("escapes the table root")
@@ -77,7 +80,7 @@ func FileKey(path string) (string, error) {
 		}
 	}
 	for _, d := range reservedDirs {
-		if strings.EqualFold(segs[0], d) {
+		if strings.EqualFold(first, d) {
 			return bad("lies under " + d + "/, which only the table's own log machinery may touch")
 		}
 	}
@@ -86,27 +89,22 @@ func FileKey(path string) (string, error) {
 
 // checkPaths validates every file path an action names (see FileKey).
 func (a *Action) checkPaths() error {
-	var paths []string
-	var dvs []json.RawMessage
+	var path string
+	var dv json.RawMessage
 	switch {
 	case a.Add != nil:
-		paths, dvs = append(paths, a.Add.Path), append(dvs, a.Add.DeletionVector)
+		path, dv = a.Add.Path, a.Add.DeletionVector
 	case a.Remove != nil:
-		paths, dvs = append(paths, a.Remove.Path), append(dvs, a.Remove.DeletionVector)
+		path, dv = a.Remove.Path, a.Remove.DeletionVector
 	case a.CDC != nil:
-		paths = append(paths, a.CDC.Path)
+		path = a.CDC.Path
+	default:
+		return nil
 	}
-	for _, p := range paths {
-		if _, err := FileKey(p); err != nil {
-			return err
-		}
+	if _, err := FileKey(path); err != nil {
+		return err
 	}
-	for _, dv := range dvs {
-		if err := checkDVPath(dv); err != nil {
-			return err
-		}
-	}
-	return nil
+	return checkDVPath(dv)
 }
 
 // checkDVPath validates the file a deletion vector descriptor names:

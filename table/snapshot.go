@@ -320,7 +320,7 @@ func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint, now 
 		}
 		s.commitTime, hintTime = ts, ts
 	} else {
-		hintTime = readCommitHeadTime(ctx, b, lc.Version)
+		hintTime, _, _ = readCommitHeadTime(ctx, b, lc.Version) // 0: unknown
 	}
 	for _, c := range commits {
 		s.apply(c.actions)

@@ -3,6 +3,7 @@ package table
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -104,7 +105,7 @@ func TestStaleHintStrayCommit(t *testing.T) {
 // readCommitHeadTime finds the commitInfo within a commit's first 64 KiB
 // without reading the rest (an OPTIMIZE's commit holds megabytes of
 // removes), and says "unknown" when the commitInfo lies past the limit or
-// is cut by it.
+// is cut by it; readCommitTime then reads the whole commit.
 func TestReadCommitHeadTime(t *testing.T) {
 	ctx := context.Background()
 	b := newMemBucket(t)
@@ -112,23 +113,43 @@ func TestReadCommitHeadTime(t *testing.T) {
 	remove := `{"remove":{"path":"part-0.parquet","deletionTimestamp":1,"dataChange":false}}`
 	removes := strings.Repeat(remove+"\n", 2*commitHead/len(remove))
 	for v, tc := range []struct {
-		data string
-		want int64
+		data      string
+		head      int64
+		whole     bool
+		corrupt   bool
+		wholeTime int64
 	}{
-		{info + "\n" + removes, 1767225600000},         // first, then 128 KiB more
-		{info, 1767225600000},                          // the whole commit, no newline
-		{removes + info + "\n", 0},                     // past the limit
-		{strings.Repeat(" ", commitHead-20) + info, 0}, // cut by the limit
-		{remove + "\n" + info + "\n", 1767225600000},   // not first, within the limit
+		{info + "\n" + removes, 1767225600000, false, false, 1767225600000},         // first, then 128 KiB more
+		{info, 1767225600000, true, false, 1767225600000},                           // the whole commit, no newline
+		{removes + info + "\n", 0, false, false, 1767225600000},                     // past the limit
+		{strings.Repeat(" ", commitHead-20) + info, 0, false, false, 1767225600000}, // cut by the limit
+		{remove + "\n" + info + "\n", 1767225600000, true, false, 1767225600000},    // not first, within the limit
+		{`{"commitInfo":{"timestamp":"x"}}` + "\n" + removes, 0, false, true, 0},    // undecodable, in the head
 	} {
 		if err := b.PutIfAbsent(ctx, CommitKey(int64(v)), []byte(tc.data)); err != nil {
 			t.Fatal(err)
 		}
-		if got := readCommitHeadTime(ctx, b, int64(v)); got != tc.want {
-			t.Errorf("case %d: %d, want %d", v, got, tc.want)
+		got, whole, err := readCommitHeadTime(ctx, b, int64(v))
+		if tc.corrupt {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("case %d: error %v, want ErrCorrupt", v, err)
+			}
+			if _, err := readCommitTime(ctx, b, int64(v)); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("case %d: readCommitTime error %v, want ErrCorrupt", v, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.head || whole != tc.whole {
+			t.Errorf("case %d: %d, %t, %v; want %d, %t", v, got, whole, err, tc.head, tc.whole)
+		}
+		if got, err := readCommitTime(ctx, b, int64(v)); err != nil || got != tc.wholeTime {
+			t.Errorf("case %d: readCommitTime %d, %v; want %d", v, got, err, tc.wholeTime)
 		}
 	}
-	if got := readCommitHeadTime(ctx, b, 99); got != 0 {
-		t.Errorf("missing commit: %d, want 0", got)
+	if _, _, err := readCommitHeadTime(ctx, b, 99); !errors.Is(err, ErrVersionNotFound) {
+		t.Errorf("missing commit: %v, want ErrVersionNotFound", err)
+	}
+	if _, err := readCommitTime(ctx, b, 99); !errors.Is(err, ErrVersionNotFound) {
+		t.Errorf("missing commit: readCommitTime %v, want ErrVersionNotFound", err)
 	}
 }
