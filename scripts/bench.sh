@@ -155,15 +155,15 @@ cached() {
 #
 # Ingest vs DuckDB, each in its own process with 2 threads, on the shapes of
 # internal/benchlogs (generated once per generator version under CACHE):
-# LOGLAKE_BENCH_INGEST_BYTES per shape (default 300 MB), _RUNS (default 3),
+# LOGLAKE_BENCH_INGEST_BYTES per shape (default 300 MB), _RUNS (default 5),
 # _SHAPES (comma-separated, default all); LOGLAKE_BENCH_INGEST_1GIB=1 adds a
 # 1 GiB round on iso-nested and epoch-short.
 benchlogs=$(cached benchlogs "$(srckey internal/benchlogs/benchlogs.go go.mod)")
 ingest_bytes=${LOGLAKE_BENCH_INGEST_BYTES:-300000000}
 cold=0
 compgen -G "$benchlogs/*-$ingest_bytes/_complete" >/dev/null || cold=60
-part ingest $((180 + cold)) bin/ingestbench -loglake bin/loglake -data "$benchlogs" -bytes "$ingest_bytes" \
-	-runs "${LOGLAKE_BENCH_INGEST_RUNS:-3}" -shapes "${LOGLAKE_BENCH_INGEST_SHAPES:-}"
+part ingest $((300 + cold)) bin/ingestbench -loglake bin/loglake -data "$benchlogs" -bytes "$ingest_bytes" \
+	-runs "${LOGLAKE_BENCH_INGEST_RUNS:-5}" -shapes "${LOGLAKE_BENCH_INGEST_SHAPES:-}"
 if [[ -n ${LOGLAKE_BENCH_INGEST_1GIB:-} ]]; then
 	part ingest1g 600 bin/ingestbench -loglake bin/loglake -data "$benchlogs" -bytes 1073741824 \
 		-runs "${LOGLAKE_BENCH_INGEST_RUNS:-3}" -shapes iso-nested,epoch-short
@@ -194,7 +194,7 @@ part table $((100 + cold)) env LOGLAKE_BENCH_OPEN_DIR="$opentables" bash -c \
 # with --sort-by, two processes at once on one fixture
 # (LOGLAKE_TEST_OPTIMIZE_RSS_BYTES scales it).
 part optimize 120 binbench table -test.bench OptimizeVsDuckDB
-part optimizerss 300 env LOGLAKE_TEST_OPTIMIZE_RSS=1 bash -c "gotest table -test.run '^TestOptimizePeakRSS$' -test.v"
+part optimizerss 420 env LOGLAKE_TEST_OPTIMIZE_RSS=1 bash -c "gotest table -test.run '^TestOptimizePeakRSS$' -test.v"
 # History growth, one writer, retention on and off (docs/maintenance.md):
 # 12,500 commits 8 minutes apart span the same 69 days as the issue's
 # 100,000 a minute apart, so the 30-day log and 7-day tombstone retention
