@@ -272,10 +272,7 @@ func runCentral(b *testing.B, label, dir string, queries []centralQuery, rounds 
 		out := drain(b, rows)
 		return out, time.Since(t0), cpuTime() - c0
 	}
-	duck := func(q string) ([]string, time.Duration, time.Duration) { return duckWith(q) }
-	tuned := func(q string) ([]string, time.Duration, time.Duration) {
-		return duckWith(q, "SET enable_external_file_cache = false")
-	}
+	const noFileCache = "SET enable_external_file_cache = false"
 	fmt.Printf("\n%s:\n", label)
 	fmt.Printf("%-14s %10s %10s %8s %9s %9s %8s %13s", "query", "loglake", "duckdb", "speedup", "cpu-s ll", "cpu-s dd", "cpu-x", "files read")
 	if report {
@@ -290,16 +287,16 @@ func runCentral(b *testing.B, label, dir string, queries []centralQuery, rounds 
 			if r%2 == 0 {
 				lr, d, c = loglake(q.sql)
 				lt, lc = append(lt, d), append(lc, c)
-				dr, d, c = duck(q.sql)
+				dr, d, c = duckWith(q.sql)
 				dt, dc = append(dt, d), append(dc, c)
 			} else {
-				dr, d, c = duck(q.sql)
+				dr, d, c = duckWith(q.sql)
 				dt, dc = append(dt, d), append(dc, c)
 				lr, d, c = loglake(q.sql)
 				lt, lc = append(lt, d), append(lc, c)
 			}
 			if report {
-				tr, d, _ = tuned(q.sql)
+				tr, d, _ = duckWith(q.sql, noFileCache)
 				tt = append(tt, d)
 				if !slices.Equal(tr, dr) {
 					b.Fatalf("%s: DuckDB's results differ with its external file cache off", q.name)

@@ -293,10 +293,7 @@ func contiguousFrom(files []logFile, from, to int64) bool {
 // readCommit reads and decodes commit v. The actions it returns are shared
 // with every other reader of the same commit bytes (see commitCache).
 func readCommit(ctx context.Context, b storage.Bucket, v int64) ([]Action, error) {
-	data, err := b.Get(ctx, CommitKey(v))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: commit %d", ErrVersionNotFound, v)
-	}
+	data, err := commitBytes(ctx, b, v, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -383,6 +380,26 @@ func readCommitAt(ctx context.Context, b storage.Bucket, v int64) (commit, error
 // commitHead bounds how much of a commit readCommitHeadTime reads.
 const commitHead = 64 << 10
 
+// commitBytes reads the first n bytes of commit v (n < 0: all of it). A
+// missing commit gives an error wrapping ErrVersionNotFound.
+func commitBytes(ctx context.Context, b storage.Bucket, v, n int64) ([]byte, error) {
+	var data []byte
+	var err error
+	if n < 0 {
+		data, err = b.Get(ctx, CommitKey(v))
+	} else {
+		var r io.ReadCloser
+		if r, err = b.NewReader(ctx, CommitKey(v), 0, n); err == nil {
+			data, err = io.ReadAll(r)
+			r.Close()
+		}
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: commit %d", ErrVersionNotFound, v)
+	}
+	return data, err
+}
+
 // readCommitHeadTime returns commit v's commitInfo timestamp when the
 // commitInfo is a whole line within the commit's first 64 KiB (writers put
 // it first), else 0 (unknown); whole reports that those bytes were the
@@ -391,19 +408,18 @@ const commitHead = 64 << 10
 // missing commit gives an error wrapping ErrVersionNotFound, an
 // undecodable line one wrapping ErrCorrupt.
 func readCommitHeadTime(ctx context.Context, b storage.Bucket, v int64) (ts int64, whole bool, err error) {
-	r, err := b.NewReader(ctx, CommitKey(v), 0, commitHead)
-	if errors.Is(err, storage.ErrNotFound) {
-		return 0, false, fmt.Errorf("%w: commit %d", ErrVersionNotFound, v)
-	}
+	return commitTimeWithin(ctx, b, v, commitHead)
+}
+
+// commitTimeWithin is the commitInfo timestamp found in the whole lines of
+// commit v's first n bytes (n < 0: all of them), 0 if none; whole reports
+// that those were all of its bytes.
+func commitTimeWithin(ctx context.Context, b storage.Bucket, v, n int64) (ts int64, whole bool, err error) {
+	data, err := commitBytes(ctx, b, v, n)
 	if err != nil {
 		return 0, false, err
 	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return 0, false, err
-	}
-	whole = len(data) < commitHead
+	whole = n < 0 || int64(len(data)) < n
 	if !whole { // cut: the last line may be partial
 		data = data[:bytes.LastIndexByte(data, '\n')+1]
 	}
@@ -420,23 +436,11 @@ func readCommitHeadTime(ctx context.Context, b storage.Bucket, v int64) (ts int6
 // only when its head does not hold the timestamp.
 func readCommitTime(ctx context.Context, b storage.Bucket, v int64) (int64, error) {
 	ts, whole, err := readCommitHeadTime(ctx, b, v)
+	if err == nil && ts == 0 && !whole {
+		ts, _, err = commitTimeWithin(ctx, b, v, -1)
+	}
 	if err != nil || ts > 0 {
 		return ts, err
-	}
-	if !whole {
-		data, err := b.Get(ctx, CommitKey(v))
-		if errors.Is(err, storage.ErrNotFound) {
-			return 0, fmt.Errorf("%w: commit %d", ErrVersionNotFound, v)
-		}
-		if err != nil {
-			return 0, err
-		}
-		if ts, err = commitTimeOf(data); err != nil {
-			return 0, fmt.Errorf("commit %d: %w", v, err)
-		}
-		if ts > 0 {
-			return ts, nil
-		}
 	}
 	o, err := b.Stat(ctx, CommitKey(v))
 	if err != nil {
