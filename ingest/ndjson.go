@@ -1,0 +1,178 @@
+// NDJSON lines into the staged row: one pass over the line with the
+// scanner of jsonscan.go, keys mapped to columns through a small cache.
+
+package ingest
+
+import "encoding/binary"
+
+// ndjsonLine decodes one NDJSON line (without its newline).
+func (b *builder) ndjsonLine(f *fileCtx, line int64, data []byte) {
+	b.startRow()
+	if err := b.ndjsonFields(data); err != nil {
+		b.badLine(f, line, data, err.Error(), 0)
+		return
+	}
+	b.commitRow(f, line, -1)
+}
+
+// ndjsonFields stages the fields of one NDJSON object line; unknown fields
+// and values a column cannot hold are rescued.
+func (b *builder) ndjsonFields(data []byte) error {
+	b.line = data
+	s := scanner{b: data}
+	s.ws()
+	if s.pos >= len(s.b) || s.b[s.pos] != '{' {
+		if err := s.skip(0); err != nil {
+			return err
+		}
+		return errNotObj
+	}
+	s.pos++
+	s.ws()
+	field := 0
+	if s.pos < len(s.b) && s.b[s.pos] == '}' {
+		s.pos++
+	} else {
+		for {
+			s.ws()
+			keyStart := s.pos
+			kraw, kesc, err := s.str()
+			if err != nil {
+				return err
+			}
+			rawKey := s.b[keyStart:s.pos]
+			s.ws()
+			if s.pos >= len(s.b) || s.b[s.pos] != ':' {
+				return errSyntax
+			}
+			s.pos++
+			s.ws()
+			valStart := s.pos
+			name := kraw
+			if kesc {
+				off := len(b.scratch)
+				b.scratch = unescape(b.scratch, kraw)
+				name = b.scratch[off:]
+			}
+			col := b.lookup(field, name)
+			field++
+			vk, vraw, vesc, isInt, err := s.value(1)
+			if err != nil {
+				return err
+			}
+			rawVal := s.b[valStart:s.pos]
+			switch {
+			case col < 0:
+				b.noteNewCol(name, vk, isInt)
+				b.rescueField(rawKey, rawVal)
+			case vk == vNull:
+				b.cells[col] = cell{}
+			default:
+				if !b.setJSON(col, vk, vraw, vesc, isInt) {
+					b.cells[col] = cell{}
+					b.rescueField(rawKey, rawVal)
+				}
+			}
+			s.ws()
+			if s.pos >= len(s.b) {
+				return errSyntax
+			}
+			if s.b[s.pos] == ',' {
+				s.pos++
+				continue
+			}
+			if s.b[s.pos] == '}' {
+				s.pos++
+				break
+			}
+			return errSyntax
+		}
+	}
+	s.ws()
+	if s.pos != len(s.b) {
+		return errTrailer
+	}
+	return nil
+}
+
+// lookup is mapping.lookup through a small cache of the keys seen last,
+// indexed by a hash of the key's bytes: comparing a short key with the
+// cached one is far cheaper than a Go map lookup (and, for keys that are
+// not columns, than the lower-cased retry that allocates), and unlike a
+// cache by field position it holds when lines order their fields
+// differently. Keys longer than maxCachedKey go to the mapping directly.
+//
+// field is the key's position in its line: the slot the key at that
+// position used last is tried first, which spares the hash when lines
+// keep their order.
+func (b *builder) lookup(field int, name []byte) int {
+	if len(name) > maxCachedKey {
+		return b.m.lookup(name)
+	}
+	if b.keyCache == nil {
+		b.keyCache = make([]cachedKey, keyCacheSize)
+		b.posSlot = make([]uint16, maxPosSlot)
+	}
+	e := edgeKeyOf(name)
+	if field < maxPosSlot {
+		if k := &b.keyCache[b.posSlot[field]]; k.edge == e && (e.whole() || string(k.name) == string(name)) {
+			return k.col
+		}
+	}
+	slot := e.hash() & (keyCacheSize - 1)
+	if field < maxPosSlot {
+		b.posSlot[field] = uint16(slot)
+	}
+	k := &b.keyCache[slot]
+	if k.edge == e && (e.whole() || string(k.name) == string(name)) {
+		return k.col
+	}
+	k.col = b.m.lookup(name)
+	k.name = append(k.name[:0], name...)
+	k.edge = e
+	return k.col
+}
+
+const (
+	keyCacheSize = 512 // a power of two
+	maxCachedKey = 64
+	maxPosSlot   = 64 // fields per line with a remembered slot
+)
+
+type cachedKey struct {
+	name []byte
+	edge edgeKey // of name; zero for an empty slot
+	col  int
+}
+
+// edgeKey is a byte string's length and its first and last 8 bytes as
+// words (one shorter than 8 bytes all in lo): all of it when it is at most
+// 16 bytes long, so short keys and values are compared as three words,
+// and enough to spread the few dozen keys of a log source, or a column's
+// few distinct values, over a small cache.
+type edgeKey struct {
+	lo, hi uint64
+	n      int // length + 1; 0 for none
+}
+
+func edgeKeyOf(b []byte) edgeKey {
+	n := len(b)
+	if n >= 8 {
+		return edgeKey{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[n-8:]), n + 1}
+	}
+	var lo uint64
+	for i, c := range b {
+		lo |= uint64(c) << (8 * i)
+	}
+	return edgeKey{lo, 0, n + 1}
+}
+
+func (e edgeKey) hash() uint64 {
+	h := (e.lo ^ uint64(e.n)) * 0x9E3779B97F4A7C15
+	h ^= e.hi * 0xC2B2AE3D27D4EB4F
+	return h ^ h>>29 ^ h>>47
+}
+
+// whole reports whether e is all of its string: two strings with the same
+// such edgeKey are equal without comparing their bytes.
+func (e edgeKey) whole() bool { return e.n <= 17 }
