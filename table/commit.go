@@ -409,7 +409,7 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 		t.log.Warn("checkpoint failed", "version", version, "err", err)
 		return
 	}
-	if !t.noLogCleanup && snap.metadata.Configuration["delta.enableExpiredLogCleanup"] != "false" {
+	if !t.noLogCleanup {
 		if _, err := t.CleanupLog(ctx, nil); err != nil {
 			t.log.Warn("log cleanup failed", "version", version, "err", err)
 		}

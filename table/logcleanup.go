@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/benbjohnson/immutable"
@@ -46,8 +47,10 @@ type LogCleanupResult struct {
 // log stays one contiguous run of commits after a checkpoint. Time travel
 // to a cleaned version then fails with ErrVersionNotFound.
 //
-// It runs after each checkpoint (see committed) unless the table sets
-// delta.enableExpiredLogCleanup=false or Options.NoLogCleanup is set.
+// It runs after each checkpoint (see committed) unless Options.NoLogCleanup
+// is set. A table that sets delta.enableExpiredLogCleanup=false (any case,
+// as Delta reads it) keeps its whole log: CleanupLog then deletes nothing,
+// whoever calls it.
 func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCleanupResult, error) {
 	o := LogCleanupOptions{}
 	if opts != nil {
@@ -60,6 +63,9 @@ func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCl
 	snap, err := t.Snapshot(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if logCleanupOff(snap.metadata) {
+		return res, nil
 	}
 	retain, err := snap.LogRetention()
 	if err != nil {
@@ -251,4 +257,9 @@ func (s *Snapshot) expireTombstones(now time.Time) {
 		}
 	}
 	s.tombstones = b.Map()
+}
+
+// logCleanupOff reports whether md turns expired-log cleanup off.
+func logCleanupOff(md *Metadata) bool {
+	return strings.EqualFold(strings.TrimSpace(md.Configuration["delta.enableExpiredLogCleanup"]), "false")
 }

@@ -414,3 +414,43 @@ func TestLogCleanupManyExpired(t *testing.T) {
 		})
 	}
 }
+
+// delta.enableExpiredLogCleanup=false (in any case) keeps the whole log,
+// both after checkpoints and when CleanupLog is called directly, as the
+// region daemon's maintenance does.
+func TestLogCleanupDisabledByTable(t *testing.T) {
+	ctx := context.Background()
+	for _, v := range []string{"false", "FALSE", " False "} {
+		t.Run(v, func(t *testing.T) {
+			b := openMem(t)
+			tbl := tabletest.Create(t, b, map[string]string{
+				"delta.checkpointInterval":      "3",
+				"delta.logRetentionDuration":    "interval 0 seconds",
+				"delta.enableExpiredLogCleanup": v,
+			})
+			for i := 0; i < 7; i++ {
+				appendN(t, tbl, int64(i*10), 10)
+			}
+			later := time.Now().Add(time.Hour)
+			res, err := tbl.CleanupLog(ctx, &table.LogCleanupOptions{Retain: new(time.Duration), Now: func() time.Time { return later }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if commits, _ := logKeys(t, b); commits != 8 || res.CommitsDeleted != 0 || res.CheckpointsDeleted != 0 {
+				t.Fatalf("%d commits left (%+v), want all 8", commits, res)
+			}
+			if _, err := tbl.SnapshotAt(ctx, 0); err != nil {
+				t.Fatalf("version 0: %v", err)
+			}
+		})
+	}
+	// The same table with cleanup on loses its old commits: the test can fail.
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, map[string]string{"delta.checkpointInterval": "3", "delta.logRetentionDuration": "interval 0 seconds"})
+	for i := 0; i < 7; i++ {
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	if commits, _ := logKeys(t, b); commits == 8 {
+		t.Fatal("cleanup on: nothing was cleaned")
+	}
+}
