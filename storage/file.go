@@ -184,7 +184,10 @@ func (b *fileBucket) writeTemp(ctx context.Context, dir string, r io.Reader) (st
 	if err != nil {
 		return "", err
 	}
-	_, err = io.Copy(f, &ctxReader{ctx: ctx, r: r})
+	err = f.Chmod(fs.FileMode(filePerm))
+	if err == nil {
+		_, err = io.Copy(f, &ctxReader{ctx: ctx, r: r})
+	}
 	if err == nil {
 		err = f.Sync()
 	}
