@@ -204,8 +204,14 @@ func findSegment(ctx context.Context, b storage.Bucket, target int64) (segment, 
 func buildSegment(files []logFile, target int64) (segment, error) {
 	var seg segment
 	seg.version = -1
-	// newest complete checkpoint
-	parts := map[int64]map[int]logFile{}
+	// The newest complete checkpoint. Parts are grouped by version and
+	// number of parts: a crashed writer's incomplete 3-part set must not
+	// hide a complete 2-part set of the same version.
+	type partSet struct {
+		version int64
+		parts   int
+	}
+	sets := map[partSet]map[int]logFile{}
 	var best []logFile
 	v2 := int64(-1)
 	for _, f := range files {
@@ -216,22 +222,22 @@ func buildSegment(files []logFile, target int64) (segment, error) {
 		if !f.isCheckpoint() {
 			continue
 		}
-		if parts[f.version] == nil {
-			parts[f.version] = map[int]logFile{}
+		k := partSet{f.version, f.parts}
+		if sets[k] == nil {
+			sets[k] = map[int]logFile{}
 		}
-		parts[f.version][f.part] = f
-		if len(parts[f.version]) == f.parts {
+		sets[k][f.part] = f
+		if len(sets[k]) == f.parts && (best == nil || f.version > best[0].version) {
 			set := make([]logFile, f.parts)
-			complete := true
 			for i := 1; i <= f.parts; i++ {
-				p, ok := parts[f.version][i]
-				if !ok || p.parts != f.parts {
-					complete = false
+				p, ok := sets[k][i]
+				if !ok { // a part number out of range
+					set = nil
 					break
 				}
 				set[i-1] = p
 			}
-			if complete {
+			if set != nil {
 				best = set
 			}
 		}
