@@ -50,8 +50,11 @@ changes is skipped by ingest, so a second batch of logs needs another
 		if fileBytes < 1 {
 			return usagef("--file-bytes must be positive")
 		}
-		if parallel < 1 {
-			return usagef("--parallel %d: want 1 or more", parallel)
+		if parallel < 0 {
+			return usagef("--parallel %d: want 1 or more (0: GOMAXPROCS)", parallel)
+		}
+		if parallel == 0 {
+			parallel = runtime.GOMAXPROCS(0)
 		}
 		o.FileBytes = fileBytes
 		if o.Compression == "" {
@@ -103,7 +106,7 @@ changes is skipped by ingest, so a second batch of logs needs another
 	fl.StringVar(&start, "start", "2026-11-24T00:00:00Z", "earliest event time (RFC 3339)")
 	durationVar(fl, &o.Span, "span", 48*time.Hour, "time range of the events")
 	fl.StringVar(&o.Prefix, "prefix", "", "folder under URL to write into")
-	fl.IntVar(&parallel, "parallel", runtime.GOMAXPROCS(0), "files generated at once")
+	fl.IntVar(&parallel, "parallel", 0, "files generated at once (default: GOMAXPROCS)")
 	fl.BoolVar(&overwrite, "overwrite", false, "replace files that already exist")
 	root.AddCommand(cmd)
 }

@@ -5,8 +5,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -62,7 +60,6 @@ func reference(t *testing.T) []byte {
 		// One page: demote headings below the page title.
 		s = strings.ReplaceAll(s, "\n### ", "\n#### ")
 		s = strings.Replace(s, "## "+c.CommandPath(), "## "+c.CommandPath(), 1)
-		s = strings.ReplaceAll(s, "(default "+strconv.Itoa(runtime.GOMAXPROCS(0))+")", "(default GOMAXPROCS)")
 		b.WriteString(s)
 		b.WriteString("\n")
 		for _, sub := range c.Commands() {
