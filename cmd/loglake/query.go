@@ -53,6 +53,11 @@ Remote tables are read through a local file cache. See docs/query.md.`,
 			if specs[i], err = query.ParseSpec(s); err != nil {
 				return usageError{err}
 			}
+			// The same locations as every other command: plain paths,
+			// and no credentials in the URL.
+			if specs[i].URL, err = location(specs[i].URL); err != nil {
+				return usageError{fmt.Errorf("--table %s: %w", specs[i].Name, err)}
+			}
 			// Names are case-insensitive in SQL: a second --table of the
 			// same name would silently replace the first.
 			key := strings.ToLower(specs[i].Name)
