@@ -99,6 +99,13 @@ func (t *Table) Delete(ctx context.Context, opts *DeleteOptions) (*DeleteResult,
 		if res.NumRemovedFiles == 0 || opts.DryRun {
 			return res, nil
 		}
+		if len(plan.partial) > 0 {
+			// Refused before any file is rewritten, not by the commit
+			// after (which would leave the rewritten files behind).
+			if err := checkRewrite(snap.metadata); err != nil {
+				return nil, err
+			}
+		}
 		adds, err := t.rewriteWithout(ctx, snap, plan.partial, pred)
 		if t.replanAfterVanished(ctx, err, addsOf(plan.partial), res.Attempts) {
 			continue

@@ -276,6 +276,20 @@ func TestRefuseWriterFeatures(t *testing.T) {
 		{Remove: &table.Remove{Path: f.Path, DataChange: true}}}}); err != nil {
 		t.Fatalf("CDF whole-file delete: %v", err)
 	}
+	// DELETE that would rewrite a file is refused before it writes any.
+	tbl, b := createFeat(t, table.CreateOptions{Schema: featSchema(t, "", false),
+		Properties: map[string]string{"delta.enableChangeDataFeed": "true"}})
+	if _, err := appendJSON(t, tbl, `[{"x":1},{"x":2}]`); err != nil {
+		t.Fatal(err)
+	}
+	before := len(keys(t, b))
+	_, err = tbl.Delete(ctx, &table.DeleteOptions{Where: "x = 1"})
+	if !errors.As(err, &fe) || fe.Feature != "changeDataFeed" {
+		t.Fatalf("CDF DELETE rewrite: err = %v, want FeatureError changeDataFeed", err)
+	}
+	if after := len(keys(t, b)); after != before {
+		t.Fatalf("refused DELETE left %d new objects", after-before)
+	}
 }
 
 // Defect 4: the lowest protocol the columns need, on create and when a later

@@ -168,10 +168,19 @@ func checkCommit(actions []Action, mds ...*Metadata) error {
 		if propTrue(md, "delta.appendOnly") {
 			return &AppendOnlyError{Removes: removes, Path: removed}
 		}
-		if adds > 0 && propTrue(md, "delta.enableChangeDataFeed") {
-			return &FeatureError{Feature: "changeDataFeed", Op: "write",
-				Detail: "a commit that rewrites data needs change data (cdc) files, which loglake does not write"}
+		if err := checkRewrite(md); adds > 0 && err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// checkRewrite refuses a commit that rewrites data (removes files and adds
+// their remaining rows) in a table with the change data feed on.
+func checkRewrite(md *Metadata) error {
+	if propTrue(md, "delta.enableChangeDataFeed") {
+		return &FeatureError{Feature: "changeDataFeed", Op: "write",
+			Detail: "a commit that rewrites data needs change data (cdc) files, which loglake does not write"}
 	}
 	return nil
 }
