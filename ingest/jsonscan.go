@@ -40,6 +40,33 @@ func (s *scanner) ws() {
 	}
 }
 
+// colon consumes the ':' after an object key (and the blanks before it).
+func (s *scanner) colon() error {
+	s.ws()
+	if s.pos >= len(s.b) || s.b[s.pos] != ':' {
+		return errSyntax
+	}
+	s.pos++
+	return nil
+}
+
+// next consumes what follows a member of an object or array closed by
+// end: a ',' (more members: true) or end itself (false, nil).
+func (s *scanner) next(end byte) (more bool, err error) {
+	s.ws()
+	if s.pos < len(s.b) {
+		switch s.b[s.pos] {
+		case ',':
+			s.pos++
+			return true, nil
+		case end:
+			s.pos++
+			return false, nil
+		}
+	}
+	return false, errSyntax
+}
+
 // str scans a string starting at its opening quote and returns the raw
 // content between the quotes and whether it has escapes.
 func (s *scanner) str() (raw []byte, escaped bool, err error) {
@@ -273,27 +300,15 @@ func (s *scanner) skip(depth int) error {
 			if _, _, err := s.str(); err != nil {
 				return err
 			}
-			s.ws()
-			if s.pos >= len(s.b) || s.b[s.pos] != ':' {
-				return errSyntax
+			if err := s.colon(); err != nil {
+				return err
 			}
-			s.pos++
 			if err := s.skip(depth + 1); err != nil {
 				return err
 			}
-			s.ws()
-			if s.pos >= len(s.b) {
-				return errSyntax
+			if more, err := s.next('}'); !more {
+				return err
 			}
-			if s.b[s.pos] == ',' {
-				s.pos++
-				continue
-			}
-			if s.b[s.pos] == '}' {
-				s.pos++
-				return nil
-			}
-			return errSyntax
 		}
 	case c == '[':
 		s.pos++
@@ -306,19 +321,9 @@ func (s *scanner) skip(depth int) error {
 			if err := s.skip(depth + 1); err != nil {
 				return err
 			}
-			s.ws()
-			if s.pos >= len(s.b) {
-				return errSyntax
+			if more, err := s.next(']'); !more {
+				return err
 			}
-			if s.b[s.pos] == ',' {
-				s.pos++
-				continue
-			}
-			if s.b[s.pos] == ']' {
-				s.pos++
-				return nil
-			}
-			return errSyntax
 		}
 	case c == 't':
 		return s.literal("true")

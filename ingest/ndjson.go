@@ -41,11 +41,9 @@ func (b *builder) ndjsonFields(data []byte) error {
 				return err
 			}
 			rawKey := s.b[keyStart:s.pos]
-			s.ws()
-			if s.pos >= len(s.b) || s.b[s.pos] != ':' {
-				return errSyntax
+			if err := s.colon(); err != nil {
+				return err
 			}
-			s.pos++
 			s.ws()
 			valStart := s.pos
 			name := kraw
@@ -73,19 +71,13 @@ func (b *builder) ndjsonFields(data []byte) error {
 					b.rescueField(rawKey, rawVal)
 				}
 			}
-			s.ws()
-			if s.pos >= len(s.b) {
-				return errSyntax
+			more, err := s.next('}')
+			if err != nil {
+				return err
 			}
-			if s.b[s.pos] == ',' {
-				s.pos++
-				continue
-			}
-			if s.b[s.pos] == '}' {
-				s.pos++
+			if !more {
 				break
 			}
-			return errSyntax
 		}
 	}
 	s.ws()
