@@ -227,18 +227,12 @@ func buildSegment(files []logFile, target int64) (segment, error) {
 			sets[k] = map[int]logFile{}
 		}
 		sets[k][f.part] = f
+		// parseLogKey admits only parts 1..parts: a set of that many is
+		// complete.
 		if len(sets[k]) == f.parts && (best == nil || f.version > best[0].version) {
-			set := make([]logFile, f.parts)
-			for i := 1; i <= f.parts; i++ {
-				p, ok := sets[k][i]
-				if !ok { // a part number out of range
-					set = nil
-					break
-				}
-				set[i-1] = p
-			}
-			if set != nil {
-				best = set
+			best = make([]logFile, f.parts)
+			for i := range best {
+				best[i] = sets[k][i+1]
 			}
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/benbjohnson/immutable"
@@ -64,7 +63,7 @@ func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCl
 	if err != nil {
 		return nil, err
 	}
-	if logCleanupOff(snap.metadata) {
+	if propIs(snap.metadata, "delta.enableExpiredLogCleanup", "false") {
 		return res, nil
 	}
 	retain, err := snap.LogRetention()
@@ -257,9 +256,4 @@ func (s *Snapshot) expireTombstones(now time.Time) {
 		}
 	}
 	s.tombstones = b.Map()
-}
-
-// logCleanupOff reports whether md turns expired-log cleanup off.
-func logCleanupOff(md *Metadata) bool {
-	return strings.EqualFold(strings.TrimSpace(md.Configuration["delta.enableExpiredLogCleanup"]), "false")
 }

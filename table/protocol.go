@@ -185,8 +185,12 @@ func checkRewrite(md *Metadata) error {
 	return nil
 }
 
-func propTrue(md *Metadata, key string) bool {
-	return strings.EqualFold(strings.TrimSpace(md.Configuration[key]), "true")
+func propTrue(md *Metadata, key string) bool { return propIs(md, key, "true") }
+
+// propIs reports whether table property key is value, as Delta compares
+// them: case and surrounding blanks do not matter.
+func propIs(md *Metadata, key, value string) bool {
+	return strings.EqualFold(strings.TrimSpace(md.Configuration[key]), value)
 }
 
 // requiredProtocol returns the lowest protocol that is at least cur (nil:
