@@ -126,7 +126,7 @@ func TestCLIFirstHour(t *testing.T) {
 			{"argument count", []string{"scan", "t", "u"}, nil},
 			{"bad flag value", []string{"scan", "t", "--limit", "x"}, nil},
 			{"bad size", []string{"ingest", "--landing", "landing", "--table", "t", "--max-bytes", "10XB"}, nil},
-			{"bad env value", []string{"scan", "t"}, []string{"LOGLAKE_LIMIT=many"}},
+			{"bad env value", []string{"scan", "t"}, []string{"LOGLAKE_SCAN_LIMIT=many"}},
 			{"missing flag", []string{"ingest", "--table", "t"}, nil},
 			{"outputs disagree", []string{"describe", "t", "--json", "-o", "csv"}, nil},
 		} {
@@ -189,7 +189,7 @@ func TestCLIFirstHour(t *testing.T) {
 		}{
 			{[]string{"describe", "s3://bucket/p?region=x&secret=abc123"}, nil},
 			{[]string{"describe", "s3://AKIAEXAMPLE:abc123@bucket/p"}, nil},
-			{[]string{"ingest", "--landing", "landing", "--once"}, []string{"LOGLAKE_TABLE=s3://AKIAEXAMPLE:abc123@bucket/t"}},
+			{[]string{"ingest", "--landing", "landing", "--once"}, []string{"LOGLAKE_INGEST_TABLE=s3://AKIAEXAMPLE:abc123@bucket/t"}},
 		} {
 			_, se, code := ll(t, dir, c.env, c.args...)
 			want(t, strings.Join(c.args, " "), code, 2, se, []string{"credential"}, "abc123", "AKIAEXAMPLE")
@@ -267,6 +267,17 @@ func TestCLIFirstHour(t *testing.T) {
 		out, _, _ = ll(t, dir, []string{"LOGLAKE_OUTPUT=json"}, "describe", "t", "-o", "csv")
 		if !strings.HasPrefix(out, "version,timestamp,id,") {
 			t.Errorf("flag over env: %s", out)
+		}
+		// A command's own flags read LOGLAKE_<COMMAND>_<FLAG> only: a
+		// variable set for one command never changes another.
+		all, _, _ := ll(t, dir, nil, "scan", "t", "-o", "ndjson")
+		out, _, _ = ll(t, dir, []string{"LOGLAKE_LIMIT=1", "LOGLAKE_FORMAT=csv"}, "scan", "t", "-o", "ndjson")
+		if n := strings.Count(all, "\n"); n < 2 || out != all {
+			t.Errorf("LOGLAKE_LIMIT/LOGLAKE_FORMAT changed scan (%d rows without):\n%s", n, out)
+		}
+		out, _, _ = ll(t, dir, []string{"LOGLAKE_SCAN_LIMIT=1"}, "scan", "t", "-o", "ndjson")
+		if n := strings.Count(out, "\n"); n != 1 {
+			t.Errorf("LOGLAKE_SCAN_LIMIT=1: %d rows", n)
 		}
 		out, _, _ = ll(t, dir, nil, "history", "t", "-o", "ndjson")
 		if n := strings.Count(out, "\n"); n != 2 || !strings.Contains(out, `"operation":"STREAMING UPDATE"`) {

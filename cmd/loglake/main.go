@@ -29,9 +29,11 @@ forwards approved rows to a central table, clones tables across clouds and
 queries them with SQL.
 
 Locations are URLs (file:///dir, s3://bucket/prefix, gs://…, azblob://…) or
-plain local paths (./t). Every flag can also be set as LOGLAKE_<FLAG>
-(e.g. LOGLAKE_OUTPUT=json); a flag on the command line wins over the
-environment, which wins over the YAML configuration.
+plain local paths (./t). Every flag can also be set in the environment, as
+each flag's help says: LOGLAKE_<COMMAND>_<FLAG> (LOGLAKE_INGEST_MAX_BYTES=1GiB),
+or LOGLAKE_<FLAG> for the settings every command shares (LOGLAKE_OUTPUT=json,
+LOGLAKE_MEMORY_LIMIT, LOGLAKE_CACHE_DIR, …). A flag on the command line wins
+over the environment, which wins over the YAML configuration.
 
 Exit codes: 0 success, 1 failure, 2 bad usage, 3 a lag over its threshold
 (loglake status), 130 interrupted.`,
@@ -52,6 +54,8 @@ func init() {
 }
 
 func main() {
+	root.InitDefaultCompletionCmd()
+	documentEnv(root)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
 	interrupted := ctx.Err() != nil

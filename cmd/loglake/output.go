@@ -30,7 +30,11 @@ type outputFlag struct {
 func addOutput(cmd *cobra.Command, script render.Format, aliases ...string) *outputFlag {
 	o := &outputFlag{script: script}
 	f := cmd.Flags()
-	f.StringVarP(&o.output, "output", "o", "", fmt.Sprintf("output format: table, json, ndjson or csv (default: table on a terminal, else %s)", script))
+	def := "table"
+	if script != render.Table {
+		def = fmt.Sprintf("table on a terminal, else %s", script)
+	}
+	f.StringVarP(&o.output, "output", "o", "", "output format: table, json, ndjson or csv (default: "+def+")")
 	for _, a := range aliases {
 		switch a {
 		case "json":

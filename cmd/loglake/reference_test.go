@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,7 +46,11 @@ func reference(t *testing.T) []byte {
 	var b bytes.Buffer
 	b.WriteString("<!-- Generated from the cobra commands by `go test ./cmd/loglake -run TestCLIReference -update`; do not edit. -->\n\n")
 	b.WriteString("# loglake command reference\n\n")
-	b.WriteString("Every flag can also be set as `LOGLAKE_<FLAG>` (`--max-bytes` is `LOGLAKE_MAX_BYTES`); a flag on the command line wins over the environment, which wins over the YAML configuration. Sizes take the YAML's units (`128MiB`, `10GiB`, `500KB`), durations Go's (`500ms`, `30s`, `1m`). Exit codes: 0 success, 1 failure, 2 bad usage, 130 interrupted.\n\n")
+	var shared []string
+	for _, f := range slices.Sorted(maps.Keys(sharedSettings)) {
+		shared = append(shared, "`--"+f+"`")
+	}
+	b.WriteString("Every flag can also be set in the environment, in the variable its help names: `LOGLAKE_<COMMAND>_<FLAG>` (`ingest --max-bytes` is `LOGLAKE_INGEST_MAX_BYTES`), or `LOGLAKE_<FLAG>` for the settings every command shares (" + strings.Join(shared, ", ") + "), so that a variable meant for one command never changes another. A flag on the command line wins over the environment, which wins over the YAML configuration. Sizes take the YAML's units (`128MiB`, `10GiB`, `500KB`), durations Go's (`500ms`, `30s`, `1m`). Exit codes: 0 success, 1 failure, 2 bad usage, 3 a lag over its threshold (`loglake status`), 130 interrupted.\n\n")
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		if !c.IsAvailableCommand() && c != root || c.IsAdditionalHelpTopicCommand() {
@@ -68,6 +74,7 @@ func reference(t *testing.T) []byte {
 	}
 	root.DisableAutoGenTag = true
 	root.InitDefaultCompletionCmd()
+	documentEnv(root)
 	walk(root)
 	return b.Bytes()
 }

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+func command(t *testing.T, path ...string) *cobra.Command {
+	t.Helper()
+	c, _, err := root.Find(path)
+	if err != nil || c == root {
+		t.Fatalf("no command %v: %v", path, err)
+	}
+	return c
+}
+
+func TestEnvName(t *testing.T) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range []struct {
+		path []string
+		flag string
+		want string
+	}{
+		{[]string{"ingest"}, "format", "LOGLAKE_INGEST_FORMAT"},
+		{[]string{"ingest"}, "max-bytes", "LOGLAKE_INGEST_MAX_BYTES"},
+		{[]string{"scan"}, "format", "LOGLAKE_SCAN_FORMAT"},
+		{[]string{"scan"}, "output", "LOGLAKE_OUTPUT"},
+		{[]string{"query"}, "memory-limit", "LOGLAKE_MEMORY_LIMIT"},
+		{[]string{"completion", "bash"}, "no-descriptions", "LOGLAKE_COMPLETION_BASH_NO_DESCRIPTIONS"},
+	} {
+		if got := envName(command(t, c.path...), c.flag); got != c.want {
+			t.Errorf("%v --%s: %s, want %s", c.path, c.flag, got, c.want)
+		}
+	}
+}
+
+// TestEnvScopedToCommand: a variable of one command's flag does not reach
+// another command's flag of the same name (LOGLAKE_FORMAT=csv once made
+// ingest read NDJSON as CSV and rescue every line).
+func TestEnvScopedToCommand(t *testing.T) {
+	ingest := command(t, "ingest")
+	f := ingest.Flags().Lookup("format")
+	defer func() { f.Value.Set(f.DefValue); f.Changed = false }()
+
+	t.Setenv("LOGLAKE_FORMAT", "csv")
+	if err := applyEnv(ingest); err != nil {
+		t.Fatal(err)
+	}
+	if f.Changed || f.Value.String() != f.DefValue {
+		t.Fatalf("LOGLAKE_FORMAT set ingest --format to %s", f.Value)
+	}
+	t.Setenv("LOGLAKE_INGEST_FORMAT", "csv")
+	if err := applyEnv(ingest); err != nil {
+		t.Fatal(err)
+	}
+	if f.Value.String() != "csv" {
+		t.Fatalf("LOGLAKE_INGEST_FORMAT=csv: --format is %s", f.Value)
+	}
+}
