@@ -159,7 +159,7 @@ func (t *Table) expiredLog(ctx context.Context, cutoff time.Time, interval int64
 			return 0, nil, err
 		}
 		if ct <= target { // the boundary lies past the prefix
-			keep, err := t.VersionAsOf(ctx, cutoff)
+			keep, _, err := t.versionAtOrBefore(ctx, cutoff)
 			if err != nil {
 				return 0, nil, err
 			}

@@ -341,11 +341,29 @@ func (t *Table) SnapshotAsOf(ctx context.Context, ts time.Time) (*Snapshot, erro
 }
 
 // VersionAsOf finds the latest version whose commit timestamp is at or
-// before ts, by binary search over the commits still in the log.
+// before ts, by binary search over the commits still in the log. A ts after
+// the last commit is ErrVersionNotFound, as in Delta: the table may yet get
+// a commit at that time, so the latest version would not be what the same
+// read returns later.
 func (t *Table) VersionAsOf(ctx context.Context, ts time.Time) (int64, error) {
-	files, err := listLog(ctx, t.bucket, 0, -1)
+	v, last, err := t.versionAtOrBefore(ctx, ts)
 	if err != nil {
 		return 0, err
+	}
+	if last > 0 && ts.UnixMilli() > last {
+		return 0, fmt.Errorf("%w: %s is after the last commit (version %d at %s)", ErrVersionNotFound,
+			ts.UTC().Format(time.RFC3339Nano), v, time.UnixMilli(last).UTC().Format(time.RFC3339Nano))
+	}
+	return v, nil
+}
+
+// versionAtOrBefore is VersionAsOf without the bound: a ts after the last
+// commit is the last version. last is that version's commit time when v is
+// the last version, else 0.
+func (t *Table) versionAtOrBefore(ctx context.Context, ts time.Time) (v, last int64, err error) {
+	files, err := listLog(ctx, t.bucket, 0, -1)
+	if err != nil {
+		return 0, 0, err
 	}
 	var commits []logFile
 	for _, f := range files {
@@ -353,15 +371,19 @@ func (t *Table) VersionAsOf(ctx context.Context, ts time.Time) (int64, error) {
 			commits = append(commits, f)
 		}
 	}
-	target := ts.UnixMilli()
-	i, err := t.searchCommitTime(ctx, commits, target)
+	i, err := t.searchCommitTime(ctx, commits, ts.UnixMilli())
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if i == 0 {
-		return 0, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, ts.UTC().Format(time.RFC3339))
+		return 0, 0, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, ts.UTC().Format(time.RFC3339))
 	}
-	return commits[i-1].version, nil
+	if i == len(commits) {
+		if last, err = t.commitTime(ctx, commits[i-1]); err != nil {
+			return 0, 0, err
+		}
+	}
+	return commits[i-1].version, last, nil
 }
 
 func (t *Table) commitTime(ctx context.Context, f logFile) (int64, error) {

@@ -351,6 +351,14 @@ func testTimeTravel(t *testing.T, b storage.Bucket) {
 	if snap.Version() != 7 {
 		t.Fatalf("as of commit 7's time: version %d", snap.Version())
 	}
+	// The last commit's own time is the last version; a moment later is no
+	// version yet (Delta's rule), not silently the latest.
+	if snap, err := tbl.SnapshotAsOf(ctx, times[11]); err != nil || snap.Version() != 12 {
+		t.Fatalf("as of the last commit's time: %v, %v", snap, err)
+	}
+	if _, err := tbl.SnapshotAsOf(ctx, times[11].Add(time.Millisecond)); !errors.Is(err, table.ErrVersionNotFound) {
+		t.Fatalf("after the last commit: %v, want ErrVersionNotFound", err)
+	}
 	// Checkpoints were written at 5 and 10; a reader must use them and still
 	// open when _last_checkpoint is missing.
 	if _, err := b.Stat(ctx, "_delta_log/00000000000000000010.checkpoint.parquet"); err != nil {
