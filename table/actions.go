@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
 )
 
 // Action is one line of a Delta commit file. Exactly one field is set.
@@ -20,6 +24,11 @@ type Action struct {
 	// protocol check because we do not implement v2 checkpoints.
 	CheckpointMetadata json.RawMessage `json:"checkpointMetadata,omitempty"`
 	Sidecar            json.RawMessage `json:"sidecar,omitempty"`
+	// Unknown is the whole line of an action of a type this package does
+	// not know (none of the above), written back as it was read: a clone
+	// replays a foreign commit without turning it into "{}". The protocol
+	// check refuses the features that need such actions understood.
+	Unknown json.RawMessage `json:"-"`
 }
 
 // Protocol is the protocol action: the versions and features a client must
@@ -97,8 +106,9 @@ type CDC struct {
 	DataChange      bool               `json:"dataChange"`
 }
 
-// CommitInfo is the provenance of a commit. Unknown fields are kept in Extra
-// so a clone can replay a foreign commit's information.
+// CommitInfo is the provenance of a commit. Fields this type does not name
+// (Spark's clusterId, userName, isolationLevel, …) are kept in Extra and
+// written back, so a clone replays a foreign commit's information whole.
 type CommitInfo struct {
 	Timestamp           int64             `json:"timestamp,omitempty"`
 	InCommitTimestamp   *int64            `json:"inCommitTimestamp,omitempty"`
@@ -111,6 +121,69 @@ type CommitInfo struct {
 	TxnID               string            `json:"txnId,omitempty"`
 	UserMetadata        string            `json:"userMetadata,omitempty"`
 	Tags                map[string]string `json:"tags,omitempty"`
+	// Extra holds the fields not named above, by key, as read.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// commitInfoFields is CommitInfo without its JSON methods.
+type commitInfoFields CommitInfo
+
+// commitInfoKeys are the JSON keys of CommitInfo's named fields.
+var commitInfoKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeFor[commitInfoFields]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			keys[name] = true
+		}
+	}
+	return keys
+}()
+
+// UnmarshalJSON reads the named fields and keeps the others in Extra.
+func (ci *CommitInfo) UnmarshalJSON(data []byte) error {
+	if err := json.Unmarshal(data, (*commitInfoFields)(ci)); err != nil {
+		return err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	maps.DeleteFunc(all, func(k string, _ json.RawMessage) bool { return commitInfoKeys[k] })
+	ci.Extra = nil
+	if len(all) > 0 {
+		ci.Extra = all
+	}
+	return nil
+}
+
+// MarshalJSON writes the named fields, then Extra's in key order.
+func (ci CommitInfo) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode((*commitInfoFields)(&ci)); err != nil {
+		return nil, err
+	}
+	out := bytes.TrimRight(buf.Bytes(), "\n")
+	if len(ci.Extra) == 0 {
+		return out, nil
+	}
+	out = out[:len(out)-1] // the closing brace
+	for _, k := range slices.Sorted(maps.Keys(ci.Extra)) {
+		if commitInfoKeys[k] {
+			continue // a named field's value is the field's
+		}
+		key, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		if out[len(out)-1] != '{' {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, key...), ':'), ci.Extra[k]...)
+	}
+	return append(out, '}'), nil
 }
 
 // decodeCommit parses a commit file: one JSON action per line. Blank lines
@@ -134,6 +207,9 @@ func decodeCommit(data []byte) ([]Action, error) {
 		}
 		if err := a.validate(); err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrCorrupt, line, err)
+		}
+		if a.isEmpty() {
+			a.Unknown = bytes.Clone(raw)
 		}
 		if err := a.checkPaths(); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
@@ -160,12 +236,24 @@ func (a *Action) validate() error {
 	return nil
 }
 
-// encodeCommit renders actions as a commit file, one JSON object per line.
+// isEmpty reports whether a names no action this package knows.
+func (a *Action) isEmpty() bool {
+	return a.Protocol == nil && a.MetaData == nil && a.Add == nil && a.Remove == nil && a.Txn == nil &&
+		a.CommitInfo == nil && a.CDC == nil && a.Domain == nil && a.CheckpointMetadata == nil && a.Sidecar == nil
+}
+
+// encodeCommit renders actions as a commit file, one JSON object per line;
+// an action of an unknown type is its line as read.
 func encodeCommit(actions []Action) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	for i := range actions {
+		if a := &actions[i]; a.Unknown != nil && a.isEmpty() {
+			buf.Write(a.Unknown)
+			buf.WriteByte('\n')
+			continue
+		}
 		if err := enc.Encode(&actions[i]); err != nil {
 			return nil, err
 		}
