@@ -222,7 +222,7 @@ func (t *Table) rewriteWithout(ctx context.Context, snap *Snapshot, files []dele
 	if len(files) == 0 {
 		return nil, nil
 	}
-	w, err := t.NewWriter(snap, nil)
+	w, err := t.NewWriter(snap, &WriteOptions{Rewrite: true})
 	if err != nil {
 		return nil, err
 	}

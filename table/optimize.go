@@ -413,7 +413,7 @@ func (t *Table) compact(ctx context.Context, snap *Snapshot, plan [][]optimizeBi
 		}
 	}()
 	for _, bins := range plan {
-		w, err := t.NewWriter(snap, &WriteOptions{TargetFileSize: o.TargetSize, Writer: o.Writer})
+		w, err := t.NewWriter(snap, &WriteOptions{TargetFileSize: o.TargetSize, Writer: o.Writer, Rewrite: true})
 		if err != nil {
 			return adds, err
 		}

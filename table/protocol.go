@@ -109,16 +109,15 @@ func checkWrite(p *Protocol, m *Metadata) error {
 	if err != nil {
 		return err
 	}
-	if err := checkColumnFeatures(sch.Fields, ""); err != nil {
-		return err
-	}
 	_, err = compileConstraints(m, sch)
 	return err
 }
 
 // checkColumnFeatures refuses columns whose values loglake would have to
-// compute: generated columns and identity columns, whatever the protocol
-// says (a writer that ignored them would store wrong values).
+// compute for new rows: generated columns and identity columns, whatever
+// the protocol says (a writer that ignored them would store wrong values).
+// Rows that OPTIMIZE or DELETE copy keep the values they have, and a clone
+// or VACUUM writes no rows, so only appends of new rows call it.
 func checkColumnFeatures(fields []*Field, prefix string) error {
 	for _, f := range fields {
 		name := prefix + f.Name

@@ -152,6 +152,10 @@ func Create(ctx context.Context, b storage.Bucket, c CreateOptions, opts *Option
 	if err := checkWrite(proto, md); err != nil {
 		return nil, err
 	}
+	// A table no append of loglake's could write to is refused up front.
+	if err := checkColumnFeatures(c.Schema.Fields, ""); err != nil {
+		return nil, err
+	}
 	actions := []Action{{Protocol: proto}, {MetaData: md}}
 	ci := t.commitInfo(&Commit{Operation: "CREATE TABLE", Parameters: map[string]any{
 		"partitionBy": md.PartitionColumns, "properties": md.Configuration}}, -1, true)

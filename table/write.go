@@ -25,6 +25,11 @@ type WriteOptions struct {
 	TargetFileSize int64
 	// Writer configures Parquet encoding (nil: zstd defaults).
 	Writer *WriterOptions
+	// Rewrite says the records are rows read from the table's own files
+	// (OPTIMIZE, DELETE): their generated and identity columns hold the
+	// values they were written with, so such columns need no computing.
+	// Without it, a table with such a column is refused by name.
+	Rewrite bool
 }
 
 // Writer streams Arrow records into new data files of a table, one open file
@@ -60,6 +65,11 @@ func (t *Table) NewWriter(snap *Snapshot, opts *WriteOptions) (*Writer, error) {
 	sch, err := snap.Schema()
 	if err != nil {
 		return nil, err
+	}
+	if opts == nil || !opts.Rewrite {
+		if err := checkColumnFeatures(sch.Fields, ""); err != nil {
+			return nil, err
+		}
 	}
 	cons, err := compileConstraints(snap.metadata, sch)
 	if err != nil {
