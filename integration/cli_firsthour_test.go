@@ -127,6 +127,9 @@ func TestCLIFirstHour(t *testing.T) {
 			{"bad flag value", []string{"scan", "t", "--limit", "x"}, nil},
 			{"bad size", []string{"ingest", "--landing", "landing", "--table", "t", "--max-bytes", "10XB"}, nil},
 			{"bad env value", []string{"scan", "t"}, []string{"LOGLAKE_SCAN_LIMIT=many"}},
+			{"where syntax", []string{"scan", "t", "--where", "level ="}, nil},
+			{"where syntax of delete", []string{"delete", "t", "--where", "level = = 'x'"}, nil},
+			{"negative threshold", []string{"status", "t", "--max-lag", "-1s"}, nil},
 			{"missing flag", []string{"ingest", "--table", "t"}, nil},
 			{"outputs disagree", []string{"describe", "t", "--json", "-o", "csv"}, nil},
 		} {
@@ -278,6 +281,10 @@ func TestCLIFirstHour(t *testing.T) {
 		out, _, _ = ll(t, dir, []string{"LOGLAKE_SCAN_LIMIT=1"}, "scan", "t", "-o", "ndjson")
 		if n := strings.Count(out, "\n"); n != 1 {
 			t.Errorf("LOGLAKE_SCAN_LIMIT=1: %d rows", n)
+		}
+		out, _, _ = ll(t, dir, nil, "scan", "t", "--where", "level = 'none such'", "--columns", "level,ts", "-o", "csv")
+		if out != "level,ts\n" {
+			t.Errorf("scan -o csv of no rows: %q, want the header", out)
 		}
 		out, _, _ = ll(t, dir, nil, "history", "t", "-o", "ndjson")
 		if n := strings.Count(out, "\n"); n != 2 || !strings.Contains(out, `"operation":"STREAMING UPDATE"`) {

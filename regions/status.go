@@ -61,12 +61,18 @@ type Replica struct {
 // endpoint=http://… is not one).
 var replicaSep = regexp.MustCompile(`=(?:file|mem|s3|gs|azblob)://`)
 
-// ParseReplica parses "SOURCE=REPLICA" (two table URLs).
+// ParseReplica parses "SOURCE=REPLICA": two table URLs, or a URL or plain
+// path and a plain path.
 func ParseReplica(s string) (Replica, error) {
-	if loc := replicaSep.FindStringIndex(s); loc != nil && strings.Contains(s[:loc[0]], "://") {
+	if loc := replicaSep.FindStringIndex(s); loc != nil && loc[0] > 0 {
 		return Replica{Source: s[:loc[0]], Replica: s[loc[0]+1:]}, nil
 	}
-	return Replica{}, fmt.Errorf("replica %q: want SOURCE_URL=REPLICA_URL", s)
+	// Without a URL after it, the only '=' separates a location from a
+	// plain path (./central=./dr/central).
+	if src, dst, ok := strings.Cut(s, "="); ok && src != "" && dst != "" && !strings.ContainsAny(dst, "=:") {
+		return Replica{Source: src, Replica: dst}, nil
+	}
+	return Replica{}, fmt.Errorf("replica %q: want SOURCE=REPLICA (URLs or paths)", s)
 }
 
 // StatusOptions tune Status. The zero value (and nil) is the default.

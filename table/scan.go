@@ -275,6 +275,16 @@ func inChunks(n int, fn func(from, to int)) {
 	wg.Wait()
 }
 
+// Columns returns the names of the columns of the records Next returns, in
+// order, as the table's schema spells them.
+func (sc *Scanner) Columns() []string {
+	names := make([]string, len(sc.opts.Columns))
+	for i, c := range sc.opts.Columns {
+		names[i] = sc.schema.Field(c).Name
+	}
+	return names
+}
+
 // Next returns the next record, or io.EOF. The caller releases it.
 func (sc *Scanner) Next(ctx context.Context) (arrow.Record, error) {
 	for {

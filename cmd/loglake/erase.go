@@ -80,8 +80,8 @@ whole procedure.`,
 		return err
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&where, "where", "", "predicate of the rows to erase (required), e.g. \"org_id = 'org-7'\"")
-	fl.StringArrayVar(&replicas, "replica", nil, "SOURCE_URL=REPLICA_URL: a clone of an erased table (or of a replica listed before it) to bring up to date and vacuum (repeatable)")
+	predicateVar(fl, &where, "where", "predicate of the rows to erase (required), e.g. \"org_id = 'org-7'\"")
+	fl.StringArrayVar(&replicas, "replica", nil, "SOURCE=REPLICA (URLs or paths): a clone of an erased table (or of a replica listed before it) to bring up to date and vacuum (repeatable)")
 	durationVar(fl, &wait, "wait", regions.DefaultEraseWait, "how long to wait for each region's egress to pass its regional DELETE")
 	fl.StringVar(&retain, "retain", "", `VACUUM retention, e.g. 0 or "interval 7 days" (default: each table's delta.deletedFileRetentionDuration)`)
 	fl.BoolVar(&force, "force", false, "allow a retention shorter than the tables' (needed to delete the erased files now)")

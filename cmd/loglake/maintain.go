@@ -101,7 +101,7 @@ See docs/maintenance.md.`,
 		})
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&where, "where", "", "only partitions matching this predicate over partition columns")
+	predicateVar(fl, &where, "where", "only partitions matching this predicate over partition columns")
 	sizeVar(fl, &target, "target-size", 128<<20, "size to pack files toward; larger files are left alone (e.g. 128MiB)")
 	fl.IntVar(&minFiles, "min-files", 2, "compact a partition only when it has at least this many small files")
 	fl.StringVar(&sortBy, "sort-by", "", "comma-separated columns to cluster rewritten rows by (e.g. region,ts); large partitions spill sorted runs to the temp dir ($TMPDIR)")
@@ -162,7 +162,7 @@ removed files stay in storage until VACUUM. See docs/maintenance.md.`,
 			return err
 		})
 	}
-	cmd.Flags().StringVar(&where, "where", "", "predicate of the rows to delete (required)")
+	predicateVar(cmd.Flags(), &where, "where", "predicate of the rows to delete (required)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be deleted; write nothing")
 	rg.register(cmd.Flags())
 	return cmd

@@ -100,7 +100,7 @@ Remote tables are read through a local file cache. See docs/query.md.`,
 		return nil
 	}
 	fl.StringArrayVar(&tables, "table", nil, "make NAME a view of a table: NAME=URL[@VERSION|@TIMESTAMP] (repeatable, names distinct)")
-	fl.StringVar(&where, "where", "", "with one --table: keep only rows matching this filter (table/expr language), pruning files by partition values and stats")
+	predicateVar(fl, &where, "where", "with one --table: keep only rows matching this filter (table/expr language), pruning files by partition values and stats")
 	fl.IntVar(&threads, "threads", 0, "DuckDB threads (default GOMAXPROCS)")
 	fl.StringVar(&cacheDir, "cache-dir", "", "local cache of remote data files (default ${XDG_CACHE_HOME:-~/.cache}/loglake/files)")
 	sizeVar(fl, &cacheMax, "cache-max-bytes", query.DefaultCacheBytes, "bound of the file cache, e.g. 10GiB; least recently used files are evicted")

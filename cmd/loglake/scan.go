@@ -41,46 +41,29 @@ func init() {
 		if err != nil {
 			return err
 		}
-		var rw *render.Writer
-		finish := func() error {
-			if rw == nil {
-				if f != render.JSON {
-					return nil
-				}
-				// No rows, so no columns either: an empty array.
-				if rw, err = render.NewWriter(cmd.OutOrStdout(), f, nil); err != nil {
-					return err
-				}
-			}
-			return rw.Close()
-		}
-		if cmd.Flags().Changed("limit") && limit == 0 {
-			return finish()
-		}
 		sc, err := snap.Scan(ctx, opts)
 		if err != nil {
 			return err
 		}
 		defer sc.Close()
-		var vals []any
+		// The header comes from the schema, so that no rows still print
+		// one (CSV, table) and an empty array (JSON).
+		names := sc.Columns()
+		rw, err := render.NewWriter(cmd.OutOrStdout(), f, names)
+		if err != nil {
+			return err
+		}
+		if cmd.Flags().Changed("limit") && limit == 0 {
+			return rw.Close()
+		}
+		vals := make([]any, len(names))
 		for {
 			rec, err := sc.Next(ctx)
 			if err == io.EOF {
-				return finish()
+				return rw.Close()
 			}
 			if err != nil {
 				return err
-			}
-			if rw == nil {
-				names := make([]string, rec.NumCols())
-				for i := range names {
-					names[i] = rec.ColumnName(i)
-				}
-				if rw, err = render.NewWriter(cmd.OutOrStdout(), f, names); err != nil {
-					rec.Release()
-					return err
-				}
-				vals = make([]any, len(names))
 			}
 			for r := 0; r < int(rec.NumRows()) && err == nil; r++ {
 				for c := range vals {
@@ -95,7 +78,7 @@ func init() {
 		}
 	}
 	sf.register(cmd)
-	cmd.Flags().StringVar(&where, "where", "", "row filter, e.g. \"level = 'ERROR' AND date >= '2026-11-01'\"")
+	predicateVar(cmd.Flags(), &where, "where", "row filter, e.g. \"level = 'ERROR' AND date >= '2026-11-01'\"")
 	cmd.Flags().StringVar(&columns, "columns", "", "comma-separated columns to print (default: all)")
 	cmd.Flags().Int64Var(&limit, "limit", 0, "print at most this many rows (default: all)")
 	root.AddCommand(cmd)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -26,17 +27,16 @@ func (lagError) ExitCode() int { return exitLag }
 
 func init() {
 	var (
-		replicas  []string
-		th        regions.Thresholds
-		maxLagV   int64
-		maxLag    time.Duration
-		maxFiles  int
-		smallSize string
-		opts      regions.StatusOptions
+		replicas []string
+		th       regions.Thresholds
+		maxLagV  int64
+		maxLag   time.Duration
+		maxFiles int
+		opts     regions.StatusOptions
 	)
 	var out *outputFlag
 	cmd := &cobra.Command{
-		Use:   "status [CONFIG.yaml | TABLE_URL]...",
+		Use:   "status [CONFIG.yaml | TABLE]...",
 		Short: "Show lag, freshness, backlog, replica progress and maintenance state, read from the tables",
 		Long: `Reads every region configuration and table URL given, and each --replica,
 from the tables themselves (no daemon needed; it works from a DR region) and
@@ -60,7 +60,9 @@ breach on stderr. See docs/status.md.`,
 			}
 			var req regions.StatusRequest
 			for _, a := range args {
-				if strings.Contains(a, "://") {
+				// A URL or a directory is a table; anything else a region
+				// configuration file.
+				if st, err := os.Stat(a); strings.Contains(a, "://") || err == nil && st.IsDir() {
 					u, err := location(a)
 					if err != nil {
 						return err
@@ -80,12 +82,8 @@ breach on stderr. See docs/status.md.`,
 			if len(req.Regions)+len(req.Tables)+len(req.Replicas) == 0 {
 				return usageError{fmt.Errorf("nothing to report on: give region config files, table URLs or --replica")}
 			}
-			if smallSize != "" {
-				n, err := regions.ParseSize(smallSize)
-				if err != nil {
-					return usageError{fmt.Errorf("--small-file-size: %w", err)}
-				}
-				opts.SmallFileSize = int64(n)
+			if maxLagV < 0 || maxFiles < 0 {
+				return usagef("--max-lag-versions and --max-backlog-files take a count of 0 or more")
 			}
 			// A threshold given as 0 means "fully caught up"; one not given is
 			// not checked.
@@ -114,19 +112,19 @@ breach on stderr. See docs/status.md.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&replicas, "replica", nil, "SOURCE_URL=REPLICA_URL: a clone to report the lag of (repeatable)")
+	f.StringArrayVar(&replicas, "replica", nil, "SOURCE=REPLICA (URLs or paths): a clone to report the lag of (repeatable)")
 	out = addOutput(cmd, render.Table, "json")
 	f.Int64Var(&maxLagV, "max-lag-versions", 0, "exit 3 if an egress or replica lag exceeds this many versions")
-	f.DurationVar(&maxLag, "max-lag", 0, "exit 3 if an egress or replica lag exceeds this duration (e.g. 2m)")
+	durationVar(f, &maxLag, "max-lag", 0, "exit 3 if an egress or replica lag exceeds this duration (e.g. 2m)")
 	f.IntVar(&maxFiles, "max-backlog-files", 0, "exit 3 if a region's ingest backlog exceeds this many files")
 	f.IntVar(&opts.History, "history", regions.DefaultStatusHistory, "newest commits read per table to find the last OPTIMIZE and VACUUM (-1: skip)")
 	f.IntVar(&opts.BacklogLimit, "backlog-limit", regions.DefaultBacklogLimit, "landing objects listed at most to count a backlog (-1: skip)")
-	f.StringVar(&smallSize, "small-file-size", "", "data files below this size count as small (default 32MiB)")
-	f.DurationVar(&opts.Timeout, "timeout", regions.DefaultStatusTimeout, "time allowed to read one table or location")
+	sizeVar(f, &opts.SmallFileSize, "small-file-size", regions.DefaultSmallFileSize, "data files below this size count as small")
+	durationVar(f, &opts.Timeout, "timeout", regions.DefaultStatusTimeout, "time allowed to read one table or location")
 	root.AddCommand(cmd)
 }
 
-// parseReplicas parses --replica SOURCE_URL=REPLICA_URL values (of status
+// parseReplicas parses --replica SOURCE=REPLICA values (of status
 // and erase), resolving both locations.
 func parseReplicas(values []string) ([]regions.Replica, error) {
 	var out []regions.Replica

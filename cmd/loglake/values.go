@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/loglake/loglake/regions"
+	"github.com/loglake/loglake/table/expr"
 )
 
 // sizeValue is a byte-size flag with the YAML's syntax (regions.ParseSize):
@@ -78,3 +80,26 @@ func (v *durationValue) Set(s string) error {
 func (v *durationValue) Type() string { return "duration" }
 
 func (v *durationValue) String() string { return time.Duration(*v).String() }
+
+// predicateValue is a --where flag: the predicate is parsed when the flag is
+// set, so a syntax error is bad usage (exit 2) that names the flag.
+type predicateValue string
+
+// predicateVar registers a predicate flag.
+func predicateVar(f *pflag.FlagSet, p *string, name, usage string) {
+	f.Var((*predicateValue)(p), name, usage)
+}
+
+func (v *predicateValue) Set(s string) error {
+	if strings.TrimSpace(s) != "" {
+		if _, err := expr.Parse(s); err != nil {
+			return err
+		}
+	}
+	*v = predicateValue(s)
+	return nil
+}
+
+func (v *predicateValue) Type() string { return "predicate" }
+
+func (v *predicateValue) String() string { return string(*v) }
