@@ -205,7 +205,7 @@ func (e *Engine) Query(ctx context.Context, query string, args ...any) (*sql.Row
 	}
 	rows, err := e.db.QueryContext(ctx, text, args...)
 	if err != nil {
-		return nil, sqlError(err)
+		return nil, sqlError(err, text, query)
 	}
 	return rows, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,10 +20,20 @@ import (
 // (a caret under the offending position).
 var ErrSQL = errors.New("query: SQL error")
 
-// sqlErr is a DuckDB error: its message is DuckDB's, verbatim.
-type sqlErr struct{ err error }
+// sqlErr is a DuckDB error: its message is DuckDB's, verbatim unless msg
+// replaces it.
+type sqlErr struct {
+	err error
+	msg string
+}
 
-func (e sqlErr) Error() string        { return e.err.Error() }
+func (e sqlErr) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
+	return e.err.Error()
+}
+
 func (e sqlErr) Unwrap() []error      { return []error{ErrSQL, e.err} }
 func (e sqlErr) Is(target error) bool { return target == ErrSQL }
 
@@ -30,8 +41,25 @@ func (e sqlErr) Is(target error) bool { return target == ErrSQL }
 // for functions it does not have (delta_scan, read_csv_auto from httpfs,
 // …): loglake has extensions off and reads Delta tables itself, so that
 // advice is replaced by what to do instead.
-func sqlError(err error) error {
+//
+// DuckDB quotes the line of the statement it ran (ran) where the error is,
+// with a caret under it; the pruned views keep the lines of the user's
+// statement (wrote), but a line naming an attached table reads the views'
+// SQL instead: that line is quoted as the user wrote it, without the caret
+// (whose column is the rewritten line's).
+func sqlError(err error, ran, wrote string) error {
 	msg := err.Error()
+	if i := strings.Index(msg, "\n\nLINE "); i >= 0 && ran != wrote {
+		num, _, _ := strings.Cut(msg[i+len("\n\nLINE "):], ":")
+		n, perr := strconv.Atoi(num)
+		ranLines, wroteLines := strings.Split(ran, "\n"), strings.Split(wrote, "\n")
+		switch {
+		case perr != nil || n < 1 || n > len(wroteLines):
+			return sqlErr{err: err, msg: strings.TrimSpace(msg[:i])}
+		case n > len(ranLines) || ranLines[n-1] != wroteLines[n-1]:
+			return sqlErr{err: err, msg: fmt.Sprintf("%s\n\nLINE %d: %s", strings.TrimSpace(msg[:i]), n, wroteLines[n-1])}
+		}
+	}
 	if i := strings.Index(msg, ", but it exists in the "); i >= 0 {
 		ext := msg[i+len(", but it exists in the "):]
 		ext, _, _ = strings.Cut(ext, " extension")
@@ -39,9 +67,9 @@ func sqlError(err error) error {
 		if ext == "delta" {
 			hint = "loglake reads Delta tables itself: attach one with --table NAME=URL and query NAME"
 		}
-		return sqlErr{fmt.Errorf("%s (%s extension); %s", msg[:i], ext, hint)}
+		return sqlErr{err: err, msg: fmt.Sprintf("%s (%s extension); %s", msg[:i], ext, hint)}
 	}
-	return sqlErr{err}
+	return sqlErr{err: err}
 }
 
 // prepare makes the views a statement reads and returns the statement to

@@ -151,4 +151,16 @@ func TestSQLErrors(t *testing.T) {
 	if !errors.Is(err, query.ErrSQL) || !strings.Contains(err.Error(), "\n") {
 		t.Errorf("syntax error: %q, want DuckDB's multi-line message", err)
 	}
+	// An error in a statement over an attached table does not quote the
+	// statement DuckDB ran, which reads pruned views the user never wrote.
+	tbl := tabletest.Create(t, source(t, "file"), nil)
+	appendIDs(t, tbl, 0, 10)
+	if err := e.Attach(ctx, "logs", tbl, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Query(ctx, "SELECT idd FROM logs WHERE id > 3")
+	if !errors.Is(err, query.ErrSQL) || !strings.Contains(err.Error(), `"idd"`) || strings.Contains(err.Error(), "CAST") ||
+		!strings.HasSuffix(err.Error(), "\n\nLINE 1: SELECT idd FROM logs WHERE id > 3") {
+		t.Errorf("binder error: %q, want DuckDB's message quoting the user's line", err)
+	}
 }
