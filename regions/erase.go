@@ -308,7 +308,11 @@ func (e *eraser) delete(ctx context.Context, b storage.Bucket, ent *Erased, cons
 	if err != nil {
 		return -1, err
 	}
-	e.req.Logger.Info("erase: deleted", "table", ent.URL, "version", res.Version, "rows", res.NumDeletedRows)
+	if e.req.DryRun {
+		e.req.Logger.Info("erase: would delete (dry run)", "table", ent.URL, "rows", res.NumDeletedRows)
+	} else {
+		e.req.Logger.Info("erase: deleted", "table", ent.URL, "version", res.Version, "rows", res.NumDeletedRows)
+	}
 	return snap.Version(), nil
 }
 

@@ -105,7 +105,7 @@ func writeErase(w io.Writer, rep *regions.EraseReport) error {
 			line += " no rows match"
 		}
 		if e.Egress != nil {
-			line += fmt.Sprintf("; egress passed it after %.1fs", float64(e.WaitedMS)/1000)
+			line += fmt.Sprintf("; egress read past the DELETE after %.1fs", float64(e.WaitedMS)/1000)
 		}
 		if c := e.Clone; c != nil {
 			line += fmt.Sprintf(" replayed %d commits (source version %d), copied %d files (%d bytes)",
