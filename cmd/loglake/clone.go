@@ -97,7 +97,7 @@ docs/replicate.md.`,
 		return writeObject(cmd.OutOrStdout(), f, res, func(w io.Writer) error { return printClone(w, res) })
 	}
 	cmd.Flags().Int64Var(&version, "version", -1, "clone this source version (default: latest)")
-	cmd.Flags().StringVar(&timestamp, "timestamp", "", "clone the latest source version at or before this RFC 3339 time")
+	cmd.Flags().StringVar(&timestamp, "timestamp", "", "clone the latest source version at or before this RFC 3339 time (one after the last commit is an error)")
 	cmd.Flags().IntVar(&parallel, "parallel", replicate.DefaultParallel, "concurrent file transfers")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be copied; write nothing")
 	root.AddCommand(cmd)

@@ -38,7 +38,7 @@ type snapshotFlags struct {
 
 func (f *snapshotFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&f.version, "version", -1, "table version to read (default: latest; not loglake's version, see 'loglake version')")
-	cmd.Flags().StringVar(&f.timestamp, "timestamp", "", "read the latest version at or before this RFC 3339 time")
+	cmd.Flags().StringVar(&f.timestamp, "timestamp", "", "read the latest version at or before this RFC 3339 time (one after the last commit is an error)")
 }
 
 // open opens the table at url and picks the snapshot the flags name.
