@@ -67,10 +67,11 @@ func ParseReplica(s string) (Replica, error) {
 	if loc := replicaSep.FindStringIndex(s); loc != nil && loc[0] > 0 {
 		return Replica{Source: s[:loc[0]], Replica: s[loc[0]+1:]}, nil
 	}
-	// Without a URL after it, the only '=' separates a location from a
-	// plain path (./central=./dr/central).
-	if src, dst, ok := strings.Cut(s, "="); ok && src != "" && dst != "" && !strings.ContainsAny(dst, "=:") {
-		return Replica{Source: src, Replica: dst}, nil
+	// Without a URL after it, the last '=' separates a location (which may
+	// hold '=' itself: s3://b/x?region=r, ./date=2026-11-24) from a plain
+	// path (./central=./dr/central).
+	if i := strings.LastIndexByte(s, '='); i > 0 && i < len(s)-1 && !strings.Contains(s[i+1:], ":") {
+		return Replica{Source: s[:i], Replica: s[i+1:]}, nil
 	}
 	return Replica{}, fmt.Errorf("replica %q: want SOURCE=REPLICA (URLs or paths)", s)
 }

@@ -27,7 +27,9 @@ type Action struct {
 	// Unknown is the whole line of an action of a type this package does
 	// not know (none of the above), written back as it was read: a clone
 	// replays a foreign commit without turning it into "{}". The protocol
-	// check refuses the features that need such actions understood.
+	// check refuses the features that need such actions understood. (A
+	// line is one action: other keys beside a known one are ignored, as
+	// Spark's reader does.)
 	Unknown json.RawMessage `json:"-"`
 }
 
@@ -128,13 +130,15 @@ type CommitInfo struct {
 // commitInfoFields is CommitInfo without its JSON methods.
 type commitInfoFields CommitInfo
 
-// commitInfoKeys are the JSON keys of CommitInfo's named fields.
+// commitInfoKeys are the JSON keys of CommitInfo's named fields, lower
+// case: encoding/json matches keys to fields regardless of case, so
+// "Timestamp" sets Timestamp and is not an extra field.
 var commitInfoKeys = func() map[string]bool {
 	keys := map[string]bool{}
 	t := reflect.TypeFor[commitInfoFields]()
 	for i := range t.NumField() {
 		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
-			keys[name] = true
+			keys[strings.ToLower(name)] = true
 		}
 	}
 	return keys
@@ -142,6 +146,16 @@ var commitInfoKeys = func() map[string]bool {
 
 // UnmarshalJSON reads the named fields and keeps the others in Extra.
 func (ci *CommitInfo) UnmarshalJSON(data []byte) error {
+	// Most commitInfos (all of loglake's) name no other field: one strict
+	// decode reads them; only one that fails it is decoded again for its
+	// extra fields.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	*ci = CommitInfo{}
+	if dec.Decode((*commitInfoFields)(ci)) == nil {
+		return nil
+	}
+	*ci = CommitInfo{}
 	if err := json.Unmarshal(data, (*commitInfoFields)(ci)); err != nil {
 		return err
 	}
@@ -149,8 +163,7 @@ func (ci *CommitInfo) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &all); err != nil {
 		return err
 	}
-	maps.DeleteFunc(all, func(k string, _ json.RawMessage) bool { return commitInfoKeys[k] })
-	ci.Extra = nil
+	maps.DeleteFunc(all, func(k string, _ json.RawMessage) bool { return commitInfoKeys[strings.ToLower(k)] })
 	if len(all) > 0 {
 		ci.Extra = all
 	}
@@ -171,7 +184,7 @@ func (ci CommitInfo) MarshalJSON() ([]byte, error) {
 	}
 	out = out[:len(out)-1] // the closing brace
 	for _, k := range slices.Sorted(maps.Keys(ci.Extra)) {
-		if commitInfoKeys[k] {
+		if commitInfoKeys[strings.ToLower(k)] {
 			continue // a named field's value is the field's
 		}
 		key, err := json.Marshal(k)

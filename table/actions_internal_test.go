@@ -43,6 +43,15 @@ func TestCommitRoundTripKeepsForeignFields(t *testing.T) {
 	if out2, _ := encodeCommit(again); !bytes.Equal(out, out2) {
 		t.Fatalf("second round trip differs:\n%s\n%s", out, out2)
 	}
+	// A key that differs from a named field only in case is that field
+	// (encoding/json's rule), not an extra one written beside it.
+	mixed, err := decodeCommit([]byte(`{"commitInfo":{"timestamp":1,"Operation":"MERGE","clusterId":"c"}}` + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := encodeCommit(mixed); string(out) != `{"commitInfo":{"timestamp":1,"operation":"MERGE","clusterId":"c"}}`+"\n" {
+		t.Fatalf("case-folded key: %s", out)
+	}
 	// A commitInfo without foreign fields is written as before.
 	plain, err := encodeCommit([]Action{{CommitInfo: &CommitInfo{Timestamp: 5, Operation: "OPTIMIZE"}}})
 	if err != nil || string(plain) != `{"commitInfo":{"timestamp":5,"operation":"OPTIMIZE"}}`+"\n" {

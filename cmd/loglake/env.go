@@ -23,10 +23,14 @@ const envPrefix = "LOGLAKE_"
 // of ingest but the output format of scan, and --where, --version or --force
 // set once for a shell must not reach delete, describe or vacuum.
 var sharedSettings = map[string]bool{
-	"output": true, "quiet": true, "verbose": true, "config": true,
+	"output": true, "quiet": true, "verbose": true,
 	"cache-dir": true, "cache-max-bytes": true, "memory-limit": true,
 	"metrics-address": true, "threads": true, "workers": true, "parallel": true,
 }
+
+// noEnv marks a flag that reads no variable: an alias (--json, scan's
+// --format) of a flag that reads one (--output).
+const noEnv = "loglake_no_env"
 
 // fromEnv records which flags of the running command were set from the
 // environment rather than the command line.
@@ -45,7 +49,8 @@ func envName(cmd *cobra.Command, flag string) string {
 
 // readsEnv reports whether flag f of cmd can be set from the environment.
 func readsEnv(cmd *cobra.Command, f *pflag.Flag) bool {
-	return f.Name != "help" && !(f.Name == "version" && cmd == root)
+	_, alias := f.Annotations[noEnv]
+	return !alias && f.Name != "help" && !(f.Name == "version" && cmd == root)
 }
 
 // applyEnv sets every flag of cmd that the command line left unset from

@@ -24,7 +24,6 @@ func TestEnvName(t *testing.T) {
 	}{
 		{[]string{"ingest"}, "format", "LOGLAKE_INGEST_FORMAT"},
 		{[]string{"ingest"}, "max-bytes", "LOGLAKE_INGEST_MAX_BYTES"},
-		{[]string{"scan"}, "format", "LOGLAKE_SCAN_FORMAT"},
 		{[]string{"scan"}, "output", "LOGLAKE_OUTPUT"},
 		{[]string{"query"}, "memory-limit", "LOGLAKE_MEMORY_LIMIT"},
 		{[]string{"completion", "bash"}, "no-descriptions", "LOGLAKE_COMPLETION_BASH_NO_DESCRIPTIONS"},
@@ -32,6 +31,20 @@ func TestEnvName(t *testing.T) {
 		if got := envName(command(t, c.path...), c.flag); got != c.want {
 			t.Errorf("%v --%s: %s, want %s", c.path, c.flag, got, c.want)
 		}
+	}
+}
+
+// TestEnvNotForAliases: --output's aliases read no variable, so that
+// LOGLAKE_OUTPUT is the one way to set the output format.
+func TestEnvNotForAliases(t *testing.T) {
+	for _, c := range []struct{ cmd, flag string }{{"scan", "format"}, {"scan", "json"}, {"describe", "json"}} {
+		cmd := command(t, c.cmd)
+		if readsEnv(cmd, cmd.Flags().Lookup(c.flag)) {
+			t.Errorf("%s --%s reads %s", c.cmd, c.flag, envName(cmd, c.flag))
+		}
+	}
+	if cmd := command(t, "scan"); !readsEnv(cmd, cmd.Flags().Lookup("output")) {
+		t.Error("scan --output reads no variable")
 	}
 }
 

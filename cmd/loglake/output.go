@@ -44,6 +44,7 @@ func addOutput(cmd *cobra.Command, script render.Format, aliases ...string) *out
 		default:
 			panic("unknown output alias " + a)
 		}
+		f.SetAnnotation(a, noEnv, nil)
 	}
 	return o
 }
