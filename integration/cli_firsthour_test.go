@@ -130,6 +130,10 @@ func TestCLIFirstHour(t *testing.T) {
 			{"where syntax", []string{"scan", "t", "--where", "level ="}, nil},
 			{"where syntax of delete", []string{"delete", "t", "--where", "level = = 'x'"}, nil},
 			{"negative threshold", []string{"status", "t", "--max-lag", "-1s"}, nil},
+			{"negative version", []string{"scan", "t", "--version", "-2"}, nil},
+			{"zero max-files", []string{"ingest", "--landing", "landing", "--table", "t", "--once", "--max-files", "0"}, nil},
+			{"duplicate column", []string{"scan", "t", "--columns", "level,LEVEL"}, nil},
+			{"vacuum below retention", []string{"vacuum", "t", "--retain", "0", "--dry-run"}, nil},
 			{"missing flag", []string{"ingest", "--table", "t"}, nil},
 			{"outputs disagree", []string{"describe", "t", "--json", "-o", "csv"}, nil},
 		} {

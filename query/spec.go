@@ -14,7 +14,7 @@ import (
 
 // ErrTimestamp reports time travel to a timestamp the table cannot serve:
 // after its last commit, or before its first.
-var ErrTimestamp = errors.New("query: no version at that timestamp")
+var ErrTimestamp = errors.New("no version at that timestamp")
 
 // Spec names a table to attach: NAME=URL[@VERSION|@TIMESTAMP].
 type Spec struct {
@@ -125,11 +125,11 @@ func (e *Engine) RegisterSpec(ctx context.Context, spec Spec, where string) erro
 	switch {
 	case !spec.At.IsZero():
 		if snap, err = SnapshotAsOf(ctx, t, spec.At); err != nil {
-			return fmt.Errorf("%w (table %s)", err, storage.RedactURL(spec.URL))
+			return fmt.Errorf("query: table %s (%s) at %s: %w", spec.Name, storage.RedactURL(spec.URL), spec.At.UTC().Format(time.RFC3339Nano), err)
 		}
 	case spec.Version >= 0:
 		if snap, err = t.SnapshotAt(ctx, spec.Version); err != nil {
-			return fmt.Errorf("query: %s@%d: %w", storage.RedactURL(spec.URL), spec.Version, err)
+			return fmt.Errorf("query: table %s (%s) at version %d: %w", spec.Name, storage.RedactURL(spec.URL), spec.Version, err)
 		}
 	default:
 		if snap, err = t.Snapshot(ctx); err != nil {

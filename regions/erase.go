@@ -248,10 +248,10 @@ func (e *eraser) run(ctx context.Context) error {
 		}
 		start := time.Now()
 		prog, err := e.waitEgress(ctx, p.cfg.Name, p.consumers, p.upTo)
-		p.entry.Egress, p.entry.WaitedMS = prog, time.Since(start).Milliseconds()
 		if err != nil {
-			return err
+			return err // the report shows no egress progress: it did not pass
 		}
+		p.entry.Egress, p.entry.WaitedMS = prog, time.Since(start).Milliseconds()
 	}
 	// 3. Central tables, restricted to the erased regions' rows.
 	for _, url := range centralOrder {

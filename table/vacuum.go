@@ -132,7 +132,7 @@ func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult,
 		retain = *o.Retain
 	}
 	if retain < tableRetain && !o.Force {
-		return nil, fmt.Errorf("%w: %s < delta.deletedFileRetentionDuration %s; readers of older versions would fail (--force, VacuumOptions.Force, vacuums anyway)", ErrRetention, retain, tableRetain)
+		return nil, fmt.Errorf("%w: %s < delta.deletedFileRetentionDuration %s; readers of older versions would fail", ErrRetention, retain, tableRetain)
 	}
 	now := o.Now()
 	cutoff := now.Add(-retain)

@@ -57,9 +57,6 @@ docs/replicate.md.`,
 			}
 			opts.Timestamp = &ts
 		}
-		if parallel < 1 {
-			return usagef("--parallel %d: want 1 or more", parallel)
-		}
 		su, err := location(args[0])
 		if err != nil {
 			return err
@@ -96,9 +93,9 @@ docs/replicate.md.`,
 		}
 		return writeObject(cmd.OutOrStdout(), f, res, func(w io.Writer) error { return printClone(w, res) })
 	}
-	cmd.Flags().Int64Var(&version, "version", -1, "clone this source version (default: latest)")
+	countVar(cmd.Flags(), &version, "version", -1, 0, "clone this source version (default: latest)")
 	cmd.Flags().StringVar(&timestamp, "timestamp", "", "clone the latest source version at or before this RFC 3339 time (one after the last commit is an error)")
-	cmd.Flags().IntVar(&parallel, "parallel", replicate.DefaultParallel, "concurrent file transfers")
+	countVar(cmd.Flags(), &parallel, "parallel", replicate.DefaultParallel, 1, "concurrent file transfers")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be copied; write nothing")
 	root.AddCommand(cmd)
 }

@@ -99,14 +99,14 @@ changes is skipped by ingest, so a second batch of logs needs another
 	}
 	fl := cmd.Flags()
 	fl.Uint64Var(&o.Seed, "seed", 1, "random seed")
-	fl.IntVar(&o.Files, "files", 8, "number of files")
+	countVar(fl, &o.Files, "files", 8, 1, "number of files")
 	sizeVar(fl, &fileBytes, "file-bytes", 8<<20, "uncompressed bytes per file (e.g. 64MiB)")
 	fl.StringVar(&o.Compression, "compress", "none", "compression: none, gzip or zstd")
 	fl.Float64Var(&o.Malformed, "malformed", 0, "fraction of bad lines in [0,1]")
 	fl.StringVar(&start, "start", "2026-11-24T00:00:00Z", "earliest event time (RFC 3339)")
 	durationVar(fl, &o.Span, "span", 48*time.Hour, "time range of the events")
 	fl.StringVar(&o.Prefix, "prefix", "", "folder under URL to write into")
-	fl.IntVar(&parallel, "parallel", 0, "files generated at once (default: GOMAXPROCS)")
+	countVar(fl, &parallel, "parallel", 0, 0, "files generated at once (default: GOMAXPROCS)")
 	fl.BoolVar(&overwrite, "overwrite", false, "replace files that already exist")
 	root.AddCommand(cmd)
 }

@@ -61,6 +61,9 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 		if once && dryRun {
 			return usagef("--once and --dry-run are mutually exclusive")
 		}
+		if maxBytes <= 0 || targetSize <= 0 {
+			return usagef("--max-bytes and --target-file-size take a size above 0")
+		}
 		lu, err := location(landing)
 		if err != nil {
 			return err
@@ -193,10 +196,10 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 	fl.BoolVar(&once, "once", false, "ingest everything discoverable now, print a summary and exit")
 	fl.BoolVar(&dryRun, "dry-run", false, "list what would be ingested and why other files are skipped; write nothing")
 	durationVar(fl, &interval, "interval", ingest.DefaultInterval, "polling interval without --once")
-	fl.IntVar(&maxFiles, "max-files", ingest.DefaultMaxFiles, "most files per batch")
+	countVar(fl, &maxFiles, "max-files", ingest.DefaultMaxFiles, 1, "most files per batch")
 	sizeVar(fl, &maxBytes, "max-bytes", ingest.DefaultMaxBytes, "most landing bytes per batch (e.g. 10GiB)")
 	sizeVar(fl, &targetSize, "target-file-size", ingest.DefaultTargetFileSize, "Parquet data file size to roll at (e.g. 128MiB)")
-	fl.IntVar(&workers, "workers", 0, "decoding goroutines (default: GOMAXPROCS)")
+	countVar(fl, &workers, "workers", 0, 0, "decoding goroutines (default: GOMAXPROCS)")
 	durationVar(fl, &maxFileAge, "max-file-age", 0,
 		"forget ingested files older than this and ignore unseen ones as old (0: keep all; else at least 336h, e.g. 2160h)")
 	fl.StringVar(&cleanSource, "clean-source", string(ingest.CleanOff), "after a batch commits and --clean-retention passes: off, move (to --clean-destination) or delete its landing files")
@@ -255,7 +258,7 @@ func orNone(s string) string {
 }
 
 // plural prints "1 commit", "2 commits".
-func plural(n int, one, many string) string {
+func plural[T int | int64](n T, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/loglake/loglake/egress"
 	"io"
 	"os"
 	"runtime/debug"
 	"slices"
+
+	"github.com/loglake/loglake/egress"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -103,7 +104,7 @@ See docs/maintenance.md.`,
 	fl := cmd.Flags()
 	predicateVar(fl, &where, "where", "only partitions matching this predicate over partition columns")
 	sizeVar(fl, &target, "target-size", 128<<20, "size to pack files toward; larger files are left alone (e.g. 128MiB)")
-	fl.IntVar(&minFiles, "min-files", 2, "compact a partition only when it has at least this many small files")
+	countVar(fl, &minFiles, "min-files", 2, 1, "compact a partition only when it has at least this many small files")
 	fl.StringVar(&sortBy, "sort-by", "", "comma-separated columns to cluster rewritten rows by (e.g. region,ts); large partitions spill sorted runs to the temp dir ($TMPDIR)")
 	sizeVar(fl, &memLimit, "memory-limit", defaultOptimizeMemoryLimit,
 		"soft Go memory limit (debug.SetMemoryLimit), e.g. 512MiB; 0: none (GOMEMLIMIT, if set, wins over the default)")
@@ -153,11 +154,11 @@ removed files stay in storage until VACUUM. See docs/maintenance.md.`,
 			case res.NumDeletedRows == 0:
 				_, err = fmt.Fprintln(w, "no rows match")
 			case dryRun:
-				_, err = fmt.Fprintf(w, "dry run: would delete %d rows: %d files touched, %d rows to copy\n",
-					res.NumDeletedRows, res.NumRemovedFiles, res.NumCopiedRows)
+				_, err = fmt.Fprintf(w, "dry run: would delete %s: %s touched, %s to copy\n",
+					plural(res.NumDeletedRows, "row", "rows"), plural(res.NumRemovedFiles, "file", "files"), plural(res.NumCopiedRows, "row", "rows"))
 			default:
-				_, err = fmt.Fprintf(w, "version %d: deleted %d rows; removed %d files, added %d, copied %d rows\n",
-					res.Version, res.NumDeletedRows, res.NumRemovedFiles, res.NumAddedFiles, res.NumCopiedRows)
+				_, err = fmt.Fprintf(w, "version %d: deleted %s; removed %s, added %d, copied %s\n",
+					res.Version, plural(res.NumDeletedRows, "row", "rows"), plural(res.NumRemovedFiles, "file", "files"), res.NumAddedFiles, plural(res.NumCopiedRows, "row", "rows"))
 			}
 			return err
 		})
@@ -191,9 +192,6 @@ A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
 		if err != nil {
 			return err
 		}
-		if parallel < 1 {
-			return usagef("--parallel %d: want 1 or more", parallel)
-		}
 		opts := &table.VacuumOptions{Force: force, DryRun: dryRun, Parallel: parallel}
 		if retain != "" {
 			d, err := table.ParseInterval(retain)
@@ -209,7 +207,7 @@ A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
 		}
 		res, err := t.Vacuum(ctx, guard.Vacuum(opts))
 		if err != nil {
-			return err
+			return forceHint(err)
 		}
 		if res.KeptForConsumers > 0 {
 			rg.warn(cmd, guard, fmt.Sprintf("kept %d removed files past the retention that egress has not read yet (from version %d on); a later vacuum deletes them once it has",
@@ -223,8 +221,8 @@ A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
 					fmt.Fprintln(w, p)
 				}
 			}
-			_, err := fmt.Fprintf(w, "%s %d files (%d bytes): %d removed before %s, %d never committed; %d data files listed\n",
-				verb, res.FilesDeleted, res.BytesDeleted, res.RemovedDeleted, res.Cutoff.Format("2006-01-02T15:04:05Z"), res.OrphansDeleted, res.FilesListed)
+			_, err := fmt.Fprintf(w, "%s %s (%d bytes): %d removed before %s, %d never committed; %d data files listed\n",
+				verb, plural(res.FilesDeleted, "file", "files"), res.BytesDeleted, res.RemovedDeleted, res.Cutoff.Format("2006-01-02T15:04:05Z"), res.OrphansDeleted, res.FilesListed)
 			return err
 		})
 	}
@@ -232,7 +230,7 @@ A --retain shorter than the table's needs --force. See docs/maintenance.md.`,
 	fl.StringVar(&retain, "retain", "", `retention, e.g. 168h or "interval 7 days" (default: the table's delta.deletedFileRetentionDuration)`)
 	fl.BoolVar(&force, "force", false, "allow a retention shorter than the table's")
 	fl.BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete nothing")
-	fl.IntVar(&parallel, "parallel", table.DefaultVacuumParallel, "concurrent deletes")
+	countVar(fl, &parallel, "parallel", table.DefaultVacuumParallel, 1, "concurrent deletes")
 	rg.register(fl)
 	return cmd
 }
@@ -312,4 +310,13 @@ func (rg *regionalGuard) cleanupLog(cmd *cobra.Command, t *table.Table, guard *r
 
 func (rg *regionalGuard) warn(cmd *cobra.Command, guard *regions.Guard, msg string) {
 	fmt.Fprintf(cmd.ErrOrStderr(), "loglake: %s: warning: %s (%s)\n", cmd.Name(), msg, storage.RedactText(guard.Progress.String()))
+}
+
+// forceHint makes a retention shorter than the table's bad usage that says
+// how to go ahead anyway.
+func forceHint(err error) error {
+	if errors.Is(err, table.ErrRetention) {
+		return usagef("%v (--force vacuums anyway)", err)
+	}
+	return err
 }

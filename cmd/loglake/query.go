@@ -40,7 +40,7 @@ Remote tables are read through a local file cache. See docs/query.md.`,
 	}
 	out := addOutput(cmd, render.Table, "format")
 	fl := cmd.Flags()
-	memLimit := sizeVar(fl, &memLimitBytes, "memory-limit", 0, "DuckDB memory_limit, e.g. 4GB or 2GiB (default "+query.DefaultMemoryLimit+")")
+	sizeVar(fl, &memLimitBytes, "memory-limit", 0, "DuckDB memory_limit, e.g. 4GB or 2GiB (default and 0: "+query.DefaultMemoryLimit+")")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
 		f, err := out.resolve(cmd)
@@ -75,7 +75,7 @@ Remote tables are read through a local file cache. See docs/query.md.`,
 		}
 		// Bytes, as loglake parsed them: the YAML's units are the only ones.
 		ml := ""
-		if memLimit.text != "" {
+		if memLimitBytes > 0 {
 			ml = fmt.Sprintf("%dB", memLimitBytes)
 		}
 		e, err := query.Open(ctx, &query.Options{Threads: threads, MemoryLimit: ml,
@@ -101,7 +101,7 @@ Remote tables are read through a local file cache. See docs/query.md.`,
 	}
 	fl.StringArrayVar(&tables, "table", nil, "make NAME a view of a table: NAME=URL[@VERSION|@TIMESTAMP] (repeatable, names distinct)")
 	predicateVar(fl, &where, "where", "with one --table: keep only rows matching this filter (table/expr language), pruning files by partition values and stats")
-	fl.IntVar(&threads, "threads", 0, "DuckDB threads (default GOMAXPROCS)")
+	countVar(fl, &threads, "threads", 0, 0, "DuckDB threads (default GOMAXPROCS)")
 	fl.StringVar(&cacheDir, "cache-dir", "", "local cache of remote data files (default ${XDG_CACHE_HOME:-~/.cache}/loglake/files)")
 	sizeVar(fl, &cacheMax, "cache-max-bytes", query.DefaultCacheBytes, "bound of the file cache, e.g. 10GiB; least recently used files are evicted")
 	root.AddCommand(cmd)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -28,13 +29,17 @@ func init() {
 		if err != nil {
 			return err
 		}
-		if limit < 0 {
-			return usagef("--limit %d: want 0 or more", limit)
-		}
 		opts := &table.ScanOptions{Filter: where, Limit: limit}
 		if columns != "" {
 			if opts.Columns = splitList(columns); len(opts.Columns) == 0 {
 				return usagef("--columns %q names no column", columns)
+			}
+			seen := map[string]bool{}
+			for _, c := range opts.Columns {
+				if seen[strings.ToLower(c)] {
+					return usagef("--columns names %s twice", c)
+				}
+				seen[strings.ToLower(c)] = true
 			}
 		}
 		snap, err := sf.open(ctx, args[0])
@@ -80,6 +85,6 @@ func init() {
 	sf.register(cmd)
 	predicateVar(cmd.Flags(), &where, "where", "row filter, e.g. \"level = 'ERROR' AND date >= '2026-11-01'\"")
 	cmd.Flags().StringVar(&columns, "columns", "", "comma-separated columns to print (default: all)")
-	cmd.Flags().Int64Var(&limit, "limit", 0, "print at most this many rows (default: all)")
+	countVar(cmd.Flags(), &limit, "limit", 0, 0, "print at most this many rows (default: all)")
 	root.AddCommand(cmd)
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -60,9 +63,7 @@ breach on stderr. See docs/status.md.`,
 			}
 			var req regions.StatusRequest
 			for _, a := range args {
-				// A URL or a directory is a table; anything else a region
-				// configuration file.
-				if st, err := os.Stat(a); strings.Contains(a, "://") || err == nil && st.IsDir() {
+				if isTableArg(a) {
 					u, err := location(a)
 					if err != nil {
 						return err
@@ -81,9 +82,6 @@ breach on stderr. See docs/status.md.`,
 			}
 			if len(req.Regions)+len(req.Tables)+len(req.Replicas) == 0 {
 				return usageError{fmt.Errorf("nothing to report on: give region config files, table URLs or --replica")}
-			}
-			if maxLagV < 0 || maxFiles < 0 {
-				return usagef("--max-lag-versions and --max-backlog-files take a count of 0 or more")
 			}
 			// A threshold given as 0 means "fully caught up"; one not given is
 			// not checked.
@@ -114,11 +112,11 @@ breach on stderr. See docs/status.md.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&replicas, "replica", nil, "SOURCE=REPLICA (URLs or paths): a clone to report the lag of (repeatable)")
 	out = addOutput(cmd, render.Table, "json")
-	f.Int64Var(&maxLagV, "max-lag-versions", 0, "exit 3 if an egress or replica lag exceeds this many versions")
+	countVar(f, &maxLagV, "max-lag-versions", 0, 0, "exit 3 if an egress or replica lag exceeds this many versions")
 	durationVar(f, &maxLag, "max-lag", 0, "exit 3 if an egress or replica lag exceeds this duration (e.g. 2m)")
-	f.IntVar(&maxFiles, "max-backlog-files", 0, "exit 3 if a region's ingest backlog exceeds this many files")
-	f.IntVar(&opts.History, "history", regions.DefaultStatusHistory, "newest commits read per table to find the last OPTIMIZE and VACUUM (-1: skip)")
-	f.IntVar(&opts.BacklogLimit, "backlog-limit", regions.DefaultBacklogLimit, "landing objects listed at most to count a backlog (-1: skip)")
+	countVar(f, &maxFiles, "max-backlog-files", 0, 0, "exit 3 if a region's ingest backlog exceeds this many files")
+	countVar(f, &opts.History, "history", regions.DefaultStatusHistory, -1, "newest commits read per table to find the last OPTIMIZE and VACUUM (-1: skip)")
+	countVar(f, &opts.BacklogLimit, "backlog-limit", regions.DefaultBacklogLimit, -1, "landing objects listed at most to count a backlog (-1: skip)")
 	sizeVar(f, &opts.SmallFileSize, "small-file-size", regions.DefaultSmallFileSize, "data files below this size count as small")
 	durationVar(f, &opts.Timeout, "timeout", regions.DefaultStatusTimeout, "time allowed to read one table or location")
 	root.AddCommand(cmd)
@@ -142,4 +140,20 @@ func parseReplicas(values []string) ([]regions.Replica, error) {
 		out = append(out, rp)
 	}
 	return out, nil
+}
+
+// isTableArg reports whether a status argument names a table: a URL, a
+// directory, or a path that does not exist and is not a .yaml or .yml file
+// (a mistyped table path is then a table that is not there, as its URL
+// would be). Anything else is a region configuration file.
+func isTableArg(a string) bool {
+	if strings.Contains(a, "://") {
+		return true
+	}
+	st, err := os.Stat(a)
+	if errors.Is(err, fs.ErrNotExist) {
+		ext := strings.ToLower(filepath.Ext(a))
+		return ext != ".yaml" && ext != ".yml"
+	}
+	return err == nil && st.IsDir()
 }

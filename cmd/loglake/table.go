@@ -37,7 +37,7 @@ type snapshotFlags struct {
 }
 
 func (f *snapshotFlags) register(cmd *cobra.Command) {
-	cmd.Flags().Int64Var(&f.version, "version", -1, "table version to read (default: latest; not loglake's version, see 'loglake version')")
+	countVar(cmd.Flags(), &f.version, "version", -1, 0, "table version to read (default: latest; not loglake's version, see 'loglake version')")
 	cmd.Flags().StringVar(&f.timestamp, "timestamp", "", "read the latest version at or before this RFC 3339 time (one after the last commit is an error)")
 }
 
@@ -125,9 +125,6 @@ func init() {
 		if err != nil {
 			return err
 		}
-		if limit < 0 {
-			return usagef("--limit %d: want 0 or more", limit)
-		}
 		t, err := openTable(ctx, args[0])
 		if err != nil {
 			return err
@@ -170,7 +167,7 @@ func init() {
 		}
 		return rw.Close()
 	}
-	history.Flags().IntVar(&limit, "limit", 0, "show at most this many versions (default: all)")
+	countVar(history.Flags(), &limit, "limit", 0, 0, "show at most this many versions (default: all)")
 	root.AddCommand(history)
 }
 

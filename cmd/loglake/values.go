@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,17 +14,12 @@ import (
 
 // sizeValue is a byte-size flag with the YAML's syntax (regions.ParseSize):
 // 10GiB, 128MiB, 500KB or a plain number of bytes.
-type sizeValue struct {
-	p    *int64
-	text string // as given, for flags handed on verbatim (DuckDB's memory_limit)
-}
+type sizeValue struct{ p *int64 }
 
 // sizeVar registers a size flag.
-func sizeVar(f *pflag.FlagSet, p *int64, name string, def int64, usage string) *sizeValue {
+func sizeVar(f *pflag.FlagSet, p *int64, name string, def int64, usage string) {
 	*p = def
-	v := &sizeValue{p: p}
-	f.Var(v, name, usage)
-	return v
+	f.Var(&sizeValue{p: p}, name, usage)
 }
 
 func (v *sizeValue) Set(s string) error {
@@ -31,7 +27,7 @@ func (v *sizeValue) Set(s string) error {
 	if err != nil {
 		return err
 	}
-	*v.p, v.text = int64(n), s
+	*v.p = int64(n)
 	return nil
 }
 
@@ -103,3 +99,35 @@ func (v *predicateValue) Set(s string) error {
 func (v *predicateValue) Type() string { return "predicate" }
 
 func (v *predicateValue) String() string { return string(*v) }
+
+// countValue is an integer flag with a lower bound: a value below it is bad
+// usage (exit 2), never quietly taken as the default.
+type countValue[T int | int64] struct {
+	p   *T
+	min T
+}
+
+// countVar registers an integer flag whose values are at least min (def
+// may be below it: the value of a flag not given).
+func countVar[T int | int64](f *pflag.FlagSet, p *T, name string, def, min T, usage string) {
+	*p = def
+	f.Var(&countValue[T]{p: p, min: min}, name, usage)
+}
+
+func (v *countValue[T]) Set(s string) error {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < int64(v.min) || int64(T(n)) != n {
+		return fmt.Errorf("want a whole number of %d or more, got %q", v.min, s)
+	}
+	*v.p = T(n)
+	return nil
+}
+
+func (v *countValue[T]) Type() string { return "int" }
+
+func (v *countValue[T]) String() string {
+	if v == nil || v.p == nil {
+		return "0"
+	}
+	return strconv.FormatInt(int64(*v.p), 10)
+}
