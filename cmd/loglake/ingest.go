@@ -187,7 +187,7 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 	fl.StringVar(&tableURL, "table", "", "Delta table location (created when the first batch commits)")
 	fl.StringVar(&stream, "stream", ingest.DefaultStream, "stream name: the txn appId is ingest:<stream>")
 	fl.StringVar(&format, "format", string(ingest.FormatNDJSON), "input format: ndjson, text or csv")
-	fl.StringVar(&schemaFile, "schema", "", "schema file for a new table (Delta schema JSON or \"name type, …\")")
+	fl.StringVar(&schemaFile, "schema", "", "file holding the schema of a new table: Delta schema JSON, or \"name type\" pairs separated by commas or lines")
 	fl.StringVar(&schemaMode, "schema-mode", string(ingest.SchemaRescue), "unknown fields: rescue (into _rescued_data) or addNewColumns")
 	fl.StringVar(&onChange, "on-change", string(ingest.ChangeIgnore), "a file changed after ingestion: ignore or reingest")
 	fl.StringVar(&epochUnit, "epoch-unit", "auto", "unit of numeric timestamps: auto, s, ms, us, ns")
