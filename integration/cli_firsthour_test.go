@@ -227,6 +227,8 @@ func TestCLIFirstHour(t *testing.T) {
 		}
 		_, se, c = ll(t, sub, nil, "gen", "l", "--prefix", "a/b", "--files", "1", "--file-bytes", "8KiB", "--seed", "2")
 		want(t, "second gen", c, 2, se, []string{"already exists", "--prefix"})
+		_, se, c = ll(t, dir, nil, "gen", "t", "--files", "1", "--file-bytes", "8KiB")
+		want(t, "gen into a table", c, 2, se, []string{"is a Delta table"})
 	})
 
 	t.Run("11 smaller", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/loglake/loglake/internal/loggen"
 	"github.com/loglake/loglake/internal/render"
 	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
 )
 
 func init() {
@@ -74,6 +75,11 @@ changes is skipped by ingest, so a second batch of logs needs another
 			return err
 		}
 		defer b.Close()
+		// Landing files inside a table would be its orphans, which VACUUM
+		// deletes: a table is never a landing location.
+		if v, err := table.Handle(b, nil).LatestVersion(ctx); err == nil && v >= 0 {
+			return usagef("%s is a Delta table (version %d): gen writes landing files; give a landing location", b.URL(), v)
+		}
 		if !overwrite {
 			for i := range g.Options().Files {
 				k := g.FileKey(i)
