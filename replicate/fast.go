@@ -245,7 +245,7 @@ func fastPrefix(changes []table.Change, id string) (int, string) {
 			switch {
 			case a.Protocol != nil:
 				return i, "protocol change"
-			case a.Add != nil && len(a.Add.DeletionVector) > 0, a.Remove != nil && len(a.Remove.DeletionVector) > 0:
+			case a.Add != nil && a.Add.DeletionVector != nil, a.Remove != nil && a.Remove.DeletionVector != nil:
 				return i, "deletion vector"
 			}
 		}

@@ -214,15 +214,12 @@ func decodeCommit(data []byte) ([]Action, error) {
 		if len(raw) == 0 {
 			continue
 		}
-		var a Action
-		if err := json.Unmarshal(raw, &a); err != nil {
+		a, err := decodeAction(raw)
+		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrCorrupt, line, err)
 		}
 		if err := a.validate(); err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrCorrupt, line, err)
-		}
-		if a.isEmpty() {
-			a.Unknown = bytes.Clone(raw)
 		}
 		if err := a.checkPaths(); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
@@ -230,6 +227,35 @@ func decodeCommit(data []byte) ([]Action, error) {
 		actions = append(actions, a)
 	}
 	return actions, nil
+}
+
+// decodeAction parses one line of a commit. A JSON null where an object may
+// stand is the same as its absence (delta-rs writes "deletionVector":null
+// on every add), so no later check has to tell the two apart; a line naming
+// no known action keeps its text (Unknown).
+func decodeAction(raw []byte) (Action, error) {
+	var a Action
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return a, err
+	}
+	dropNull := func(m *json.RawMessage) {
+		if string(*m) == "null" {
+			*m = nil
+		}
+	}
+	if a.Add != nil {
+		dropNull(&a.Add.DeletionVector)
+	}
+	if a.Remove != nil {
+		dropNull(&a.Remove.DeletionVector)
+	}
+	dropNull(&a.Domain)
+	dropNull(&a.CheckpointMetadata)
+	dropNull(&a.Sidecar)
+	if a.isEmpty() {
+		a.Unknown = bytes.Clone(raw)
+	}
+	return a, nil
 }
 
 // validate rejects actions missing the fields the log replay relies on.

@@ -167,7 +167,7 @@ func (f *Feed) Next(ctx context.Context, upTo int64, max int) ([]Change, error) 
 				p = a.Protocol
 			case a.MetaData != nil:
 				m = a.MetaData
-			case a.Add != nil && len(a.Add.DeletionVector) > 0 && string(a.Add.DeletionVector) != "null":
+			case a.Add != nil && a.Add.DeletionVector != nil:
 				dv = true
 			}
 		}

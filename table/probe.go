@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -137,8 +136,8 @@ func (t *Table) CommitHead(ctx context.Context, v int64) (Change, error) {
 	for line := 1; ; line++ {
 		raw, rerr := br.ReadBytes('\n')
 		if raw = bytes.TrimSpace(raw); len(raw) > 0 {
-			var a Action
-			if err := json.Unmarshal(raw, &a); err != nil {
+			a, err := decodeAction(raw)
+			if err != nil {
 				return ch, fmt.Errorf("%w: commit %d line %d: %v", ErrCorrupt, v, line, err)
 			}
 			if a.Add != nil || a.Remove != nil || a.CDC != nil {

@@ -214,7 +214,7 @@ func (s *Snapshot) apply(actions []Action) {
 				s.files = s.files.Set(a.Add.Path, a.Add)
 				s.tombstones = s.tombstones.Delete(a.Add.Path)
 			}
-			if len(a.Add.DeletionVector) > 0 && string(a.Add.DeletionVector) != "null" {
+			if a.Add.DeletionVector != nil {
 				s.deletionVectors = true
 			}
 		case a.Remove != nil:
