@@ -167,7 +167,7 @@ func (t *Table) expiredLog(ctx context.Context, cutoff time.Time, interval int64
 			return keep, files, err
 		}
 	}
-	i, err := t.searchCommitTime(ctx, commits, target)
+	i, _, err := t.searchCommitTime(ctx, commits, target)
 	if err != nil {
 		return 0, nil, err
 	}

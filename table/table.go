@@ -375,7 +375,7 @@ func (t *Table) versionAtOrBefore(ctx context.Context, ts time.Time) (v, last in
 			commits = append(commits, f)
 		}
 	}
-	i, err := t.searchCommitTime(ctx, commits, ts.UnixMilli())
+	i, before, err := t.searchCommitTime(ctx, commits, ts.UnixMilli())
 	if err != nil {
 		return 0, 0, err
 	}
@@ -383,9 +383,7 @@ func (t *Table) versionAtOrBefore(ctx context.Context, ts time.Time) (v, last in
 		return 0, 0, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, ts.UTC().Format(time.RFC3339))
 	}
 	if i == len(commits) {
-		if last, err = t.commitTime(ctx, commits[i-1]); err != nil {
-			return 0, 0, err
-		}
+		last = before
 	}
 	return commits[i-1].version, last, nil
 }
@@ -445,17 +443,24 @@ func checkpointInterval(md *Metadata) int64 {
 	return 100
 }
 
-// searchCommitTime returns the index of the first of commits (in version
-// order) whose commit time is after target milliseconds, reading as few
-// commits as a binary search needs.
-func (t *Table) searchCommitTime(ctx context.Context, commits []logFile, target int64) (int, error) {
+// searchCommitTime returns the index i of the first of commits (in version
+// order) whose commit time is after target milliseconds, and the commit
+// time of commits[i-1] (0 when i is 0), reading as few commits as a binary
+// search needs.
+func (t *Table) searchCommitTime(ctx context.Context, commits []logFile, target int64) (int, int64, error) {
 	var firstErr error
+	var before int64
 	i := sort.Search(len(commits), func(i int) bool {
 		ct, err := t.commitTime(ctx, commits[i])
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
+		// The indices sort.Search finds at or before target only grow,
+		// and the last of them is the result's i-1.
+		if ct <= target {
+			before = ct
+		}
 		return ct > target
 	})
-	return i, firstErr
+	return i, before, firstErr
 }
