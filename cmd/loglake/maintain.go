@@ -9,11 +9,10 @@ import (
 	"runtime/debug"
 	"slices"
 
-	"github.com/loglake/loglake/egress"
-
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/loglake/loglake/egress"
 	"github.com/loglake/loglake/internal/render"
 	"github.com/loglake/loglake/regions"
 	"github.com/loglake/loglake/storage"

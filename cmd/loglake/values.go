@@ -14,12 +14,12 @@ import (
 
 // sizeValue is a byte-size flag with the YAML's syntax (regions.ParseSize):
 // 10GiB, 128MiB, 500KB or a plain number of bytes.
-type sizeValue struct{ p *int64 }
+type sizeValue int64
 
 // sizeVar registers a size flag.
 func sizeVar(f *pflag.FlagSet, p *int64, name string, def int64, usage string) {
 	*p = def
-	f.Var(&sizeValue{p: p}, name, usage)
+	f.Var((*sizeValue)(p), name, usage)
 }
 
 func (v *sizeValue) Set(s string) error {
@@ -27,18 +27,13 @@ func (v *sizeValue) Set(s string) error {
 	if err != nil {
 		return err
 	}
-	*v.p = int64(n)
+	*v = sizeValue(n)
 	return nil
 }
 
 func (v *sizeValue) Type() string { return "size" }
 
-func (v *sizeValue) String() string {
-	if v == nil || v.p == nil {
-		return "0"
-	}
-	return formatSize(*v.p)
-}
+func (v *sizeValue) String() string { return formatSize(int64(*v)) }
 
 // formatSize prints n in the largest binary unit that divides it exactly,
 // so that defaults in --help read as a user would type them.
