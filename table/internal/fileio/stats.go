@@ -150,6 +150,11 @@ func decodeStatsFast(s string) (raw rawStats, ok bool) {
 	if err := dec.Decode(&raw); err != nil {
 		return rawStats{}, false
 	}
+	// go-json takes any quoted text as a json.Number ("0000"); encoding/json
+	// only a valid number literal: such input takes the reference path.
+	if raw.NumRecords != nil && !json.Valid([]byte(*raw.NumRecords)) {
+		return rawStats{}, false
+	}
 	return raw, true
 }
 
