@@ -30,6 +30,11 @@ type scanner struct {
 }
 
 func (s *scanner) ws() {
+	// Most calls find no blank: one compare (every blank is <= ' ')
+	// instead of the switch.
+	if s.pos < len(s.b) && s.b[s.pos] > ' ' {
+		return
+	}
 	for s.pos < len(s.b) {
 		switch s.b[s.pos] {
 		case ' ', '\t', '\r', '\n':
@@ -42,6 +47,10 @@ func (s *scanner) ws() {
 
 // colon consumes the ':' after an object key (and the blanks before it).
 func (s *scanner) colon() error {
+	if s.pos < len(s.b) && s.b[s.pos] == ':' { // no blanks: the common case
+		s.pos++
+		return nil
+	}
 	s.ws()
 	if s.pos >= len(s.b) || s.b[s.pos] != ':' {
 		return errSyntax
@@ -354,6 +363,11 @@ const (
 // the content without quotes).
 func (s *scanner) value(depth int) (vk valueKind, raw []byte, escaped, isInt bool, err error) {
 	s.ws()
+	return s.valueHere(depth)
+}
+
+// valueHere is value when the blanks before it are consumed already.
+func (s *scanner) valueHere(depth int) (vk valueKind, raw []byte, escaped, isInt bool, err error) {
 	if s.pos >= len(s.b) {
 		return 0, nil, false, false, errSyntax
 	}
