@@ -58,17 +58,23 @@ func (b *builder) cellBytes(f *fileCtx, col int, c *cell) []byte {
 	case srcScratch:
 		return b.scratch[c.off:c.end]
 	case srcFile:
-		return f.keyJSON[1 : len(f.keyJSON)-1]
+		return f.keyBytes
 	case srcPath:
 		return f.pathVals[col]
 	}
 	return b.others[c.off]
 }
 
+// newFileCtx returns the context of the landing file key (no path values).
+func newFileCtx(key string) *fileCtx {
+	return &fileCtx{key: key, keyBytes: []byte(key), keyJSON: appendQuotedString(nil, key)}
+}
+
 // fileCtx is what rows of one landing file share.
 type fileCtx struct {
 	key      string
-	keyJSON  []byte         // key as a quoted JSON string
+	keyBytes []byte         // key, for _source_file
+	keyJSON  []byte         // key as a quoted JSON string, for _rescued_data
 	pathVals map[int][]byte // string columns filled from key=value path segments
 }
 

@@ -54,7 +54,7 @@ func BenchmarkDecodeShapes(b *testing.B) {
 				}
 			}
 			// Chunks as the reader cuts them.
-			f := &fileCtx{key: "landing/x.json", keyJSON: []byte(`"landing/x.json"`)}
+			f := newFileCtx("landing/x.json")
 			var chunks []*chunk
 			c := &chunk{file: f}
 			var n int64

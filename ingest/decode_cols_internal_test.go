@@ -34,7 +34,7 @@ func TestColumnBuffers(t *testing.T) {
 	m := allKinds(t)
 	b := newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
 	defer b.release()
-	f := &fileCtx{key: "k", keyJSON: []byte(`"k"`)}
+	f := newFileCtx("k")
 	names := []string{"ts", "s", "l", "i", "sh", "by", "d", "f", "b", "dt", "bin", "m"}
 	present := func(k, col int) bool { return (k+col)%3 != 0 && (k*7+col)%5 != 0 }
 	value := func(k, col int) string {
@@ -238,7 +238,7 @@ func TestDecodeFallbacks(t *testing.T) {
 	m := allKinds(t)
 	b := newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
 	defer b.release()
-	f := &fileCtx{key: "k", keyJSON: []byte(`"k"`)}
+	f := newFileCtx("k")
 	type want struct{ s, by, ts, rescued string }
 	cases := []struct {
 		line string

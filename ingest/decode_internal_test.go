@@ -55,7 +55,7 @@ func FuzzNDJSONLine(f *testing.F) {
 			t.Fatalf("scanner ok=%v (err %v), encoding/json valid object=%v, line %q", err == nil, err, wantOK, line)
 		}
 		if err != nil {
-			b.badLine(&fileCtx{key: "k", keyJSON: []byte(`"k"`)}, 1, line, err.Error(), 0)
+			b.badLine(newFileCtx("k"), 1, line, err.Error(), 0)
 		} else {
 			var ref struct {
 				Message json.RawMessage `json:"message"`
@@ -64,7 +64,7 @@ func FuzzNDJSONLine(f *testing.F) {
 				return // e.g. a non-object value for a struct: nothing to compare
 			}
 			c := b.cells[b.m.message]
-			f := &fileCtx{key: "k", keyJSON: []byte(`"k"`)}
+			f := newFileCtx("k")
 			var msg []byte
 			if c.set {
 				msg = b.cellBytes(f, b.m.message, &c)
@@ -172,7 +172,7 @@ func FuzzDecodeFile(f *testing.F) {
 		fr := &fileReader{landing: bucket, m: m, format: format, maxLine: 256, retries: 1, onBytes: func(int64) {},
 			quarant: func(context.Context, string, error) { t.Fatal("quarantined a readable file") }}
 		out := make(chan *chunk, 1024)
-		fc := &fileCtx{key: key, keyJSON: appendQuotedString(nil, key)}
+		fc := newFileCtx(key)
 		if err := fr.read(ctx, fc, out); err != nil {
 			t.Fatalf("read: %v", err)
 		}

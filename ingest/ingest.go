@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
@@ -280,6 +281,13 @@ func (in *Ingester) step(ctx context.Context, discovered *bool) (res BatchResult
 	m, err := ReadManifest(ctx, in.tbl, in.opts.Stream, batch)
 	switch {
 	case err == nil:
+		// The manifest names its files by key in the landing location it
+		// was planned on: read from another one they would be missing,
+		// be quarantined and count as ingested.
+		if m.Landing != "" && !sameLocation(m.Landing, in.landing.URL()) {
+			return res, false, fmt.Errorf("%w: batch %d of stream %q was planned on landing %s, not %s: finish it with that --landing (or start a new --stream)",
+				ErrConfig, batch, in.opts.Stream, m.Landing, in.landing.URL())
+		}
 		in.log.Info("resuming planned batch", "batch", batch, "files", len(m.Files))
 	case errors.Is(err, storage.ErrNotFound):
 		// A manifest is deleted only once a segment covers its batch, so
@@ -586,7 +594,8 @@ func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Sn
 	go func() {
 		defer close(files)
 		for _, f := range m.Files {
-			fc := &fileCtx{key: f.Key, keyJSON: appendQuotedString(nil, f.Key), pathVals: pathValues(mp, f.Key)}
+			fc := newFileCtx(f.Key)
+			fc.pathVals = pathValues(mp, f.Key)
 			select {
 			case files <- fc:
 			case <-ctx.Done():
@@ -817,4 +826,16 @@ func validColumnName(s string) bool {
 		return false
 	}
 	return !strings.ContainsAny(s, " ,;{}()\n\t=.\"'`") && !strings.HasPrefix(s, "_")
+}
+
+// sameLocation reports whether two storage URLs name the same place:
+// their query parameters (endpoint, region) may differ.
+func sameLocation(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return ua.Scheme == ub.Scheme && ua.Host == ub.Host &&
+		strings.TrimSuffix(ua.Path, "/") == strings.TrimSuffix(ub.Path, "/")
 }

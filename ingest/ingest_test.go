@@ -311,3 +311,33 @@ func TestInvalidOptions(t *testing.T) {
 		}
 	}
 }
+
+// _source_file holds the landing key itself, not its JSON-escaped form
+// (which _rescued_data's "_file" carries).
+func TestSourceFileIsTheKey(t *testing.T) {
+	ctx := context.Background()
+	land, tbl := memBucket(t, "land"), memBucket(t, "tbl")
+	key := "in/back\\slash \"q\".json"
+	put(t, land, key, []byte(`{"message":"m"}`+"\n"+`not json`+"\n"))
+	in, err := ingest.New(land, tbl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows := readRows(t, tbl)
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(rows))
+	}
+	for _, r := range rows {
+		if r["_source_file"] != key {
+			t.Errorf("_source_file = %q, want %q", r["_source_file"], key)
+		}
+		if r["_rescued_data"] != nil {
+			if f := rescued(t, r)["_file"]; f != key {
+				t.Errorf("_rescued_data._file = %q, want %q", f, key)
+			}
+		}
+	}
+}

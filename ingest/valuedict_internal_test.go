@@ -40,7 +40,7 @@ func TestValueDict(t *testing.T) {
 	for _, n := range []int{1, 1000, 2500, 1700} {
 		for _, b := range []*builder{plain, dict} {
 			b.reserve(n)
-			f := &fileCtx{key: fmt.Sprint("landing/f-", n), keyJSON: fmt.Appendf(nil, `"landing/f-%d"`, n)}
+			f := newFileCtx(fmt.Sprint("landing/f-", n))
 			for k := row; k < row+n; k++ {
 				b.ndjsonLine(f, int64(k+1), line(k))
 			}
