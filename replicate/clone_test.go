@@ -780,3 +780,82 @@ func TestCloneDivergedFork(t *testing.T) {
 		t.Fatalf("fork rows after the refusal: %d rows from %v", len(got), got[:min(len(got), 3)])
 	}
 }
+
+// TestCloneForkThatOptimized: a fork (or replica) that ran OPTIMIZE of its
+// own no longer holds the files a later source rewrite removes. Replaying
+// a source DELETE there would add the kept rows a second time and leave
+// the deleted ones in the fork's compacted file: refused, nothing written.
+// A source OPTIMIZE of the very files the fork compacted holds no new row
+// and is skipped.
+func TestCloneForkThatOptimized(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	for i := range 4 {
+		tabletest.Append(t, src, int64(i*100), 100, nil)
+	}
+	clone(t, srcB, dstB, nil)
+	dst := open(t, dstB)
+	if _, err := dst.Optimize(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Both sides compact the same four files: the source's OPTIMIZE is
+	// skipped, the fork keeps its own compacted file, no row twice.
+	if _, err := src.Optimize(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	clone(t, srcB, dstB, nil)
+	if got := tabletest.IDs(t, rt.Latest(t, dst), ""); len(got) != 400 || got[0] != 0 || got[399] != 399 {
+		t.Fatalf("fork after both sides optimized: %d rows, want ids 0..399 once each", len(got))
+	}
+	// A source DELETE of rows in the compacted file: refused.
+	tabletest.Append(t, src, 400, 100, nil)
+	clone(t, srcB, dstB, nil)
+	if _, err := dst.Optimize(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Delete(ctx, &table.DeleteOptions{Where: "id >= 390 AND id < 410"}); err != nil {
+		t.Fatal(err)
+	}
+	before := rt.Latest(t, dst).Version()
+	_, err := replicate.Clone(ctx, srcB, dstB, nil)
+	if !errors.Is(err, replicate.ErrDiverged) {
+		t.Fatalf("clone of a DELETE into a fork that compacted its files: err = %v, want ErrDiverged", err)
+	}
+	if v := rt.Latest(t, dst).Version(); v != before {
+		t.Fatalf("refused clone wrote to the fork: version %d -> %d", before, v)
+	}
+	if got := tabletest.IDs(t, rt.Latest(t, dst), ""); len(got) != 500 {
+		t.Fatalf("fork after the refusal: %d rows, want 500", len(got))
+	}
+}
+
+// TestCloneForkOwnColumn: a source schema change replayed into a fork that
+// added a column of its own would drop that column: refused.
+func TestCloneForkOwnColumn(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	tabletest.Append(t, src, 0, 10, nil)
+	clone(t, srcB, dstB, nil)
+	dst := open(t, dstB)
+	long := func(name string) func(*table.Schema) ([]*table.Field, error) {
+		return func(*table.Schema) ([]*table.Field, error) {
+			return []*table.Field{{Name: name, Type: table.TypeLong, Nullable: true}}, nil
+		}
+	}
+	if _, _, err := dst.AddColumns(ctx, rt.Latest(t, dst), long("fork_col"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := src.AddColumns(ctx, rt.Latest(t, src), long("src_col"), nil); err != nil {
+		t.Fatal(err)
+	}
+	before := rt.Latest(t, dst).Version()
+	_, err := replicate.Clone(ctx, srcB, dstB, nil)
+	if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), "fork_col") {
+		t.Fatalf("clone of a schema change into a fork with a column of its own: err = %v, want ErrDiverged naming fork_col", err)
+	}
+	if v := rt.Latest(t, dst).Version(); v != before {
+		t.Fatalf("refused clone wrote to the fork: version %d -> %d", before, v)
+	}
+}

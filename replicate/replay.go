@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -121,6 +122,15 @@ func (c *cloner) commitChange(ctx context.Context, dstT *table.Table, ch table.C
 			return nil
 		}
 		commit := c.replayCommit(ch, snap)
+		if c.res.Mode == ModeFork {
+			skip, err := c.checkFork(ch, snap)
+			if err != nil {
+				return err
+			}
+			if skip {
+				commit.Actions = slices.DeleteFunc(commit.Actions, func(a table.Action) bool { return a.Add != nil || a.Remove != nil })
+			}
+		}
 		_, err = dstT.Commit(ctx, snap, commit)
 		switch {
 		case err == nil:
@@ -196,6 +206,80 @@ func (c *cloner) replayCommit(ch table.Change, dstSnap *table.Snapshot) *table.C
 		commit.Version = ch.Version
 	}
 	return commit
+}
+
+// checkFork checks a source commit against the fork it is replayed into.
+//
+// A source schema replaces the fork's: a column the fork added on its own
+// (its ingest's addNewColumns) and the source's schema lacks would vanish
+// with its values, so that is ErrDiverged.
+//
+// A file the fork rewrote on its own (its OPTIMIZE) is no longer live
+// there, and the source's rewrite of it would add its rows
+// a second time (or bring back the rows a source DELETE dropped): that is
+// ErrDiverged. One exception is safe: a source OPTIMIZE (no action
+// changes data) of files the fork has all compacted itself holds no row
+// the fork lacks, so its files are skipped (skip) and only its txn and
+// commitInfo are written.
+func (c *cloner) checkFork(ch table.Change, snap *table.Snapshot) (skip bool, err error) {
+	if err := c.checkForkSchema(ch, snap); err != nil {
+		return false, err
+	}
+	var removes, gone int
+	first := ""
+	dataChange := false
+	for _, a := range ch.Actions {
+		switch {
+		case a.Remove != nil:
+			removes++
+			dataChange = dataChange || a.Remove.DataChange
+			if !snap.Live(a.Remove.Path) {
+				gone++
+				if first == "" {
+					first = a.Remove.Path
+				}
+			}
+		case a.Add != nil:
+			dataChange = dataChange || a.Add.DataChange
+		}
+	}
+	switch {
+	case gone == 0:
+		return false, nil
+	case gone == removes && !dataChange:
+		c.log.Info("clone: the fork compacted the files this source OPTIMIZE rewrites; skipping its files",
+			"source_version", ch.Version, "files", removes)
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: source version %d of %s rewrites %s (and %d more), which %s rewrote on its own "+
+		"(its OPTIMIZE or DELETE); replaying it would duplicate or resurrect rows. A diverged fork is not cloned into: "+
+		"clone into a new location to re-fork, and run maintenance on the source, not on its replicas (docs/live-fork.md)",
+		ErrDiverged, ch.Version, c.src.URL(), first, gone-1, c.dst.URL())
+}
+
+func (c *cloner) checkForkSchema(ch table.Change, snap *table.Snapshot) error {
+	for _, a := range ch.Actions {
+		if a.MetaData == nil {
+			continue
+		}
+		next, err := table.ParseSchema(a.MetaData.SchemaString)
+		if err != nil {
+			return fmt.Errorf("replicate: source version %d of %s: %w", ch.Version, c.src.URL(), err)
+		}
+		cur, err := snap.Schema()
+		if err != nil {
+			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+		}
+		for _, f := range cur.Fields {
+			if next.Field(f.Name) == nil {
+				return fmt.Errorf("%w: source version %d of %s sets a schema without column %q, which %s added on its own; "+
+					"replaying it would drop the column and its values. A diverged fork is not cloned into: "+
+					"clone into a new location to re-fork (docs/live-fork.md)",
+					ErrDiverged, ch.Version, c.src.URL(), f.Name, c.dst.URL())
+			}
+		}
+	}
+	return nil
 }
 
 func countRemoves(actions []table.Action) (n, size int64) {

@@ -101,6 +101,12 @@ func (s *Snapshot) Files() []*Add {
 	return s.sorted
 }
 
+// Live reports whether path is a live data file of the snapshot.
+func (s *Snapshot) Live(path string) bool {
+	_, ok := s.files.Get(path)
+	return ok
+}
+
 // Tombstones returns the removed files still remembered by the log, sorted by
 // path (VACUUM and checkpoints use them).
 func (s *Snapshot) Tombstones() []*Remove {
