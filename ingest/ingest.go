@@ -41,6 +41,10 @@ type Ingester struct {
 	skipped     int
 	lastFull    time.Time
 	cleaned     int64 // cleanSource progress as last read (0: unknown)
+	// corrupt holds the landing keys whose compressed data failed its
+	// checksum in the batch being run (key → error text): their rows were
+	// already decoded, so the batch is run again without them.
+	corrupt sync.Map
 }
 
 // AppID returns the txn appId of a stream's commits.
@@ -339,6 +343,7 @@ func (in *Ingester) step(ctx context.Context, discovered *bool) (res BatchResult
 	if err != nil {
 		return res, false, err
 	}
+	in.corrupt.Clear() // only the retry of this batch needed them
 	if in.opts.OnCommit != nil {
 		in.opts.OnCommit(res)
 	}
@@ -563,7 +568,7 @@ func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Sn
 		}
 	}
 	fr := &fileReader{landing: in.landing, m: mp, format: in.opts.Format, maxLine: in.opts.MaxLineBytes,
-		retries: in.opts.FileRetries, onBytes: onBytes, retryGap: 200 * time.Millisecond,
+		retries: in.opts.FileRetries, onBytes: onBytes, retryGap: 200 * time.Millisecond, corrupt: &in.corrupt,
 		quarant: func(ctx context.Context, key string, err error) {
 			st.quarantined.Add(1)
 			in.log.Error("landing file unreadable; quarantined", "key", key, "batch", m.Batch, "err", err)

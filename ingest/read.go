@@ -142,11 +142,39 @@ type fileReader struct {
 	onBytes  func(int64)
 	quarant  func(ctx context.Context, key string, err error) // records an unreadable file
 	retryGap time.Duration
+	corrupt  *sync.Map // keys whose compressed data failed its checksum: key → error text
+}
+
+// badChecksum reports whether err says decompressed data already returned
+// was wrong: gzip's CRC-32 and zstd's frame checksum are checked only at
+// the end, after the bad bytes were decoded into rows.
+func badChecksum(err error) bool {
+	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, zstd.ErrCRCMismatch)
+}
+
+// skipCorrupt sends the one bad row of a file whose checksum failed in an
+// earlier run of this batch, instead of its rows.
+func (fr *fileReader) skipCorrupt(ctx context.Context, f *fileCtx, out chan<- *chunk) (bool, error) {
+	if fr.corrupt == nil {
+		return false, nil
+	}
+	msg, ok := fr.corrupt.Load(f.key)
+	if !ok {
+		return false, nil
+	}
+	fr.quarant(ctx, f.key, errors.New(msg.(string)))
+	c := getChunk(f)
+	c.ends, c.nums = append(c.ends, 0), append(c.nums, 0)
+	c.notes = append(c.notes, note{idx: 0, err: "compressed data fails its checksum; no row of the file is ingested, the file is quarantined: " + msg.(string)})
+	return true, send(ctx, out, c)
 }
 
 // read sends the chunks of file f to out. Errors that must fail the batch
 // are returned; everything else is recorded as bad lines.
 func (fr *fileReader) read(ctx context.Context, f *fileCtx, out chan<- *chunk) error {
+	if skip, err := fr.skipCorrupt(ctx, f, out); skip || err != nil {
+		return err
+	}
 	var rc io.ReadCloser
 	var err error
 	for attempt := 0; ; attempt++ {
@@ -308,6 +336,11 @@ func (fr *fileReader) read(ctx context.Context, f *fileCtx, out chan<- *chunk) e
 		}
 		if fatalRead(ctx, err) {
 			return fmt.Errorf("ingest: read %s: %w", f.key, err)
+		}
+		if badChecksum(err) && fr.corrupt != nil {
+			fr.corrupt.Store(f.key, err.Error())
+			return fmt.Errorf("ingest: %s fails its checksum after %d lines, running the batch again without its rows: %w",
+				f.key, lineNo, errRetryBatch)
 		}
 		if len(line) == 0 {
 			// The error fell on a line boundary: record it on its own.
