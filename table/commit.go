@@ -382,7 +382,13 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 		return // a Handle: keep commits at the cost of the commit alone
 	}
 	var err error
-	snap := afterCommit(read, winners, version, data, t.now())
+	var snap *Snapshot
+	if len(winners) == 0 || read == nil || !t.mayBeCleaned(read) {
+		// Winners read from a snapshot older than half the log retention
+		// may include a stray commit (see refresh): the snapshot, and a
+		// checkpoint of it, then come from a fresh read of the log.
+		snap = afterCommit(read, winners, version, data, t.now())
+	}
 	if snap != nil {
 		t.mu.Lock()
 		if t.latest == nil || snap.version > t.latest.version {

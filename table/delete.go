@@ -81,6 +81,9 @@ func (t *Table) Delete(ctx context.Context, opts *DeleteOptions) (*DeleteResult,
 			return nil, err
 		}
 		plan, err := planDelete(ctx, snap, pred)
+		if t.replanAfterVanished(ctx, err, snap.Files(), res.Attempts) {
+			continue // a file it counted rows in was removed and vacuumed meanwhile
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
@@ -204,5 +206,60 @@ func TestOptimizeDeleteRace(t *testing.T) {
 				t.Fatalf("%d rows, want %d", len(got), len(ids)-len(match))
 			}
 		})
+	}
+}
+
+// racingBucket runs race once, the first time a data file is opened for
+// reading: a concurrent writer acting between a snapshot and its read.
+type racingBucket struct {
+	storage.Bucket
+	once sync.Once
+	race func()
+}
+
+func (b *racingBucket) Get(ctx context.Context, key string) ([]byte, error) {
+	if strings.HasSuffix(key, ".parquet") && !strings.HasPrefix(key, "_delta_log/") {
+		b.once.Do(b.race)
+	}
+	return b.Bucket.Get(ctx, key)
+}
+
+// A file DELETE is counting rows in can be removed by a concurrent DELETE
+// and vacuumed before it is read: DELETE re-plans on the newer snapshot
+// (it failed with "not found").
+func TestDeleteReplansWhenACountedFileVanishes(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, nil)
+	for i := range 4 {
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	other, err := table.Open(ctx, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := &racingBucket{Bucket: b, race: func() {
+		if _, err := other.Delete(ctx, &table.DeleteOptions{Where: "id < 20 OR id >= 20"}); err != nil {
+			t.Error(err)
+		}
+		zero := time.Duration(0)
+		if _, err := other.Vacuum(ctx, &table.VacuumOptions{Retain: &zero, Force: true, Grace: time.Nanosecond}); err != nil {
+			t.Error(err)
+		}
+	}}
+	racer, err := table.Open(ctx, rb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := racer.Delete(ctx, &table.DeleteOptions{Where: "msg = 'message 8'"})
+	if err != nil {
+		t.Fatalf("DELETE racing a DELETE and VACUUM of a file it counts: %v", err)
+	}
+	if res.Attempts < 2 {
+		t.Fatalf("DELETE did not re-plan: %+v", res)
+	}
+	ids := tabletest.IDs(t, latest(t, tbl), "")
+	if len(ids) != 0 || res.NumDeletedRows != 0 {
+		t.Fatalf("after the concurrent DELETE of every row: %d rows left, %d deleted again", len(ids), res.NumDeletedRows)
 	}
 }

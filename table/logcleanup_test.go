@@ -1,9 +1,11 @@
 package table_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -452,5 +454,54 @@ func TestLogCleanupDisabledByTable(t *testing.T) {
 	}
 	if commits, _ := logKeys(t, b); commits == 8 {
 		t.Fatal("cleanup on: nothing was cleaned")
+	}
+}
+
+// A writer slower than a 0-second log retention can put its commit into a
+// version cleanup deleted under a checkpoint ("stray", deleted again by
+// checkNotCleaned when it finds out). A reader whose snapshot predates the
+// checkpoint must not apply it when it catches up, even though the genuine
+// commits after the checkpoint follow it (a concurrent DELETE caught up
+// through a stray and wrote a checkpoint holding its rows: duplicates).
+func TestRefreshSkipsStrayCommit(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, map[string]string{
+		"delta.checkpointInterval":   "5",
+		"delta.logRetentionDuration": "interval 0 seconds",
+	})
+	for i := range 3 { // versions 1-3
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	reader, err := table.Open(ctx, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := latest(t, reader).Version(); v != 3 {
+		t.Fatalf("reader at version %d", v)
+	}
+	for i := 3; i < 7; i++ { // versions 4-7: checkpoint 5 and cleanup of 0-4
+		appendN(t, tbl, int64(i*10), 10)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if _, err := b.Stat(ctx, table.CommitKey(4)); err == nil {
+		t.Fatal("commit 4 was not cleaned")
+	}
+	genuine, err := b.Get(ctx, table.CommitKey(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := bytes.ReplaceAll(genuine, []byte("part-"), []byte("part-stray-"))
+	if err := b.PutIfAbsent(ctx, table.CommitKey(4), stray); err != nil {
+		t.Fatal(err)
+	}
+	snap := latest(t, reader)
+	for _, f := range snap.Files() {
+		if strings.Contains(f.Path, "stray") {
+			t.Fatalf("reader applied the stray commit 4: live file %s at version %d", f.Path, snap.Version())
+		}
+	}
+	if snap.Version() != 7 {
+		t.Fatalf("reader at version %d, want 7", snap.Version())
 	}
 }

@@ -285,13 +285,15 @@ func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
 		return cur, nil
 	}
 	if t.mayBeCleaned(cur) {
-		// The commits read may be strays: a writer slower than the log
-		// retention puts its commit into a version cleanup deleted and
-		// deletes it only once it finds out (checkNotCleaned). A checkpoint
-		// past them says the log went on without them: start over from it.
-		// Only a snapshot older than half the retention pays this listing.
-		last := commits[len(commits)-1].version
-		files, err := listLog(ctx, t.bucket, last+1, -1)
+		// The commits read may begin with strays: a writer slower than the
+		// log retention puts its commit into a version cleanup deleted
+		// under a checkpoint and deletes it only once it finds out
+		// (checkNotCleaned); the genuine commits from the checkpoint on
+		// may follow it. Any checkpoint past cur may stand on versions
+		// cleaned since cur: start over from the newest checkpoint, which
+		// never holds a stray. Only a snapshot older than half the
+		// retention pays this listing.
+		files, err := listLog(ctx, t.bucket, cur.version+1, -1)
 		if err != nil {
 			return nil, err
 		}
