@@ -83,8 +83,11 @@ func (b *builder) csvLine(f *fileCtx, line int64, raw []byte, h *csvHeader) {
 		if col < 0 {
 			b.noteNewCol(h.names[i][1:len(h.names[i])-1], vString, false)
 		}
-		if col < 0 || !b.setText(col, text) {
-			if col >= 0 {
+		// A column named twice in the header (or in two cases) keeps its
+		// first value; the others are rescued, not lost.
+		dup := col >= 0 && b.cells[col].set
+		if col < 0 || dup || !b.setText(col, text) {
+			if col >= 0 && !dup {
 				b.cells[col] = cell{}
 			}
 			b.rescueField(h.names[i], appendQuoted(nil, text))

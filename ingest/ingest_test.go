@@ -396,3 +396,33 @@ func TestChecksumFailureKeepsNoRow(t *testing.T) {
 		})
 	}
 }
+
+// A key repeated in a line, or a column named twice in a CSV header (in any
+// case), keeps its first value; the others are rescued, never dropped.
+func TestRepeatedKeysAreRescued(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		format ingest.Format
+		data   string
+	}{
+		{ingest.FormatNDJSON, `{"message":"first","Message":"second","message":null}` + "\n"},
+		{ingest.FormatCSV, "message,Message,message\nfirst,second,\n"},
+	} {
+		land, tbl := memBucket(t, "land"), memBucket(t, "tbl")
+		put(t, land, "a/f.data", []byte(c.data))
+		in, err := ingest.New(land, tbl, &ingest.Options{Format: c.format})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows := readRows(t, tbl)
+		if len(rows) != 1 || rows[0]["message"] != "first" {
+			t.Fatalf("%s: rows %v, want one with message \"first\"", c.format, rows)
+		}
+		if r := rescued(t, rows[0]); r["Message"] != "second" {
+			t.Fatalf("%s: _rescued_data %v lacks the second value", c.format, rows[0]["_rescued_data"])
+		}
+	}
+}

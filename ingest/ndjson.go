@@ -64,6 +64,10 @@ func (b *builder) ndjsonFields(data []byte) error {
 			case col < 0:
 				b.noteNewCol(name, vk, isInt)
 				b.rescueField(s.b[keyStart:keyEnd], s.b[valStart:s.pos])
+			case b.cells[col].set:
+				// A key repeated (or repeated in another case) keeps its
+				// first value; the later ones are rescued, not lost.
+				b.rescueField(s.b[keyStart:keyEnd], s.b[valStart:s.pos])
 			case vk == vNull:
 				b.cells[col] = cell{}
 			default:
