@@ -116,8 +116,8 @@ type builder struct {
 
 // noteNewCol records an unknown field for schema evolution.
 func (b *builder) noteNewCol(name []byte, vk valueKind, isInt bool) {
-	if b.newCols == nil || vk == vNull {
-		return
+	if b.newCols == nil || vk == vNull || !validColumnName(string(name)) {
+		return // a name no column can have stays rescued (a new column would loop the batch)
 	}
 	if vk == vNumber && !isInt {
 		vk = vNumberFloat

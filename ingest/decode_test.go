@@ -273,6 +273,27 @@ func TestAddNewColumns(t *testing.T) {
 	}
 }
 
+// A field whose name no column can have (a dot, a blank, a leading '_')
+// stays rescued in addNewColumns mode; it used to send the batch back for
+// a schema change that never came, forever.
+func TestAddNewColumnsInvalidName(t *testing.T) {
+	ctx := ctxT(t)
+	landing, tbl := memBucket(t, "landing"), memBucket(t, "table")
+	put(t, landing, "1.json", []byte(`{"message":"a","x.y":1,"sp ace":2,"_priv":3,"ok":4}`+"\n"))
+	sum, err := mustNew(t, landing, tbl, &ingest.Options{SchemaMode: ingest.SchemaAddNewColumns}).RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readRows(t, tbl)
+	if sum.Rows != 1 || len(rows) != 1 || rows[0]["ok"] != int64(4) {
+		t.Fatalf("summary %+v, rows %v", sum, rows)
+	}
+	r := rescued(t, rows[0])
+	if r["x.y"] != 1.0 || r["sp ace"] != 2.0 || r["_priv"] != 3.0 {
+		t.Fatalf("_rescued_data %v", rows[0]["_rescued_data"])
+	}
+}
+
 // TestQuarantine: a listed file that cannot be opened is retried, then
 // recorded as a rescued row and a quarantine object; the batch commits.
 func TestQuarantine(t *testing.T) {

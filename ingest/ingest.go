@@ -796,10 +796,7 @@ func pathValues(m *mapping, key string) map[int][]byte {
 // while other writers append.
 func (in *Ingester) evolve(ctx context.Context, t *table.Table, snap *table.Snapshot, newCols map[string]valueKind) error {
 	var fields []*table.Field
-	for _, name := range slices.Sorted(maps.Keys(newCols)) {
-		if !validColumnName(name) {
-			continue
-		}
+	for _, name := range slices.Sorted(maps.Keys(newCols)) { // valid names: see noteNewCol
 		var typ table.DataType = table.TypeString
 		switch newCols[name] {
 		case vNumber:
