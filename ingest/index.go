@@ -87,7 +87,13 @@ func (r fileRef) changed(f ManifestFile) bool {
 		return true
 	}
 	m := tagHash(f.MD5)
-	return r.MD5 != 0 && m != 0 && r.MD5 != m
+	if r.MD5 != 0 && m != 0 && r.MD5 != m {
+		return true
+	}
+	// Without a tag on either side (file://), a file rewritten at the same
+	// size shows only in its modification time, as Auto Loader sees it.
+	noTags := r.ETag == 0 && r.MD5 == 0 && tagHash(f.ETag) == 0 && m == 0
+	return noTags && r.Mod != 0 && !f.ModTime.IsZero() && f.ModTime.Unix() != r.Mod
 }
 
 // segment describes one stored index segment: the files of batches

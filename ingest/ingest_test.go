@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -424,5 +426,40 @@ func TestRepeatedKeysAreRescued(t *testing.T) {
 		if r := rescued(t, rows[0]); r["Message"] != "second" {
 			t.Fatalf("%s: _rescued_data %v lacks the second value", c.format, rows[0]["_rescued_data"])
 		}
+	}
+}
+
+// On file:// (no ETag, no MD5) a file rewritten at the same size shows only
+// in its modification time: it counts as changed.
+func TestChangedFileSameSizeOnFile(t *testing.T) {
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	landing, err := storage.Open(ctx, "file://"+dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer landing.Close()
+	tbl := memBucket(t, "table")
+	path := filepath.Join(dir, "x.json")
+	if err := os.WriteFile(path, []byte(`{"message":"a"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := &ingest.Options{OnChange: ingest.ChangeReingest}
+	if _, err := mustNew(t, landing, tbl, opts).RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(`{"message":"b"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(10 * time.Second)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := mustNew(t, landing, tbl, opts).RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Files != 1 || len(readRows(t, tbl)) != 2 {
+		t.Fatalf("rewrite at the same size: %+v, %d rows; want it re-ingested", sum, len(readRows(t, tbl)))
 	}
 }
