@@ -463,3 +463,30 @@ func TestChangedFileSameSizeOnFile(t *testing.T) {
 		t.Fatalf("rewrite at the same size: %+v, %d rows; want it re-ingested", sum, len(readRows(t, tbl)))
 	}
 }
+
+// A UTF-8 byte order mark at the start of a file is dropped: the first
+// NDJSON line and the CSV header read as without it.
+func TestByteOrderMark(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		format ingest.Format
+		data   string
+	}{
+		{ingest.FormatNDJSON, "\xef\xbb\xbf" + `{"message":"first"}` + "\n"},
+		{ingest.FormatCSV, "\xef\xbb\xbfmessage\nfirst\n"},
+	} {
+		land, tbl := memBucket(t, "land"), memBucket(t, "tbl")
+		put(t, land, "a/f.data", []byte(c.data))
+		in, err := ingest.New(land, tbl, &ingest.Options{Format: c.format})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows := readRows(t, tbl)
+		if len(rows) != 1 || rows[0]["message"] != "first" || rows[0]["_rescued_data"] != nil {
+			t.Fatalf("%s with a BOM: rows %v", c.format, rows)
+		}
+	}
+}

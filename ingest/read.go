@@ -217,6 +217,11 @@ func (fr *fileReader) read(ctx context.Context, f *fileCtx, out chan<- *chunk) e
 	src = dec
 	bufSize := max(fr.maxLine+1, 64<<10)
 	br := bufio.NewReaderSize(src, bufSize)
+	// A UTF-8 byte order mark (Windows tools write one) is no part of the
+	// first line: left in, it spoils the first JSON object or CSV header.
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		br.Discard(3)
+	}
 
 	c := getChunk(f)
 	var lineNo int64
