@@ -80,6 +80,20 @@ func validFileKey(key string) error {
 	return nil
 }
 
+// open opens key for reading inside the bucket's directory: a symbolic
+// link that leads out of it is refused (ErrPermanent), so a table or
+// landing directory holding one cannot make loglake read, or clone to
+// another cloud, a file outside it. Relative links that stay within it are
+// followed; absolute ones are refused (os.Root).
+func (b *fileBucket) open(key string) (*os.File, error) {
+	root, err := os.OpenRoot(b.root)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return root.Open(filepath.FromSlash(key))
+}
+
 // classify maps file-system errors; a directory where an object is expected
 // means the object does not exist.
 func (b *fileBucket) classify(ctx context.Context, op, key string, err error) error {
@@ -90,14 +104,19 @@ func (b *fileBucket) classify(ctx context.Context, op, key string, err error) er
 }
 
 func (b *fileBucket) Get(ctx context.Context, key string) ([]byte, error) {
-	p, err := b.path("Get", key)
+	_, err := b.path("Get", key)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(ctx, "Get", key, err)
 	}
-	data, err := os.ReadFile(p)
+	root, err := os.OpenRoot(b.root)
+	if err != nil {
+		return nil, b.classify(ctx, "Get", key, err)
+	}
+	defer root.Close()
+	data, err := root.ReadFile(filepath.FromSlash(key)) // inside the directory: see open
 	if err != nil {
 		return nil, b.classify(ctx, "Get", key, err)
 	}
@@ -105,14 +124,14 @@ func (b *fileBucket) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (b *fileBucket) NewReader(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	p, err := b.path("NewReader", key)
+	_, err := b.path("NewReader", key)
 	if err != nil {
 		return nil, err
 	}
 	if offset < 0 {
 		return nil, newError("NewReader", key, ErrPermanent, fmt.Errorf("negative offset %d", offset))
 	}
-	f, err := os.Open(p)
+	f, err := b.open(key)
 	if err != nil {
 		return nil, b.classify(ctx, "NewReader", key, err)
 	}
@@ -337,10 +356,14 @@ func (b *fileBucket) Copy(ctx context.Context, dstKey string, src Bucket, srcKey
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(sp); err != nil {
+	if fi, err := os.Lstat(sp); err != nil {
 		return b.classify(ctx, "Copy", srcKey, err)
 	} else if fi.IsDir() {
 		return newError("Copy", srcKey, ErrNotFound, fs.ErrNotExist)
+	} else if fi.Mode()&fs.ModeSymlink != 0 {
+		// A hard link would copy the link itself, pointing wherever it
+		// points: copy the bytes it leads to, read inside the source.
+		return streamCopy(ctx, b, dstKey, src, srcKey)
 	}
 	// Objects are never modified in place (writes rename a new inode over
 	// the name), so sharing the inode with a hard link is a true copy.

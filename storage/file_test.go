@@ -209,3 +209,45 @@ func TestFileCopyLinks(t *testing.T) {
 		t.Errorf("copy = %q after the source changed", got)
 	}
 }
+
+// A symbolic link that leads out of the bucket's directory is not read
+// through, nor copied as a link: a hostile table cannot make a clone upload
+// a file from elsewhere on the machine. Relative links inside it work (an
+// absolute link counts as leading out, as os.Root has it).
+func TestFileSymlinkOutsideRefused(t *testing.T) {
+	ctx := context.Background()
+	b, dir := openFileT(t)
+	secret := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(secret, []byte("SECRET"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(ctx, "data/inside.parquet", []byte("INSIDE")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, "data", "out.parquet")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("inside.parquet", filepath.Join(dir, "data", "in.parquet")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "data/out.parquet"); !errors.Is(err, storage.ErrPermanent) {
+		t.Fatalf("Get through a link out of the bucket: %v, want ErrPermanent", err)
+	}
+	if _, err := b.NewReader(ctx, "data/out.parquet", 0, -1); !errors.Is(err, storage.ErrPermanent) {
+		t.Fatalf("NewReader through a link out of the bucket: %v, want ErrPermanent", err)
+	}
+	if data, err := b.Get(ctx, "data/in.parquet"); err != nil || string(data) != "INSIDE" {
+		t.Fatalf("Get through a link inside the bucket: %q, %v", data, err)
+	}
+	dst, ddir := openFileT(t)
+	if err := dst.Copy(ctx, "x.parquet", b, "data/out.parquet"); err == nil {
+		t.Fatal("Copy of a link out of the source bucket succeeded")
+	}
+	if err := dst.Copy(ctx, "y.parquet", b, "data/in.parquet"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(filepath.Join(ddir, "y.parquet"))
+	if err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		t.Fatalf("copy of a link inside the source: %v, mode %v; want a regular file", err, fi.Mode())
+	}
+}
