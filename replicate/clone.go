@@ -171,9 +171,13 @@ type Result struct {
 	// FilesMissing counts files of replayed commits that the source no
 	// longer has (vacuumed after being removed); they are not live at the
 	// cloned version, so they are skipped with a warning.
-	FilesMissing int     `json:"filesMissing"`
-	Metrics      Metrics `json:"metrics"`
-	DryRun       bool    `json:"dryRun"`
+	FilesMissing int `json:"filesMissing"`
+	// StateFilesCopied counts the objects of the source's pipeline state
+	// (ingest manifests and index, egress route sets) copied into an exact
+	// replica, so its writers can take over after a failover.
+	StateFilesCopied int     `json:"stateFilesCopied"`
+	Metrics          Metrics `json:"metrics"`
+	DryRun           bool    `json:"dryRun"`
 	// Fast is set when the whole run took the replica fast path: it read
 	// the new source commits and wrote them, without loading either table's
 	// state (except the replica's, once per source checkpoint, to write the
@@ -252,19 +256,24 @@ func newCloner(src, dst storage.Bucket, opts *Options) *cloner {
 // otherwise (or from where the fast path stopped) takes the full path.
 func (c *cloner) run(ctx context.Context) error {
 	done, err := c.fastReplica(ctx)
-	if err != nil || done {
+	if err != nil {
 		return err
 	}
-	prev := c.res.PreviousSourceVersion
-	if err := c.full(ctx); err != nil {
-		return err
+	if !done {
+		prev := c.res.PreviousSourceVersion
+		if err := c.full(ctx); err != nil {
+			return err
+		}
+		if c.handedOff {
+			// The fast path replayed a prefix before handing over: report
+			// the source version the destination reflected before this run.
+			c.res.PreviousSourceVersion = prev
+		}
 	}
-	if c.handedOff {
-		// The fast path replayed a prefix before handing over: report the
-		// source version the destination reflected before this run.
-		c.res.PreviousSourceVersion = prev
+	if c.opts.DryRun || c.res.Mode != ModeInitial && c.res.Mode != ModeReplica {
+		return nil
 	}
-	return nil
+	return c.syncPipelineState(ctx)
 }
 
 // full brings the destination up to date with both tables opened: it
