@@ -306,7 +306,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 func TestInvalidOptions(t *testing.T) {
 	b := memBucket(t, "x")
 	for _, o := range []ingest.Options{
-		{Format: "xml"}, {SchemaMode: "merge"}, {OnChange: "panic"}, {Stream: "a/b"}, {EpochUnit: "h"},
+		{Format: "xml"}, {SchemaMode: "merge"}, {OnChange: "panic"}, {Stream: "a/b"}, {Stream: ".."}, {Stream: "."}, {EpochUnit: "h"},
 		{Include: []string{"{a,b"}},
 	} {
 		if _, err := ingest.New(b, b, &o); !errors.Is(err, ingest.ErrConfig) {

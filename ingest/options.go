@@ -3,6 +3,7 @@ package ingest
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -227,6 +228,10 @@ func (o *Options) withDefaults() (Options, error) {
 		if !ok {
 			return c, fmt.Errorf("%w: stream name %q: only letters, digits, '-', '_' and '.'", ErrConfig, c.Stream)
 		}
+	}
+	if strings.Trim(c.Stream, ".") == "" {
+		// "." and ".." would be path segments of the stream's state keys.
+		return c, fmt.Errorf("%w: stream name %q: needs a letter, digit, '-' or '_'", ErrConfig, c.Stream)
 	}
 	switch c.Format {
 	case "":
