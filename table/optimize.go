@@ -162,11 +162,14 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 			actions = append(actions, removeOf(f, false, now))
 		}
 		sizes := make([]int64, len(adds))
-		res.NumAddedBytes = 0
+		res.NumAddedBytes, res.Rows = 0, 0
 		for i, a := range adds {
 			a.Add.DataChange = false
 			sizes[i] = a.Add.Size
 			res.NumAddedBytes += a.Add.Size
+			// The rows written, counted by the writer: the removed files'
+			// stats may not say (a table written without them).
+			res.Rows += max(numRecords(a.Add), 0)
 		}
 		res.NumAddedFiles = len(adds)
 		actions = append(actions, adds...)
