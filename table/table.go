@@ -259,11 +259,21 @@ func (t *Table) load(ctx context.Context, version int64) (*Snapshot, error) {
 			t.log.Debug("opening from _last_checkpoint failed; listing the log", "err", err)
 		}
 	}
-	seg, err := findSegment(ctx, t.bucket, version)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		seg, err := findSegment(ctx, t.bucket, version)
+		if err != nil {
+			return nil, err
+		}
+		s, err := loadSnapshot(ctx, t.bucket, seg)
+		if version < 0 && errors.Is(err, ErrVersionNotFound) && attempt < 3 {
+			// Log cleanup deleted a listed commit under a newer checkpoint
+			// while it was being read (a short delta.logRetentionDuration):
+			// list again, from that checkpoint.
+			t.log.Debug("a listed commit was cleaned while loading; listing the log again", "err", err)
+			continue
+		}
+		return s, err
 	}
-	return loadSnapshot(ctx, t.bucket, seg)
 }
 
 // refresh applies the commits after cur, read by probing the next commit
