@@ -3,7 +3,9 @@ package query
 import (
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"strconv"
 	"strings"
@@ -181,6 +183,9 @@ func groupKey(cols []string, values map[string]*string) string {
 func fileColumns(path string) (map[string]bool, error) {
 	r, err := file.OpenParquetFile(path, false)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("query: %w", table.DataFileError(path, err))
+		}
 		return nil, fmt.Errorf("query: read Parquet footer of %s: %w", path, err)
 	}
 	defer r.Close()

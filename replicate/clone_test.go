@@ -859,3 +859,27 @@ func TestCloneForkOwnColumn(t *testing.T) {
 		t.Fatalf("refused clone wrote to the fork: version %d -> %d", before, v)
 	}
 }
+
+// A replica's log starts at the version it was first cloned at, with one
+// commit holding every live file. A change-feed reader (egress) that has
+// read the source up to the version before must not take that commit for
+// new rows: it would forward the whole table again.
+func TestReplicaFirstCommitIsNoChange(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	for i := range 3 {
+		tabletest.Append(t, src, int64(i*10), 10, nil)
+	}
+	res := clone(t, srcB, dstB, nil)
+	dst := open(t, dstB)
+	if _, err := dst.Changes(ctx, res.SourceVersion-1, -1, 0); !errors.Is(err, table.ErrVersionNotFound) {
+		t.Fatalf("change feed from the version before the replica's first: %v, want ErrVersionNotFound", err)
+	}
+	tabletest.Append(t, src, 30, 10, nil)
+	clone(t, srcB, dstB, nil)
+	chs, err := dst.Changes(ctx, res.SourceVersion, -1, 0)
+	if err != nil || len(chs) != 1 {
+		t.Fatalf("change feed after the replica's first version: %d changes, %v", len(chs), err)
+	}
+}

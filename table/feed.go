@@ -74,9 +74,27 @@ func (t *Table) Changes(ctx context.Context, after, upTo int64, max int) ([]Chan
 	}
 	out := make([]Change, len(commits))
 	for i, c := range commits {
+		if c.version > 0 && stateCommit(c.actions, c.version) {
+			return nil, fmt.Errorf("%w: version %d is where this table's log starts, holding a clone's copy of "+
+				"its source's state (every live file), not the change its source made at that version: changes "+
+				"up to it are in the source's log", ErrVersionNotFound, c.version)
+		}
 		out[i] = Change{Version: c.version, Timestamp: time.UnixMilli(c.timestamp).UTC(), Actions: c.actions}
 	}
 	return out, nil
+}
+
+// stateCommit reports whether a commit at version v holds a table's whole
+// state at v rather than a change: an initial clone's CLONE commit read at
+// its own version (a change is read at an earlier one). Read as a change,
+// its files would pass for new rows.
+func stateCommit(actions []Action, v int64) bool {
+	for _, a := range actions {
+		if ci := a.CommitInfo; ci != nil {
+			return ci.Operation == "CLONE" && ci.ReadVersion != nil && *ci.ReadVersion == v
+		}
+	}
+	return false
 }
 
 // Feed is a gated change feed over a table; see Table.Feed. A Feed is not

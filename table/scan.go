@@ -3,8 +3,10 @@ package table
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"runtime"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table/expr"
 )
@@ -387,7 +390,7 @@ func OpenDataFile(ctx context.Context, b storage.Bucket, add *Add, o *FileScan) 
 	}
 	src, err := OpenFile(ctx, b, key, add.Size)
 	if err != nil {
-		return nil, fmt.Errorf("data file %s: %w", key, err)
+		return nil, DataFileError(key, err)
 	}
 	rr, err := ReadFile(ctx, src, add.Size, &ReadOptions{
 		Schema:           o.Schema,
@@ -403,6 +406,16 @@ func OpenDataFile(ctx context.Context, b storage.Bucket, add *Add, o *FileScan) 
 		return rr, nil
 	}
 	return &filterReader{rr: rr, pred: o.Predicate, key: key, rows: o.RowsRead}, nil
+}
+
+// DataFileError describes a failure to open data file key; a missing file
+// says what usually removed it.
+func DataFileError(key string, err error) error {
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("data file %s is missing (VACUUM deletes the files only versions older than "+
+			"the table's deleted-file retention read: such a version can no longer be read): %w", key, err)
+	}
+	return fmt.Errorf("data file %s: %w", key, err)
 }
 
 // filterReader counts and filters a data file's records.
