@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -67,7 +68,9 @@ func (b *builder) cellBytes(f *fileCtx, col int, c *cell) []byte {
 
 // newFileCtx returns the context of the landing file key (no path values).
 func newFileCtx(key string) *fileCtx {
-	return &fileCtx{key: key, keyBytes: []byte(key), keyJSON: appendQuotedString(nil, key)}
+	// A key that is not valid UTF-8 cannot be a string value (DuckDB
+	// refuses the column): its bad bytes become U+FFFD, as in keyJSON.
+	return &fileCtx{key: key, keyBytes: []byte(strings.ToValidUTF8(key, "\uFFFD")), keyJSON: appendQuotedString(nil, key)}
 }
 
 // fileCtx is what rows of one landing file share.

@@ -316,30 +316,46 @@ func TestInvalidOptions(t *testing.T) {
 }
 
 // _source_file holds the landing key itself, not its JSON-escaped form
-// (which _rescued_data's "_file" carries).
+// (which _rescued_data's "_file" carries); a key that is not valid UTF-8
+// has U+FFFD for its bad bytes, so the column stays readable by SQL.
 func TestSourceFileIsTheKey(t *testing.T) {
 	ctx := context.Background()
-	land, tbl := memBucket(t, "land"), memBucket(t, "tbl")
-	key := "in/back\\slash \"q\".json"
-	put(t, land, key, []byte(`{"message":"m"}`+"\n"+`not json`+"\n"))
-	in, err := ingest.New(land, tbl, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rows := readRows(t, tbl)
-	if len(rows) != 2 {
-		t.Fatalf("%d rows, want 2", len(rows))
-	}
-	for _, r := range rows {
-		if r["_source_file"] != key {
-			t.Errorf("_source_file = %q, want %q", r["_source_file"], key)
+	for key, want := range map[string]string{
+		"in/back\\slash \"q\".json": "in/back\\slash \"q\".json",
+		"in/bad\xff.json":           "in/bad\ufffd.json",
+	} {
+		dir := t.TempDir() // only a file system takes a key that is not UTF-8
+		if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
+			t.Fatal(err)
 		}
-		if r["_rescued_data"] != nil {
-			if f := rescued(t, r)["_file"]; f != key {
-				t.Errorf("_rescued_data._file = %q, want %q", f, key)
+		if err := os.WriteFile(filepath.Join(dir, key), []byte(`{"message":"m"}`+"\n"+`not json`+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		land, err := storage.Open(ctx, "file://"+dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer land.Close()
+		tbl := memBucket(t, "tbl")
+		in, err := ingest.New(land, tbl, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows := readRows(t, tbl)
+		if len(rows) != 2 {
+			t.Fatalf("%d rows, want 2", len(rows))
+		}
+		for _, r := range rows {
+			if r["_source_file"] != want {
+				t.Errorf("_source_file = %q, want %q", r["_source_file"], want)
+			}
+			if r["_rescued_data"] != nil {
+				if f := rescued(t, r)["_file"]; f != want {
+					t.Errorf("_rescued_data._file = %q, want %q", f, want)
+				}
 			}
 		}
 	}

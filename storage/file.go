@@ -94,6 +94,17 @@ func (b *fileBucket) open(key string) (*os.File, error) {
 	return root.Open(filepath.FromSlash(key))
 }
 
+// lstat describes key without following it if it is a link, refusing a
+// path through a linked directory that leads out of the bucket (see open).
+func (b *fileBucket) lstat(key string) (fs.FileInfo, error) {
+	root, err := os.OpenRoot(b.root)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return root.Lstat(filepath.FromSlash(key))
+}
+
 // classify maps file-system errors; a directory where an object is expected
 // means the object does not exist.
 func (b *fileBucket) classify(ctx context.Context, op, key string, err error) error {
@@ -356,7 +367,7 @@ func (b *fileBucket) Copy(ctx context.Context, dstKey string, src Bucket, srcKey
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Lstat(sp); err != nil {
+	if fi, err := sb.lstat(srcKey); err != nil {
 		return b.classify(ctx, "Copy", srcKey, err)
 	} else if fi.IsDir() {
 		return newError("Copy", srcKey, ErrNotFound, fs.ErrNotExist)

@@ -251,3 +251,21 @@ func TestFileSymlinkOutsideRefused(t *testing.T) {
 		t.Fatalf("copy of a link inside the source: %v, mode %v; want a regular file", err, fi.Mode())
 	}
 }
+
+// A directory link inside the source that leads out of it does not let a
+// file-to-file Copy hard-link a file from outside.
+func TestFileCopyThroughLinkedDirRefused(t *testing.T) {
+	ctx := context.Background()
+	b, dir := openFileT(t)
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "f.parquet"), []byte("SECRET"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "date=x")); err != nil {
+		t.Fatal(err)
+	}
+	dst, _ := openFileT(t)
+	if err := dst.Copy(ctx, "date=x/f.parquet", b, "date=x/f.parquet"); err == nil {
+		t.Fatal("Copy through a directory link out of the source succeeded")
+	}
+}
