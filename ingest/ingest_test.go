@@ -418,7 +418,6 @@ func TestChecksumFailureKeepsNoRow(t *testing.T) {
 // A key repeated in a line, or a column named twice in a CSV header (in any
 // case), keeps its first value; the others are rescued, never dropped.
 func TestRepeatedKeysAreRescued(t *testing.T) {
-	ctx := context.Background()
 	for _, c := range []struct {
 		format ingest.Format
 		data   string
@@ -426,16 +425,7 @@ func TestRepeatedKeysAreRescued(t *testing.T) {
 		{ingest.FormatNDJSON, `{"message":"first","Message":"second","message":null}` + "\n"},
 		{ingest.FormatCSV, "message,Message,message\nfirst,second,\n"},
 	} {
-		land, tbl := memBucket(t, "land"), memBucket(t, "tbl")
-		put(t, land, "a/f.data", []byte(c.data))
-		in, err := ingest.New(land, tbl, &ingest.Options{Format: c.format})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := in.RunOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
-		rows := readRows(t, tbl)
+		rows, _ := ingestOne(t, map[string][]byte{"a/f.data": []byte(c.data)}, &ingest.Options{Format: c.format})
 		if len(rows) != 1 || rows[0]["message"] != "first" {
 			t.Fatalf("%s: rows %v, want one with message \"first\"", c.format, rows)
 		}
@@ -483,7 +473,6 @@ func TestChangedFileSameSizeOnFile(t *testing.T) {
 // A UTF-8 byte order mark at the start of a file is dropped: the first
 // NDJSON line and the CSV header read as without it.
 func TestByteOrderMark(t *testing.T) {
-	ctx := context.Background()
 	for _, c := range []struct {
 		format ingest.Format
 		data   string
@@ -491,18 +480,10 @@ func TestByteOrderMark(t *testing.T) {
 		{ingest.FormatNDJSON, "\xef\xbb\xbf" + `{"message":"first"}` + "\n"},
 		{ingest.FormatCSV, "\xef\xbb\xbfmessage\nfirst\n"},
 	} {
-		land, tbl := memBucket(t, "land"), memBucket(t, "tbl")
-		put(t, land, "a/f.data", []byte(c.data))
-		in, err := ingest.New(land, tbl, &ingest.Options{Format: c.format})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := in.RunOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
-		rows := readRows(t, tbl)
+		rows, _ := ingestOne(t, map[string][]byte{"a/f.data": []byte(c.data)}, &ingest.Options{Format: c.format})
 		if len(rows) != 1 || rows[0]["message"] != "first" || rows[0]["_rescued_data"] != nil {
 			t.Fatalf("%s with a BOM: rows %v", c.format, rows)
 		}
 	}
 }
+
