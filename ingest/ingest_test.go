@@ -486,4 +486,3 @@ func TestByteOrderMark(t *testing.T) {
 		}
 	}
 }
-
