@@ -291,28 +291,28 @@ func (t *Table) checkNotCleaned(ctx context.Context, read *Snapshot, version int
 }
 
 // shows reports whether snap holds the effect of a commit of c's actions:
-// its txn, else its first added file (live or since removed). A commit with
-// neither is taken as shown (nothing tells it apart).
+// its txn, if it has one, and its first added file (live or since
+// removed). A commit with neither is taken as shown (nothing tells it
+// apart).
 func shows(snap *Snapshot, c *Commit, actions []Action) bool {
 	if c.AppID != "" {
-		v, ok := snap.AppVersion(c.AppID)
-		return ok && v >= c.AppVersion
+		if v, ok := snap.AppVersion(c.AppID); !ok || v < c.AppVersion {
+			return false
+		}
+		// The txn may stand for another writer's commit of the same
+		// batch (two ingesters racing, one into a cleaned version): only
+		// this commit's own first file proves it is the one that counts.
+		// (A file since compacted away with its tombstone expired reads
+		// as not shown: the caller retries, and the txn makes that a
+		// no-op.)
 	}
 	for _, a := range actions {
 		if a.Add == nil {
 			continue
 		}
-		for _, f := range snap.Files() {
-			if f.Path == a.Add.Path {
-				return true
-			}
-		}
-		for _, r := range snap.Tombstones() {
-			if r.Path == a.Add.Path {
-				return true
-			}
-		}
-		return false
+		_, live := snap.files.Get(a.Add.Path)
+		_, removed := snap.tombstones.Get(a.Add.Path)
+		return live || removed
 	}
 	return true
 }

@@ -505,3 +505,44 @@ func TestRefreshSkipsStrayCommit(t *testing.T) {
 		t.Fatalf("reader at version %d, want 7", snap.Version())
 	}
 }
+
+// Two writers of the same batch (one txn version), the slower one behind a
+// 0-second log retention: its put-if-absent lands in the version cleanup
+// freed under a checkpoint. The txn the latest snapshot shows is the other
+// writer's; this commit's own file is not there, so it is a stray: it is
+// removed and the writer told, not told it committed (its files then
+// surfaced in a rewrite and duplicated the batch's rows).
+func TestStrayCommitOfACommittedBatch(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, map[string]string{
+		"delta.checkpointInterval":   "5",
+		"delta.logRetentionDuration": "interval 0 seconds",
+	})
+	for i := range 3 { // versions 1-3
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	slow, err := table.Open(ctx, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := latest(t, slow) // version 3
+	tabletest.Append(t, tbl, 30, 10, &table.Commit{AppID: "ingest:s", AppVersion: 1}) // version 4
+	for i := 4; i < 7; i++ { // versions 5-7: checkpoint 5, commits 0-4 cleaned
+		appendN(t, tbl, int64(i*10), 10)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if _, err := b.Stat(ctx, table.CommitKey(4)); err == nil {
+		t.Fatal("commit 4 was not cleaned")
+	}
+	day := "2026-11-22"
+	_, err = slow.Commit(ctx, read, &table.Commit{AppID: "ingest:s", AppVersion: 1, Operation: "STREAMING UPDATE",
+		Actions: []table.Action{{Add: &table.Add{Path: "date=" + day + "/part-stray.parquet",
+			PartitionValues: map[string]*string{"date": &day}, Size: 1, ModificationTime: 1, DataChange: true}}}})
+	if err == nil {
+		t.Fatal("a stray commit of a batch another writer committed was reported committed")
+	}
+	if _, err := b.Stat(ctx, table.CommitKey(4)); err == nil {
+		t.Fatal("the stray commit 4 was left in the log")
+	}
+}
