@@ -526,9 +526,9 @@ func TestStrayCommitOfACommittedBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read := latest(t, slow) // version 3
+	read := latest(t, slow)                                                           // version 3
 	tabletest.Append(t, tbl, 30, 10, &table.Commit{AppID: "ingest:s", AppVersion: 1}) // version 4
-	for i := 4; i < 7; i++ { // versions 5-7: checkpoint 5, commits 0-4 cleaned
+	for i := 4; i < 7; i++ {                                                          // versions 5-7: checkpoint 5, commits 0-4 cleaned
 		appendN(t, tbl, int64(i*10), 10)
 		time.Sleep(2 * time.Millisecond)
 	}
