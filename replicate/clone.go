@@ -231,6 +231,10 @@ type cloner struct {
 	// claimed: this run marked an empty destination as its initial clone's
 	// (initialCloneKey).
 	claimed bool
+	// initialAt is the source version an initial clone copies: the target,
+	// or the version another initial clone of the source claimed the
+	// destination at (see claimOwner).
+	initialAt int64
 	// dstRefs holds the keys of the files the destination's log
 	// references; nil until the destination's state is loaded.
 	dstRefs map[string]bool

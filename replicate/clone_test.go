@@ -883,3 +883,50 @@ func TestReplicaFirstCommitIsNoChange(t *testing.T) {
 		t.Fatalf("change feed after the replica's first version: %d changes, %v", len(chs), err)
 	}
 }
+
+// Initial clones of different versions racing into one empty destination
+// (or a rerun at another version after a killed one) build one log: the
+// destination's versions stay contiguous, every one readable, and it ends
+// equal to the source. Each initial clone at another version than the
+// claim's clones the claimed version, then replays up to its own.
+func TestCloneRacingInitialVersions(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	for i := range 6 {
+		tabletest.Append(t, src, int64(i*10), 10, nil)
+	}
+	latest := rt.Latest(t, src)
+	// A killed initial clone at version 2 left only its claim.
+	claim := fmt.Sprintf("%s@2", latest.Metadata().ID)
+	if err := dstB.Put(ctx, "_loglake/clone/initial", []byte(claim)); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, v := range []int64{4, 5, latest.Version()} {
+		wg.Go(func() {
+			// A clone that finds the destination past its version (a
+			// racing one got further) is refused with ErrAhead.
+			if _, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{Version: &v}); err != nil && !errors.Is(err, replicate.ErrAhead) {
+				t.Errorf("clone at version %d: %v", v, err)
+			}
+		})
+	}
+	wg.Wait()
+	dst := open(t, dstB)
+	hist, err := dst.History(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(hist); i++ {
+		if hist[i].Version != hist[i-1].Version-1 {
+			t.Fatalf("destination log has a gap between versions %d and %d", hist[i].Version, hist[i-1].Version)
+		}
+	}
+	if first := hist[len(hist)-1].Version; first != 2 {
+		t.Fatalf("destination log starts at version %d, want the claimed 2", first)
+	}
+	for v := int64(2); v <= latest.Version(); v++ {
+		rt.SameRows(t, rt.At(t, src, v), rt.At(t, dst, v))
+	}
+}

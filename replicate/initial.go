@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,9 +35,45 @@ func (c *cloner) initial(ctx context.Context) error {
 	if err := table.CheckWrite(snap.Protocol(), snap.Metadata()); err != nil {
 		return fmt.Errorf("replicate: source %s version %d: %w", c.src.URL(), snap.Version(), err)
 	}
+	want := c.target
+	c.initialAt = want
 	if err := c.claimDestination(ctx); err != nil {
 		return err
 	}
+	if c.initialAt != want {
+		if c.initialAt > want {
+			return fmt.Errorf("%w: %s is an interrupted initial clone of source version %d, requested %d", ErrAhead, c.dst.URL(), c.initialAt, want)
+		}
+		c.log.Info("clone: another initial clone of this source claimed the destination at an earlier version; cloning that one first",
+			"version", c.initialAt, "requested", want)
+		c.target = c.initialAt
+		if snap, err = c.sourceSnapshot(ctx); err != nil {
+			return err
+		}
+		if err := table.CheckWrite(snap.Protocol(), snap.Metadata()); err != nil {
+			return fmt.Errorf("replicate: source %s version %d: %w", c.src.URL(), snap.Version(), err)
+		}
+	}
+	if err := c.initialAtTarget(ctx, snap); err != nil {
+		return err
+	}
+	if want == c.target || c.opts.DryRun {
+		return nil
+	}
+	// Then on to the requested version, commit by commit.
+	dstT, err := table.Open(ctx, c.dst, &table.Options{Logger: c.log})
+	if err != nil {
+		return fmt.Errorf("replicate: open destination %s: %w", c.dst.URL(), err)
+	}
+	recorded := c.target
+	c.target, c.res.SourceVersion = want, want
+	c.metricsFromSource(ctx)
+	return c.replay(ctx, dstT, recorded)
+}
+
+// initialAtTarget copies snap (the source at c.target) into the claimed,
+// empty destination and commits it there as version c.target.
+func (c *cloner) initialAtTarget(ctx context.Context, snap *table.Snapshot) error {
 	files := snap.Files()
 	c.res.Metrics.SourceTableSize = snap.SizeBytes()
 	c.res.Metrics.SourceNumOfFiles = int64(len(files))
@@ -122,7 +159,7 @@ func (c *cloner) claimDestination(ctx context.Context) error {
 	// Put-if-absent: of clones racing into one empty destination, one
 	// claims it (and may remove the claim if it fails before copying);
 	// the others join that claim or are refused.
-	err = c.dst.PutIfAbsent(ctx, initialCloneKey, []byte(c.res.SourceTableID))
+	err = c.dst.PutIfAbsent(ctx, initialCloneKey, fmt.Appendf(nil, "%s@%d", c.res.SourceTableID, c.target))
 	if errors.Is(err, storage.ErrExists) {
 		if owner, err := c.claimOwner(ctx); err != nil || owner == c.res.SourceTableID {
 			return err // joined a racing clone of this source
@@ -157,10 +194,19 @@ func (c *cloner) releaseClaim(ctx context.Context) {
 // claimOwner returns the source table id an initial clone claimed the
 // destination for ("" when unclaimed).
 func (c *cloner) claimOwner(ctx context.Context) (string, error) {
-	owner, err := c.dst.Get(ctx, initialCloneKey)
+	claim, err := c.dst.Get(ctx, initialCloneKey)
 	switch {
 	case err == nil:
-		return string(owner), nil
+		owner, at, ok := strings.Cut(string(claim), "@")
+		if v, err := strconv.ParseInt(at, 10, 64); ok && err == nil && owner == c.res.SourceTableID {
+			// Clones of one source into one destination build one log:
+			// a second initial clone at another version would leave a gap
+			// between the two. The claim's version is every joiner's
+			// initial version; a joiner wanting a later one replays up to
+			// it afterwards.
+			c.initialAt = v
+		}
+		return owner, nil
 	case errors.Is(err, storage.ErrNotFound):
 		return "", nil
 	default:
