@@ -117,17 +117,16 @@ func fastRFC3339(b []byte) (int64, bool) {
 	var frac int64
 	if len(rest) > 0 && rest[0] == '.' {
 		i := 1
-		scale := int64(100000)
 		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			if i <= 6 {
-				frac += int64(rest[i]-'0') * scale
-				scale /= 10
+			if i <= 6 { // microseconds: later digits are truncated
+				frac = frac*10 + int64(rest[i]-'0')
 			}
 			i++
 		}
 		if i == 1 || i > 10 {
 			return 0, false
 		}
+		frac *= pow10[6-min(i-1, 6)] // to µs
 		rest = rest[i:]
 	}
 	var off int64
@@ -227,3 +226,6 @@ func epochMicros(raw []byte, isInt bool, unit string) (int64, bool) {
 	}
 	return us, true
 }
+
+// pow10[n] is 10ⁿ, for scaling up to six fraction digits to µs.
+var pow10 = [7]int64{1, 10, 100, 1000, 10000, 100000, 1000000}
