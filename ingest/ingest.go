@@ -184,6 +184,7 @@ func (in *Ingester) RunOnce(ctx context.Context) (sum Summary, err error) {
 			return sum, nil
 		}
 		sum.add(res)
+		retries = 0 // the budget is per batch
 	}
 }
 
@@ -249,6 +250,7 @@ func (in *Ingester) runBatches(stop, work context.Context) (Summary, error) {
 			break
 		}
 		sum.add(res)
+		retries = 0 // the budget is per batch
 	}
 	return sum, nil
 }

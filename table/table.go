@@ -287,8 +287,16 @@ func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
 		if t.mayBeCleaned(cur) {
 			// Log cleanup may have deleted the commits after cur under a
 			// newer checkpoint: probing finds nothing, yet the table moved
-			// on. The checkpoint hint tells.
+			// on. The checkpoint hint tells — unless a slow writer of an
+			// older checkpoint put it back meanwhile: then the listing does.
 			if lc, ok, err := readLastCheckpoint(ctx, t.bucket); err == nil && ok && lc.Version > cur.version {
+				return t.load(ctx, -1)
+			}
+			files, err := listLog(ctx, t.bucket, cur.version+1, -1)
+			if err != nil {
+				return nil, err
+			}
+			if slices.ContainsFunc(files, logFile.isCheckpoint) {
 				return t.load(ctx, -1)
 			}
 		}
