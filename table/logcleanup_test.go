@@ -546,3 +546,33 @@ func TestStrayCommitOfACommittedBatch(t *testing.T) {
 		t.Fatal("the stray commit 4 was left in the log")
 	}
 }
+
+// A reader whose next commits were cleaned finds the table moved on even
+// when _last_checkpoint lags (a slow writer of an older checkpoint put it
+// back): the listing shows the newer checkpoint.
+func TestRefreshPastLaggingHint(t *testing.T) {
+	ctx := context.Background()
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, map[string]string{
+		"delta.checkpointInterval":   "5",
+		"delta.logRetentionDuration": "interval 0 seconds",
+	})
+	for i := range 3 { // versions 1-3
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	reader, err := table.Open(ctx, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest(t, reader) // version 3
+	for i := 3; i < 7; i++ { // versions 4-7: checkpoint 5, commits 0-4 cleaned
+		appendN(t, tbl, int64(i*10), 10)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := b.Put(ctx, "_delta_log/_last_checkpoint", []byte(`{"version":3,"size":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if v := latest(t, reader).Version(); v != 7 {
+		t.Fatalf("reader refreshed to version %d, want 7", v)
+	}
+}
