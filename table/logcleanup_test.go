@@ -564,7 +564,7 @@ func TestRefreshPastLaggingHint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	latest(t, reader) // version 3
+	latest(t, reader)        // version 3
 	for i := 3; i < 7; i++ { // versions 4-7: checkpoint 5, commits 0-4 cleaned
 		appendN(t, tbl, int64(i*10), 10)
 		time.Sleep(2 * time.Millisecond)
