@@ -465,18 +465,7 @@ func TestLogCleanupDisabledByTable(t *testing.T) {
 // through a stray and wrote a checkpoint holding its rows: duplicates).
 func TestRefreshSkipsStrayCommit(t *testing.T) {
 	ctx := context.Background()
-	b := openMem(t)
-	tbl := tabletest.Create(t, b, map[string]string{
-		"delta.checkpointInterval":   "5",
-		"delta.logRetentionDuration": "interval 0 seconds",
-	})
-	for i := range 3 { // versions 1-3
-		appendN(t, tbl, int64(i*10), 10)
-	}
-	reader, err := table.Open(ctx, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, tbl, reader := behindCleanup(t)
 	if v := latest(t, reader).Version(); v != 3 {
 		t.Fatalf("reader at version %d", v)
 	}
@@ -514,18 +503,7 @@ func TestRefreshSkipsStrayCommit(t *testing.T) {
 // surfaced in a rewrite and duplicated the batch's rows).
 func TestStrayCommitOfACommittedBatch(t *testing.T) {
 	ctx := context.Background()
-	b := openMem(t)
-	tbl := tabletest.Create(t, b, map[string]string{
-		"delta.checkpointInterval":   "5",
-		"delta.logRetentionDuration": "interval 0 seconds",
-	})
-	for i := range 3 { // versions 1-3
-		appendN(t, tbl, int64(i*10), 10)
-	}
-	slow, err := table.Open(ctx, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, tbl, slow := behindCleanup(t)
 	read := latest(t, slow)                                                           // version 3
 	tabletest.Append(t, tbl, 30, 10, &table.Commit{AppID: "ingest:s", AppVersion: 1}) // version 4
 	for i := 4; i < 7; i++ {                                                          // versions 5-7: checkpoint 5, commits 0-4 cleaned
@@ -536,7 +514,7 @@ func TestStrayCommitOfACommittedBatch(t *testing.T) {
 		t.Fatal("commit 4 was not cleaned")
 	}
 	day := "2026-11-22"
-	_, err = slow.Commit(ctx, read, &table.Commit{AppID: "ingest:s", AppVersion: 1, Operation: "STREAMING UPDATE",
+	_, err := slow.Commit(ctx, read, &table.Commit{AppID: "ingest:s", AppVersion: 1, Operation: "STREAMING UPDATE",
 		Actions: []table.Action{{Add: &table.Add{Path: "date=" + day + "/part-stray.parquet",
 			PartitionValues: map[string]*string{"date": &day}, Size: 1, ModificationTime: 1, DataChange: true}}}})
 	if err == nil {
@@ -552,18 +530,7 @@ func TestStrayCommitOfACommittedBatch(t *testing.T) {
 // back): the listing shows the newer checkpoint.
 func TestRefreshPastLaggingHint(t *testing.T) {
 	ctx := context.Background()
-	b := openMem(t)
-	tbl := tabletest.Create(t, b, map[string]string{
-		"delta.checkpointInterval":   "5",
-		"delta.logRetentionDuration": "interval 0 seconds",
-	})
-	for i := range 3 { // versions 1-3
-		appendN(t, tbl, int64(i*10), 10)
-	}
-	reader, err := table.Open(ctx, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, tbl, reader := behindCleanup(t)
 	latest(t, reader)        // version 3
 	for i := 3; i < 7; i++ { // versions 4-7: checkpoint 5, commits 0-4 cleaned
 		appendN(t, tbl, int64(i*10), 10)
@@ -575,4 +542,24 @@ func TestRefreshPastLaggingHint(t *testing.T) {
 	if v := latest(t, reader).Version(); v != 7 {
 		t.Fatalf("reader refreshed to version %d, want 7", v)
 	}
+}
+
+// behindCleanup returns a table at version 3 whose log is cleaned as soon
+// as a checkpoint (every 5 versions) is written, and a second handle on
+// it: one whose snapshot cleanup will leave behind.
+func behindCleanup(t *testing.T) (storage.Bucket, *table.Table, *table.Table) {
+	t.Helper()
+	b := openMem(t)
+	tbl := tabletest.Create(t, b, map[string]string{
+		"delta.checkpointInterval":   "5",
+		"delta.logRetentionDuration": "interval 0 seconds",
+	})
+	for i := range 3 { // versions 1-3
+		appendN(t, tbl, int64(i*10), 10)
+	}
+	other, err := table.Open(context.Background(), b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, tbl, other
 }
