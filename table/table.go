@@ -283,34 +283,17 @@ func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(commits) == 0 {
-		if t.mayBeCleaned(cur) {
-			// Log cleanup may have deleted the commits after cur under a
-			// newer checkpoint: probing finds nothing, yet the table moved
-			// on. The checkpoint hint tells — unless a slow writer of an
-			// older checkpoint put it back meanwhile: then the listing does.
-			if lc, ok, err := readLastCheckpoint(ctx, t.bucket); err == nil && ok && lc.Version > cur.version {
-				return t.load(ctx, -1)
-			}
-			files, err := listLog(ctx, t.bucket, cur.version+1, -1)
-			if err != nil {
-				return nil, err
-			}
-			if slices.ContainsFunc(files, logFile.isCheckpoint) {
-				return t.load(ctx, -1)
-			}
-		}
-		return cur, nil
-	}
 	if t.mayBeCleaned(cur) {
-		// The commits read may begin with strays: a writer slower than the
-		// log retention puts its commit into a version cleanup deleted
-		// under a checkpoint and deletes it only once it finds out
-		// (checkNotCleaned); the genuine commits from the checkpoint on
+		// Log cleanup may have deleted the commits after cur under a newer
+		// checkpoint: probing then finds nothing, or strays — a writer
+		// slower than the log retention puts its commit into a version
+		// cleanup deleted and deletes it only once it finds out
+		// (checkNotCleaned), and the genuine commits from the checkpoint on
 		// may follow it. Any checkpoint past cur may stand on versions
-		// cleaned since cur: start over from the newest checkpoint, which
-		// never holds a stray. Only a snapshot older than half the
-		// retention pays this listing.
+		// cleaned since cur: start over from the newest one, which never
+		// holds a stray. The listing, not _last_checkpoint, tells: a slow
+		// writer of an older checkpoint may have put the hint back. Only a
+		// snapshot older than half the retention pays this listing.
 		files, err := listLog(ctx, t.bucket, cur.version+1, -1)
 		if err != nil {
 			return nil, err
@@ -318,6 +301,9 @@ func (t *Table) refresh(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
 		if slices.ContainsFunc(files, logFile.isCheckpoint) {
 			return t.load(ctx, -1)
 		}
+	}
+	if len(commits) == 0 {
+		return cur, nil
 	}
 	next := cur.clone()
 	for _, c := range commits {
