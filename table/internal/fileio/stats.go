@@ -351,10 +351,8 @@ func newColStats(f arrow.Field) *colStats {
 	return cs
 }
 
-func (c *statsCollector) add(rec arrow.Record) { c.addExcept(rec, nil) }
-
 // addExcept folds rec into the statistics, except the columns skip marks
-// (nil: none), which the caller folds in itself (updateIndexed).
+// (nil: none), which the caller folds in itself (observeUsed).
 func (c *statsCollector) addExcept(rec arrow.Record, skip []bool) {
 	c.numRecords += rec.NumRows()
 	for i, cs := range c.cols {
@@ -364,45 +362,14 @@ func (c *statsCollector) addExcept(rec arrow.Record, skip []bool) {
 	}
 }
 
-// updateIndexed folds in a top-level string column whose row i holds
-// values[idx[i]] (when valid): the extremes of the distinct values the rows
-// use are those of the rows, found without comparing every row.
-func (cs *colStats) updateIndexed(arr arrow.Array, idx []int32, values []string, used []bool) []bool {
-	cs.nulls += int64(arr.NullN())
-	if cs.invalid || cs.kind != statString {
-		return used
-	}
-	used = slices.Grow(used[:0], len(values))[:len(values)]
-	clear(used)
-	if arr.NullN() == 0 {
-		for _, k := range idx {
-			used[k] = true
-		}
-	} else {
-		for i, k := range idx {
-			if arr.IsValid(i) {
-				used[k] = true
-			}
-		}
-	}
-	lo, hi, found := "", "", false
-	for k, u := range used {
-		if !u {
-			continue
-		}
-		v := values[k]
-		if !found || v < lo {
-			lo = v
-		}
-		if !found || v > hi {
-			hi = v
-		}
-		found = true
-	}
-	if found {
+// observeUsed folds in a top-level string column of nulls null rows whose
+// other rows' least and greatest values are lo and hi (found: there are
+// such rows).
+func (cs *colStats) observeUsed(nulls int, lo, hi string, found bool) {
+	cs.nulls += int64(nulls)
+	if found && !cs.invalid && cs.kind == statString {
 		cs.observeStrings(lo, hi)
 	}
-	return used
 }
 
 // update folds arr into the statistics. valid, when not nil, marks rows whose

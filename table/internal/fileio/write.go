@@ -57,9 +57,10 @@ type WriterOptions struct {
 	// limit, write that page, and fall back to plain encoding in every row
 	// group: work whose output is no smaller.
 	PlainDistinct bool
-	// DictLowCardinality dictionary-encodes, in the writer itself,
-	// top-level string columns with few distinct values in the first
-	// record written (service, level, a constant source file name): it
+	// DictLowCardinality dictionary-encodes, in the writer itself, the
+	// string columns of a flat schema (no struct, list or map) with few
+	// distinct values in the first record written (service, level, a
+	// constant source file name): it
 	// keeps one dictionary per column for the whole file and hands the
 	// Parquet encoder dictionary indices, which it writes as they are.
 	// Otherwise the encoder hashes every value into its own dictionary
@@ -115,7 +116,7 @@ func codecFor(name string) (compress.Compression, error) {
 // underlying writer as they fill, so memory stays bounded by one row group
 // whatever the file size. A FileWriter is not safe for concurrent use.
 type FileWriter struct {
-	pw      *pqarrow.FileWriter // nil until the first Write with PlainDistinct or DictLowCardinality
+	pw      parquetWriter // nil until the first Write with PlainDistinct or DictLowCardinality
 	pprops  []parquet.WriterProperty
 	aprops  pqarrow.ArrowWriterProperties
 	sink    *countingWriter
@@ -128,12 +129,8 @@ type FileWriter struct {
 	err     error
 
 	plainDistinct, dictLowCard bool
-	mem                        memory.Allocator
 	dicts                      []*dictColumn // DictLowCardinality columns, by record column
-	pqSchema                   *arrow.Schema // the Arrow schema pw writes: dicts' columns dictionary-typed
-	dictCuts                   int           // row groups ended early because a dictionary grew
 	dictSkip                   []bool        // by record column: in dicts
-	used                       []bool        // scratch of updateIndexed
 }
 
 type countingWriter struct {
@@ -202,7 +199,7 @@ func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWr
 	fw := &FileWriter{pprops: pprops, aprops: aprops,
 		sink: &countingWriter{w: w}, schema: sch, stats: newStatsCollector(sch),
 		rgRows: o.RowGroupRows, rgBytes: o.RowGroupBytes,
-		plainDistinct: o.PlainDistinct, dictLowCard: o.DictLowCardinality, mem: o.Allocator}
+		plainDistinct: o.PlainDistinct, dictLowCard: o.DictLowCardinality}
 	if !o.PlainDistinct && !o.DictLowCardinality {
 		if err := fw.open(nil); err != nil {
 			return nil, err
@@ -214,12 +211,12 @@ func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWr
 // open starts the Parquet file, with dictionaries off for the string
 // columns of first (nil: none) whose values are mostly distinct
 // (PlainDistinct) and dictionary indices built here for those with few
-// distinct values (DictLowCardinality).
+// distinct values (DictLowCardinality, in a flat schema). A flat schema is
+// written by colWriter, any other by pqarrow.
 func (w *FileWriter) open(first arrow.Record) error {
 	pprops := w.pprops
-	w.pqSchema = w.schema
+	flat := isFlat(w.schema)
 	if first != nil {
-		fields := slices.Clone(w.schema.Fields())
 		for i, f := range w.schema.Fields() {
 			distinct, n := sampleDistinct(first.Column(i))
 			switch {
@@ -227,21 +224,25 @@ func (w *FileWriter) open(first arrow.Record) error {
 				// Too few values say nothing about the column.
 			case w.plainDistinct && float64(distinct) >= plainDistinctShare*float64(n):
 				pprops = append(slices.Clip(pprops), parquet.WithDictionaryFor(f.Name, false))
-			case w.dictLowCard && float64(distinct) <= lowCardShare*float64(n):
+			case w.dictLowCard && flat && float64(distinct) <= lowCardShare*float64(n):
 				w.dicts = append(w.dicts, &dictColumn{col: i, memo: map[string]int32{}})
-				fields[i].Type = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
 			}
 		}
 		if len(w.dicts) > 0 {
-			w.dictSkip = make([]bool, len(fields))
+			w.dictSkip = make([]bool, w.schema.NumFields())
 			for _, d := range w.dicts {
 				w.dictSkip[d.col] = true
 			}
-			md := w.schema.Metadata()
-			w.pqSchema = arrow.NewSchema(fields, &md)
 		}
 	}
-	pw, err := pqarrow.NewFileWriter(w.pqSchema, w.sink, parquet.NewWriterProperties(pprops...), w.aprops)
+	props := parquet.NewWriterProperties(pprops...)
+	var pw parquetWriter
+	var err error
+	if flat {
+		pw, err = newColWriter(w.sink, w.schema, props, w.aprops, w.dicts)
+	} else {
+		pw, err = pqarrow.NewFileWriter(w.schema, w.sink, props, w.aprops)
+	}
 	if err != nil {
 		return fmt.Errorf("table: parquet writer: %w", err)
 	}
@@ -327,9 +328,6 @@ func (w *FileWriter) Write(rec arrow.Record) error {
 			return w.err
 		}
 	}
-	if len(w.dicts) == 0 {
-		w.stats.add(rec)
-	}
 	return nil
 }
 
@@ -340,41 +338,16 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 		}
 		w.cut = false
 	}
-	if len(w.dicts) > 0 {
-		pq, grew, err := w.dictRecord(rec)
-		if err != nil {
-			return err
-		}
-		defer pq.Release()
-		// The statistics of the dictionary columns come from their
-		// indices, which dictRecord just computed.
-		w.stats.addExcept(rec, w.dictSkip)
-		for _, d := range w.dicts {
-			arr := rec.Column(d.col)
-			off := arr.Data().Offset()
-			vals := d.values
-			if len(d.extra) > 0 {
-				vals = append(slices.Clip(vals), d.extra...)
-			}
-			w.used = w.stats.cols[d.col].updateIndexed(arr, d.idx[off:off+arr.Len()], vals, w.used)
-		}
-		if grew && w.dictCuts < maxDictCuts {
-			// The encoder keeps the dictionary a row group started with;
-			// a grown one starts a new row group (else the column would
-			// be written plain to the end of this one).
-			if rows, err := w.pw.RowGroupNumRows(); err != nil {
-				return err
-			} else if rows > 0 {
-				if err := w.pw.NewBufferedRowGroupChecked(); err != nil {
-					return err
-				}
-				w.dictCuts++
-			}
-		}
-		rec = pq
-	}
 	if err := w.pw.WriteBuffered(rec); err != nil {
 		return err
+	}
+	// The statistics of the dictionary columns come from the values their
+	// indices use.
+	w.stats.addExcept(rec, w.dictSkip)
+	for _, d := range w.dicts {
+		arr := rec.Column(d.col)
+		lo, hi, found := d.extremes(arr)
+		w.stats.cols[d.col].observeUsed(arr.NullN(), lo, hi, found)
 	}
 	rows, err := w.pw.RowGroupNumRows()
 	if err != nil {
@@ -384,149 +357,6 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 		w.cut = true
 	}
 	return nil
-}
-
-// dictColumn is the file-wide dictionary of one DictLowCardinality column.
-type dictColumn struct {
-	col    int              // column of the record
-	memo   map[string]int32 // value → index into values
-	values []string
-	bytes  int         // sum of len(values)
-	dict   arrow.Array // values as an Arrow array (nil until built)
-	idx    []int32     // index buffer, reused between chunks
-	extra  []string    // values of this chunk past a full dictionary
-	extraM map[string]int32
-	remap  []int32 // scratch of remapIndices
-}
-
-// dictRecord returns rec with the DictLowCardinality columns as dictionary
-// arrays, and whether a file-wide dictionary grew.
-func (w *FileWriter) dictRecord(rec arrow.Record) (arrow.Record, bool, error) {
-	cols := slices.Clone(rec.Columns())
-	grewAny := false
-	var made []arrow.Array
-	release := func() {
-		for _, a := range made {
-			a.Release()
-		}
-	}
-	for _, d := range w.dicts {
-		arr, err := d.encode(rec.Column(d.col))
-		if err != nil {
-			release()
-			return nil, false, err
-		}
-		if d.dict == nil || len(d.values) != d.dict.Len() {
-			grewAny = grewAny || d.dict != nil
-			if d.dict != nil {
-				d.dict.Release()
-			}
-			d.dict = stringArray(d.values, w.mem)
-		}
-		dict := d.dict
-		if len(d.extra) > 0 {
-			dict = stringArray(append(slices.Clip(d.values), d.extra...), w.mem)
-		}
-		da := array.NewDictionaryArray(w.pqSchema.Field(d.col).Type, arr, dict)
-		if dict != d.dict {
-			dict.Release()
-		}
-		arr.Release()
-		cols[d.col] = da
-		made = append(made, da)
-	}
-	out := array.NewRecordBatch(w.pqSchema, cols, rec.NumRows())
-	release()
-	return out, grewAny, nil
-}
-
-// encode returns the dictionary indices of arr's values (a string or a
-// dictionary<int32, string> column), adding new values to the dictionary
-// (or, once it is full, to this chunk's extra values). Null rows keep arr's
-// validity bitmap.
-func (d *dictColumn) encode(arr arrow.Array) (arrow.Array, error) {
-	d.extra, d.extraM = d.extra[:0], nil
-	off, n := arr.Data().Offset(), arr.Len()
-	d.idx = slices.Grow(d.idx[:0], off+n)[:off+n]
-	switch a := arr.(type) {
-	case *array.String:
-		d.lookupValues(a, d.idx[off:])
-	case *array.Dictionary:
-		if err := d.remapIndices(a, d.idx[off:]); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("%w: column of %s where a string column is expected", ErrSchema, arr.DataType())
-	}
-	bufs := []*memory.Buffer{arr.Data().Buffers()[0], memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(d.idx))}
-	data := array.NewData(arrow.PrimitiveTypes.Int32, n, bufs, nil, arr.NullN(), off)
-	defer data.Release()
-	return array.MakeFromData(data), nil
-}
-
-// lookupValues sets idx[i] to the dictionary index of row i of arr (0 for
-// null rows).
-func (d *dictColumn) lookupValues(arr *array.String, idx []int32) {
-	// The value bytes are read through the offsets directly, and a row
-	// equal to the row before it takes that row's index without a map
-	// lookup: log fields repeat (a file's constant _source_file, runs of
-	// one level or service), and comparing with the previous value costs
-	// a fraction of hashing it.
-	offs := arr.ValueOffsets() // absolute positions in the data buffer
-	var vals []byte
-	if b := arr.Data().Buffers()[2]; b != nil {
-		vals = b.Bytes()
-	}
-	valid := arr.NullN() == 0
-	var prev []byte
-	prevK := int32(-1)
-	for i := range arr.Len() {
-		if !valid && arr.IsNull(i) {
-			idx[i] = 0
-			continue
-		}
-		b := vals[offs[i]:offs[i+1]]
-		if prevK >= 0 && string(b) == string(prev) {
-			idx[i] = prevK
-			continue
-		}
-		k := d.index(b)
-		idx[i] = k
-		prev, prevK = b, k
-	}
-}
-
-// index returns v's index in the dictionary, adding it (or, once the
-// dictionary is full, to this chunk's extra values) when it is new.
-func (d *dictColumn) index(b []byte) int32 {
-	if k, ok := d.memo[string(b)]; ok {
-		return k
-	}
-	v := string(b)
-	if len(d.values) < maxDictEntries && d.bytes+len(v) <= maxDictBytes {
-		k := int32(len(d.values))
-		d.memo[v] = k
-		d.values = append(d.values, v)
-		d.bytes += len(v)
-		return k
-	}
-	if d.extraM == nil {
-		d.extraM = map[string]int32{}
-	}
-	k, ok := d.extraM[v]
-	if !ok {
-		k = int32(len(d.values) + len(d.extra))
-		d.extraM[v] = k
-		d.extra = append(d.extra, v)
-	}
-	return k
-}
-
-func stringArray(vals []string, mem memory.Allocator) arrow.Array {
-	b := array.NewStringBuilder(mem)
-	defer b.Release()
-	b.AppendValues(vals, nil)
-	return b.NewArray()
 }
 
 // NumRows returns the rows written so far.

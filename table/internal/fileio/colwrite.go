@@ -1,0 +1,278 @@
+package fileio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// parquetWriter is what FileWriter needs of the Parquet writer underneath:
+// pqarrow's, for any schema, or colWriter, for a flat one.
+type parquetWriter interface {
+	WriteBuffered(rec arrow.RecordBatch) error
+	NewBufferedRowGroupChecked() error
+	RowGroupNumRows() (int, error)
+	RowGroupTotalCompressedBytes() int64
+	Close() error
+}
+
+// colWriter writes the buffered row groups of a file whose columns are all
+// top-level primitives, column by column through arrow-go's column chunk
+// writers, which pqarrow.FileWriter keeps to itself. Two costs of pqarrow go:
+// a DictLowCardinality column's indices reach the encoder as they are, with
+// page statistics from the dictionary values the chunk uses (pqarrow hashes
+// every index of every chunk to find those: 7 % of ingest's CPU on short
+// lines), and definition levels are filled into one reused buffer rather
+// than built per column and chunk. The Parquet written is the same.
+type colWriter struct {
+	fw      *file.Writer
+	rgw     file.BufferedRowGroupWriter // nil before the first row group
+	ctx     context.Context             // pqarrow's write context (timestamp coercion)
+	fields  []arrow.Field
+	dicts   []*dictColumn // by column: its file-wide dictionary, or nil
+	maxRows int64
+	cuts    int     // row groups ended early because a dictionary grew
+	defs    []int16 // definition levels of the column being written
+	ones    []int16 // all present: the levels of a column without nulls
+}
+
+// isFlat reports whether every column of sch is a top-level primitive (no
+// struct, list or map), the schemas colWriter writes.
+func isFlat(sch *arrow.Schema) bool {
+	for _, f := range sch.Fields() {
+		if _, nested := f.Type.(arrow.NestedType); nested {
+			return false
+		}
+	}
+	return true
+}
+
+func newColWriter(sink io.Writer, sch *arrow.Schema, props *parquet.WriterProperties, aprops pqarrow.ArrowWriterProperties, dicts []*dictColumn) (*colWriter, error) {
+	pqsch, err := pqarrow.ToParquet(sch, props, aprops)
+	if err != nil {
+		return nil, err
+	}
+	md := sch.Metadata()
+	kv := make(metadata.KeyValueMetadata, 0, md.Len())
+	for i, k := range md.Keys() {
+		kv.Append(k, md.Values()[i])
+	}
+	fw, err := file.NewParquetWriterWithError(sink, pqsch.Root(), file.WithWriterProps(props), file.WithWriteMetadata(kv))
+	if err != nil {
+		return nil, err
+	}
+	c := &colWriter{fw: fw, ctx: pqarrow.NewArrowWriteContext(context.Background(), &aprops),
+		fields: sch.Fields(), dicts: make([]*dictColumn, sch.NumFields()), maxRows: props.MaxRowGroupLength()}
+	for _, d := range dicts {
+		c.dicts[d.col] = d
+	}
+	return c, nil
+}
+
+func (c *colWriter) NewBufferedRowGroupChecked() error {
+	if c.rgw != nil {
+		if err := c.rgw.Close(); err != nil {
+			return err
+		}
+	}
+	rgw, err := c.fw.AppendBufferedRowGroupChecked()
+	if err != nil {
+		return err
+	}
+	c.rgw = rgw
+	return nil
+}
+
+func (c *colWriter) RowGroupNumRows() (int, error) {
+	if c.rgw == nil {
+		return 0, nil
+	}
+	return c.rgw.NumRows()
+}
+
+func (c *colWriter) RowGroupTotalCompressedBytes() int64 {
+	if c.rgw == nil {
+		return 0
+	}
+	return c.rgw.TotalCompressedBytes()
+}
+
+func (c *colWriter) Close() error {
+	var err error
+	if c.rgw != nil {
+		err = c.rgw.Close()
+	}
+	return errors.Join(err, c.fw.Close())
+}
+
+// WriteBuffered appends rec to the buffered row group, starting new ones at
+// the row group length (as pqarrow does) and when a dictionary grew.
+func (c *colWriter) WriteBuffered(rec arrow.RecordBatch) error {
+	grew, err := c.encodeDicts(rec)
+	if err != nil {
+		return err
+	}
+	rows, err := c.RowGroupNumRows()
+	if err != nil {
+		return err
+	}
+	if c.rgw == nil || grew && rows > 0 && c.cuts < maxDictCuts {
+		// The encoder keeps the dictionary a row group started with; a
+		// grown one starts a new row group (else the column would be
+		// written plain to the end of this one).
+		if c.rgw != nil {
+			c.cuts++
+		}
+		if err := c.NewBufferedRowGroupChecked(); err != nil {
+			return err
+		}
+		rows = 0
+	}
+	for off, n := int64(0), rec.NumRows(); off < n; {
+		if int64(rows) >= c.maxRows {
+			if err := c.NewBufferedRowGroupChecked(); err != nil {
+				return err
+			}
+			rows = 0
+		}
+		end := min(n, off+c.maxRows-int64(rows))
+		if err := c.writeRows(rec, off, end); err != nil {
+			return err
+		}
+		rows += int(end - off)
+		off = end
+	}
+	return nil
+}
+
+// encodeDicts computes the dictionary indices of rec's dictionary columns
+// and reports whether a file-wide dictionary grew.
+func (c *colWriter) encodeDicts(rec arrow.RecordBatch) (grew bool, err error) {
+	for i, d := range c.dicts {
+		if d == nil {
+			continue
+		}
+		if err := d.encode(rec.Column(i)); err != nil {
+			return false, err
+		}
+		if d.dict == nil || len(d.values) != d.dict.Len() {
+			grew = grew || d.dict != nil
+			if d.dict != nil {
+				d.dict.Release()
+			}
+			d.dict = stringArray(d.values, c.fw.Properties().Allocator())
+		}
+	}
+	return grew, nil
+}
+
+// writeRows writes rows [off, end) of rec.
+func (c *colWriter) writeRows(rec arrow.RecordBatch, off, end int64) error {
+	for i, f := range c.fields {
+		cw, err := c.rgw.Column(i)
+		if err != nil {
+			return err
+		}
+		arr := rec.Column(i)
+		if off != 0 || end != int64(arr.Len()) {
+			arr = array.NewSlice(arr, off, end)
+			defer arr.Release()
+		}
+		defs := c.defLevels(f, arr)
+		if d := c.dicts[i]; d != nil {
+			err = c.writeDict(cw, d, arr, defs)
+		} else {
+			err = pqarrow.WriteArrowToColumn(c.ctx, cw, arr, defs, nil, f.Nullable)
+		}
+		if err != nil {
+			return fmt.Errorf("column %q: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+// defLevels returns arr's definition levels: none for a required column, 1
+// for a value and 0 for a null otherwise.
+func (c *colWriter) defLevels(f arrow.Field, arr arrow.Array) []int16 {
+	n := arr.Len()
+	if !f.Nullable {
+		return nil
+	}
+	if arr.NullN() == 0 {
+		if len(c.ones) < n {
+			c.ones = slices.Repeat([]int16{1}, n)
+		}
+		return c.ones[:n]
+	}
+	c.defs = slices.Grow(c.defs[:0], n)[:n]
+	for i := range n {
+		c.defs[i] = 0
+		if arr.IsValid(i) {
+			c.defs[i] = 1
+		}
+	}
+	return c.defs
+}
+
+// dictEncoder is the part of arrow-go's dictionary encoder (an internal
+// type) that writing dictionary indices directly needs.
+type dictEncoder interface {
+	PutDictionary(arrow.Array) error
+	PreservedDictionary() arrow.Array
+	NumEntries() int
+}
+
+// writeDict writes arr, rows of the chunk d.encode saw last, as indices into
+// d's dictionary: the row group's
+// dictionary page is d's dictionary when the row group started with it.
+// Otherwise (values past a full dictionary, a dictionary that grew after
+// the row group started, an encoder that fell back to plain) the values go
+// to the encoder as strings, which hashes them into its own dictionary or
+// stores them plain.
+func (c *colWriter) writeDict(cw file.ColumnChunkWriter, d *dictColumn, arr arrow.Array, defs []int16) error {
+	enc, ok := cw.CurrentEncoder().(dictEncoder)
+	ok = ok && len(d.extra) == 0
+	if ok {
+		switch prev := enc.PreservedDictionary(); {
+		case prev == nil && enc.NumEntries() == 0:
+			if err := enc.PutDictionary(d.dict); err != nil {
+				return err
+			}
+			ok = enc.NumEntries() == d.dict.Len()
+			if !ok {
+				cw.FallbackToPlain() // duplicate values: indices would not match
+			}
+		case prev == nil:
+			ok = false
+		default:
+			ok = prev == d.dict
+		}
+	}
+	if !ok {
+		dense, err := d.dense(arr)
+		if err != nil {
+			return err
+		}
+		defer dense.Release()
+		return pqarrow.WriteArrowToColumn(c.ctx, cw, dense, defs, nil, true)
+	}
+	idx := d.indices(arr)
+	defer idx.Release()
+	if st, ok := cw.PageStatistics().(*metadata.ByteArrayStatistics); ok {
+		st.IncNulls(int64(arr.NullN()))
+		st.IncNumValues(int64(arr.Len() - arr.NullN()))
+		if lo, hi, found := d.extremes(arr); found {
+			st.SetMinMax(parquet.ByteArray(lo), parquet.ByteArray(hi))
+		}
+	}
+	return cw.WriteDictIndices(idx, defs, nil)
+}
