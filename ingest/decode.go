@@ -38,6 +38,7 @@ const (
 	srcFile           // the landing file's key
 	srcPath           // the column's value from the file's path (fileCtx.pathVals)
 	srcOther          // builder.others[off]
+	srcDict           // entry i of the column's valueDict (see dictValue)
 )
 
 // lineCell is a cell of raw, a part of the line being decoded.
@@ -108,6 +109,7 @@ type builder struct {
 	trackLines bool
 	keyCache   []cachedKey // see lookup
 	posSlot    []uint16    // keyCache slot by field position, see lookup
+	keyByStart []uint16    // keyCache slot by startHash, see knownKey
 	// newCols, when not nil, collects unknown fields and the JSON kinds of
 	// their values, for SchemaAddNewColumns.
 	newCols map[string]valueKind
@@ -280,6 +282,10 @@ func (b *builder) commitRow(f *fileCtx, line int64, rescued int) {
 		}
 		switch c.kind {
 		case kString, kBinary:
+			if v.src == srcDict {
+				c.appendIndex(int32(v.i))
+				continue
+			}
 			c.appendBytes(b.cellBytes(f, i, v))
 		case kDouble, kFloat:
 			c.appendFloat(v.f)

@@ -76,6 +76,7 @@ func BenchmarkDecodeShapes(b *testing.B) {
 			}
 			bl := newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
 			defer bl.release()
+			bl.encodeDicts() // as ingest does
 			b.SetBytes(int64(len(data)))
 			b.ResetTimer()
 			cpu0 := processCPU()

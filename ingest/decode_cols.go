@@ -161,6 +161,14 @@ func (c *colBuf) appendBytes(v []byte) {
 	c.offs = append(c.offs, int32(len(c.data)))
 }
 
+// appendIndex appends entry k of the column's dictionary, which
+// builder.dictValue found (and counted) while the column was
+// dictionary-encoded: only this column's own appends leave the dictionary.
+func (c *colBuf) appendIndex(k int32) {
+	c.row(true)
+	c.i32 = append(c.i32, k)
+}
+
 // appendInt appends an integer, timestamp, date or boolean (0/1) value.
 func (c *colBuf) appendInt(v int64) {
 	c.row(true)

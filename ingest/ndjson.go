@@ -36,24 +36,40 @@ func (b *builder) ndjsonFields(data []byte) error {
 		for {
 			s.ws()
 			keyStart := s.pos
-			kraw, kesc, err := s.str()
-			if err != nil {
-				return err
+			var name []byte
+			var col int
+			if k := b.knownKey(field, s.b, s.pos); k != nil {
+				name, col = k.name, k.col
+				s.pos += len(k.name) + 2
+			} else {
+				kraw, kesc, err := s.str()
+				if err != nil {
+					return err
+				}
+				name = kraw
+				if kesc {
+					off := len(b.scratch)
+					b.scratch = unescape(b.scratch, kraw)
+					name = b.scratch[off:]
+				}
+				col = b.lookup(field, name)
 			}
+			field++
 			keyEnd := s.pos
 			if err := s.colon(); err != nil {
 				return err
 			}
 			s.ws()
 			valStart := s.pos
-			name := kraw
-			if kesc {
-				off := len(b.scratch)
-				b.scratch = unescape(b.scratch, kraw)
-				name = b.scratch[off:]
+			if col >= 0 && !b.cells[col].set && b.cols[col].dict != nil && b.dictValue(col, &s) {
+				if more, err := s.next('}'); !more {
+					if err != nil {
+						return err
+					}
+					break
+				}
+				continue
 			}
-			col := b.lookup(field, name)
-			field++
 			vk, vraw, vesc, isInt, err := s.valueHere(1)
 			if err != nil {
 				return err
@@ -92,6 +108,61 @@ func (b *builder) ndjsonFields(data []byte) error {
 	return nil
 }
 
+// dictValue stages the value at s.pos, when it is a plain ASCII string
+// (no escape, control or non-ASCII byte: nothing to validate or decode), as
+// its index in column col's dictionary, and moves past it. Any other value,
+// or one the dictionary refuses, is left to setJSON (false).
+func (b *builder) dictValue(col int, s *scanner) bool {
+	if s.pos >= len(s.b) || s.b[s.pos] != '"' {
+		return false
+	}
+	end := skipPlain(s.b, s.pos+1)
+	if end >= len(s.b) || s.b[end] != '"' {
+		return false
+	}
+	k, ok := b.cols[col].dict.index(s.b[s.pos+1 : end])
+	if !ok {
+		return false
+	}
+	b.cells[col] = cell{set: true, src: srcDict, i: int64(k)}
+	s.pos = end + 1
+	return true
+}
+
+// knownKey returns the cached key that the key of line at pos (its opening
+// quote) repeats byte for byte, closing quote included, or nil. Such a key
+// needs neither scanning nor hashing: its bytes were validated when it was
+// cached, and a plain key (no byte a JSON string must escape) is its own
+// raw text. The candidates are the key this field position had last, then
+// the last key cached with the same first two bytes (lines that shuffle
+// their fields).
+func (b *builder) knownKey(field int, line []byte, pos int) *cachedKey {
+	if b.keyCache == nil || field >= maxPosSlot || len(line)-pos < 3 || line[pos] != '"' {
+		return nil
+	}
+	rest := line[pos+1:]
+	if k := &b.keyCache[b.posSlot[field]]; k.repeats(rest) {
+		return k
+	}
+	slot := b.keyByStart[startHash(rest[0], rest[1])]
+	if k := &b.keyCache[slot]; k.repeats(rest) {
+		b.posSlot[field] = slot
+		return k
+	}
+	return nil
+}
+
+// repeats reports whether rest (a line after a key's opening quote) starts
+// with k's plain name and its closing quote.
+func (k *cachedKey) repeats(rest []byte) bool {
+	n := len(k.name)
+	return k.plain && len(rest) > n && rest[n] == '"' && string(rest[:n]) == string(k.name)
+}
+
+// startHash spreads keys over keyByStart by their first two bytes (a
+// one-byte key's second is its closing quote).
+func startHash(c0, c1 byte) uint8 { return c0*7 ^ c1 }
+
 // lookup is mapping.lookup through a small cache of the keys seen last,
 // indexed by a hash of the key's bytes: comparing a short key with the
 // cached one is far cheaper than a Go map lookup (and, for keys that are
@@ -109,6 +180,7 @@ func (b *builder) lookup(field int, name []byte) int {
 	if b.keyCache == nil {
 		b.keyCache = make([]cachedKey, keyCacheSize)
 		b.posSlot = make([]uint16, maxPosSlot)
+		b.keyByStart = make([]uint16, 256)
 	}
 	e := edgeKeyOf(name)
 	if field < maxPosSlot {
@@ -127,7 +199,26 @@ func (b *builder) lookup(field int, name []byte) int {
 	k.col = b.m.lookup(name)
 	k.name = append(k.name[:0], name...)
 	k.edge = e
+	k.plain = plainKey(name)
+	if k.plain {
+		second := byte('"')
+		if len(name) > 1 {
+			second = name[1]
+		}
+		b.keyByStart[startHash(name[0], second)] = uint16(slot)
+	}
 	return k.col
+}
+
+// plainKey reports whether a key is not empty and is its own JSON text:
+// no quote, backslash or control character.
+func plainKey(name []byte) bool {
+	for _, c := range name {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return len(name) > 0
 }
 
 const (
@@ -137,9 +228,10 @@ const (
 )
 
 type cachedKey struct {
-	name []byte
-	edge edgeKey // of name; zero for an empty slot
-	col  int
+	name  []byte
+	edge  edgeKey // of name; zero for an empty slot
+	col   int
+	plain bool // plainKey(name): knownKey may match it
 }
 
 // edgeKey is a byte string's length and its first and last 8 bytes as
