@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -69,8 +70,9 @@ func (d *dictColumn) extremes(arr arrow.Array) (lo, hi string, found bool) {
 			d.used[k] = true
 		}
 	} else {
+		bits := arr.NullBitmapBytes()
 		for i, k := range idx {
-			if arr.IsValid(i) {
+			if bitutil.BitIsSet(bits, off+i) {
 				d.used[k] = true
 			}
 		}

@@ -14,7 +14,7 @@ import (
 // by value, a value that is the max only for a while can refuse it too).
 func TestStringMinMaxMatchesPerValue(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	alphabet := []string{"", "a", "b", "f", "0", "é", "\U0010FFFF", "z", "~"}
+	alphabet := []string{"", "a", "b", "f", "0", "é", "\U0010FFFF", "z", "~", "\x00"}
 	word := func() string {
 		var sb strings.Builder
 		n := r.IntN(3)
