@@ -100,6 +100,7 @@ type builder struct {
 	ingestedAt int64  // µs
 	ingestDay  int32
 	epochUnit  string
+	hours      hourCache // of parseTimeText
 	stats      lineStats
 	mapScan    scanner
 	// lines, when trackLines is set, holds each row's line number since
@@ -413,7 +414,7 @@ func (b *builder) setJSON(col int, vk valueKind, raw []byte, escaped, isInt bool
 				b.scratch = unescape(b.scratch, raw)
 				raw = b.scratch[off:]
 			}
-			us, ok := parseTimeText(raw, b.epochUnit)
+			us, ok := parseTimeText(raw, b.epochUnit, &b.hours)
 			if !ok {
 				return false
 			}
@@ -529,7 +530,7 @@ func (b *builder) setText(col int, text []byte) bool {
 		*c = b.otherCell(text)
 		return true
 	case kTimestamp:
-		us, ok := parseTimeText(text, b.epochUnit)
+		us, ok := parseTimeText(text, b.epochUnit, &b.hours)
 		if !ok {
 			return false
 		}

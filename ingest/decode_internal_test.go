@@ -158,14 +158,24 @@ func firstMessage(line []byte) (json.RawMessage, bool) {
 	return nil, true
 }
 
-// FuzzTimeText checks the fast RFC 3339 path against time.Parse.
+// FuzzTimeText checks the fast RFC 3339 path against time.Parse, and that
+// its hourCache, holding the date and hour of a timestamp before, changes
+// nothing.
 func FuzzTimeText(f *testing.F) {
-	for _, s := range []string{"2026-11-24T10:00:00Z", "2026-11-24T10:00:00.123456789+05:30", "0001-01-01T00:00:00Z",
-		"2024-02-29T23:59:59-00:00", "2023-02-29T00:00:00Z", "2026-11-24 10:00:00", "2026-13-01T00:00:00Z"} {
-		f.Add(s)
+	for _, s := range [][2]string{{"2026-11-24T10:00:00Z", "2026-11-24T10:59:59.5+01:00"},
+		{"2026-11-24T10:00:00.123456789+05:30", "2026-11-24T10:00:00.123456789+05:30"},
+		{"0001-01-01T00:00:00Z", "0001-01-01T00:00:00-00:01"}, {"2024-02-29T23:59:59-00:00", "2024-02-29T23:60:00Z"},
+		{"2023-02-28T00:00:00Z", "2023-02-29T00:00:00Z"}, {"2026-11-24 10:00:00", "2026-11-24T10:00:00"},
+		{"2026-13-01T00:00:00Z", "2026-13-01T00:00:00Z"}, {"2026-11-24T10:00:00Z", "2026-11-24T10:0a:00Z"}} {
+		f.Add(s[0], s[1])
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		us, ok := fastRFC3339([]byte(s))
+	f.Fuzz(func(t *testing.T, before, s string) {
+		us, ok := fastRFC3339([]byte(s), nil)
+		var hc hourCache
+		fastRFC3339([]byte(before), &hc)
+		if us2, ok2 := fastRFC3339([]byte(s), &hc); us2 != us || ok2 != ok {
+			t.Fatalf("%q after %q: %d %v with the hour cache, %d %v without", s, before, us2, ok2, us, ok)
+		}
 		if !ok {
 			return
 		}

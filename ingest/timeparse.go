@@ -75,9 +75,10 @@ func parseDate(b []byte) (int32, bool) {
 }
 
 // parseTimeText parses an RFC 3339 timestamp (also with a space for 'T',
-// and without a zone, which means UTC) or a numeric epoch, to µs UTC.
-func parseTimeText(b []byte, unit string) (int64, bool) {
-	if us, ok := fastRFC3339(b); ok {
+// and without a zone, which means UTC) or a numeric epoch, to µs UTC. hc
+// (may be nil) is the caller's hourCache.
+func parseTimeText(b []byte, unit string, hc *hourCache) (int64, bool) {
+	if us, ok := fastRFC3339(b, hc); ok {
 		return us, true
 	}
 	if len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9') {
@@ -98,19 +99,49 @@ func parseTimeText(b []byte, unit string) (int64, bool) {
 	return 0, false
 }
 
+// hourCache holds dates and hours of timestamps fastRFC3339 parsed: a log's
+// lines come in time order, so most of its timestamps repeat one and need
+// only their minutes, seconds, fraction and zone parsed. It keeps one per
+// last hour digit, for logs whose lines mix a few zones (local hours).
+type hourCache [4]hourEntry
+
+type hourEntry struct {
+	prefix [13]byte // "YYYY-MM-DDTHH", separator as written
+	sec    int64    // those, as seconds since the epoch (before any zone offset)
+	ok     bool
+}
+
 // fastRFC3339 parses YYYY-MM-DD[T ]HH:MM:SS[.f{1,9}][Z|±HH:MM] without
-// allocating; anything else is left to the slow path.
-func fastRFC3339(b []byte) (int64, bool) {
+// allocating; anything else is left to the slow path. hc, when not nil,
+// holds the date and hour of the last timestamp and is updated.
+func fastRFC3339(b []byte, hc *hourCache) (int64, bool) {
 	if len(b) < 19 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't' && b[10] != ' ') || b[13] != ':' || b[16] != ':' {
 		return 0, false
 	}
-	y, ok1 := digits(b[0:4])
-	mo, ok2 := digits(b[5:7])
-	d, ok3 := digits(b[8:10])
-	h, ok4 := digits(b[11:13])
-	mi, ok5 := digits(b[14:16])
-	s, ok6 := digits(b[17:19])
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || s > 59 {
+	var sec int64
+	var hour *hourEntry
+	if hc != nil {
+		hour = &hc[b[12]&3]
+	}
+	if hour != nil && hour.ok && string(b[:13]) == string(hour.prefix[:]) {
+		sec = hour.sec
+	} else {
+		y, ok1 := digits(b[0:4])
+		mo, ok2 := digits(b[5:7])
+		d, ok3 := digits(b[8:10])
+		h, ok4 := digits(b[11:13])
+		if !ok1 || !ok2 || !ok3 || !ok4 || y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 {
+			return 0, false
+		}
+		sec = daysFromCivil(y, mo, d)*86400 + h*3600
+		if hour != nil {
+			copy(hour.prefix[:], b)
+			hour.sec, hour.ok = sec, true
+		}
+	}
+	mi, ok1 := digits(b[14:16])
+	s, ok2 := digits(b[17:19])
+	if !ok1 || !ok2 || mi > 59 || s > 59 {
 		return 0, false
 	}
 	rest := b[19:]
@@ -146,7 +177,7 @@ func fastRFC3339(b []byte) (int64, bool) {
 	default:
 		return 0, false
 	}
-	sec := daysFromCivil(y, mo, d)*86400 + h*3600 + mi*60 + s - off
+	sec += mi*60 + s - off
 	us := sec*1e6 + frac
 	if us < minMicros || us > maxMicros {
 		return 0, false
