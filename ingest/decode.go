@@ -110,7 +110,7 @@ type builder struct {
 	trackLines bool
 	keyCache   []cachedKey // see lookup
 	posSlot    []uint16    // keyCache slot by field position, see lookup
-	keyByStart []uint16    // keyCache slot by startHash, see knownKey
+	keyByStart [256]uint16 // keyCache slot by startHash, see knownKey
 	// newCols, when not nil, collects unknown fields and the JSON kinds of
 	// their values, for SchemaAddNewColumns.
 	newCols map[string]valueKind

@@ -158,9 +158,9 @@ func TestColumnBuffers(t *testing.T) {
 	}
 }
 
-// TestKeyCache checks the builder's key cache against mapping.lookup on
-// keys in every order, of every case, unknown, too long to cache, and
-// enough of them to collide in the cache.
+// TestKeyCache checks the builder's key cache (knownKey, then lookup)
+// against mapping.lookup on keys in every order, of every case, unknown,
+// too long to cache, and enough of them to collide in the cache.
 func TestKeyCache(t *testing.T) {
 	m := allKinds(t)
 	b := newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
@@ -189,6 +189,15 @@ func TestKeyCache(t *testing.T) {
 			r.Shuffle(len(line), func(i, j int) { line[i], line[j] = line[j], line[i] })
 		}
 		for field, name := range line {
+			// As ndjsonFields does: knownKey on the key's JSON text (and
+			// what follows it in a line), lookup when it finds nothing.
+			text := []byte(`"` + name + `":1,"x":2}`)
+			if k := b.knownKey(text, 0); k != nil {
+				if string(k.name) != name || k.col != m.lookup([]byte(name)) {
+					t.Fatalf("knownKey(%q) = %q (column %d), want column %d", text, k.name, k.col, m.lookup([]byte(name)))
+				}
+				continue
+			}
 			if got, want := b.lookup(field, []byte(name)), m.lookup([]byte(name)); got != want {
 				t.Fatalf("lookup(%d, %q) = %d, want %d", field, name, got, want)
 			}

@@ -38,7 +38,7 @@ func (b *builder) ndjsonFields(data []byte) error {
 			keyStart := s.pos
 			var name []byte
 			var col int
-			if k := b.knownKey(field, s.b, s.pos); k != nil {
+			if k := b.knownKey(s.b, s.pos); k != nil {
 				name, col = k.name, k.col
 				s.pos += len(k.name) + 2
 			} else {
@@ -133,30 +133,27 @@ func (b *builder) dictValue(col int, s *scanner) bool {
 // quote) repeats byte for byte, closing quote included, or nil. Such a key
 // needs neither scanning nor hashing: its bytes were validated when it was
 // cached, and a plain key (no byte a JSON string must escape) is its own
-// raw text. The candidates are the key this field position had last, then
-// the last key cached with the same first two bytes (lines that shuffle
-// their fields).
-func (b *builder) knownKey(field int, line []byte, pos int) *cachedKey {
-	if b.keyCache == nil || field >= maxPosSlot || len(line)-pos < 3 || line[pos] != '"' {
+// raw text. The candidate is the last plain key cached with the same first
+// two bytes: a few dozen keys rarely share them, whatever their order.
+func (b *builder) knownKey(line []byte, pos int) *cachedKey {
+	if len(line)-pos < 3 || line[pos] != '"' || b.keyCache == nil {
 		return nil
 	}
 	rest := line[pos+1:]
-	if k := &b.keyCache[b.posSlot[field]]; k.repeats(rest) {
-		return k
-	}
-	slot := b.keyByStart[startHash(rest[0], rest[1])]
-	if k := &b.keyCache[slot]; k.repeats(rest) {
-		b.posSlot[field] = slot
-		return k
-	}
-	return nil
-}
-
-// repeats reports whether rest (a line after a key's opening quote) starts
-// with k's plain name and its closing quote.
-func (k *cachedKey) repeats(rest []byte) bool {
+	k := &b.keyCache[b.keyByStart[startHash(rest[0], rest[1])]&(keyCacheSize-1)]
 	n := len(k.name)
-	return k.plain && len(rest) > n && rest[n] == '"' && string(rest[:n]) == string(k.name)
+	if !k.plain || len(rest) <= n || rest[n] != '"' {
+		return nil
+	}
+	if k.edge.whole() {
+		// Up to 16 bytes: three words equal, no call to compare bytes.
+		if edgeKeyOf(rest[:n]) != k.edge {
+			return nil
+		}
+	} else if string(rest[:n]) != string(k.name) {
+		return nil
+	}
+	return k
 }
 
 // startHash spreads keys over keyByStart by their first two bytes (a
@@ -180,7 +177,6 @@ func (b *builder) lookup(field int, name []byte) int {
 	if b.keyCache == nil {
 		b.keyCache = make([]cachedKey, keyCacheSize)
 		b.posSlot = make([]uint16, maxPosSlot)
-		b.keyByStart = make([]uint16, 256)
 	}
 	e := edgeKeyOf(name)
 	if field < maxPosSlot {
