@@ -1,8 +1,9 @@
 // Package fileio is the lower of table's two layers: Delta data files as
 // Parquet and Arrow, with no knowledge of the log. It owns the Delta type
 // system and its mapping to Arrow (schema.go), writing a Parquet data file
-// and collecting its add.stats (write.go, stats.go; pages are compressed by
-// the C zstd library, zstd_cgo.go), reading one back in the
+// and collecting its add.stats (write.go, stats.go; flat schemas column by
+// column, colwrite.go, with file-wide dictionaries, dict.go; pages are
+// compressed by the C zstd library, zstd_cgo.go), reading one back in the
 // table's schema whatever the writer's types (read.go), Hive-style
 // partition paths and partition values (partition.go), and Arrow values as
 // plain Go values (values.go).
