@@ -46,14 +46,15 @@ func SchemaMatches(got, want *arrow.Schema) bool {
 }
 
 // DenseStrings returns rec with its dictionary-encoded string columns as
-// plain string columns, except those keep marks (nil: none); rec itself,
-// retained, when there are none. The caller releases the result.
+// plain string columns, except those keep marks (nil: none) whose
+// dictionary holds no null; rec itself, retained, when there are none. The
+// caller releases the result.
 func DenseStrings(rec arrow.Record, keep []bool) (arrow.Record, error) {
 	sch := rec.Schema()
 	var cols []arrow.Array
 	var fields []arrow.Field
 	for i, f := range sch.Fields() {
-		if !isDictString(f.Type) || keep != nil && keep[i] {
+		if !isDictString(f.Type) || keep != nil && keep[i] && rec.Column(i).(*array.Dictionary).Dictionary().NullN() == 0 {
 			continue
 		}
 		if cols == nil {

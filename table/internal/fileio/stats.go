@@ -437,7 +437,7 @@ func (cs *colStats) update(arr arrow.Array, valid []bool) {
 		}
 		for i, v := range a.TimestampValues() {
 			if allValid || isValid(i) {
-				cs.observeInt(unitToMicros(int64(v), unit))
+				cs.observeInt(storedMicros(int64(v), unit))
 			}
 		}
 	case statBool:
@@ -644,6 +644,16 @@ func stringPrefix(s string) (string, bool) {
 	return s, false
 }
 
+// storedMicros is timestamp v as the Parquet writer stores it: in µs, a
+// finer unit truncated toward zero (pqarrow's WithTruncatedTimestamps), so
+// that the statistics bound the stored values.
+func storedMicros(v int64, unit arrow.TimeUnit) int64 {
+	if unit == arrow.Nanosecond {
+		return v / 1e3
+	}
+	return unitToMicros(v, unit)
+}
+
 func (cs *colStats) observeString(v string) { cs.observeStrings(v, v) }
 
 // observeStrings folds in lo as a candidate minimum and hi as a candidate
@@ -666,6 +676,11 @@ func (cs *colStats) observeStrings(lo, hi string) {
 		if r, _ := utf8.DecodeRuneInString(hi[len(p):]); r == utf8.MaxRune {
 			cs.invalid = true
 		}
+	}
+	if !utf8.ValidString(cs.minS) || !utf8.ValidString(cs.maxS) {
+		// JSON would carry U+FFFD for the bad bytes, which sorts below
+		// some of them: the max would no longer bound the values.
+		cs.invalid = true
 	}
 	cs.seen = true
 }

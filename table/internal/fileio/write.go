@@ -299,6 +299,11 @@ func (w *FileWriter) Write(rec arrow.Record) error {
 	if !SchemaMatches(rec.Schema(), w.schema) {
 		return fmt.Errorf("%w: record schema %s does not match file schema %s", ErrSchema, rec.Schema(), w.schema)
 	}
+	for i, f := range w.schema.Fields() {
+		if !f.Nullable && rec.Column(i).NullN() > 0 {
+			return fmt.Errorf("%w: null values in non-nullable column %q", ErrSchema, f.Name)
+		}
+	}
 	if w.pw == nil {
 		if err := w.open(rec); err != nil {
 			w.err = err
