@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -289,6 +290,41 @@ func TestDecodeFallbacks(t *testing.T) {
 		got := want{str(m.byName["s"], i), str(m.byName["by"], i), str(m.ts, i), str(m.rescued, i)}
 		if got != c.want {
 			t.Errorf("line %s:\n got %+v\nwant %+v", c.line, got, c.want)
+		}
+	}
+}
+
+// TestParseIntBytes checks parseIntBytes against strconv.ParseInt on JSON
+// integers of every length around the 18-digit fast path and the int64
+// limits, and that anything else is refused.
+func TestParseIntBytes(t *testing.T) {
+	cases := []string{"", "-", "0", "-0", "7", "-7", "00012", "+1", "1a", " 1", "1 ", "--1", "1-",
+		"9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+		"99999999999999999999", "123456789012345678", "1234567890123456789"}
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 5000 {
+		n := 1 + r.IntN(21)
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + r.IntN(10))
+		}
+		if n > 1 && b[0] == '0' {
+			b[0] = '1' // a JSON integer has no leading zero
+		}
+		if r.IntN(3) == 0 {
+			b = append([]byte{'-'}, b...)
+		}
+		if r.IntN(20) == 0 {
+			b[r.IntN(len(b))] = "/:a+-."[r.IntN(6)]
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		got, ok := parseIntBytes([]byte(s))
+		want, err := strconv.ParseInt(s, 10, 64)
+		wantOK := err == nil && s != "" && s[0] != '+'
+		if ok != wantOK || ok && got != want {
+			t.Fatalf("parseIntBytes(%q) = %d, %v; strconv: %d, %v", s, got, ok, want, err)
 		}
 	}
 }

@@ -451,6 +451,21 @@ func parseIntBytes(b []byte) (int64, bool) {
 			return 0, false
 		}
 	}
+	if len(b) <= 18 {
+		// At most 18 digits cannot overflow: no check but the digit's.
+		var n int64
+		for _, c := range b {
+			d := c - '0'
+			if d > 9 {
+				return 0, false
+			}
+			n = n*10 + int64(d)
+		}
+		if neg {
+			return -n, true
+		}
+		return n, true
+	}
 	var n uint64
 	for _, c := range b {
 		if c < '0' || c > '9' {
