@@ -16,11 +16,12 @@ import (
 // Inputs at the edges of what FileWriter takes (found by a review of the
 // column writer; each wrote a file whose statistics or values were wrong).
 
-// writeOne writes rec alone with opts and returns the file and its stats.
-func writeOne(t *testing.T, rec arrow.Record, opts *fileio.WriterOptions) ([]byte, *fileio.Stats, error) {
+// writeOne writes rec alone into a file of schema sch with opts and
+// returns the file and its stats, or Write's error.
+func writeOne(t *testing.T, sch *arrow.Schema, rec arrow.Record, opts *fileio.WriterOptions) ([]byte, *fileio.Stats, error) {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := fileio.NewFileWriter(&buf, rec.Schema(), opts)
+	w, err := fileio.NewFileWriter(&buf, sch, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestStatsNanosecondsBoundStoredValues(t *testing.T) {
 	b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(-999500)) // stored: -999 µs
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	_, st, err := writeOne(t, rec, nil)
+	_, st, err := writeOne(t, rec.Schema(), rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,22 +78,14 @@ func TestDictionaryInputWithNullEntry(t *testing.T) {
 	defer rec.Release()
 	want := arrow.NewSchema([]arrow.Field{{Name: "d", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
 	for _, opts := range []*fileio.WriterOptions{nil, {DictLowCardinality: true}} {
-		var buf bytes.Buffer
-		w, err := fileio.NewFileWriter(&buf, want, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-		st, err := w.Close()
+		data, st, err := writeOne(t, want, rec, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n := fmt.Sprint(st.NullCount["d"]); n != "2000" {
 			t.Errorf("%+v: nullCount %v, want 2000", opts, st.NullCount["d"])
 		}
-		r, err := fileio.ReadFile(t.Context(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil)
+		r, err := fileio.ReadFile(t.Context(), bytes.NewReader(data), int64(len(data)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +106,7 @@ func TestStatsInvalidUTF8HasNoBounds(t *testing.T) {
 	b.Field(0).(*array.StringBuilder).AppendValues([]string{"a", "\xff", "b"}, nil)
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	_, st, err := writeOne(t, rec, nil)
+	_, st, err := writeOne(t, rec.Schema(), rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +126,7 @@ func TestNullsInNonNullableColumnRefused(t *testing.T) {
 	defer col.Release()
 	rec := array.NewRecordBatch(sch, []arrow.Array{col}, 3)
 	defer rec.Release()
-	if _, _, err := writeOne(t, rec, nil); !errors.Is(err, fileio.ErrSchema) {
+	if _, _, err := writeOne(t, rec.Schema(), rec, nil); !errors.Is(err, fileio.ErrSchema) {
 		t.Fatalf("err %v, want ErrSchema", err)
 	}
 }

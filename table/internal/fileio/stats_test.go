@@ -3,7 +3,6 @@ package fileio_test
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"math"
 	"strings"
 	"testing"
@@ -105,14 +104,7 @@ func TestParseStatsSpark(t *testing.T) {
 // writeStats writes rec through a FileWriter and returns its statistics.
 func writeStats(t *testing.T, rec arrow.Record) *fileio.Stats {
 	t.Helper()
-	w, err := fileio.NewFileWriter(io.Discard, rec.Schema(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	st, err := w.Close()
+	_, st, err := writeOne(t, rec.Schema(), rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
