@@ -25,15 +25,9 @@ import (
 // the table readable at V, which a rerun detects and completes
 // (ensureCloneCommit).
 func (c *cloner) initial(ctx context.Context) error {
-	snap, err := c.sourceSnapshot(ctx)
+	snap, err := c.writableSourceSnapshot(ctx)
 	if err != nil {
 		return err
-	}
-	// Decide everything before writing anything: a table loglake cannot
-	// write faithfully (a writer feature it does not honour) is refused
-	// while the destination is still untouched.
-	if err := table.CheckWrite(snap.Protocol(), snap.Metadata()); err != nil {
-		return fmt.Errorf("replicate: source %s version %d: %w", c.src.URL(), snap.Version(), err)
 	}
 	want := c.target
 	c.initialAt = want
@@ -47,11 +41,8 @@ func (c *cloner) initial(ctx context.Context) error {
 		c.log.Info("clone: another initial clone of this source claimed the destination at an earlier version; cloning that one first",
 			"version", c.initialAt, "requested", want)
 		c.target = c.initialAt
-		if snap, err = c.sourceSnapshot(ctx); err != nil {
+		if snap, err = c.writableSourceSnapshot(ctx); err != nil {
 			return err
-		}
-		if err := table.CheckWrite(snap.Protocol(), snap.Metadata()); err != nil {
-			return fmt.Errorf("replicate: source %s version %d: %w", c.src.URL(), snap.Version(), err)
 		}
 	}
 	if err := c.initialAtTarget(ctx, snap); err != nil {
@@ -69,6 +60,20 @@ func (c *cloner) initial(ctx context.Context) error {
 	c.target, c.res.SourceVersion = want, want
 	c.metricsFromSource(ctx)
 	return c.replay(ctx, dstT, recorded)
+}
+
+// writableSourceSnapshot is the source's snapshot at c.target, refused when
+// loglake cannot write it faithfully (a writer feature it does not honour):
+// decided before anything is written, while the destination is untouched.
+func (c *cloner) writableSourceSnapshot(ctx context.Context) (*table.Snapshot, error) {
+	snap, err := c.sourceSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := table.CheckWrite(snap.Protocol(), snap.Metadata()); err != nil {
+		return nil, fmt.Errorf("replicate: source %s version %d: %w", c.src.URL(), snap.Version(), err)
+	}
+	return snap, nil
 }
 
 // initialAtTarget copies snap (the source at c.target) into the claimed,
