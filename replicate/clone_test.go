@@ -318,9 +318,7 @@ func TestCloneCrashResume(t *testing.T) {
 	t.Run("mid-copy", func(t *testing.T) {
 		srcB := location(t, "mem")
 		src := tabletest.Create(t, srcB, nil)
-		for i := range 4 {
-			tabletest.Append(t, src, int64(i*100), 100, nil) // 3 files per commit
-		}
+		tabletest.AppendBatches(t, src, 4, 100) // 3 files per commit
 		srcSnap := rt.Latest(t, src)
 		inner := location(t, "file")
 		dstB := storage.NewFaulty(inner, storage.Faults{Ops: []string{storage.OpCopy}, Nth: 5, Err: storage.ErrPermanent})
@@ -791,9 +789,7 @@ func TestCloneForkThatOptimized(t *testing.T) {
 	ctx := context.Background()
 	srcB, dstB := location(t, "mem"), location(t, "mem")
 	src := tabletest.Create(t, srcB, nil)
-	for i := range 4 {
-		tabletest.Append(t, src, int64(i*100), 100, nil)
-	}
+	tabletest.AppendBatches(t, src, 4, 100)
 	clone(t, srcB, dstB, nil)
 	dst := open(t, dstB)
 	if _, err := dst.Optimize(ctx, nil); err != nil {
@@ -868,9 +864,7 @@ func TestReplicaFirstCommitIsNoChange(t *testing.T) {
 	ctx := context.Background()
 	srcB, dstB := location(t, "mem"), location(t, "mem")
 	src := tabletest.Create(t, srcB, nil)
-	for i := range 3 {
-		tabletest.Append(t, src, int64(i*10), 10, nil)
-	}
+	tabletest.AppendBatches(t, src, 3, 10)
 	res := clone(t, srcB, dstB, nil)
 	dst := open(t, dstB)
 	if _, err := dst.Changes(ctx, res.SourceVersion-1, -1, 0); !errors.Is(err, table.ErrVersionNotFound) {
@@ -893,9 +887,7 @@ func TestCloneRacingInitialVersions(t *testing.T) {
 	ctx := context.Background()
 	srcB, dstB := location(t, "mem"), location(t, "mem")
 	src := tabletest.Create(t, srcB, nil)
-	for i := range 6 {
-		tabletest.Append(t, src, int64(i*10), 10, nil)
-	}
+	tabletest.AppendBatches(t, src, 6, 10)
 	latest := rt.Latest(t, src)
 	// A killed initial clone at version 2 left only its claim.
 	claim := fmt.Sprintf("%s@2", latest.Metadata().ID)

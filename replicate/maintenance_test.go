@@ -18,9 +18,7 @@ func TestCloneReplaysMaintenance(t *testing.T) {
 	ctx := context.Background()
 	srcB, dstB := location(t, "mem"), location(t, "file")
 	src := tabletest.Create(t, srcB, nil)
-	for i := range 4 {
-		tabletest.Append(t, src, int64(i*50), 50, nil)
-	}
+	tabletest.AppendBatches(t, src, 4, 50)
 	clone(t, srcB, dstB, nil)
 	if _, err := src.Optimize(ctx, nil); err != nil { // v5
 		t.Fatal(err)
@@ -69,9 +67,7 @@ func TestCloneAfterSourceLogCleanup(t *testing.T) {
 	ctx := context.Background()
 	srcB, dstB := location(t, "mem"), location(t, "file")
 	src := tabletest.Create(t, srcB, map[string]string{"delta.checkpointInterval": "3"})
-	for i := range 3 {
-		tabletest.Append(t, src, int64(i*40), 40, nil) // v1-v3, checkpoint 3
-	}
+	tabletest.AppendBatches(t, src, 3, 40) // v1-v3, checkpoint 3
 	clone(t, srcB, dstB, nil)
 	if _, err := src.Optimize(ctx, nil); err != nil { // v4
 		t.Fatal(err)
