@@ -189,7 +189,7 @@ func (c *colWriter) writeRows(rec arrow.RecordBatch, off, end int64) error {
 		}
 		defs := c.defLevels(f, arr)
 		if d := c.dicts[i]; d != nil {
-			err = c.writeDict(cw, d, arr, defs)
+			err = c.writeDict(cw, d, arr, defs, f.Nullable)
 		} else {
 			err = pqarrow.WriteArrowToColumn(c.ctx, cw, arr, defs, nil, f.Nullable)
 		}
@@ -216,7 +216,6 @@ func (c *colWriter) defLevels(f arrow.Field, arr arrow.Array) []int16 {
 	c.defs = slices.Grow(c.defs[:0], n)[:n]
 	bits, off := arr.NullBitmapBytes(), arr.Data().Offset()
 	for i := range c.defs { // the validity bit itself: no branch to mispredict
-
 		c.defs[i] = int16(bits[(off+i)>>3] >> ((off + i) & 7) & 1)
 	}
 	return c.defs
@@ -231,13 +230,12 @@ type dictEncoder interface {
 }
 
 // writeDict writes arr, rows of the chunk d.encode saw last, as indices into
-// d's dictionary: the row group's
-// dictionary page is d's dictionary when the row group started with it.
-// Otherwise (values past a full dictionary, a dictionary that grew after
+// d's dictionary: the row group's dictionary page is d's dictionary when
+// the row group started with it. Otherwise (values past a full dictionary, a dictionary that grew after
 // the row group started, an encoder that fell back to plain) the values go
 // to the encoder as strings, which hashes them into its own dictionary or
 // stores them plain.
-func (c *colWriter) writeDict(cw file.ColumnChunkWriter, d *dictColumn, arr arrow.Array, defs []int16) error {
+func (c *colWriter) writeDict(cw file.ColumnChunkWriter, d *dictColumn, arr arrow.Array, defs []int16, nullable bool) error {
 	enc, ok := cw.CurrentEncoder().(dictEncoder)
 	ok = ok && len(d.extra) == 0
 	if ok {
@@ -257,19 +255,19 @@ func (c *colWriter) writeDict(cw file.ColumnChunkWriter, d *dictColumn, arr arro
 		}
 	}
 	if !ok {
-		dense, err := d.dense(arr)
+		dense, err := denseString(arr)
 		if err != nil {
 			return err
 		}
 		defer dense.Release()
-		return pqarrow.WriteArrowToColumn(c.ctx, cw, dense, defs, nil, true)
+		return pqarrow.WriteArrowToColumn(c.ctx, cw, dense, defs, nil, nullable)
 	}
 	idx := d.indices(arr)
 	defer idx.Release()
 	if st, ok := cw.PageStatistics().(*metadata.ByteArrayStatistics); ok {
 		st.IncNulls(int64(arr.NullN()))
 		st.IncNumValues(int64(arr.Len() - arr.NullN()))
-		if lo, hi, found := d.extremes(arr); found {
+		if lo, hi, found := d.chunkExtremes(arr); found {
 			st.SetMinMax(parquet.ByteArray(lo), parquet.ByteArray(hi))
 		}
 	}

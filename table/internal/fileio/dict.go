@@ -1,14 +1,12 @@
 package fileio
 
 import (
-	"context"
 	"fmt"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
-	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -24,11 +22,17 @@ type dictColumn struct {
 	extraM map[string]int32
 	remap  []int32 // scratch of remapIndices
 	used   []bool  // scratch of extremes
+	// The last chunk encoded: its length, and the extremes of its valid
+	// rows (page and Delta statistics both need them).
+	n      int
+	lo, hi string
+	found  bool
 }
 
 // encode sets d.idx to the dictionary indices of arr's values (a string or a
 // dictionary<int32, string> column), adding new values to the dictionary
-// (or, once it is full, to this chunk's extra values).
+// (or, once it is full, to this chunk's extra values), and the chunk's
+// extremes.
 func (d *dictColumn) encode(arr arrow.Array) error {
 	d.extra, d.extraM = d.extra[:0], nil
 	off, n := arr.Data().Offset(), arr.Len()
@@ -37,11 +41,24 @@ func (d *dictColumn) encode(arr arrow.Array) error {
 	case *array.String:
 		d.lookupValues(a, d.idx[off:])
 	case *array.Dictionary:
-		return d.remapIndices(a, d.idx[off:])
+		if err := d.remapIndices(a, d.idx[off:]); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("%w: column of %s where a string column is expected", ErrSchema, arr.DataType())
 	}
+	d.n = n
+	d.lo, d.hi, d.found = d.extremes(arr)
 	return nil
+}
+
+// chunkExtremes returns the extremes of arr, the chunk d.encode saw last
+// or a slice of it.
+func (d *dictColumn) chunkExtremes(arr arrow.Array) (lo, hi string, found bool) {
+	if arr.Len() == d.n {
+		return d.lo, d.hi, d.found
+	}
+	return d.extremes(arr)
 }
 
 // indices returns the dictionary indices of arr, the chunk d.encode saw
@@ -155,13 +172,4 @@ func stringArray(vals []string, mem memory.Allocator) arrow.Array {
 	defer b.Release()
 	b.AppendValues(vals, nil)
 	return b.NewArray()
-}
-
-// dense returns arr as a plain string array.
-func (d *dictColumn) dense(arr arrow.Array) (arrow.Array, error) {
-	if _, ok := arr.(*array.Dictionary); !ok {
-		arr.Retain()
-		return arr, nil
-	}
-	return compute.CastArray(context.Background(), arr, compute.SafeCastOptions(arrow.BinaryTypes.String))
 }

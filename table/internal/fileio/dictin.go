@@ -60,8 +60,7 @@ func DenseStrings(rec arrow.Record, keep []bool) (arrow.Record, error) {
 		if cols == nil {
 			cols, fields = slices.Clone(rec.Columns()), sch.Fields()
 		}
-		ctx := compute.WithAllocator(context.Background(), memory.DefaultAllocator)
-		dense, err := compute.CastArray(ctx, rec.Column(i), compute.SafeCastOptions(arrow.BinaryTypes.String))
+		dense, err := denseString(rec.Column(i))
 		if err != nil {
 			for j := range i {
 				if cols[j] != rec.Column(j) {
@@ -85,6 +84,17 @@ func DenseStrings(rec arrow.Record, keep []bool) (arrow.Record, error) {
 		}
 	}
 	return out, nil
+}
+
+// denseString returns a string or dictionary<int32, string> column as a
+// plain string column; the caller releases it.
+func denseString(arr arrow.Array) (arrow.Array, error) {
+	if _, ok := arr.(*array.Dictionary); !ok {
+		arr.Retain()
+		return arr, nil
+	}
+	ctx := compute.WithAllocator(context.Background(), memory.DefaultAllocator)
+	return compute.CastArray(ctx, arr, compute.SafeCastOptions(arrow.BinaryTypes.String))
 }
 
 // remapIndices sets idx[i] to the file dictionary's index of row i of a,

@@ -346,13 +346,12 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 	if err := w.pw.WriteBuffered(rec); err != nil {
 		return err
 	}
-	// The statistics of the dictionary columns come from the values their
-	// indices use.
+	// The statistics of the dictionary columns are the extremes d.encode
+	// found among the values their indices use.
 	w.stats.addExcept(rec, w.dictSkip)
 	for _, d := range w.dicts {
 		arr := rec.Column(d.col)
-		lo, hi, found := d.extremes(arr)
-		w.stats.cols[d.col].observeUsed(arr.NullN(), lo, hi, found)
+		w.stats.cols[d.col].observeUsed(arr.NullN(), d.lo, d.hi, d.found)
 	}
 	rows, err := w.pw.RowGroupNumRows()
 	if err != nil {
