@@ -60,36 +60,29 @@ func (b *builder) ndjsonFields(data []byte) error {
 				return err
 			}
 			s.ws()
-			valStart := s.pos
-			if col >= 0 && !b.cells[col].set && b.cols[col].dict != nil && b.dictValue(col, &s) {
-				if more, err := s.next('}'); !more {
-					if err != nil {
-						return err
-					}
-					break
+			if col < 0 || b.cells[col].set || b.cols[col].dict == nil || !b.dictValue(col, &s) {
+				valStart := s.pos
+				vk, vraw, vesc, isInt, err := s.valueHere(1)
+				if err != nil {
+					return err
 				}
-				continue
-			}
-			vk, vraw, vesc, isInt, err := s.valueHere(1)
-			if err != nil {
-				return err
-			}
-			// The key's and value's JSON text are sliced only for a
-			// rescue: slicing every field cost about 3 % of decoding.
-			switch {
-			case col < 0:
-				b.noteNewCol(name, vk, isInt)
-				b.rescueField(s.b[keyStart:keyEnd], s.b[valStart:s.pos])
-			case b.cells[col].set:
-				// A key repeated (or repeated in another case) keeps its
-				// first value; the later ones are rescued, not lost.
-				b.rescueField(s.b[keyStart:keyEnd], s.b[valStart:s.pos])
-			case vk == vNull:
-				b.cells[col] = cell{}
-			default:
-				if !b.setJSON(col, vk, vraw, vesc, isInt) {
-					b.cells[col] = cell{}
+				// The key's and value's JSON text are sliced only for a
+				// rescue: slicing every field cost about 3 % of decoding.
+				switch {
+				case col < 0:
+					b.noteNewCol(name, vk, isInt)
 					b.rescueField(s.b[keyStart:keyEnd], s.b[valStart:s.pos])
+				case b.cells[col].set:
+					// A key repeated (or repeated in another case) keeps
+					// its first value; the later ones are rescued, not lost.
+					b.rescueField(s.b[keyStart:keyEnd], s.b[valStart:s.pos])
+				case vk == vNull:
+					b.cells[col] = cell{}
+				default:
+					if !b.setJSON(col, vk, vraw, vesc, isInt) {
+						b.cells[col] = cell{}
+						b.rescueField(s.b[keyStart:keyEnd], s.b[valStart:s.pos])
+					}
 				}
 			}
 			more, err := s.next('}')
