@@ -23,13 +23,36 @@ import (
 // holds no pointer (a string is a range of a buffer named by src), so
 // clearing and setting cells, once per field and row, costs the collector
 // no write barriers.
+//
+// A cell is 16 bytes, one word of value: every row clears and copies each
+// column's cell, so its size is paid per column and row (a 40-byte cell was
+// 1 % of ingesting short lines in clearing alone).
 type cell struct {
-	set      bool
-	src      uint8 // of a string, binary (decoded) or map object JSON: see cellBytes
-	off, end int   // its range in src
-	i        int64 // integers, bool (0/1), timestamp µs, date days
-	f        float64
+	// i is the value: integers, bool (0/1), timestamp µs, date days, a
+	// float's bits (float), a dictionary index (srcDict), an index into
+	// builder.others (srcOther), or a byte range of src (span): start in
+	// the low 32 bits, end in the high. Lines are at most maxLineLimit
+	// bytes, so ranges of a line or of the row's scratch fit.
+	i   int64
+	set bool
+	src uint8 // of a string, binary (decoded) or map object JSON: see cellBytes
 }
+
+// spanCell is a cell of bytes [off, end) of src.
+func spanCell(src uint8, off, end int) cell {
+	return cell{set: true, src: src, i: int64(uint64(uint32(off)) | uint64(uint32(end))<<32)}
+}
+
+// span returns the byte range of a spanCell.
+func (c *cell) span() (off, end int) {
+	return int(uint32(c.i)), int(uint32(uint64(c.i) >> 32))
+}
+
+// floatCell is a cell holding f.
+func floatCell(f float64) cell { return cell{set: true, i: int64(math.Float64bits(f))} }
+
+// float returns the value of a floatCell.
+func (c *cell) float() float64 { return math.Float64frombits(uint64(c.i)) }
 
 // Where a cell's bytes are.
 const (
@@ -44,27 +67,29 @@ const (
 // lineCell is a cell of raw, a part of the line being decoded.
 func (b *builder) lineCell(raw []byte) cell {
 	off := cap(b.line) - cap(raw) // raw is b.line[off:off+len(raw)]
-	return cell{set: true, src: srcLine, off: off, end: off + len(raw)}
+	return spanCell(srcLine, off, off+len(raw))
 }
 
 // scratchCell is a cell of b.scratch[off:].
 func (b *builder) scratchCell(off int) cell {
-	return cell{set: true, src: srcScratch, off: off, end: len(b.scratch)}
+	return spanCell(srcScratch, off, len(b.scratch))
 }
 
 // cellBytes returns the bytes of column col's cell c.
 func (b *builder) cellBytes(f *fileCtx, col int, c *cell) []byte {
 	switch c.src {
 	case srcLine:
-		return b.line[c.off:c.end]
+		off, end := c.span()
+		return b.line[off:end]
 	case srcScratch:
-		return b.scratch[c.off:c.end]
+		off, end := c.span()
+		return b.scratch[off:end]
 	case srcFile:
 		return f.keyBytes
 	case srcPath:
 		return f.pathVals[col]
 	}
-	return b.others[c.off]
+	return b.others[c.i]
 }
 
 // newFileCtx returns the context of the landing file key (no path values).
@@ -289,9 +314,9 @@ func (b *builder) commitRow(f *fileCtx, line int64, rescued int) {
 			}
 			c.appendBytes(b.cellBytes(f, i, v))
 		case kDouble, kFloat:
-			c.appendFloat(v.f)
+			c.appendFloat(v.float())
 		case kMap:
-			c.row(true)
+			c.n++
 			b.appendMap(c.mp, b.cellBytes(f, i, v))
 		default:
 			c.appendInt(v.i)
@@ -470,7 +495,7 @@ func (b *builder) setNumber(col int, raw []byte, isInt bool) bool {
 		if !ok || k == kFloat && math.Abs(f) > math.MaxFloat32 {
 			return false
 		}
-		*c = cell{set: true, f: f}
+		*c = floatCell(f)
 		return true
 	}
 	if !isInt {
@@ -567,5 +592,5 @@ func (b *builder) setText(col int, text []byte) bool {
 // committed.
 func (b *builder) otherCell(text []byte) cell {
 	b.others = append(b.others, text)
-	return cell{set: true, src: srcOther, off: len(b.others) - 1}
+	return cell{set: true, src: srcOther, i: int64(len(b.others) - 1)}
 }

@@ -17,19 +17,22 @@ import (
 type colBuf struct {
 	kind  kind
 	typ   arrow.DataType
-	n     int    // rows
-	nulls int    // null rows
-	valid []byte // validity bitmap, bit i set when row i is not null
-	i64   []int64
-	i32   []int32
-	i16   []int16
-	i8    []int8
-	f64   []float64
-	f32   []float32
-	bits  []byte  // boolean values, a bitmap
-	offs  []int32 // string and binary: len n+1, offs[0] = 0
-	data  []byte  // string and binary values
-	mp    *array.MapBuilder
+	n     int // rows
+	nulls int // null rows
+	// nullRows are the null rows' numbers, ascending: the validity bitmap
+	// is built from them once per chunk (most columns have no null, and
+	// a bit set per value was a third of appending it).
+	nullRows []int32
+	i64      []int64
+	i32      []int32
+	i16      []int16
+	i8       []int8
+	f64      []float64
+	f32      []float32
+	bits     []byte  // boolean values, a bitmap
+	offs     []int32 // string and binary: len n+1, offs[0] = 0
+	data     []byte  // string and binary values
+	mp       *array.MapBuilder
 	// dict, while not nil, holds the column's distinct values and i32 the
 	// rows' indices into it (see valueDict); a column that outgrows it
 	// leaves it for good.
@@ -51,7 +54,6 @@ func newColBuf(mem memory.Allocator, k kind, t arrow.DataType) colBuf {
 // the bytes their previous rows took per row (growing by doubling copies
 // the data again and again).
 func (c *colBuf) reserve(n int) {
-	c.valid = grow(c.valid, (c.n+n+7)/8-len(c.valid))
 	if c.dict != nil {
 		c.i32 = grow(c.i32, n)
 		return
@@ -96,26 +98,14 @@ func grow[T any](s []T, n int) []T {
 	return out
 }
 
-// row starts row c.n and records whether it is valid.
-func (c *colBuf) row(valid bool) {
-	i := c.n
-	if i&7 == 0 {
-		c.valid = append(c.valid, 0)
-		if c.kind == kBool {
-			c.bits = append(c.bits, 0)
-		}
-	}
-	if valid {
-		c.valid[i>>3] |= 1 << (i & 7)
-	} else {
-		c.nulls++
-	}
-	c.n++
-}
-
 // appendNull appends a null row.
 func (c *colBuf) appendNull() {
-	c.row(false)
+	c.nullRows = append(c.nullRows, int32(c.n))
+	c.nulls++
+	if c.kind == kBool {
+		c.appendBit(false)
+	}
+	c.n++
 	if c.dict != nil {
 		c.i32 = append(c.i32, 0)
 		return
@@ -147,13 +137,13 @@ func (c *colBuf) appendNull() {
 func (c *colBuf) appendBytes(v []byte) {
 	if c.dict != nil {
 		if k, ok := c.dict.index(v); ok {
-			c.row(true)
+			c.n++
 			c.i32 = append(c.i32, k)
 			return
 		}
 		c.leaveDict()
 	}
-	c.row(true)
+	c.n++
 	if c.offs == nil {
 		c.offs = append(c.offs, 0)
 	}
@@ -165,13 +155,16 @@ func (c *colBuf) appendBytes(v []byte) {
 // builder.dictValue found (and counted) while the column was
 // dictionary-encoded: only this column's own appends leave the dictionary.
 func (c *colBuf) appendIndex(k int32) {
-	c.row(true)
+	c.n++
 	c.i32 = append(c.i32, k)
 }
 
 // appendInt appends an integer, timestamp, date or boolean (0/1) value.
 func (c *colBuf) appendInt(v int64) {
-	c.row(true)
+	if c.kind == kBool {
+		c.appendBit(v != 0)
+	}
+	c.n++
 	switch c.kind {
 	case kLong, kTimestamp:
 		c.i64 = append(c.i64, v)
@@ -181,16 +174,22 @@ func (c *colBuf) appendInt(v int64) {
 		c.i16 = append(c.i16, int16(v))
 	case kByte:
 		c.i8 = append(c.i8, int8(v))
-	case kBool:
-		if v != 0 {
-			c.bits[(c.n-1)>>3] |= 1 << ((c.n - 1) & 7)
-		}
+	}
+}
+
+// appendBit sets a boolean column's value bit of row c.n.
+func (c *colBuf) appendBit(v bool) {
+	if c.n&7 == 0 {
+		c.bits = append(c.bits, 0)
+	}
+	if v {
+		c.bits[c.n>>3] |= 1 << (c.n & 7)
 	}
 }
 
 // appendFloat appends a double or float value.
 func (c *colBuf) appendFloat(v float64) {
-	c.row(true)
+	c.n++
 	if c.kind == kDouble {
 		c.f64 = append(c.f64, v)
 	} else {
@@ -211,14 +210,14 @@ func asBytes[T any](s []T) []byte {
 // slices now belong to the array (the next rows get fresh ones).
 func (c *colBuf) array() arrow.Array {
 	if c.kind == kMap {
-		// The builder keeps the validity; the bitmap here only counted.
-		c.n, c.nulls, c.valid = 0, 0, c.valid[:0]
+		// The builder keeps the validity; the row numbers here only counted.
+		c.n, c.nulls, c.nullRows = 0, 0, c.nullRows[:0]
 		return c.mp.NewArray()
 	}
 	n := c.n
 	var valid *memory.Buffer
 	if c.nulls > 0 {
-		valid = memory.NewBufferBytes(c.valid)
+		valid = memory.NewBufferBytes(c.validity())
 	}
 	if c.dict != nil {
 		bufs := []*memory.Buffer{valid, memory.NewBufferBytes(asBytes(c.i32))}
@@ -227,7 +226,7 @@ func (c *colBuf) array() arrow.Array {
 		values.Release()
 		a := array.MakeFromData(d)
 		d.Release()
-		*c = colBuf{kind: c.kind, typ: c.typ, dict: c.dict}
+		*c = colBuf{kind: c.kind, typ: c.typ, dict: c.dict, nullRows: c.nullRows[:0]}
 		return a
 	}
 	var bufs []*memory.Buffer
@@ -256,8 +255,24 @@ func (c *colBuf) array() arrow.Array {
 	d := array.NewData(c.typ, n, bufs, nil, c.nulls, 0)
 	a := array.MakeFromData(d)
 	d.Release()
-	*c = colBuf{kind: c.kind, typ: c.typ, bytes: c.bytes, rows: c.rows}
+	*c = colBuf{kind: c.kind, typ: c.typ, bytes: c.bytes, rows: c.rows, nullRows: c.nullRows[:0]}
 	return a
+}
+
+// validity returns the validity bitmap of the column's rows: bit i set
+// when row i is not null.
+func (c *colBuf) validity() []byte {
+	bm := make([]byte, (c.n+7)/8)
+	for i := range bm {
+		bm[i] = 0xff
+	}
+	if r := c.n & 7; r != 0 {
+		bm[len(bm)-1] = 1<<r - 1
+	}
+	for _, i := range c.nullRows {
+		bm[i>>3] &^= 1 << (i & 7)
+	}
+	return bm
 }
 
 // dictString is the type of a column a decoder dictionary-encoded, which
@@ -272,8 +287,11 @@ func (c *colBuf) leaveDict() {
 	idx := c.i32
 	c.i32 = nil
 	c.offs = append(make([]int32, 0, cap(idx)+1), 0)
+	nulls := c.nullRows
 	for i, k := range idx {
-		if c.valid[i>>3]&(1<<(i&7)) != 0 {
+		if len(nulls) > 0 && int(nulls[0]) == i {
+			nulls = nulls[1:]
+		} else {
 			c.data = append(c.data, d.value(k)...)
 		}
 		c.offs = append(c.offs, int32(len(c.data)))

@@ -30,11 +30,22 @@ func allKinds(t *testing.T) *mapping {
 // TestColumnBuffers decodes rows into every column kind, with nulls in
 // varying places and key orders that change from line to line, over
 // several records from one builder, and checks every value and null of
-// the Arrow arrays the column buffers hand out.
+// the Arrow arrays the column buffers hand out: with string columns
+// plain, and dictionary-encoded (the distinct strings of column s make it
+// leave its dictionary in the last record, after nulls).
 func TestColumnBuffers(t *testing.T) {
+	for _, dicts := range []bool{false, true} {
+		t.Run(fmt.Sprint("dictionaries=", dicts), func(t *testing.T) { testColumnBuffers(t, dicts) })
+	}
+}
+
+func testColumnBuffers(t *testing.T, dicts bool) {
 	m := allKinds(t)
 	b := newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
 	defer b.release()
+	if dicts {
+		b.encodeDicts()
+	}
 	f := newFileCtx("k")
 	names := []string{"ts", "s", "l", "i", "sh", "by", "d", "f", "b", "dt", "bin", "m"}
 	present := func(k, col int) bool { return (k+col)%3 != 0 && (k*7+col)%5 != 0 }
@@ -49,9 +60,9 @@ func TestColumnBuffers(t *testing.T) {
 		case "i":
 			return fmt.Sprint(-k * 100000)
 		case "sh":
-			return fmt.Sprint(k * 100)
+			return fmt.Sprint(k % 300 * 100)
 		case "by":
-			return fmt.Sprint(-k)
+			return fmt.Sprint(-(k % 100))
 		case "d":
 			return fmt.Sprint(float64(k) + 0.5)
 		case "f":
@@ -68,7 +79,7 @@ func TestColumnBuffers(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	row := 0
-	for _, n := range []int{1, 7, 8, 9, 30} { // rows per record: around the bitmap's bytes
+	for _, n := range []int{1, 7, 8, 9, 30, 2 * minDistinctRule} { // rows per record: around the bitmap's bytes
 		b.reserve(n)
 		for k := row; k < row+n; k++ {
 			var fields []string
@@ -109,16 +120,17 @@ func TestColumnBuffers(t *testing.T) {
 				switch a := a.(type) {
 				case *array.Timestamp:
 					got, want = int64(a.Value(j)), int64(1795514400+k)*1e6
-				case *array.String:
-					got, want = a.Value(j), fmt.Sprintf("s-%d\té", k)
+				case *array.String, *array.Dictionary:
+					got, _ = stringAt(a, j)
+					want = fmt.Sprintf("s-%d\té", k)
 				case *array.Int64:
 					got, want = a.Value(j), int64(k)*1e12
 				case *array.Int32:
 					got, want = a.Value(j), int32(-k*100000)
 				case *array.Int16:
-					got, want = a.Value(j), int16(k*100)
+					got, want = a.Value(j), int16(k%300*100)
 				case *array.Int8:
-					got, want = a.Value(j), int8(-k)
+					got, want = a.Value(j), int8(-(k % 100))
 				case *array.Float64:
 					got, want = a.Value(j), float64(k)+0.5
 				case *array.Float32:
@@ -138,7 +150,7 @@ func TestColumnBuffers(t *testing.T) {
 					t.Fatalf("row %d %s = %v, want %v", k, name, got, want)
 				}
 			}
-			if got := rec.Column(m.source).(*array.String).Value(j); got != "k" {
+			if got, _ := stringAt(rec.Column(m.source), j); got != "k" {
 				t.Fatalf("row %d _source_file = %q", k, got)
 			}
 		}
@@ -151,8 +163,8 @@ func TestColumnBuffers(t *testing.T) {
 		}
 		rec.Release()
 		for i, c := range b.cols { // nothing carried into the next record
-			if c.n != 0 || c.nulls != 0 || len(c.valid) != 0 || len(c.data) != 0 {
-				t.Fatalf("column %d keeps %d rows, %d nulls, %d bitmap bytes, %d data bytes", i, c.n, c.nulls, len(c.valid), len(c.data))
+			if c.n != 0 || c.nulls != 0 || len(c.nullRows) != 0 || len(c.data) != 0 {
+				t.Fatalf("column %d keeps %d rows, %d nulls, %d null row numbers, %d data bytes", i, c.n, c.nulls, len(c.nullRows), len(c.data))
 			}
 		}
 		row += n

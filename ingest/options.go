@@ -78,6 +78,7 @@ const (
 	DefaultMaxBytes         = 10 << 30
 	DefaultTargetFileSize   = 128 << 20
 	DefaultMaxLineBytes     = 1 << 20
+	maxLineLimit            = 1 << 30 // cells address a line's bytes with 32 bits
 	DefaultFileRetries      = 3
 	DefaultIndexEvery       = 50
 	DefaultBackfillInterval = time.Minute
@@ -146,8 +147,8 @@ type Options struct {
 	// TargetFileSize is the Parquet data file size to roll at (default
 	// DefaultTargetFileSize).
 	TargetFileSize int64
-	// MaxLineBytes is the longest line decoded (default DefaultMaxLineBytes);
-	// a longer line becomes a rescued row holding its first MaxLineBytes
+	// MaxLineBytes is the longest line decoded (default DefaultMaxLineBytes,
+	// at most 1 GiB); a longer line becomes a rescued row holding its first MaxLineBytes
 	// bytes and its real length.
 	MaxLineBytes int
 	// Workers is the number of decoding goroutines (default GOMAXPROCS).
@@ -281,6 +282,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.MaxLineBytes <= 0 {
 		c.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if c.MaxLineBytes > maxLineLimit {
+		return c, fmt.Errorf("%w: max line bytes %d: at most %d", ErrConfig, c.MaxLineBytes, maxLineLimit)
 	}
 	if c.FileRetries <= 0 {
 		c.FileRetries = DefaultFileRetries

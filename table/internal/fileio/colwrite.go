@@ -187,6 +187,14 @@ func (c *colWriter) writeRows(rec arrow.RecordBatch, off, end int64) error {
 			arr = array.NewSlice(arr, off, end)
 			defer arr.Release()
 		}
+		if f.Nullable && arr.Len() > 0 && arr.NullN() == arr.Len() {
+			c.defs = slices.Grow(c.defs[:0], arr.Len())[:arr.Len()]
+			clear(c.defs)
+			if err := writeNulls(cw, c.defs); err != nil {
+				return fmt.Errorf("column %q: %w", f.Name, err)
+			}
+			continue
+		}
 		defs := c.defLevels(f, arr)
 		if d := c.dicts[i]; d != nil {
 			err = c.writeDict(cw, d, arr, defs, f.Nullable)
@@ -219,6 +227,43 @@ func (c *colWriter) defLevels(f arrow.Field, arr arrow.Array) []int16 {
 		c.defs[i] = int16(bits[(off+i)>>3] >> ((off + i) & 7) & 1)
 	}
 	return c.defs
+}
+
+// writeNulls writes a run of nulls (defs all 0) to cw: levels and the
+// null count only. pqarrow would still hand the encoder a value slot per
+// row (for a string column, a []parquet.ByteArray it allocates and walks),
+// and a column a source never fills, _rescued_data most of all, is all
+// nulls.
+func writeNulls(cw file.ColumnChunkWriter, defs []int16) error {
+	switch w := cw.(type) {
+	case *file.ByteArrayColumnChunkWriter:
+		return writeNullBatch(w, defs)
+	case *file.Int64ColumnChunkWriter:
+		return writeNullBatch(w, defs)
+	case *file.Int32ColumnChunkWriter:
+		return writeNullBatch(w, defs)
+	case *file.BooleanColumnChunkWriter:
+		return writeNullBatch(w, defs)
+	case *file.Float64ColumnChunkWriter:
+		return writeNullBatch(w, defs)
+	case *file.Float32ColumnChunkWriter:
+		return writeNullBatch(w, defs)
+	case *file.FixedLenByteArrayColumnChunkWriter:
+		return writeNullBatch(w, defs)
+	case *file.Int96ColumnChunkWriter:
+		return writeNullBatch(w, defs)
+	}
+	return fmt.Errorf("%w: no null writer for %T", ErrSchema, cw)
+}
+
+// batchWriter is arrow-go's typed column chunk writer of values of type T.
+type batchWriter[T any] interface {
+	WriteBatch(values []T, defLevels, repLevels []int16) (int64, error)
+}
+
+func writeNullBatch[T any](w batchWriter[T], defs []int16) error {
+	_, err := w.WriteBatch(nil, defs, nil)
+	return err
 }
 
 // dictEncoder is the part of arrow-go's dictionary encoder (an internal

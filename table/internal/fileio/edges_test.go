@@ -8,7 +8,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
 
 	"github.com/loglake/loglake/table/internal/fileio"
 )
@@ -128,5 +130,119 @@ func TestNullsInNonNullableColumnRefused(t *testing.T) {
 	defer rec.Release()
 	if _, _, err := writeOne(t, rec.Schema(), rec, nil); !errors.Is(err, fileio.ErrSchema) {
 		t.Fatalf("err %v, want ErrSchema", err)
+	}
+}
+
+// Chunks whose column is all nulls (written as levels alone) between
+// chunks with values, in a column of every flat type, with and without the
+// writer's dictionaries: the values, the nulls and Parquet's own null
+// counts read back as written.
+func TestAllNullChunks(t *testing.T) {
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "l", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "i", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+		{Name: "b", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+		{Name: "d", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "f", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
+		{Name: "dt", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "bin", Type: arrow.BinaryTypes.Binary, Nullable: true},
+		{Name: "dec", Type: &arrow.Decimal128Type{Precision: 20, Scale: 2}, Nullable: true},
+	}, nil)
+	const rows = 1000
+	// chunk k holds values in rows where present(k, row); chunks 0 and 2
+	// are all nulls.
+	present := func(k, row int) bool { return k == 1 && row%3 != 0 || k == 3 }
+	var recs []arrow.Record
+	for k := range 4 {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
+		for row := range rows {
+			if !present(k, row) {
+				for i := range sch.NumFields() {
+					b.Field(i).AppendNull()
+				}
+				continue
+			}
+			v := k*rows + row
+			b.Field(0).(*array.StringBuilder).Append(fmt.Sprint("s", v%7))
+			b.Field(1).(*array.Int64Builder).Append(int64(v))
+			b.Field(2).(*array.Int32Builder).Append(int32(v))
+			b.Field(3).(*array.BooleanBuilder).Append(v%2 == 0)
+			b.Field(4).(*array.Float64Builder).Append(float64(v))
+			b.Field(5).(*array.Float32Builder).Append(float32(v))
+			b.Field(6).(*array.TimestampBuilder).Append(arrow.Timestamp(v))
+			b.Field(7).(*array.Date32Builder).Append(arrow.Date32(v))
+			b.Field(8).(*array.BinaryBuilder).Append([]byte{byte(v)})
+			b.Field(9).(*array.Decimal128Builder).Append(decimal128.FromI64(int64(v)))
+		}
+		recs = append(recs, b.NewRecordBatch())
+		b.Release()
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	wantNulls := int64(rows*2 + rows/3 + 1)
+	for _, opts := range []*fileio.WriterOptions{nil, {DictLowCardinality: true}} {
+		var buf bytes.Buffer
+		w, err := fileio.NewFileWriter(&buf, sch, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range sch.Fields() {
+			if n := fmt.Sprint(st.NullCount[f.Name]); n != fmt.Sprint(wantNulls) {
+				t.Errorf("%+v: %s: Delta nullCount %s, want %d", opts, f.Name, n, wantNulls)
+			}
+			var nulls int64
+			for g := range pf.NumRowGroups() {
+				cs, err := pf.MetaData().RowGroup(g).ColumnChunk(i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := cs.Statistics()
+				if err != nil || s == nil {
+					t.Fatalf("%s: no statistics (%v)", f.Name, err)
+				}
+				nulls += s.NullCount()
+			}
+			if nulls != wantNulls {
+				t.Errorf("%+v: %s: Parquet null count %d, want %d", opts, f.Name, nulls, wantNulls)
+			}
+		}
+		pf.Close()
+		r, err := fileio.ReadFile(t.Context(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, r)
+		if got.NumRows() != 4*rows {
+			t.Fatalf("%+v: %d rows, want %d", opts, got.NumRows(), 4*rows)
+		}
+		for i := range sch.NumFields() {
+			for k, want := range recs {
+				for row := range rows {
+					g, w := got.Column(i).ValueStr(k*rows+row), want.Column(i).ValueStr(row)
+					if g != w {
+						t.Fatalf("%+v: %s row %d of chunk %d: %s, want %s", opts, sch.Field(i).Name, row, k, g, w)
+					}
+				}
+			}
+		}
+		got.Release()
 	}
 }
