@@ -1,9 +1,17 @@
 package fileio
 
 import (
+	"bytes"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // TestStringMinMaxMatchesPerValue checks that folding only a batch's
@@ -91,5 +99,144 @@ func TestPlainASCII(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestWriterStringStatsFromPages checks a file's string statistics, which
+// the column writer takes from the Parquet page statistics where a chunk
+// fit in one page, against stringMinMax over every record: records of
+// random strings (multi-byte, U+10FFFF-continued, longer than the prefix,
+// long enough that pages fill in the middle of a record), with nulls and
+// all-null records, and that both ways of folding a chunk in were taken.
+func TestWriterStringStatsFromPages(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []string{"a", "b", "é", "\U0010FFFF", "z", "~", "0", "\xff"}
+	word := func() string {
+		var sb strings.Builder
+		n := r.IntN(StatsStringPrefix + 8)
+		if r.IntN(50) == 0 {
+			n = 8000 // a few of these fill a 256 KiB page
+		}
+		for range n {
+			sb.WriteString(alphabet[r.IntN(len(alphabet)-1)])
+		}
+		if r.IntN(2000) == 0 {
+			sb.WriteString("\xff") // not UTF-8: no bounds from then on
+		}
+		return sb.String()
+	}
+	sch := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	for trial := range 4 {
+		var buf bytes.Buffer
+		w, err := NewFileWriter(&buf, sch, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want colStats
+		want.kind = statString
+		var fromPages, byValue int
+		for k := range 40 {
+			b := array.NewStringBuilder(memory.DefaultAllocator)
+			rows := 1 + r.IntN(3000)
+			for range rows {
+				if k%7 == 3 || r.IntN(4) == 0 {
+					b.AppendNull()
+					continue
+				}
+				v := word()
+				if trial%2 == 0 {
+					v = strings.ReplaceAll(v, "\xff", "")
+				}
+				b.Append(v)
+			}
+			col := b.NewArray()
+			b.Release()
+			want.update(col, nil)
+			rec := array.NewRecordBatch(sch, []arrow.Array{col}, int64(col.Len()))
+			col.Release()
+			if err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+			rec.Release()
+			if w.skip != nil && w.skip[0] {
+				fromPages++
+			} else {
+				byValue++
+			}
+		}
+		st, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		min, hasMin := st.MinValues["s"]
+		max, hasMax := st.MaxValues["s"]
+		if fmt.Sprint(st.NullCount["s"]) != fmt.Sprint(want.nulls) {
+			t.Errorf("trial %d: nullCount %v, want %d", trial, st.NullCount["s"], want.nulls)
+		}
+		wantMax := want.maxS
+		if want.maxTrunc {
+			wantMax += string(utf8.MaxRune)
+		}
+		switch {
+		case want.invalid:
+			if hasMin || hasMax {
+				t.Errorf("trial %d: bounds %q..%q, want none", trial, min, max)
+			}
+		case min != want.minS || max != wantMax:
+			t.Errorf("trial %d: bounds %q..%q, want %q..%q", trial, min, max, want.minS, wantMax)
+		}
+		if fromPages == 0 || byValue == 0 {
+			t.Errorf("trial %d: %d chunks from page statistics, %d value by value: want both", trial, fromPages, byValue)
+		}
+	}
+}
+
+// The two edges of taking a chunk's string extremes from page statistics:
+// a page filled in the middle of a chunk (its first values went out with
+// the flushed page) and a chunk split over two row groups (extremes from
+// both parts).
+func TestWriterStringStatsPageEdges(t *testing.T) {
+	sch := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	write := func(opts *WriterOptions, records ...[]string) *Stats {
+		t.Helper()
+		var buf bytes.Buffer
+		w, err := NewFileWriter(&buf, sch, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, vals := range records {
+			b := array.NewStringBuilder(memory.DefaultAllocator)
+			b.AppendValues(vals, nil)
+			col := b.NewArray()
+			b.Release()
+			rec := array.NewRecordBatch(sch, []arrow.Array{col}, int64(col.Len()))
+			col.Release()
+			if err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+			rec.Release()
+		}
+		st, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	fill := func(n int, v string) []string { return slices.Repeat([]string{v}, n) }
+
+	// The extremes and a value larger than a page in the first batch of
+	// values the writer encodes, more values after it.
+	flushed := append([]string{"a", "z", strings.Repeat("k", 300<<10)}, fill(2000, "m")...)
+	st := write(nil, fill(100, "m"), flushed)
+	if st.MinValues["s"] != "a" || st.MaxValues["s"] != "z" {
+		t.Errorf("page flushed mid-chunk: bounds %q..%q, want a..z", st.MinValues["s"], st.MaxValues["s"])
+	}
+
+	// The max in the first row group, the min in the second.
+	split := append(append(fill(500, "m"), "y"), fill(1000, "m")...)
+	split[1200] = "b"
+	st = write(&WriterOptions{RowGroupRows: 1000}, fill(10, "m"), split)
+	if st.MinValues["s"] != "b" || st.MaxValues["s"] != "y" {
+		t.Errorf("chunk over two row groups: bounds %q..%q, want b..y", st.MinValues["s"], st.MaxValues["s"])
 	}
 }

@@ -131,6 +131,7 @@ type FileWriter struct {
 	plainDistinct, dictLowCard bool
 	dicts                      []*dictColumn // DictLowCardinality columns, by record column
 	dictSkip                   []bool        // by record column: in dicts
+	skip                       []bool        // by column: statistics folded in by hand (statsSkip)
 }
 
 type countingWriter struct {
@@ -347,8 +348,19 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 		return err
 	}
 	// The statistics of the dictionary columns are the extremes d.encode
-	// found among the values their indices use.
-	w.stats.addExcept(rec, w.dictSkip)
+	// found among the values their indices use, those of string columns
+	// the extremes the Parquet writer found, where it kept them.
+	cw, _ := w.pw.(*colWriter)
+	if cw == nil {
+		w.stats.addExcept(rec, w.dictSkip)
+	} else {
+		w.stats.addExcept(rec, w.statsSkip(cw))
+		for i, skip := range w.skip {
+			if x := &cw.extremes[i]; skip && cw.dicts[i] == nil {
+				w.stats.cols[i].observeUsed(rec.Column(i).NullN(), string(x.lo), string(x.hi), x.found)
+			}
+		}
+	}
 	for _, d := range w.dicts {
 		arr := rec.Column(d.col)
 		w.stats.cols[d.col].observeUsed(arr.NullN(), d.lo, d.hi, d.found)
@@ -361,6 +373,20 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 		w.cut = true
 	}
 	return nil
+}
+
+// statsSkip returns, by column, whether the column's statistics of the
+// chunk cw just wrote are folded in by hand: a dictionary column, or a
+// string column whose extremes cw knows.
+func (w *FileWriter) statsSkip(cw *colWriter) []bool {
+	if w.skip == nil {
+		w.skip = make([]bool, len(w.stats.cols))
+	}
+	for i, cs := range w.stats.cols {
+		w.skip[i] = w.dictSkip != nil && w.dictSkip[i] || cs.kind == statString && cw.extremes[i].ok &&
+			w.schema.Field(i).Type.ID() == arrow.STRING
+	}
+	return w.skip
 }
 
 // NumRows returns the rows written so far.
