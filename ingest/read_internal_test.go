@@ -1,0 +1,164 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// readLine is one line as the reader hands it to the decoders.
+type readLine struct {
+	data string
+	num  int64
+	note note
+}
+
+// splitReference is what the reader must make of the decompressed bytes
+// in, which end with the error readErr (nil: at EOF): a leading UTF-8 BOM
+// dropped, one line per '\n' and one for non-empty bytes after the last,
+// a line over maxLine bytes cut to them (noting its length), the line a
+// read error cuts short noted, or, when it falls between lines, a line of
+// its own.
+func splitReference(in []byte, readErr error, maxLine int) []readLine {
+	in = bytes.TrimPrefix(in, []byte("\xef\xbb\xbf"))
+	var out []readLine
+	segs := bytes.Split(in, []byte{'\n'})
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		if last && len(seg) == 0 {
+			if readErr != nil {
+				out = append(out, readLine{num: int64(len(out) + 1), note: note{err: "file ends with a read error: " + readErr.Error()}})
+			}
+			break
+		}
+		l := readLine{data: string(seg), num: int64(len(out) + 1)}
+		switch {
+		case len(seg) > maxLine:
+			l.data = string(seg[:maxLine])
+			l.note = note{err: fmt.Sprintf("line longer than the %d-byte limit", maxLine), size: int64(len(seg))}
+		case last && readErr != nil:
+			l.note = note{err: "file ends inside this line: " + readErr.Error()}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// choppyReader returns its bytes a random few at a time, then err.
+type choppyReader struct {
+	data []byte
+	err  error
+	r    *rand.Rand
+}
+
+func (c *choppyReader) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, c.err
+	}
+	n := min(len(p), len(c.data), 1+c.r.IntN(3*maxTestLine))
+	copy(p, c.data[:n])
+	c.data = c.data[n:]
+	return n, nil
+}
+
+const maxTestLine = 100
+
+// TestReadLines checks the reader's lines against splitReference over
+// random NDJSON-like files: empty, short, at-the-limit and over-long
+// lines (longer than the reader's buffers too), a BOM or not, a last
+// line with or without its newline, files ending in a read error, files
+// of several chunks, read a random few bytes at a time.
+func TestReadLines(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for trial := range 400 {
+		var sb strings.Builder
+		if trial%5 == 0 {
+			sb.WriteString("\xef\xbb\xbf")
+		}
+		lines := r.IntN(40)
+		if trial%50 == 1 {
+			lines = 60000 // chunks full, lines carried into the next
+		}
+		for range lines {
+			n := r.IntN(maxTestLine / 2)
+			switch r.IntN(8) {
+			case 0:
+				n = 0
+			case 1:
+				n = maxTestLine - 1 + r.IntN(3)
+			case 2:
+				n = maxTestLine * (2 + r.IntN(5))
+			case 3:
+				if trial%20 == 0 {
+					n = 70 << 10 // beyond a 64 KiB read buffer
+				}
+			}
+			for j := range n {
+				sb.WriteByte("abc{}\":\r "[(j+trial)%9])
+			}
+			sb.WriteByte('\n')
+		}
+		for range r.IntN(3) * r.IntN(maxTestLine) {
+			sb.WriteByte('x') // a last line without its newline
+		}
+		in := []byte(sb.String())
+		var readErr error
+		if trial%3 == 0 {
+			readErr = errors.New("unexpected end of compressed data")
+		}
+		fr := &fileReader{format: FormatNDJSON, maxLine: maxTestLine,
+			quarant: func(context.Context, string, error) { t.Fatal("quarantined after a data error") }}
+		out := make(chan *chunk, 1<<12)
+		err := fr.readFrom(t.Context(), newFileCtx("f.json"), &choppyReader{data: in, err: cmpErr(readErr), r: r}, out)
+		close(out)
+		if err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		var got []readLine
+		for c := range out {
+			ni := 0
+			for i := range c.ends {
+				l := readLine{data: string(c.line(i)), num: c.nums[i]}
+				if ni < len(c.notes) && c.notes[ni].idx == i {
+					l.note = c.notes[ni]
+					l.note.idx = 0
+					ni++
+				}
+				got = append(got, l)
+			}
+			if ni != len(c.notes) {
+				t.Fatalf("trial %d: notes %+v do not fall on lines", trial, c.notes)
+			}
+			putChunk(c)
+		}
+		want := splitReference(in, readErr, maxTestLine)
+		if len(got) != len(want) {
+			t.Fatalf("trial %d: %d lines, want %d", trial, len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("trial %d, line %d: got %+v\nwant %+v", trial, i, trunc(got[i]), trunc(want[i]))
+			}
+		}
+	}
+}
+
+// cmpErr is err, or io.EOF for none.
+func cmpErr(err error) error {
+	if err == nil {
+		return io.EOF
+	}
+	return err
+}
+
+func trunc(l readLine) readLine {
+	if len(l.data) > 40 {
+		l.data = l.data[:40] + "…"
+	}
+	return l
+}
