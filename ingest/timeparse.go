@@ -6,6 +6,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"math"
 	"time"
 )
@@ -102,13 +103,20 @@ func parseTimeText(b []byte, unit string, hc *hourCache) (int64, bool) {
 // hourCache holds dates and hours of timestamps fastRFC3339 parsed: a log's
 // lines come in time order, so most of its timestamps repeat one and need
 // only their minutes, seconds, fraction and zone parsed. It keeps one per
-// last hour digit, for logs whose lines mix a few zones (local hours).
-type hourCache [4]hourEntry
+// hour of the day modulo 8, for logs whose lines mix a few zones (local
+// hours), and ignores the date-time separator, which some logs vary.
+type hourCache [8]hourEntry
 
 type hourEntry struct {
-	prefix [13]byte // "YYYY-MM-DDTHH", separator as written
-	sec    int64    // those, as seconds since the epoch (before any zone offset)
-	ok     bool
+	key [2]uint64 // of "YYYY-MM-DDTHH": hourKey
+	sec int64     // those, as seconds since the epoch (before any zone offset)
+	ok  bool
+}
+
+// hourKey is b[:13] ("YYYY-MM-DDTHH", len(b) >= 13) as two words, the
+// separator b[10] left out.
+func hourKey(b []byte) [2]uint64 {
+	return [2]uint64{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[5:]) &^ (0xff << 40)}
 }
 
 // fastRFC3339 parses YYYY-MM-DD[T ]HH:MM:SS[.f{1,9}][Z|±HH:MM] without
@@ -120,10 +128,11 @@ func fastRFC3339(b []byte, hc *hourCache) (int64, bool) {
 	}
 	var sec int64
 	var hour *hourEntry
+	var key [2]uint64
 	if hc != nil {
-		hour = &hc[b[12]&3]
+		hour, key = &hc[((b[11]-'0')*10+b[12]-'0')&7], hourKey(b)
 	}
-	if hour != nil && hour.ok && string(b[:13]) == string(hour.prefix[:]) {
+	if hour != nil && hour.ok && key == hour.key {
 		sec = hour.sec
 	} else {
 		y, ok1 := digits(b[0:4])
@@ -135,8 +144,7 @@ func fastRFC3339(b []byte, hc *hourCache) (int64, bool) {
 		}
 		sec = daysFromCivil(y, mo, d)*86400 + h*3600
 		if hour != nil {
-			copy(hour.prefix[:], b)
-			hour.sec, hour.ok = sec, true
+			hour.key, hour.sec, hour.ok = key, sec, true
 		}
 	}
 	mi, ok1 := digits(b[14:16])
