@@ -141,10 +141,12 @@ func skipPlain(b []byte, i int) int {
 		q := w ^ ('"' * ones)
 		bs := w ^ ('\\' * ones)
 		// A byte's high bit ends up set when it is zero in q ('"') or
-		// bs ('\\'), below 0x20 in w, or has its own high bit set.
-		// Borrows can flag a byte above a flagged one, never below it,
-		// so the lowest flag is exact.
-		m := ((q-ones)&^q | (bs-ones)&^bs | (w-0x20*ones)&^w | w) & highs
+		// bs ('\\'), below 0x20 in w, or has its own high bit set. Below
+		// the lowest such byte every byte is plain, in 0x20–0x7f: no
+		// subtraction borrows or sets a high bit there, so the lowest
+		// flag is exact (bytes above it may be flagged by a borrow or
+		// by their high bit; they are not looked at).
+		m := ((q - ones) | (bs - ones) | (w - 0x20*ones) | w) & highs
 		if m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
