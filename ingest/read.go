@@ -45,10 +45,19 @@ type note struct {
 	size int64
 }
 
-var chunkPool = sync.Pool{New: func() any { return &chunk{data: make([]byte, 0, chunkBytes+64<<10)} }}
+// freeChunks keeps chunks for reuse. Not a sync.Pool: that one is emptied
+// by every garbage collection, and an ingest collects often enough that
+// most chunks were allocated (and their 2 MiB cleared) afresh. A few
+// pipelines' worth of chunks in flight is what reuse needs.
+var freeChunks = make(chan *chunk, 16)
 
 func getChunk(f *fileCtx) *chunk {
-	c := chunkPool.Get().(*chunk)
+	var c *chunk
+	select {
+	case c = <-freeChunks:
+	default:
+		c = &chunk{data: make([]byte, 0, chunkBytes+64<<10)}
+	}
 	c.file = f
 	c.data, c.ends, c.nums, c.notes = c.data[:0], c.ends[:0], c.nums[:0], c.notes[:0]
 	c.csv, c.csvBad = nil, false
@@ -60,7 +69,10 @@ func putChunk(c *chunk) {
 		return // an over-long line grew it: let it go
 	}
 	c.file = nil
-	chunkPool.Put(c)
+	select {
+	case freeChunks <- c:
+	default:
+	}
 }
 
 func (c *chunk) line(i int) []byte {
