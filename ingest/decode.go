@@ -299,9 +299,9 @@ func (b *builder) commitRow(f *fileCtx, line int64, rescued int) {
 			}
 		}
 	}
+	cells := b.cells[:len(b.cols)]
 	for i := range b.cols {
-		c := &b.cols[i]
-		v := &b.cells[i]
+		c, v := &b.cols[i], &cells[i]
 		if !v.set {
 			c.appendNull()
 			continue
