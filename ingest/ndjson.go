@@ -34,7 +34,6 @@ func (b *builder) ndjsonFields(data []byte) error {
 		s.pos++
 	} else {
 		for {
-			s.ws()
 			keyStart := s.pos
 			var name []byte
 			var col int
@@ -85,6 +84,11 @@ func (b *builder) ndjsonFields(data []byte) error {
 					}
 				}
 			}
+			// Compact JSON goes on with a comma and the next key's quote.
+			if p := s.pos; p+1 < len(s.b) && s.b[p] == ',' && s.b[p+1] == '"' {
+				s.pos = p + 1
+				continue
+			}
 			more, err := s.next('}')
 			if err != nil {
 				return err
@@ -92,6 +96,7 @@ func (b *builder) ndjsonFields(data []byte) error {
 			if !more {
 				break
 			}
+			s.ws()
 		}
 	}
 	s.ws()
