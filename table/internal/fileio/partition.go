@@ -402,15 +402,20 @@ func SplitByPartition(rec arrow.Record, partCols []string) ([]PartitionedRecord,
 		codes, _ := columnCodes(rec.Column(ci))
 		pairs := make(map[[2]int32]int32)
 		next := int32(0)
+		lastK, lastG := [2]int32{-1, -1}, int32(0) // rows come in runs of one partition
 		for r := 0; r < n; r++ {
 			k := [2]int32{group[r], codes[r]}
+			if k == lastK {
+				group[r] = lastG
+				continue
+			}
 			g, ok := pairs[k]
 			if !ok {
 				g = next
 				pairs[k] = g
 				next++
 			}
-			group[r] = g
+			group[r], lastK, lastG = g, k, g
 		}
 		ngroups = next
 	}
