@@ -391,6 +391,11 @@ func SplitByPartition(rec arrow.Record, partCols []string) ([]PartitionedRecord,
 	md := sch.Metadata()
 	dataSchema := arrow.NewSchema(dataFields, &md)
 	n := int(rec.NumRows())
+	if n > 0 && allUniform(rec, partIdx) {
+		// One partition, the usual case of a chunk of logs: no grouping.
+		part := array.NewRecordBatch(dataSchema, dataCols, int64(n))
+		return []PartitionedRecord{{Values: partitionValues(rec, partCols, partIdx, 0), Record: part}}, nil
+	}
 
 	// Group id per row: fold the columns' codes pairwise.
 	group := make([]int32, n)
@@ -435,13 +440,10 @@ func SplitByPartition(rec arrow.Record, partCols []string) ([]PartitionedRecord,
 	var values []map[string]*string
 	var key strings.Builder
 	for g := int32(0); g < ngroups; g++ {
-		r := first[g]
-		vals := make(map[string]*string, len(partCols))
+		vals := partitionValues(rec, partCols, partIdx, first[g])
 		key.Reset()
-		for j, c := range partCols {
-			v := FormatPartitionValue(rec.Column(partIdx[j]), r)
-			vals[c] = v
-			if v == nil {
+		for _, c := range partCols {
+			if v := vals[c]; v == nil {
 				key.WriteString("\x00N")
 			} else {
 				key.WriteString(strconv.Itoa(len(*v)))
@@ -520,6 +522,58 @@ func SplitByPartition(rec arrow.Record, partCols []string) ([]PartitionedRecord,
 		out = append(out, PartitionedRecord{Values: values[g], Record: part})
 	}
 	return out, nil
+}
+
+// partitionValues returns row r's values of the partition columns
+// partCols, at partIdx in rec.
+func partitionValues(rec arrow.Record, partCols []string, partIdx []int, r int) map[string]*string {
+	vals := make(map[string]*string, len(partCols))
+	for j, c := range partCols {
+		vals[c] = FormatPartitionValue(rec.Column(partIdx[j]), r)
+	}
+	return vals
+}
+
+// allUniform reports whether each column at idx holds one value in every
+// row (false when that is not cheap to tell).
+func allUniform(rec arrow.Record, idx []int) bool {
+	for _, i := range idx {
+		if !uniform(rec.Column(i)) {
+			return false
+		}
+	}
+	return true
+}
+
+func uniform(arr arrow.Array) bool {
+	if nulls := arr.NullN(); nulls > 0 {
+		return nulls == arr.Len()
+	}
+	switch a := arr.(type) {
+	case *array.Date32:
+		return allEqual(a.Date32Values())
+	case *array.Int64:
+		return allEqual(a.Int64Values())
+	case *array.Int32:
+		return allEqual(a.Int32Values())
+	case *array.String:
+		for i := 1; i < a.Len(); i++ {
+			if a.Value(i) != a.Value(0) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func allEqual[T comparable](vals []T) bool {
+	for _, v := range vals {
+		if v != vals[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // columnCodes assigns each row of arr a small code, equal for equal values;
