@@ -427,8 +427,11 @@ func (s *lineSplitter) run(ctx context.Context, src io.Reader) error {
 		c := s.c
 		n, err := src.Read(c.data[len(c.data):cap(c.data)])
 		c.data = c.data[:len(c.data)+n]
-		if n == 0 && err == nil {
-			if empty++; empty == 100 {
+		switch {
+		case n > 0:
+			empty = 0
+		case err == nil:
+			if empty++; empty == 100 { // as bufio: a reader that never moves on
 				err = io.ErrNoProgress
 			}
 		}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // readLine is one line as the reader hands it to the decoders.
@@ -161,4 +163,57 @@ func trunc(l readLine) readLine {
 		l.data = l.data[:40] + "…"
 	}
 	return l
+}
+
+// stutterReader returns nothing (and no error) before each line it gives.
+type stutterReader struct {
+	lines []string
+	empty bool
+}
+
+func (s *stutterReader) Read(p []byte) (int, error) {
+	if s.empty = !s.empty; s.empty {
+		return 0, nil
+	}
+	if len(s.lines) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.lines[0])
+	s.lines = s.lines[1:]
+	return n, nil
+}
+
+// Reads that return nothing between reads that do are waited out, however
+// many there are; a reader that only ever returns nothing ends the file
+// with a read error, as bufio's would.
+func TestReadLinesEmptyReads(t *testing.T) {
+	var lines []string
+	for i := range 500 {
+		lines = append(lines, fmt.Sprintf("{\"n\":%d}\n", i))
+	}
+	fr := &fileReader{format: FormatNDJSON, maxLine: maxTestLine}
+	out := make(chan *chunk, 16)
+	if err := fr.readFrom(t.Context(), newFileCtx("f.json"), &stutterReader{lines: slices.Clone(lines)}, out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	var got []string
+	for c := range out {
+		for i := range c.ends {
+			got = append(got, string(c.line(i))+"\n")
+		}
+	}
+	if !slices.Equal(got, lines) {
+		t.Fatalf("%d lines read, want %d", len(got), len(lines))
+	}
+
+	out = make(chan *chunk, 16)
+	if err := fr.readFrom(t.Context(), newFileCtx("f.json"), iotest.ErrReader(nil), out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	c := <-out
+	if c == nil || len(c.notes) != 1 || !strings.Contains(c.notes[0].err, io.ErrNoProgress.Error()) {
+		t.Fatalf("a reader returning nothing: chunk %+v, want one line noting %v", c, io.ErrNoProgress)
+	}
 }
