@@ -18,16 +18,21 @@ import (
 // Inputs at the edges of what FileWriter takes (found by a review of the
 // column writer; each wrote a file whose statistics or values were wrong).
 
-// writeOne writes rec alone into a file of schema sch with opts and
-// returns the file and its stats, or Write's error.
-func writeOne(t *testing.T, sch *arrow.Schema, rec arrow.Record, opts *fileio.WriterOptions) ([]byte, *fileio.Stats, error) {
+// writeRecords writes recs into a file of schema sch with opts and returns
+// the file and its stats, or the first Write error.
+func writeRecords(t *testing.T, sch *arrow.Schema, opts *fileio.WriterOptions, recs ...arrow.Record) ([]byte, *fileio.Stats, error) {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := fileio.NewFileWriter(&buf, sch, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	werr := w.Write(rec)
+	var werr error
+	for _, rec := range recs {
+		if werr = w.Write(rec); werr != nil {
+			break
+		}
+	}
 	st, cerr := w.Close()
 	if werr != nil {
 		return nil, nil, werr
@@ -47,7 +52,7 @@ func TestStatsNanosecondsBoundStoredValues(t *testing.T) {
 	b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(-999500)) // stored: -999 µs
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	_, st, err := writeOne(t, rec.Schema(), rec, nil)
+	_, st, err := writeRecords(t, rec.Schema(), nil, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +85,7 @@ func TestDictionaryInputWithNullEntry(t *testing.T) {
 	defer rec.Release()
 	want := arrow.NewSchema([]arrow.Field{{Name: "d", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
 	for _, opts := range []*fileio.WriterOptions{nil, {DictLowCardinality: true}} {
-		data, st, err := writeOne(t, want, rec, opts)
+		data, st, err := writeRecords(t, want, opts, rec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +113,7 @@ func TestStatsInvalidUTF8HasNoBounds(t *testing.T) {
 	b.Field(0).(*array.StringBuilder).AppendValues([]string{"a", "\xff", "b"}, nil)
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	_, st, err := writeOne(t, rec.Schema(), rec, nil)
+	_, st, err := writeRecords(t, rec.Schema(), nil, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +133,7 @@ func TestNullsInNonNullableColumnRefused(t *testing.T) {
 	defer col.Release()
 	rec := array.NewRecordBatch(sch, []arrow.Array{col}, 3)
 	defer rec.Release()
-	if _, _, err := writeOne(t, rec.Schema(), rec, nil); !errors.Is(err, fileio.ErrSchema) {
+	if _, _, err := writeRecords(t, rec.Schema(), nil, rec); !errors.Is(err, fileio.ErrSchema) {
 		t.Fatalf("err %v, want ErrSchema", err)
 	}
 }
@@ -187,21 +192,11 @@ func TestAllNullChunks(t *testing.T) {
 	wantNulls := int64(rows*2 + rows/3 + 1)
 	// Row groups of 777 rows slice records at offsets off a bitmap byte.
 	for _, opts := range []*fileio.WriterOptions{nil, {DictLowCardinality: true}, {RowGroupRows: 777}} {
-		var buf bytes.Buffer
-		w, err := fileio.NewFileWriter(&buf, sch, opts)
+		data, st, err := writeRecords(t, sch, opts, recs...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range recs {
-			if err := w.Write(r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		st, err := w.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pf, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()))
+		pf, err := file.NewParquetReader(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +221,7 @@ func TestAllNullChunks(t *testing.T) {
 			}
 		}
 		pf.Close()
-		r, err := fileio.ReadFile(t.Context(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil)
+		r, err := fileio.ReadFile(t.Context(), bytes.NewReader(data), int64(len(data)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

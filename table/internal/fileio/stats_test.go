@@ -104,7 +104,7 @@ func TestParseStatsSpark(t *testing.T) {
 // writeStats writes rec through a FileWriter and returns its statistics.
 func writeStats(t *testing.T, rec arrow.Record) *fileio.Stats {
 	t.Helper()
-	_, st, err := writeOne(t, rec.Schema(), rec, nil)
+	_, st, err := writeRecords(t, rec.Schema(), nil, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
