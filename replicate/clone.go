@@ -238,6 +238,9 @@ type cloner struct {
 	// dstRefs holds the keys of the files the destination's log
 	// references; nil until the destination's state is loaded.
 	dstRefs map[string]bool
+	// planned is, in a dry run into a fork, the destination as the commits
+	// planned so far would leave it; nil before the first.
+	planned *plannedFork
 }
 
 func newCloner(src, dst storage.Bucket, opts *Options) *cloner {

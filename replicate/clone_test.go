@@ -766,9 +766,11 @@ func TestCloneDivergedFork(t *testing.T) {
 	}
 	tabletest.Append(t, src, 200, 100, nil)
 	before := rt.Latest(t, dst).Version()
-	_, err = replicate.Clone(ctx, srcB, dstB, nil)
-	if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", del.Version)) {
-		t.Fatalf("clone into a diverged fork: err = %v, want ErrDiverged naming version %d", err, del.Version)
+	for _, dry := range []bool{true, false} { // a dry run refuses as the real one does
+		_, err = replicate.Clone(ctx, srcB, dstB, &replicate.Options{DryRun: dry})
+		if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", del.Version)) {
+			t.Fatalf("clone into a diverged fork (dry run %v): err = %v, want ErrDiverged naming version %d", dry, err, del.Version)
+		}
 	}
 	if v := rt.Latest(t, dst).Version(); v != before {
 		t.Fatalf("refused clone wrote to the fork: version %d -> %d", before, v)
@@ -776,6 +778,29 @@ func TestCloneDivergedFork(t *testing.T) {
 	// Still only the fork's own rows.
 	if got := tabletest.IDs(t, rt.Latest(t, dst), ""); len(got) != 50 || got[0] != 10_000 {
 		t.Fatalf("fork rows after the refusal: %d rows from %v", len(got), got[:min(len(got), 3)])
+	}
+}
+
+// TestCloneForkDryRunInOrder: a dry run into a fork checks each planned
+// source commit against the fork as the commits planned before it would
+// leave it: a source DELETE of rows the same run appends is no divergence.
+func TestCloneForkDryRunInOrder(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	tabletest.Append(t, src, 0, 100, nil)
+	clone(t, srcB, dstB, nil)
+	tabletest.Append(t, open(t, dstB), 10_000, 50, nil) // the fork's own rows
+	tabletest.Append(t, src, 100, 100, nil)
+	if _, err := src.Delete(ctx, &table.DeleteOptions{Where: "id >= 150 AND id < 200"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := clone(t, srcB, dstB, &replicate.Options{DryRun: true}); res.CommitsWritten != 2 {
+		t.Fatalf("dry run: %+v, want 2 commits planned", res)
+	}
+	clone(t, srcB, dstB, nil)
+	if got := tabletest.IDs(t, rt.Latest(t, open(t, dstB)), ""); len(got) != 200 {
+		t.Fatalf("fork after the clone: %d rows, want 150 of the source and 50 of its own", len(got))
 	}
 }
 
@@ -800,6 +825,9 @@ func TestCloneForkThatOptimized(t *testing.T) {
 	if _, err := src.Optimize(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
+	if res := clone(t, srcB, dstB, &replicate.Options{DryRun: true}); res.CommitsWritten != 1 {
+		t.Fatalf("dry run of a source OPTIMIZE the fork also ran: %+v, want 1 commit planned", res)
+	}
 	clone(t, srcB, dstB, nil)
 	if got := tabletest.IDs(t, rt.Latest(t, dst), ""); len(got) != 400 || got[0] != 0 || got[399] != 399 {
 		t.Fatalf("fork after both sides optimized: %d rows, want ids 0..399 once each", len(got))
@@ -814,9 +842,11 @@ func TestCloneForkThatOptimized(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := rt.Latest(t, dst).Version()
-	_, err := replicate.Clone(ctx, srcB, dstB, nil)
-	if !errors.Is(err, replicate.ErrDiverged) {
-		t.Fatalf("clone of a DELETE into a fork that compacted its files: err = %v, want ErrDiverged", err)
+	for _, dry := range []bool{true, false} { // a dry run refuses as the real one does
+		_, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{DryRun: dry})
+		if !errors.Is(err, replicate.ErrDiverged) {
+			t.Fatalf("clone of a DELETE into a fork that compacted its files (dry run %v): err = %v, want ErrDiverged", dry, err)
+		}
 	}
 	if v := rt.Latest(t, dst).Version(); v != before {
 		t.Fatalf("refused clone wrote to the fork: version %d -> %d", before, v)
@@ -847,9 +877,11 @@ func TestCloneForkOwnColumn(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := rt.Latest(t, dst).Version()
-	_, err := replicate.Clone(ctx, srcB, dstB, nil)
-	if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), "fork_col") {
-		t.Fatalf("clone of a schema change into a fork with a column of its own: err = %v, want ErrDiverged naming fork_col", err)
+	for _, dry := range []bool{true, false} { // a dry run refuses as the real one does
+		_, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{DryRun: dry})
+		if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), "fork_col") {
+			t.Fatalf("clone of a schema change into a fork with a column of its own (dry run %v): err = %v, want ErrDiverged naming fork_col", dry, err)
+		}
 	}
 	if v := rt.Latest(t, dst).Version(); v != before {
 		t.Fatalf("refused clone wrote to the fork: version %d -> %d", before, v)

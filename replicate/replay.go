@@ -107,6 +107,12 @@ const maxForkAttempts = 16
 func (c *cloner) commitChange(ctx context.Context, dstT *table.Table, ch table.Change) error {
 	removes, removedSize := countRemoves(ch.Actions)
 	if c.opts.DryRun {
+		if c.res.Mode == ModeFork {
+			// Refused now as the real run would refuse it.
+			if err := c.checkPlanned(ctx, dstT, ch); err != nil {
+				return err
+			}
+		}
 		c.res.CommitsWritten++
 		c.res.Metrics.NumRemovedFiles += removes
 		c.res.Metrics.RemovedFilesSize += removedSize
@@ -123,7 +129,7 @@ func (c *cloner) commitChange(ctx context.Context, dstT *table.Table, ch table.C
 		}
 		commit := c.replayCommit(ch, snap)
 		if c.res.Mode == ModeFork {
-			skip, err := c.checkFork(ch, snap)
+			skip, err := c.checkFork(ch, snap, snap.Live)
 			if err != nil {
 				return err
 			}
@@ -221,7 +227,9 @@ func (c *cloner) replayCommit(ch table.Change, dstSnap *table.Snapshot) *table.C
 // changes data) of files the fork has all compacted itself holds no row
 // the fork lacks, so its files are skipped (skip) and only its txn and
 // commitInfo are written.
-func (c *cloner) checkFork(ch table.Change, snap *table.Snapshot) (skip bool, err error) {
+//
+// live reports whether a file is live in the fork.
+func (c *cloner) checkFork(ch table.Change, snap *table.Snapshot, live func(path string) bool) (skip bool, err error) {
 	if err := c.checkForkSchema(ch, snap); err != nil {
 		return false, err
 	}
@@ -233,7 +241,7 @@ func (c *cloner) checkFork(ch table.Change, snap *table.Snapshot) (skip bool, er
 		case a.Remove != nil:
 			removes++
 			dataChange = dataChange || a.Remove.DataChange
-			if !snap.Live(a.Remove.Path) {
+			if !live(a.Remove.Path) {
 				gone++
 				if first == "" {
 					first = a.Remove.Path
@@ -255,6 +263,43 @@ func (c *cloner) checkFork(ch table.Change, snap *table.Snapshot) (skip bool, er
 		"(its OPTIMIZE or DELETE); replaying it would duplicate or resurrect rows. A diverged fork is not cloned into: "+
 		"clone into a new location to re-fork, and run maintenance on the source, not on its replicas (docs/live-fork.md)",
 		ErrDiverged, ch.Version, c.src.URL(), first, gone-1, c.dst.URL())
+}
+
+// plannedFork is a fork as a dry run's planned commits would leave it:
+// its snapshot before them, and the files they add and remove.
+type plannedFork struct {
+	snap           *table.Snapshot
+	added, removed map[string]bool
+}
+
+func (p *plannedFork) live(path string) bool {
+	return p.added[path] || !p.removed[path] && p.snap.Live(path)
+}
+
+// checkPlanned runs the fork checks of a real replay on source commit ch,
+// planned in a dry run after the commits planned before it.
+func (c *cloner) checkPlanned(ctx context.Context, dstT *table.Table, ch table.Change) error {
+	if c.planned == nil {
+		snap, err := dstT.Snapshot(ctx)
+		if err != nil {
+			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+		}
+		c.planned = &plannedFork{snap: snap, added: map[string]bool{}, removed: map[string]bool{}}
+	}
+	p := c.planned
+	skip, err := c.checkFork(ch, p.snap, p.live)
+	if err != nil || skip {
+		return err
+	}
+	for _, a := range ch.Actions {
+		switch {
+		case a.Add != nil:
+			p.added[a.Add.Path], p.removed[a.Add.Path] = true, false
+		case a.Remove != nil:
+			p.added[a.Remove.Path], p.removed[a.Remove.Path] = false, true
+		}
+	}
+	return nil
 }
 
 func (c *cloner) checkForkSchema(ch table.Change, snap *table.Snapshot) error {
