@@ -287,12 +287,8 @@ func (in *Ingester) step(ctx context.Context, discovered *bool) (res BatchResult
 	m, err := ReadManifest(ctx, in.tbl, in.opts.Stream, batch)
 	switch {
 	case err == nil:
-		// The manifest names its files by key in the landing location it
-		// was planned on: read from another one they would be missing,
-		// be quarantined and count as ingested.
-		if m.Landing != "" && !sameLocation(m.Landing, in.landing.URL()) {
-			return res, false, fmt.Errorf("%w: batch %d of stream %q was planned on landing %s, not %s: finish it with that --landing (or start a new --stream)",
-				ErrConfig, batch, in.opts.Stream, m.Landing, in.landing.URL())
+		if err := in.checkLanding(m); err != nil {
+			return res, false, err
 		}
 		in.log.Info("resuming planned batch", "batch", batch, "files", len(m.Files))
 	case errors.Is(err, storage.ErrNotFound):
@@ -834,6 +830,18 @@ func validColumnName(s string) bool {
 
 // sameLocation reports whether two storage URLs name the same place:
 // their query parameters (endpoint, region) may differ.
+// checkLanding refuses to resume planned batch m on another landing: the
+// manifest names its files by key in the landing location it was planned
+// on, and read from another one they would be missing, be quarantined and
+// count as ingested.
+func (in *Ingester) checkLanding(m *Manifest) error {
+	if m.Landing != "" && !sameLocation(m.Landing, in.landing.URL()) {
+		return fmt.Errorf("%w: batch %d of stream %q was planned on landing %s, not %s: finish it with that --landing (or start a new --stream)",
+			ErrConfig, m.Batch, in.opts.Stream, m.Landing, in.landing.URL())
+	}
+	return nil
+}
+
 func sameLocation(a, b string) bool {
 	ua, errA := url.Parse(a)
 	ub, errB := url.Parse(b)

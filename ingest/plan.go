@@ -86,6 +86,9 @@ func (in *Ingester) Plan(ctx context.Context) (*Plan, error) {
 	idx.expire(in.opts.cutoff(in.opts.Now()))
 	m, err := ReadManifest(ctx, in.tbl, in.opts.Stream, p.Committed+1)
 	if err == nil {
+		if err := in.checkLanding(m); err != nil {
+			return nil, err // as RunOnce would refuse
+		}
 		planned = m
 	}
 	inPlanned := map[string]bool{}

@@ -29,6 +29,9 @@ func TestResumeRefusesAnotherLanding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := wrong.Plan(ctx); !errors.Is(err, ErrConfig) {
+		t.Fatalf("plan (--dry-run) on another landing: err = %v, want ErrConfig", err)
+	}
 	if _, err := wrong.RunOnce(ctx); !errors.Is(err, ErrConfig) {
 		t.Fatalf("resume on another landing: err = %v, want ErrConfig", err)
 	}
