@@ -274,7 +274,9 @@ func (fr *fileReader) readCSV(ctx context.Context, f *fileCtx, src io.Reader, ou
 			return nil
 		}
 		c.csv, c.csvBad = header, headerBad
-		if err := send(ctx, out, c); err != nil {
+		sent := c
+		c = nil // send owns it now (and gives it back when it fails)
+		if err := send(ctx, out, sent); err != nil {
 			return err
 		}
 		c = getChunk(f)

@@ -804,6 +804,34 @@ func TestCloneForkDryRunInOrder(t *testing.T) {
 	}
 }
 
+// TestCloneForkDryRunSchema: a dry run checks a planned schema against the
+// fork's schema as the planned commits before it leave it: a source that
+// adds a column and then sets a schema without it is refused in the dry
+// run as in the real one (the fork holds the column's values by then).
+func TestCloneForkDryRunSchema(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	tabletest.Append(t, src, 0, 10, nil)
+	clone(t, srcB, dstB, nil)
+	tabletest.Append(t, open(t, dstB), 10_000, 5, nil) // the fork's own rows
+	without := *rt.Latest(t, src).Metadata()
+	if _, _, err := src.AddColumns(ctx, rt.Latest(t, src), func(*table.Schema) ([]*table.Field, error) {
+		return []*table.Field{{Name: "src_col", Type: table.TypeLong, Nullable: true}}, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Commit(ctx, rt.Latest(t, src), &table.Commit{Actions: []table.Action{{MetaData: &without}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, dry := range []bool{true, false} {
+		_, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{DryRun: dry})
+		if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), "src_col") {
+			t.Fatalf("dry run %v: err = %v, want ErrDiverged naming src_col", dry, err)
+		}
+	}
+}
+
 // TestCloneForkThatOptimized: a fork (or replica) that ran OPTIMIZE of its
 // own no longer holds the files a later source rewrite removes. Replaying
 // a source DELETE there would add the kept rows a second time and leave

@@ -129,7 +129,11 @@ func (c *cloner) commitChange(ctx context.Context, dstT *table.Table, ch table.C
 		}
 		commit := c.replayCommit(ch, snap)
 		if c.res.Mode == ModeFork {
-			skip, err := c.checkFork(ch, snap, snap.Live)
+			schema, err := snap.Schema()
+			if err != nil {
+				return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+			}
+			skip, err := c.checkFork(ch, schema, snap.Live)
 			if err != nil {
 				return err
 			}
@@ -228,9 +232,9 @@ func (c *cloner) replayCommit(ch table.Change, dstSnap *table.Snapshot) *table.C
 // the fork lacks, so its files are skipped (skip) and only its txn and
 // commitInfo are written.
 //
-// live reports whether a file is live in the fork.
-func (c *cloner) checkFork(ch table.Change, snap *table.Snapshot, live func(path string) bool) (skip bool, err error) {
-	if err := c.checkForkSchema(ch, snap); err != nil {
+// schema is the fork's schema, live reports whether a file is live there.
+func (c *cloner) checkFork(ch table.Change, schema *table.Schema, live func(path string) bool) (skip bool, err error) {
+	if err := c.checkForkSchema(ch, schema); err != nil {
 		return false, err
 	}
 	var removes, gone int
@@ -266,10 +270,12 @@ func (c *cloner) checkFork(ch table.Change, snap *table.Snapshot, live func(path
 }
 
 // plannedFork is a fork as a dry run's planned commits would leave it:
-// its snapshot before them, and the files they add and remove.
+// its snapshot before them, the files they add and remove, and its schema
+// after them.
 type plannedFork struct {
 	snap           *table.Snapshot
 	added, removed map[string]bool
+	schema         *table.Schema
 }
 
 func (p *plannedFork) live(path string) bool {
@@ -284,15 +290,24 @@ func (c *cloner) checkPlanned(ctx context.Context, dstT *table.Table, ch table.C
 		if err != nil {
 			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
 		}
-		c.planned = &plannedFork{snap: snap, added: map[string]bool{}, removed: map[string]bool{}}
+		schema, err := snap.Schema()
+		if err != nil {
+			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+		}
+		c.planned = &plannedFork{snap: snap, added: map[string]bool{}, removed: map[string]bool{}, schema: schema}
 	}
 	p := c.planned
-	skip, err := c.checkFork(ch, p.snap, p.live)
-	if err != nil || skip {
+	skip, err := c.checkFork(ch, p.schema, p.live)
+	if err != nil {
 		return err
 	}
 	for _, a := range ch.Actions {
 		switch {
+		case a.MetaData != nil:
+			if p.schema, err = table.ParseSchema(a.MetaData.SchemaString); err != nil {
+				return fmt.Errorf("replicate: source version %d of %s: %w", ch.Version, c.src.URL(), err)
+			}
+		case skip:
 		case a.Add != nil:
 			p.added[a.Add.Path], p.removed[a.Add.Path] = true, false
 		case a.Remove != nil:
@@ -302,7 +317,7 @@ func (c *cloner) checkPlanned(ctx context.Context, dstT *table.Table, ch table.C
 	return nil
 }
 
-func (c *cloner) checkForkSchema(ch table.Change, snap *table.Snapshot) error {
+func (c *cloner) checkForkSchema(ch table.Change, cur *table.Schema) error {
 	for _, a := range ch.Actions {
 		if a.MetaData == nil {
 			continue
@@ -310,10 +325,6 @@ func (c *cloner) checkForkSchema(ch table.Change, snap *table.Snapshot) error {
 		next, err := table.ParseSchema(a.MetaData.SchemaString)
 		if err != nil {
 			return fmt.Errorf("replicate: source version %d of %s: %w", ch.Version, c.src.URL(), err)
-		}
-		cur, err := snap.Schema()
-		if err != nil {
-			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
 		}
 		for _, f := range cur.Fields {
 			if next.Field(f.Name) == nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
@@ -214,6 +215,10 @@ func (c *colWriter) writeRows(rec arrow.RecordBatch, off, end int64) error {
 			}
 			continue
 		}
+		if v, ok := withValueBytes(arr); ok {
+			arr = v
+			defer arr.Release()
+		}
 		defs := c.defLevels(f, arr)
 		if d := c.dicts[i]; d != nil {
 			err = c.writeDict(cw, d, arr, defs, f.Nullable)
@@ -259,6 +264,28 @@ func (c *colWriter) defLevels(f arrow.Field, arr arrow.Array) []int16 {
 		c.defs[i] = int16(bits[(off+i)>>3] >> ((off + i) & 7) & 1)
 	}
 	return c.defs
+}
+
+// withValueBytes returns arr, a string or binary array whose value buffer
+// holds a nil byte slice (every value empty: an Arrow writer may leave it
+// so), with an empty one instead (ok), else arr itself. arrow-go slices
+// each value out of that buffer, and its statistics skip a nil value as
+// absent: "" would be missing from the page's min and max.
+func withValueBytes(arr arrow.Array) (arrow.Array, bool) {
+	switch arr.DataType().ID() {
+	case arrow.STRING, arrow.BINARY, arrow.LARGE_STRING, arrow.LARGE_BINARY:
+	default:
+		return arr, false
+	}
+	bufs := arr.Data().Buffers()
+	if len(bufs) < 3 || bufs[2] == nil || bufs[2].Bytes() != nil {
+		return arr, false
+	}
+	bufs = slices.Clone(bufs)
+	bufs[2] = memory.NewBufferBytes([]byte{})
+	d := array.NewData(arr.DataType(), arr.Len(), bufs, nil, arr.NullN(), arr.Data().Offset())
+	defer d.Release()
+	return array.MakeFromData(d), true
 }
 
 // byteLevels are the definition levels of the eight rows of a validity

@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 )
 
 // TestStringMinMaxMatchesPerValue checks that folding only a batch's
@@ -230,6 +232,48 @@ func TestWriterStringStatsPageEdges(t *testing.T) {
 	st := write(nil, fill(100, "m"), flushed)
 	if st.MinValues["s"] != "a" || st.MaxValues["s"] != "z" {
 		t.Errorf("page flushed mid-chunk: bounds %q..%q, want a..z", st.MinValues["s"], st.MaxValues["s"])
+	}
+
+	// Empty strings in a value buffer holding a nil slice (arrow-go's
+	// statistics skip a nil value): the min is "", in the Delta and the
+	// Parquet statistics.
+	var buf bytes.Buffer
+	w, err := NewFileWriter(&buf, sch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := array.NewStringBuilder(memory.DefaultAllocator)
+	first.AppendValues([]string{"b", "c"}, nil)
+	col := first.NewArray()
+	first.Release()
+	offs := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes([]int32{0, 0, 0}))
+	empty := array.NewData(arrow.BinaryTypes.String, 2, []*memory.Buffer{nil, offs, memory.NewBufferBytes(nil)}, nil, 0, 0)
+	for _, c := range []arrow.Array{col, array.MakeFromData(empty)} {
+		rec := array.NewRecordBatch(sch, []arrow.Array{c}, int64(c.Len()))
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+		c.Release()
+	}
+	empty.Release()
+	if st, err = w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st.MinValues["s"] != "" || st.MaxValues["s"] != "c" {
+		t.Errorf("empty strings in a nil value buffer: Delta bounds %q..%q, want \"\"..c", st.MinValues["s"], st.MaxValues["s"])
+	}
+	pf, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	cc, err := pf.MetaData().RowGroup(0).ColumnChunk(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := cc.Statistics(); err != nil || !ps.HasMinMax() || string(ps.(*metadata.ByteArrayStatistics).Min()) != "" {
+		t.Errorf("empty strings in a nil value buffer: Parquet statistics %v (%v), want min \"\"", ps, err)
 	}
 
 	// The max in the first row group, the min in the second.
