@@ -828,8 +828,6 @@ func validColumnName(s string) bool {
 	return !strings.ContainsAny(s, " ,;{}()\n\t=.\"'`") && !strings.HasPrefix(s, "_")
 }
 
-// sameLocation reports whether two storage URLs name the same place:
-// their query parameters (endpoint, region) may differ.
 // checkLanding refuses to resume planned batch m on another landing: the
 // manifest names its files by key in the landing location it was planned
 // on, and read from another one they would be missing, be quarantined and
@@ -842,6 +840,8 @@ func (in *Ingester) checkLanding(m *Manifest) error {
 	return nil
 }
 
+// sameLocation reports whether two storage URLs name the same place:
+// their query parameters (endpoint, region) may differ.
 func sameLocation(a, b string) bool {
 	ua, errA := url.Parse(a)
 	ub, errB := url.Parse(b)

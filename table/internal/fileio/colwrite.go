@@ -46,10 +46,11 @@ type colWriter struct {
 	defs    []int16 // definition levels of the column being written
 	ones    []int16 // all present: the levels of a column without nulls
 	// extremes are, by column, the least and greatest string value of the
-	// rows WriteBuffered wrote last, as arrow-go's page statistics found
-	// them: the file's statistics take them instead of comparing every
-	// value a second time (string min/max was 5 % of ingesting short
-	// lines, half of it twice).
+	// rows WriteBuffered wrote last: for a dictionary column those
+	// d.encode found, for another string column those arrow-go's page
+	// statistics found. The file's statistics take them instead of
+	// comparing every value a second time (string min/max was 5 % of
+	// ingesting short lines, half of it twice).
 	extremes []stringExtremes
 }
 
@@ -184,6 +185,8 @@ func (c *colWriter) encodeDicts(rec arrow.RecordBatch) (grew bool, err error) {
 		if err := d.encode(rec.Column(i)); err != nil {
 			return false, err
 		}
+		e := &c.extremes[i]
+		e.lo, e.hi, e.found = append(e.lo[:0], d.lo...), append(e.hi[:0], d.hi...), d.found
 		if d.dict == nil || len(d.values) != d.dict.Len() {
 			grew = grew || d.dict != nil
 			if d.dict != nil {
@@ -207,20 +210,14 @@ func (c *colWriter) writeRows(rec arrow.RecordBatch, off, end int64) error {
 			arr = array.NewSlice(arr, off, end)
 			defer arr.Release()
 		}
-		if f.Nullable && arr.Len() > 0 && arr.NullN() == arr.Len() {
-			c.defs = slices.Grow(c.defs[:0], arr.Len())[:arr.Len()]
-			clear(c.defs)
-			if err := writeNulls(cw, c.defs); err != nil {
-				return fmt.Errorf("column %q: %w", f.Name, err)
-			}
-			continue
-		}
 		if v, ok := withValueBytes(arr); ok {
 			arr = v
 			defer arr.Release()
 		}
 		defs := c.defLevels(f, arr)
-		if d := c.dicts[i]; d != nil {
+		if d := c.dicts[i]; f.Nullable && arr.Len() > 0 && arr.NullN() == arr.Len() {
+			err = writeNulls(cw, defs)
+		} else if d != nil {
 			err = c.writeDict(cw, d, arr, defs, f.Nullable)
 		} else {
 			st, _ := cw.PageStatistics().(*metadata.ByteArrayStatistics)

@@ -347,24 +347,18 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 	if err := w.pw.WriteBuffered(rec); err != nil {
 		return err
 	}
-	// The statistics of the dictionary columns are the extremes d.encode
-	// found among the values their indices use, those of string columns
-	// the extremes the Parquet writer found, where it kept them.
-	cw, _ := w.pw.(*colWriter)
-	if cw == nil {
-		w.stats.addExcept(rec, w.dictSkip)
-	} else {
-		w.stats.addExcept(rec, w.statsSkip(cw))
-		for i, skip := range w.skip {
-			if x := &cw.extremes[i]; skip && cw.dicts[i] == nil {
+	// A string column's statistics are the extremes the column writer
+	// found, where it knows them (see colWriter.extremes).
+	var skip []bool
+	if cw, ok := w.pw.(*colWriter); ok {
+		skip = w.statsSkip(cw)
+		for i, hand := range skip {
+			if x := &cw.extremes[i]; hand {
 				w.stats.cols[i].observeUsed(rec.Column(i).NullN(), string(x.lo), string(x.hi), x.found)
 			}
 		}
 	}
-	for _, d := range w.dicts {
-		arr := rec.Column(d.col)
-		w.stats.cols[d.col].observeUsed(arr.NullN(), d.lo, d.hi, d.found)
-	}
+	w.stats.addExcept(rec, skip)
 	rows, err := w.pw.RowGroupNumRows()
 	if err != nil {
 		return err
@@ -376,15 +370,14 @@ func (w *FileWriter) writeChunk(rec arrow.Record) error {
 }
 
 // statsSkip returns, by column, whether the column's statistics of the
-// chunk cw just wrote are folded in by hand: a dictionary column, or a
-// string column whose extremes cw knows.
+// chunk cw just wrote are folded in by hand: a string column whose extremes
+// cw knows.
 func (w *FileWriter) statsSkip(cw *colWriter) []bool {
 	if w.skip == nil {
 		w.skip = make([]bool, len(w.stats.cols))
 	}
 	for i, cs := range w.stats.cols {
-		w.skip[i] = w.dictSkip != nil && w.dictSkip[i] || cs.kind == statString && cw.extremes[i].ok &&
-			w.schema.Field(i).Type.ID() == arrow.STRING
+		w.skip[i] = cs.kind == statString && cw.extremes[i].ok
 	}
 	return w.skip
 }
