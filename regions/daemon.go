@@ -312,15 +312,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	// Say when a stop was asked for: draining can take up to
 	// shutdown_timeout, and a silent daemon looks hung.
-	stopLogged := make(chan struct{})
+	// The watcher is waited for before "region stopped", so a stop that was
+	// asked for is always logged, and logged first, even when the loops
+	// drain before the watcher runs.
+	stopped, watched := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(watched)
 		select {
 		case <-ctx.Done():
-			d.log.Info("stop requested; letting the current batches finish", "shutdown_timeout", d.cfg.ShutdownTimeout.String())
-		case <-stopLogged:
+		case <-stopped:
+			if ctx.Err() == nil {
+				return
+			}
 		}
+		d.log.Info("stop requested; letting the current batches finish", "shutdown_timeout", d.cfg.ShutdownTimeout.String())
 	}()
-	defer close(stopLogged)
+	endWatch := sync.OnceFunc(func() { close(stopped); <-watched })
+	defer endWatch()
 	started := time.Now()
 	d.log.Info("region starting", "ingest", d.ingest, "egress", d.egress,
 		"landing", storage.RedactURL(d.cfg.Landing), "table", storage.RedactURL(d.cfg.Table), "central", storage.RedactURL(d.cfg.Central))
@@ -381,6 +389,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		srv.Shutdown(sctx)
 		cancel()
 	}
+	endWatch()
 	d.mu.Lock()
 	totals := []any{"uptime", time.Since(started).Round(time.Millisecond).String(),
 		"ingestBatches", d.totals.ingestBatches, "ingestFiles", d.totals.ingestFiles, "ingestRows", d.totals.ingestRows,

@@ -1,6 +1,7 @@
 package regions_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -435,5 +437,54 @@ func TestEgressOnce(t *testing.T) {
 	}
 	if n, dups := scanCount(t, ctx, env.central, ""); n != approved || dups != 0 {
 		t.Errorf("central has %d rows (%d dups), want %d", n, dups, approved)
+	}
+}
+
+// lockedBuffer is a log sink the daemon's goroutines may write at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A stop is logged before Run returns, and before "region stopped", however
+// fast the loops drain (the watcher once logged from its own goroutine, which
+// the process could exit before).
+func TestDaemonLogsStop(t *testing.T) {
+	env := newRegionEnv(t, "")
+	for i := range 10 {
+		var logs lockedBuffer
+		d, err := regions.NewDaemon(env.config(t, "eu-west", ""),
+			&regions.DaemonOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Registry: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		if i%2 == 0 {
+			cancel() // asked to stop before it starts
+		}
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		out := logs.String()
+		asked := strings.Index(out, `"msg":"stop requested`)
+		stopped := strings.Index(out, `"msg":"region stopped"`)
+		if asked < 0 || stopped < 0 || asked > stopped || strings.Count(out, `"msg":"stop requested`) != 1 {
+			t.Fatalf("run %d: want one stop request logged before the stop:\n%s", i, out)
+		}
 	}
 }
