@@ -288,8 +288,7 @@ func (e *Egress) Run(ctx context.Context, interval time.Duration) error {
 // permanent reports errors that retrying cannot fix.
 func permanent(err error) bool {
 	return errors.Is(err, ErrSourceLogCleaned) || errors.Is(err, ErrSchemaMismatch) ||
-		errors.Is(err, ErrPredicate) || errors.Is(err, table.ErrUnsupportedFeature) ||
-		errors.Is(err, table.ErrInvalidPath)
+		errors.Is(err, ErrPredicate) || table.Permanent(err)
 }
 
 // run forwards the source versions committed before it started (and those

@@ -191,7 +191,9 @@ func (in *Ingester) RunOnce(ctx context.Context) (sum Summary, err error) {
 // Run ingests until ctx is done, polling the landing location every
 // interval (default DefaultInterval). When ctx is done it lets the current batch finish (at most
 // DrainTimeout) and returns nil. Failed batches are logged and retried
-// after interval (with backoff up to 10 intervals).
+// after interval (with backoff up to 10 intervals); errors that a retry
+// cannot fix (ErrConfig, e.g. a batch planned on another landing or a table
+// ingest cannot write; table.Permanent) are returned.
 func (in *Ingester) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		interval = DefaultInterval
@@ -208,6 +210,10 @@ func (in *Ingester) Run(ctx context.Context, interval time.Duration) error {
 			if ctx.Err() != nil && work.Err() != nil {
 				return nil
 			}
+			if permanent(err) {
+				in.log.Error("ingest cannot continue", "err", err)
+				return err
+			}
 			failures++
 			wait = interval * time.Duration(min(failures, 10))
 			in.log.Error("ingest batch failed; will retry", "err", err, "retry_in", wait)
@@ -222,6 +228,12 @@ func (in *Ingester) Run(ctx context.Context, interval time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// permanent reports errors that retrying cannot fix: a table or landing the
+// options do not fit (ErrConfig) and the table errors of table.Permanent.
+func permanent(err error) bool {
+	return errors.Is(err, ErrConfig) || table.Permanent(err)
 }
 
 // runBatches is RunOnce for Run: it checks stop between batches and runs

@@ -35,6 +35,12 @@ func TestResumeRefusesAnotherLanding(t *testing.T) {
 	if _, err := wrong.RunOnce(ctx); !errors.Is(err, ErrConfig) {
 		t.Fatalf("resume on another landing: err = %v, want ErrConfig", err)
 	}
+	// The polling loop stops on it too: retrying cannot fix it.
+	runCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := wrong.Run(runCtx, time.Millisecond); !errors.Is(err, ErrConfig) || runCtx.Err() != nil {
+		t.Fatalf("Run on another landing: err = %v (timed out: %v), want ErrConfig at once", err, runCtx.Err() != nil)
+	}
 	if o, err := tbl.List(ctx, StatePrefix(DefaultStream)+"quarantine/", "").Next(ctx); err == nil {
 		t.Fatalf("refused resume quarantined %s", o.Key)
 	}

@@ -460,17 +460,6 @@ func (c *Config) egressOptions(log *slog.Logger) egress.Options {
 	}
 }
 
-// permanentEgress reports egress errors that retrying cannot fix.
-func permanentEgress(err error) bool {
-	for _, e := range []error{egress.ErrConfig, egress.ErrPredicate, egress.ErrSchemaMismatch,
-		egress.ErrSourceLogCleaned, table.ErrUnsupportedFeature, storage.ErrPermanent} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // openTarget opens an egress route's target table location, counting its
 // storage retries like the daemon's own locations.
 func (d *Daemon) openTarget(ctx context.Context, url string) (storage.Bucket, error) {

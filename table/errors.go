@@ -81,3 +81,10 @@ func (e *ConstraintError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrConstraint) hold.
 func (e *ConstraintError) Unwrap() error { return ErrConstraint }
+
+// Permanent reports table errors that retrying cannot fix: the table needs
+// a protocol feature loglake does not implement, or its log names a file
+// outside the table. Loops that retry everything else stop on these.
+func Permanent(err error) bool {
+	return errors.Is(err, ErrUnsupportedFeature) || errors.Is(err, ErrInvalidPath)
+}

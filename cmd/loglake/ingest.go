@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -147,7 +148,7 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 		if dryRun {
 			p, err := in.Plan(ctx)
 			if err != nil {
-				return err
+				return configUsage(err)
 			}
 			return writePlan(cmd.OutOrStdout(), f, p)
 		}
@@ -169,7 +170,7 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 		if !once {
 			err := in.Run(ctx, interval)
 			interruptSummary = nil // Run drains on SIGTERM: a clean stop
-			return err
+			return configUsage(err)
 		}
 		sum, err := in.RunOnce(ctx)
 		if bar != nil {
@@ -177,7 +178,7 @@ it polls every --interval until SIGTERM, then stops after the current batch.
 			fmt.Fprintln(os.Stderr)
 		}
 		if err != nil {
-			return err
+			return configUsage(err)
 		}
 		interruptSummary = nil
 		return writeObject(cmd.OutOrStdout(), f, sum, nil)
@@ -263,4 +264,14 @@ func plural[T int | int64](n T, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// configUsage makes a run-time ingest.ErrConfig (a batch planned on another
+// --landing, a --table ingest cannot write) a usage error: the arguments
+// are wrong, and running again unchanged cannot succeed.
+func configUsage(err error) error {
+	if errors.Is(err, ingest.ErrConfig) {
+		return usageError{err}
+	}
+	return err
 }
