@@ -127,7 +127,8 @@ type builder struct {
 	epochUnit  string
 	hours      hourCache // of parseTimeText
 	stats      lineStats
-	mapScan    scanner
+	mapEntries entries  // appendMap and uniqueKeys walk map objects with it
+	mapKeys    [][]byte // uniqueKeys' keys seen
 	// lines, when trackLines is set, holds each row's line number since
 	// the last finish, so rows refused by the table's constraints can be
 	// reported with their source line.
@@ -324,51 +325,103 @@ func (b *builder) commitRow(f *fileCtx, line int64, rescued int) {
 	}
 }
 
-// appendMap appends a validated JSON object as map<string,string>: string
-// values unescaped, other values as their JSON text, null values null.
+// entries walks the entries of a JSON object validated before.
+type entries struct{ s scanner }
+
+func (e *entries) start(obj []byte) {
+	e.s = scanner{b: obj}
+	e.s.ws()
+	e.s.pos++ // '{'
+}
+
+// next returns the next entry's raw key and value; ok is false at the end.
+func (e *entries) next() (key []byte, keyEsc bool, vk valueKind, val []byte, valEsc, ok bool) {
+	s := &e.s
+	s.ws()
+	if s.pos >= len(s.b) || s.b[s.pos] == '}' {
+		return
+	}
+	if s.b[s.pos] == ',' {
+		s.pos++
+		s.ws()
+	}
+	key, keyEsc, err := s.str()
+	if err != nil {
+		return // cannot happen: the object was validated
+	}
+	s.ws()
+	s.pos++ // ':'
+	vk, val, valEsc, _, err = s.value(1)
+	return key, keyEsc, vk, val, valEsc, err == nil
+}
+
+// uniqueKeys reports whether a validated JSON object names each key once
+// (after unescaping): a map<string,string> cannot hold it otherwise, so
+// the object is rescued whole rather than losing a value.
+func (b *builder) uniqueKeys(obj []byte) bool {
+	e := &b.mapEntries
+	e.start(obj)
+	keys := b.mapKeys[:0]
+	defer func() { b.mapKeys = keys[:0] }()
+	var set map[string]bool // past a few keys, so a hostile object costs linear time
+	for {
+		k, esc, _, _, _, ok := e.next()
+		if !ok {
+			return true
+		}
+		if esc {
+			k = unescape(nil, k)
+		}
+		if set != nil {
+			if set[string(k)] {
+				return false
+			}
+			set[string(k)] = true
+			continue
+		}
+		for _, seen := range keys {
+			if string(seen) == string(k) {
+				return false
+			}
+		}
+		if keys = append(keys, k); len(keys) == 16 {
+			set = make(map[string]bool, 64)
+			for _, k := range keys {
+				set[string(k)] = true
+			}
+		}
+	}
+}
+
+// appendMap appends a validated JSON object with unique keys as
+// map<string,string>: string values unescaped, other values as their JSON
+// text, null values null.
 func (b *builder) appendMap(mb *array.MapBuilder, obj []byte) {
 	kb := mb.KeyBuilder().(*array.StringBuilder)
 	ib := mb.ItemBuilder().(*array.StringBuilder)
 	mb.Append(true)
-	s := &b.mapScan
-	*s = scanner{b: obj}
-	s.ws()
-	s.pos++ // '{'
+	e := &b.mapEntries
+	e.start(obj)
 	var tmp []byte
 	for {
-		s.ws()
-		if s.pos >= len(s.b) || s.b[s.pos] == '}' {
+		key, keyEsc, vk, val, valEsc, ok := e.next()
+		if !ok {
 			return
 		}
-		if s.b[s.pos] == ',' {
-			s.pos++
-			s.ws()
-		}
-		raw, esc, err := s.str()
-		if err != nil {
-			return // cannot happen: obj was validated
-		}
-		tmp = tmp[:0]
-		if esc {
-			tmp = unescape(tmp, raw)
+		if keyEsc {
+			tmp = unescape(tmp[:0], key)
 			kb.BinaryBuilder.Append(tmp)
 		} else {
-			kb.BinaryBuilder.Append(raw)
-		}
-		s.ws()
-		s.pos++ // ':'
-		vk, vraw, vesc, _, err := s.value(1)
-		if err != nil {
-			return
+			kb.BinaryBuilder.Append(key)
 		}
 		switch {
 		case vk == vNull:
 			ib.AppendNull()
-		case vk == vString && vesc:
-			tmp = unescape(tmp[:0], vraw)
+		case vk == vString && valEsc:
+			tmp = unescape(tmp[:0], val)
 			ib.BinaryBuilder.Append(tmp)
 		default:
-			ib.BinaryBuilder.Append(vraw)
+			ib.BinaryBuilder.Append(val)
 		}
 	}
 }
@@ -426,7 +479,7 @@ func (b *builder) setJSON(col int, vk valueKind, raw []byte, escaped, isInt bool
 		*c = b.lineCell(raw)
 		return true
 	case kMap:
-		if vk != vObject {
+		if vk != vObject || !b.uniqueKeys(raw) {
 			return false
 		}
 		*c = b.lineCell(raw)
@@ -549,7 +602,7 @@ func (b *builder) setText(col int, text []byte) bool {
 			return false
 		}
 		s.ws()
-		if s.pos != len(text) {
+		if s.pos != len(text) || !b.uniqueKeys(text) {
 			return false
 		}
 		*c = b.otherCell(text)

@@ -3,7 +3,9 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -248,6 +250,69 @@ func TestCustomSchemaAndMap(t *testing.T) {
 	}
 	if bad["n"] != nil || bad["_rescued_data"] != `{"n":1.5,"_file":"f.json","_line":2}` {
 		t.Fatalf("a float into a long column must be rescued: %v", bad)
+	}
+}
+
+// A map<string,string> holds each key once: an object naming a key twice
+// (also through an escape, also past the few keys compared pairwise) is
+// rescued whole, not written as an invalid map or cut to one value.
+func TestMapDuplicateKeys(t *testing.T) {
+	sch, err := ingest.ParseSchema([]byte("id long, tags map<string,string>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	many := func(dup bool) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range 40 {
+			fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+		}
+		if dup {
+			b.WriteString(`"k7":"again"}`)
+		} else {
+			b.WriteString(`"k40":"last"}`)
+		}
+		return b.String()
+	}
+	objs := []string{`{"a":"x","a":"y"}`, `{"a":"x","\u0061":"y"}`, many(true), many(false), `{"a":"x","A":"y"}`}
+	var ndjson, csv strings.Builder
+	csv.WriteString("id,tags\n")
+	for i, o := range objs {
+		fmt.Fprintf(&ndjson, `{"id":%d,"tags":%s}`+"\n", i, o)
+		fmt.Fprintf(&csv, "%d,\"%s\"\n", i, strings.ReplaceAll(o, `"`, `""`))
+	}
+	for _, format := range []ingest.Format{ingest.FormatNDJSON, ingest.FormatCSV} {
+		data, name := ndjson.String(), "f.json"
+		if format == ingest.FormatCSV {
+			data, name = csv.String(), "f.csv"
+		}
+		rows, _ := ingestOne(t, map[string][]byte{name: []byte(data)}, &ingest.Options{Schema: sch, Format: format})
+		if len(rows) != len(objs) {
+			t.Fatalf("%s: %d rows", format, len(rows))
+		}
+		for _, r := range rows {
+			id := r["id"].(int64)
+			unique := id >= 3
+			tags, _ := r["tags"].(map[string]any)
+			if unique {
+				if tags == nil || r["_rescued_data"] != nil {
+					t.Errorf("%s row %d: unique keys: tags %v, rescued %v", format, id, r["tags"], r["_rescued_data"])
+				}
+				continue
+			}
+			if r["tags"] != nil {
+				t.Errorf("%s row %d: duplicate keys written as a map: %v", format, id, r["tags"])
+			}
+			// Verbatim: NDJSON keeps the object, CSV the field's text.
+			want := objs[id]
+			if format == ingest.FormatCSV {
+				q, _ := json.Marshal(want)
+				want = string(q)
+			}
+			if got, _ := r["_rescued_data"].(string); !strings.HasPrefix(got, `{"tags":`+want+`,"_file":`) {
+				t.Errorf("%s row %d: _rescued_data %s, want the tags %s", format, id, got, want)
+			}
+		}
 	}
 }
 
