@@ -154,16 +154,22 @@ func (b *builder) noteNewCol(name []byte, vk valueKind, isInt bool) {
 	if vk == vNumber && !isInt {
 		vk = vNumberFloat
 	}
-	prev, ok := b.newCols[string(name)]
-	switch {
-	case !ok:
-		b.newCols[string(name)] = vk
-	case prev == vk:
-	case prev == vNumber && vk == vNumberFloat || prev == vNumberFloat && vk == vNumber:
-		b.newCols[string(name)] = vNumberFloat
-	default:
-		b.newCols[string(name)] = vString
+	if prev, ok := b.newCols[string(name)]; ok {
+		vk = widen(prev, vk)
 	}
+	b.newCols[string(name)] = vk
+}
+
+// widen returns the kind of a new column seen with values of kinds a and
+// b: double for integers and floats, else string unless they agree.
+func widen(a, b valueKind) valueKind {
+	switch {
+	case a == b:
+		return a
+	case (a == vNumber || a == vNumberFloat) && (b == vNumber || b == vNumberFloat):
+		return vNumberFloat
+	}
+	return vString
 }
 
 func newBuilder(m *mapping, mem memory.Allocator, ingestedAt time.Time, epochUnit string) *builder {

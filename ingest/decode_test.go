@@ -338,6 +338,42 @@ func TestAddNewColumns(t *testing.T) {
 	}
 }
 
+// New fields whose names differ only in case become one column, spelled
+// in lower case when one spelling is, whatever the order they were seen
+// in; the later occurrences in a row are rescued as for existing columns.
+func TestAddNewColumnsCaseVariants(t *testing.T) {
+	ctx := ctxT(t)
+	for _, c := range []struct{ name, data string }{
+		{"h.csv", "message,EXTRA,extra\nm,1,2.5\n"},
+		{"a.json", `{"message":"m","Extra":1}` + "\n" + `{"message":"n","extra":2.5,"EXTRA":"x"}` + "\n"},
+	} {
+		landing, tbl := memBucket(t, "landing"), memBucket(t, "table")
+		put(t, landing, c.name, []byte(c.data))
+		format := ingest.FormatNDJSON
+		if strings.HasSuffix(c.name, ".csv") {
+			format = ingest.FormatCSV
+		}
+		if _, err := mustNew(t, landing, tbl, &ingest.Options{SchemaMode: ingest.SchemaAddNewColumns, Format: format}).RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows := readRows(t, tbl)
+		var cols []string
+		for k := range rows[0] {
+			if strings.EqualFold(k, "extra") {
+				cols = append(cols, k)
+			}
+		}
+		if len(cols) != 1 || cols[0] != "extra" {
+			t.Fatalf("%s: columns %v, want one named extra", c.name, cols)
+		}
+		for _, r := range rows {
+			if r["extra"] == nil {
+				t.Errorf("%s: row %v lost its value", c.name, r)
+			}
+		}
+	}
+}
+
 // A field whose name no column can have (a dot, a blank, a leading '_')
 // stays rescued in addNewColumns mode; it used to send the batch back for
 // a schema change that never came, forever.

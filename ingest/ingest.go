@@ -671,12 +671,8 @@ func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Sn
 			if len(b.newCols) > 0 {
 				colsMu.Lock()
 				for k, v := range b.newCols {
-					if prev, ok := newCols[k]; ok && prev != v {
-						if (prev == vNumber || prev == vNumberFloat) && (v == vNumber || v == vNumberFloat) {
-							v = vNumberFloat
-						} else {
-							v = vString
-						}
+					if prev, ok := newCols[k]; ok {
+						v = widen(prev, v)
 					}
 					newCols[k] = v
 				}
@@ -805,8 +801,21 @@ func pathValues(m *mapping, key string) map[int][]byte {
 // table.AddColumns, which merges with concurrent schema changes and lands
 // while other writers append.
 func (in *Ingester) evolve(ctx context.Context, t *table.Table, snap *table.Snapshot, newCols map[string]valueKind) error {
+	// Names differing only in case are one column (fields map to columns
+	// case-insensitively): it gets the spelling that sorts last, so
+	// lower case wins, whichever worker saw which first.
+	folded := map[string]string{}
+	for name, vk := range newCols {
+		key := strings.ToLower(name)
+		if prev, ok := folded[key]; ok && prev != name {
+			vk = widen(newCols[prev], vk)
+			name = max(prev, name)
+		}
+		folded[key] = name
+		newCols[name] = vk
+	}
 	var fields []*table.Field
-	for _, name := range slices.Sorted(maps.Keys(newCols)) { // valid names: see noteNewCol
+	for _, name := range slices.Sorted(maps.Values(folded)) { // valid names: see noteNewCol
 		var typ table.DataType = table.TypeString
 		switch newCols[name] {
 		case vNumber:
