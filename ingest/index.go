@@ -90,10 +90,11 @@ func (r fileRef) changed(f ManifestFile) bool {
 	if r.MD5 != 0 && m != 0 && r.MD5 != m {
 		return true
 	}
-	// Without a tag on either side (file://), a file rewritten at the same
-	// size shows only in its modification time, as Auto Loader sees it.
-	noTags := r.ETag == 0 && r.MD5 == 0 && tagHash(f.ETag) == 0 && m == 0
-	return noTags && r.Mod != 0 && !f.ModTime.IsZero() && f.ModTime.Unix() != r.Mod
+	// A file recorded without a tag (by a store that has none, or file://
+	// before its listings carried one) and rewritten at the same size shows
+	// only in its modification time, to the second, as Auto Loader sees it.
+	untagged := r.ETag == 0 && r.MD5 == 0
+	return untagged && r.Mod != 0 && !f.ModTime.IsZero() && f.ModTime.Unix() != r.Mod
 }
 
 // segment describes one stored index segment: the files of batches

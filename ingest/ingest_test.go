@@ -435,38 +435,50 @@ func TestRepeatedKeysAreRescued(t *testing.T) {
 	}
 }
 
-// On file:// (no ETag, no MD5) a file rewritten at the same size shows only
-// in its modification time: it counts as changed.
+// On file:// a file rewritten at the same size shows only in its
+// modification time: it counts as changed, also within the same second
+// (file listings carry the time to the nanosecond as their ETag).
 func TestChangedFileSameSizeOnFile(t *testing.T) {
-	ctx := ctxT(t)
-	dir := t.TempDir()
-	landing, err := storage.Open(ctx, "file://"+dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer landing.Close()
-	tbl := memBucket(t, "table")
-	path := filepath.Join(dir, "x.json")
-	if err := os.WriteFile(path, []byte(`{"message":"a"}`+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	opts := &ingest.Options{OnChange: ingest.ChangeReingest}
-	if _, err := mustNew(t, landing, tbl, opts).RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(`{"message":"b"}`+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	later := time.Now().Add(10 * time.Second)
-	if err := os.Chtimes(path, later, later); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := mustNew(t, landing, tbl, opts).RunOnce(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Files != 1 || len(readRows(t, tbl)) != 2 {
-		t.Fatalf("rewrite at the same size: %+v, %d rows; want it re-ingested", sum, len(readRows(t, tbl)))
+	second := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, c := range []struct {
+		name          string
+		first, second time.Time
+	}{
+		{"later second", second, second.Add(10 * time.Second)},
+		{"same second", second.Add(100 * time.Millisecond), second.Add(600 * time.Millisecond)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			dir := t.TempDir()
+			landing, err := storage.Open(ctx, "file://"+dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer landing.Close()
+			tbl := memBucket(t, "table")
+			path := filepath.Join(dir, "x.json")
+			write := func(msg string, mod time.Time) {
+				if err := os.WriteFile(path, []byte(`{"message":"`+msg+`"}`+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(path, mod, mod); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("a", c.first)
+			opts := &ingest.Options{OnChange: ingest.ChangeReingest}
+			if _, err := mustNew(t, landing, tbl, opts).RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			write("b", c.second)
+			sum, err := mustNew(t, landing, tbl, opts).RunOnce(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Files != 1 || len(readRows(t, tbl)) != 2 {
+				t.Fatalf("rewrite at the same size: %+v, %d rows; want it re-ingested", sum, len(readRows(t, tbl)))
+			}
+		})
 	}
 }
 

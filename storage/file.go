@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -200,8 +201,14 @@ func (b *fileBucket) Stat(ctx context.Context, key string) (Object, error) {
 	return fileObject(key, fi), nil
 }
 
+// fileObject describes a file. Its ETag is the modification time to the
+// nanosecond and the size, so a rewrite within the same second still shows
+// as a new version (ModTime is compared in whole seconds, as object stores
+// report it).
 func fileObject(key string, fi fs.FileInfo) Object {
-	return Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime().UTC()}
+	mod := fi.ModTime()
+	etag := strconv.FormatInt(mod.UnixNano(), 16) + "-" + strconv.FormatInt(fi.Size(), 16)
+	return Object{Key: key, Size: fi.Size(), ModTime: mod.UTC(), ETag: etag}
 }
 
 // writeTemp writes r to a new temporary file in dir (created if needed)
