@@ -17,6 +17,7 @@ import (
 
 	"github.com/loglake/loglake/internal/loggen"
 	"github.com/loglake/loglake/storage"
+	"github.com/loglake/loglake/table"
 )
 
 func fuzzBuilder(t testing.TB) *builder {
@@ -218,6 +219,7 @@ func FuzzDecodeFile(f *testing.F) {
 	for _, s := range []string{
 		`{"message":"a"}` + "\n" + `not json` + "\n\n" + `{"ts":1795514400,"x":[1,{"y":null}]}`,
 		`{"message":"` + strings.Repeat("y", 300) + `"}` + "\r\n" + `{"level":"INFO"`,
+		`{"tags":{"a":"1","b":2,"c":null}}` + "\n" + `{"tags":{"a":"1","\u0061":"2"}}`,
 	} {
 		f.Add([]byte(s), false)
 	}
@@ -225,10 +227,15 @@ func FuzzDecodeFile(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	m, err := newMapping(completeSchema(DefaultSchema()).Arrow(), "ts", []string{ColDate})
+	// The default schema and a map column, whose keys must come out unique.
+	sch := DefaultSchema()
+	sch.Fields = append(sch.Fields, &table.Field{Name: "tags", Nullable: true,
+		Type: &table.MapType{KeyType: table.TypeString, ValueType: table.TypeString, ValueContainsNull: true}})
+	m, err := newMapping(completeSchema(sch).Arrow(), "ts", []string{ColDate})
 	if err != nil {
 		f.Fatal(err)
 	}
+	tags := m.lookup([]byte("tags"))
 	f.Fuzz(func(t *testing.T, data []byte, isCSV bool) {
 		ctx := context.Background()
 		key, format := "f.json", FormatNDJSON
@@ -275,6 +282,17 @@ func FuzzDecodeFile(f *testing.F) {
 			}
 			if rd := rec.Column(m.rescued); rd.IsValid(i) && !json.Valid([]byte(rd.ValueStr(i))) {
 				t.Fatalf("row %d: _rescued_data is not valid JSON: %s", i, rd.ValueStr(i))
+			}
+			if mp := rec.Column(tags).(*array.Map); mp.IsValid(i) {
+				keys := mp.Keys().(*array.String)
+				start, end := mp.ValueOffsets(i)
+				seen := map[string]bool{}
+				for k := start; k < end; k++ {
+					if seen[keys.Value(int(k))] {
+						t.Fatalf("row %d: map key %q twice", i, keys.Value(int(k)))
+					}
+					seen[keys.Value(int(k))] = true
+				}
 			}
 		}
 	})
