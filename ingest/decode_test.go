@@ -346,6 +346,10 @@ func TestAddNewColumnsCaseVariants(t *testing.T) {
 	for _, c := range []struct{ name, data string }{
 		{"h.csv", "message,EXTRA,extra\nm,1,2.5\n"},
 		{"a.json", `{"message":"m","Extra":1}` + "\n" + `{"message":"n","extra":2.5,"EXTRA":"x"}` + "\n"},
+		// Case-insensitive as Delta field lookups are (strings.EqualFold):
+		// the long s matches s; once lower-casing disagreed with it, and
+		// the batch was sent back for a column AddColumns never added.
+		{"s.json", `{"message":"m","extra":1,"meſſage":"x","eXtrA":2,"ſomething":1}` + "\n"},
 	} {
 		landing, tbl := memBucket(t, "landing"), memBucket(t, "table")
 		put(t, landing, c.name, []byte(c.data))
@@ -369,6 +373,14 @@ func TestAddNewColumnsCaseVariants(t *testing.T) {
 		for _, r := range rows {
 			if r["extra"] == nil {
 				t.Errorf("%s: row %v lost its value", c.name, r)
+			}
+		}
+		if c.name == "s.json" {
+			if _, ok := rows[0]["ſomething"]; !ok {
+				t.Errorf("%s: want a column ſomething: %v", c.name, rows[0])
+			}
+			if r := rescued(t, rows[0]); r["meſſage"] != "x" || r["eXtrA"] != 2.0 {
+				t.Errorf("%s: _rescued_data %v", c.name, rows[0]["_rescued_data"])
 			}
 		}
 	}

@@ -192,8 +192,8 @@ func (in *Ingester) RunOnce(ctx context.Context) (sum Summary, err error) {
 // interval (default DefaultInterval). When ctx is done it lets the current batch finish (at most
 // DrainTimeout) and returns nil. Failed batches are logged and retried
 // after interval (with backoff up to 10 intervals); errors that a retry
-// cannot fix (ErrConfig, e.g. a batch planned on another landing or a table
-// ingest cannot write; table.Permanent) are returned.
+// cannot fix (ErrConfig, e.g. a table ingest cannot write; table.Permanent)
+// are returned.
 func (in *Ingester) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		interval = DefaultInterval
@@ -230,10 +230,17 @@ func (in *Ingester) Run(ctx context.Context, interval time.Duration) error {
 	return nil
 }
 
-// permanent reports errors that retrying cannot fix: a table or landing the
-// options do not fit (ErrConfig) and the table errors of table.Permanent.
+// otherLandingError is the ErrConfig of a batch planned on another landing.
+type otherLandingError struct{ error }
+
+func (e otherLandingError) Unwrap() error { return e.error }
+
+// permanent reports errors that retrying cannot fix: a table the options do
+// not fit (ErrConfig) and the table errors of table.Permanent. A batch
+// planned on another landing is not one: the instance that planned it may
+// still commit it.
 func permanent(err error) bool {
-	return errors.Is(err, ErrConfig) || table.Permanent(err)
+	return errors.Is(err, ErrConfig) && !errors.As(err, new(otherLandingError)) || table.Permanent(err)
 }
 
 // runBatches is RunOnce for Run: it checks stop between batches and runs
@@ -333,6 +340,9 @@ func (in *Ingester) step(ctx context.Context, discovered *bool) (res BatchResult
 		m, err = writeManifest(ctx, in.tbl, &Manifest{Stream: in.opts.Stream, Batch: batch, Created: in.opts.Now().UTC(),
 			Landing: in.landing.URL(), Files: files})
 		if err != nil {
+			return res, false, err
+		}
+		if err := in.checkLanding(m); err != nil { // another instance stored its plan first
 			return res, false, err
 		}
 	default:
@@ -802,11 +812,12 @@ func pathValues(m *mapping, key string) map[int][]byte {
 // while other writers append.
 func (in *Ingester) evolve(ctx context.Context, t *table.Table, snap *table.Snapshot, newCols map[string]valueKind) error {
 	// Names differing only in case are one column (fields map to columns
-	// case-insensitively): it gets the spelling that sorts last, so
-	// lower case wins, whichever worker saw which first.
+	// case-insensitively, as table.FoldName keys them): it gets the
+	// spelling that sorts last, so lower case wins, whichever worker saw
+	// which first.
 	folded := map[string]string{}
 	for name, vk := range newCols {
-		key := strings.ToLower(name)
+		key := table.FoldName(name)
 		if prev, ok := folded[key]; ok && prev != name {
 			vk = widen(newCols[prev], vk)
 			name = max(prev, name)
@@ -855,8 +866,8 @@ func validColumnName(s string) bool {
 // count as ingested.
 func (in *Ingester) checkLanding(m *Manifest) error {
 	if m.Landing != "" && !sameLocation(m.Landing, in.landing.URL()) {
-		return fmt.Errorf("%w: batch %d of stream %q was planned on landing %s, not %s: finish it with that --landing (or start a new --stream)",
-			ErrConfig, m.Batch, in.opts.Stream, m.Landing, in.landing.URL())
+		return otherLandingError{fmt.Errorf("%w: batch %d of stream %q was planned on landing %s, not %s: finish it with that --landing (or start a new --stream)",
+			ErrConfig, m.Batch, in.opts.Stream, m.Landing, in.landing.URL())}
 	}
 	return nil
 }

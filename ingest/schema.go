@@ -144,7 +144,7 @@ type mapping struct {
 	schema  *arrow.Schema
 	cols    []column
 	byName  map[string]int // exact names of input columns
-	byLower map[string]int // lower-cased, for case-insensitive matching
+	byFold  map[string]int // table.FoldName keys, for case-insensitive matching
 	ts      int            // event time column, -1 if none
 	date    int            // date partition column
 	source  int
@@ -189,7 +189,7 @@ func kindOf(t arrow.DataType) (kind, bool) {
 // newMapping checks that sch (the table's Arrow schema, partition columns
 // included) can be ingested into and indexes its columns.
 func newMapping(sch *arrow.Schema, timeCol string, partitions []string) (*mapping, error) {
-	m := &mapping{schema: sch, byName: map[string]int{}, byLower: map[string]int{},
+	m := &mapping{schema: sch, byName: map[string]int{}, byFold: map[string]int{},
 		ts: -1, date: -1, source: -1, ingest: -1, rescued: -1, message: -1}
 	for i, f := range sch.Fields() {
 		k, ok := kindOf(f.Type)
@@ -223,8 +223,8 @@ func newMapping(sch *arrow.Schema, timeCol string, partitions []string) (*mappin
 		m.cols = append(m.cols, c)
 		if !c.system {
 			m.byName[f.Name] = i
-			if _, dup := m.byLower[strings.ToLower(f.Name)]; !dup {
-				m.byLower[strings.ToLower(f.Name)] = i
+			if _, dup := m.byFold[table.FoldName(f.Name)]; !dup {
+				m.byFold[table.FoldName(f.Name)] = i
 			}
 		}
 	}
@@ -247,7 +247,7 @@ func (m *mapping) lookup(name []byte) int {
 	if i, ok := m.byName[string(name)]; ok {
 		return i
 	}
-	if i, ok := m.byLower[strings.ToLower(string(name))]; ok {
+	if i, ok := m.byFold[table.FoldName(string(name))]; ok {
 		return i
 	}
 	return -1

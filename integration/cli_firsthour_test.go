@@ -143,6 +143,17 @@ func TestCLIFirstHour(t *testing.T) {
 				t.Errorf("%s: more than an error and a hint: %q", c.name, se)
 			}
 		}
+		// Found only once the table is read: a table the arguments do not fit.
+		sub := t.TempDir()
+		os.Mkdir(filepath.Join(sub, "l"), 0o755)
+		os.WriteFile(filepath.Join(sub, "l", "a.json"), []byte(`{"msg":"x"}`+"\n"), 0o644)
+		os.WriteFile(filepath.Join(sub, "s"), []byte("ts timestamp, msg string"), 0o644)
+		if _, se, c := ll(t, sub, nil, "ingest", "--landing", "l", "--table", "t", "--schema", "s", "--once"); c != 0 {
+			t.Fatalf("ingest with a schema: %s", se)
+		}
+		os.WriteFile(filepath.Join(sub, "l", "b.log"), []byte("a text line\n"), 0o644)
+		_, se, code := ll(t, sub, nil, "ingest", "--landing", "l", "--table", "t", "--format", "text", "--once")
+		want(t, "text into a table without message", code, 2, se, []string{"loglake: ", "message"})
 	})
 
 	t.Run("3 Ctrl-C", func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loglake/loglake/egress"
+	"github.com/loglake/loglake/ingest"
 	"github.com/loglake/loglake/internal/loggen"
 	"github.com/loglake/loglake/regions"
 	"github.com/loglake/loglake/storage"
@@ -401,6 +402,32 @@ func TestDaemonErrors(t *testing.T) {
 		}
 		if h := d.Health(); h.Loops["egress"] != "failed" || !strings.Contains(h.Error, "no_such_column") {
 			t.Errorf("health = %+v, want egress failed naming the column", h)
+		}
+	})
+	t.Run("a table ingest cannot write stops the daemon", func(t *testing.T) {
+		e := newRegionEnv(t, "")
+		generate(t, ctx, e.landing, 5, 1)
+		tb, err := storage.Open(ctx, e.table, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tb.Close()
+		sch := &table.Schema{Fields: []*table.Field{{Name: "message", Type: table.TypeString, Nullable: true},
+			{Name: "part", Type: table.TypeString, Nullable: true}}}
+		if _, err := table.Create(ctx, tb, table.CreateOptions{Schema: sch, PartitionColumns: []string{"part"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		d, err := regions.NewDaemon(e.config(t, "r5", "egress:\n  enabled: false\n"), &regions.DaemonOptions{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		if err := d.Run(runCtx); !errors.Is(err, ingest.ErrConfig) || runCtx.Err() != nil {
+			t.Fatalf("Run = %v (timed out: %v), want ingest.ErrConfig at once", err, runCtx.Err() != nil)
+		}
+		if h := d.Health(); h.Loops["ingest"] != "failed" {
+			t.Errorf("health = %+v, want ingest failed", h)
 		}
 	})
 }

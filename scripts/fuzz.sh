@@ -32,6 +32,7 @@ targets=(
 	./table/internal/fileio:FuzzDecodeStatsPlain # the plain-shape stats decoder agrees with encoding/json
 	./table/internal/fileio:FuzzParseStatsOf # the stats of some columns are exactly those of all, restricted
 	./table/internal/fileio:FuzzParsePartitionValue # partitionValues strings
+	./table/internal/fileio:FuzzFoldName # column-name folding agrees with strings.EqualFold
 	./table/expr:FuzzParse            # predicates (--where, egress, invariants, CHECK)
 	./ingest:FuzzNDJSONLine           # NDJSON lines against encoding/json
 	./ingest:FuzzDecodeFile           # whole NDJSON / CSV landing files

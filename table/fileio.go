@@ -75,6 +75,10 @@ var (
 // ParseSchema parses a Delta schema string (metaData.schemaString).
 func ParseSchema(s string) (*Schema, error) { return fileio.ParseSchema(s) }
 
+// FoldName is the key under which column names match case-insensitively
+// (strings.EqualFold, as Schema.Field matches them).
+func FoldName(s string) string { return fileio.FoldName(s) }
+
 // SchemaFromArrow converts an Arrow schema to a Delta schema.
 func SchemaFromArrow(s *arrow.Schema) (*Schema, error) { return fileio.SchemaFromArrow(s) }
 

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -135,6 +137,33 @@ func (s *Schema) Without(names ...string) *Schema {
 		}
 	}
 	return out
+}
+
+// FoldName is the key under which column names match case-insensitively:
+// two names have the same key exactly when strings.EqualFold, the rule
+// Field lookups use, holds for them. Each rune becomes the smallest of its
+// simple case-folding orbit ('k', 'K' and the Kelvin sign all become 'K').
+func FoldName(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToUpper(s) // an ASCII letter's orbit starts with its upper case
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }
 
 func findField(fields []*Field, name string) *Field {
