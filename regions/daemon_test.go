@@ -1,7 +1,6 @@
 package regions_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,11 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -467,33 +466,19 @@ func TestEgressOnce(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink the daemon's goroutines may write at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // A stop is logged before Run returns, and before "region stopped", however
 // fast the loops drain (the watcher once logged from its own goroutine, which
 // the process could exit before).
 func TestDaemonLogsStop(t *testing.T) {
 	env := newRegionEnv(t, "")
 	for i := range 10 {
-		var logs lockedBuffer
+		logs, err := os.CreateTemp(t.TempDir(), "log") // safe for the daemon's goroutines
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logs.Close()
 		d, err := regions.NewDaemon(env.config(t, "eu-west", ""),
-			&regions.DaemonOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Registry: prometheus.NewRegistry()})
+			&regions.DaemonOptions{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: prometheus.NewRegistry()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -507,7 +492,11 @@ func TestDaemonLogsStop(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		out := logs.String()
+		data, err := os.ReadFile(logs.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := string(data)
 		asked := strings.Index(out, `"msg":"stop requested`)
 		stopped := strings.Index(out, `"msg":"region stopped"`)
 		if asked < 0 || stopped < 0 || asked > stopped || strings.Count(out, `"msg":"stop requested`) != 1 {
