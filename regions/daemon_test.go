@@ -471,7 +471,7 @@ func TestEgressOnce(t *testing.T) {
 // the process could exit before).
 func TestDaemonLogsStop(t *testing.T) {
 	env := newRegionEnv(t, "")
-	for i := range 10 {
+	for i := range 50 { // the old race lost about one run in 70
 		logs, err := os.CreateTemp(t.TempDir(), "log") // safe for the daemon's goroutines
 		if err != nil {
 			t.Fatal(err)
