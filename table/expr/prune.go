@@ -72,7 +72,7 @@ func mayLeaf(l *leaf, f FileInfo) bool {
 	c := l.col
 	if len(c.path) == 1 {
 		if pv, ok := f.Partition(c.name); ok {
-			if pv == nil {
+			if pv == nil || *pv == "" { // "" is NULL, as readers take it (fileio.ParsePartitionValue)
 				return l.kind == lNull && !l.not
 			}
 			if l.kind == lNull {

@@ -153,6 +153,11 @@ func TestMayMatch(t *testing.T) {
 		{"p IS NULL", onePart, stats, false},
 		{"p IS NULL", map[string]*string{"p": nil}, stats, true},
 		{"p = 'eu'", map[string]*string{"p": nil}, stats, false},
+		// An empty partition value is NULL, as readers take it.
+		{"p IS NULL", map[string]*string{"p": strp("")}, stats, true},
+		{"p IS NOT NULL", map[string]*string{"p": strp("")}, stats, false},
+		{"p = ''", map[string]*string{"p": strp("")}, stats, false},
+		{"d IS NULL", map[string]*string{"d": strp("")}, stats, true},
 		{"p != 'eu'", map[string]*string{"p": nil}, stats, false},
 		{"p = 'us' OR i > 4", onePart, stats, true},
 		{"p = 'us' OR i > 5", onePart, stats, false},
@@ -396,7 +401,7 @@ func genFile(t testing.TB, rng *rand.Rand) (arrow.RecordBatch, file) {
 		appendOr(rb.Field(6), isNull, func() { rb.Field(6).(*array.BooleanBuilder).Append(bv) })
 		track("b", isNull, bv, lessB)
 
-		if part == nil {
+		if part == nil || *part == "" { // an empty partition value reads as NULL
 			rb.Field(7).AppendNull()
 		} else {
 			rb.Field(7).(*array.StringBuilder).Append(*part)
