@@ -70,10 +70,14 @@ type Engine struct {
 	mu    sync.Mutex
 	views map[string][]string // view name -> pinned cache entries
 
-	qmu    sync.Mutex             // serializes view changes with statement binding
-	ran    int                    // statements given to Query so far (under qmu)
-	tables map[string]*attached   // by lower-cased name
-	pruned map[string]*prunedBody // (table, version, files, literal) -> table expression (see prunedView)
+	qmu sync.Mutex // serializes view changes with statement binding
+	ran int        // statements given to Query so far (under qmu)
+	// meaningChanged is set once a statement changed a setting a filter's
+	// meaning depends on (see changesMeaning): later statements are not
+	// pruned (under qmu).
+	meaningChanged bool
+	tables         map[string]*attached   // by lower-cased name
+	pruned         map[string]*prunedBody // (table, version, files, literal) -> table expression (see prunedView)
 }
 
 // Open starts an in-memory DuckDB with threads, memory limit, UTC session
@@ -195,6 +199,9 @@ func (e *Engine) Query(ctx context.Context, query string, args ...any) (*sql.Row
 		if _, err := e.db.ExecContext(ctx, "SET parquet_metadata_cache = true"); err != nil {
 			return nil, fmt.Errorf("query: configure DuckDB: %w", err)
 		}
+	}
+	if changesMeaning(query) {
+		e.meaningChanged = true
 	}
 	text, lists, err := e.prepare(ctx, query, len(args) > 0)
 	if err != nil {

@@ -90,7 +90,7 @@ func (e *Engine) prepare(ctx context.Context, q string, literal bool) (string, [
 		}
 		return q, nil, nil
 	}
-	if e.opts.NoPrune {
+	if e.opts.NoPrune || e.meaningChanged {
 		return fallback()
 	}
 	var js string

@@ -648,6 +648,11 @@ func (tr *translator) castDate(c node, op expr.Op, rhs node) expr.Expr {
 	if !ok || t != table.TypeTimestamp && t != table.TypeTimestampNTZ {
 		return nil
 	}
+	// Only a date: DuckDB compares a DATE with a timestamp literal as
+	// midnight of that date, which is no day range on the column.
+	if _, srcType, ok := constSQL(rhs); !ok || srcType != "VARCHAR" && srcType != "DATE" {
+		return nil
+	}
 	d, ok := tr.literal(rhs, table.TypeDate)
 	if !ok {
 		return nil

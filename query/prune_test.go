@@ -137,6 +137,9 @@ func TestSQLPruningMatchesUnpruned(t *testing.T) {
 		{"cast of the column to date", `SELECT count(*), sum(id) FROM t WHERE CAST(ts AS DATE) = '2026-11-24'`, true},
 		{"::DATE range", `SELECT count(*) FROM t WHERE ts::DATE BETWEEN DATE '2026-11-22' AND '2026-11-23'`, true},
 		{"::DATE strict", `SELECT count(*) FROM t WHERE ts::DATE > '2026-11-23' AND ts::DATE < '2026-11-25'`, true},
+		// DuckDB compares the DATE as midnight with the timestamp: no day range.
+		{"::DATE vs timestamp literal", `SELECT count(*), sum(id) FROM t WHERE CAST(ts AS DATE) < TIMESTAMP '2026-11-23 00:00:00.3'`, false},
+		{"::DATE vs timestamp literal, greater", `SELECT count(*), sum(id) FROM t WHERE ts::DATE >= TIMESTAMP '2026-11-23 00:00:01'`, false},
 		{"date vs timestamp literal", `SELECT count(*) FROM t WHERE date >= TIMESTAMPTZ '2026-11-23 12:00:00+00'`, true},
 		{"date vs timestamp equal", `SELECT count(*) FROM t WHERE date = TIMESTAMP '2026-11-23 00:00:00'`, true},
 		{"string and range", `SELECT count(*) FROM t WHERE level = 'WARN' AND id > 500`, true},
@@ -193,6 +196,78 @@ func TestSQLPruningMatchesUnpruned(t *testing.T) {
 				t.Logf("%s: empty result", c.sql)
 			}
 		})
+	}
+}
+
+// A SET of the time zone or of the collation changes what a filter means
+// (UTC days, byte-wise order): later statements are not pruned. Settings
+// that change only how a statement runs keep pruning on.
+func TestSQLPruningAfterSettings(t *testing.T) {
+	ctx := context.Background()
+	tt, _ := pruneTables(t)
+	pruned, full, logs := pruneEngines(t)
+	for _, e := range []*query.Engine{pruned, full} {
+		if err := e.Attach(ctx, "t", tt, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(q string, wantPruned bool) {
+		t.Helper()
+		want := sortedRows(t, full, q)
+		logs.take(t)
+		if got := sortedRows(t, pruned, q); !slices.Equal(got, want) {
+			t.Errorf("%s\n pruned   %v\n unpruned %v", q, got, want)
+		}
+		if kept, of := logs.take(t); wantPruned != (kept < of) {
+			t.Errorf("%s read %d of %d files, want pruning %v", q, kept, of, wantPruned)
+		}
+	}
+	day := `SELECT count(*), sum(id) FROM t WHERE ts::DATE = '2026-11-23'`
+	check(day, true)
+	for _, e := range []*query.Engine{pruned, full} {
+		for _, set := range []string{"SET threads = 2", "PRAGMA enable_progress_bar"} {
+			mustRun(t, e, set)
+		}
+	}
+	check(day, true)
+	for _, e := range []*query.Engine{pruned, full} {
+		mustRun(t, e, "SET TimeZone = 'Pacific/Kiritimati'")
+	}
+	check(day, false)
+	check(`SELECT count(*), sum(id) FROM t WHERE date >= TIMESTAMPTZ '2026-11-23 03:00:00+00'`, false)
+	for _, e := range []*query.Engine{pruned, full} {
+		mustRun(t, e, "SET default_collation = 'nocase'")
+	}
+	check(`SELECT count(*) FROM t WHERE level = 'warn'`, false)
+}
+
+func mustRun(t *testing.T, e *query.Engine, q string) {
+	t.Helper()
+	rows, err := e.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+}
+
+func TestChangesMeaning(t *testing.T) {
+	for q, want := range map[string]bool{
+		"SET TimeZone = 'America/New_York'":              true,
+		"set global timezone to 'UTC'":                   true,
+		"  -- c\n/* x */ SET default_collation='nocase'": true,
+		"RESET ALL":                           true,
+		"PRAGMA default_collation = 'nocase'": true,
+		"SET threads = 4":                     false,
+		"SET SESSION memory_limit = '1GB'":    false,
+		"PRAGMA threads=2":                    false,
+		"SET VARIABLE x = 1":                  false,
+		"SELECT 1":                            false,
+		"settings":                            false,
+		`SET "TimeZone" = 'UTC'`:              true,
+	} {
+		if got := query.ChangesMeaning(q); got != want {
+			t.Errorf("changesMeaning(%q) = %v, want %v", q, got, want)
+		}
 	}
 }
 

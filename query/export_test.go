@@ -1,0 +1,4 @@
+package query
+
+// ChangesMeaning is changesMeaning, for tests.
+var ChangesMeaning = changesMeaning
