@@ -108,6 +108,9 @@ func (e *Engine) prepare(ctx context.Context, q string, literal bool) (string, [
 		}
 		return nil
 	})
+	if ps.keepNames {
+		return fallback()
+	}
 	for n := range ps.unreached {
 		if a := e.tables[n]; !a.full {
 			if err := e.buildFull(ctx, a); err != nil {

@@ -51,9 +51,13 @@ type node = map[string]any
 type parsedStmt struct {
 	refs []*tableRef
 	// unreached counts references to each attached name the walk did not
-	// resolve (shadowed by a CTE, or in a construct not understood): those
-	// keep the name, which then must be a view of all files.
+	// resolve (shadowed by a CTE, qualified, or in a construct not
+	// understood): those keep the name, which then must be a view of all
+	// files.
 	unreached map[string]int
+	// keepNames is set when every attached name must stay a view of all
+	// files (see countTables).
+	keepNames bool
 }
 
 // parseTree decodes json_serialize_sql's output for one statement, or
@@ -80,7 +84,7 @@ func parseTree(js string) ([]node, error) {
 func analyze(stmts []node, attached func(string) bool, schema func(string) *table.Schema) *parsedStmt {
 	ps := &parsedStmt{unreached: map[string]int{}}
 	total := map[string]int{}
-	countTables(stmts, attached, total)
+	ps.keepNames = countTables(stmts, attached, total)
 	w := &walker{attached: attached, schema: schema, ps: ps}
 	for _, s := range stmts {
 		w.visit(s, nil)
@@ -98,27 +102,42 @@ func analyze(stmts []node, attached func(string) bool, schema func(string) *tabl
 }
 
 // countTables counts every BASE_TABLE node naming an attached table,
-// wherever it is in the tree.
-func countTables(v any, attached func(string) bool, total map[string]int) {
+// wherever it is in the tree, qualified (main.t: the same view, which the
+// walk does not resolve) or not. It reports whether the statement needs
+// every attached name to stay the table itself: a function names tables in
+// strings (query_table('t'), query('… FROM t')), which no walk of the tree
+// can see, or a column is qualified by schema (main.t.id), which a pruned
+// view in t's place cannot answer to.
+func countTables(v any, attached func(string) bool, total map[string]int) (keepNames bool) {
 	switch v := v.(type) {
 	case node:
 		if v["type"] == "BASE_TABLE" {
-			if n := baseName(v); attached(n) {
-				total[n]++
+			if n, _ := v["table_name"].(string); attached(strings.ToLower(n)) {
+				total[strings.ToLower(n)]++
 			}
 		}
+		switch v["class"] {
+		case "FUNCTION":
+			switch f, _ := v["function_name"].(string); strings.ToLower(f) {
+			case "query", "query_table":
+				keepNames = true
+			}
+		case "COLUMN_REF":
+			keepNames = keepNames || len(strs(v["column_names"])) > 2
+		}
 		for _, c := range v {
-			countTables(c, attached, total)
+			keepNames = countTables(c, attached, total) || keepNames
 		}
 	case []node:
 		for _, c := range v {
-			countTables(c, attached, total)
+			keepNames = countTables(c, attached, total) || keepNames
 		}
 	case []any:
 		for _, c := range v {
-			countTables(c, attached, total)
+			keepNames = countTables(c, attached, total) || keepNames
 		}
 	}
+	return keepNames
 }
 
 // baseName is the lower-cased table name of a BASE_TABLE node, or "" when

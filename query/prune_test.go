@@ -180,6 +180,13 @@ func TestSQLPruningMatchesUnpruned(t *testing.T) {
 		{"ASOF join, partition filter", `SELECT count(*), sum(t.id) FROM u ASOF JOIN t ON u.id >= t.id WHERE t.date = '2026-11-23'`, false},
 		{"ASOF join, stats filter", `SELECT count(*), sum(t.id) FROM u ASOF JOIN t ON u.id >= t.id WHERE t.id < 100`, false},
 		{"table function", `SELECT count(*) FROM range(5) r, t WHERE t.id < 3 AND r.range < 2`, true},
+		// Names the walk cannot resolve keep the view of all files.
+		{"qualified by schema", `SELECT count(*) FROM main.t WHERE id < 5`, false},
+		{"qualified by catalog", `SELECT count(*) FROM memory.main.t WHERE id < 5`, false},
+		{"one qualified, one not", `SELECT count(*) FROM t, main.u WHERE t.id = u.id AND t.id < 5`, true},
+		{"column qualified by schema", `SELECT count(*) FROM t WHERE t.id < 3 AND main.t.id < 3`, false},
+		{"query_table", `SELECT count(*) FROM query_table('t') WHERE id < 5`, false},
+		{"query", `SELECT count(*) FROM query('SELECT * FROM t WHERE id < 5')`, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			want := sortedRows(t, full, c.sql)
