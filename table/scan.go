@@ -562,13 +562,11 @@ func (f fileInfo) Partition(col string) (*string, bool) {
 	return PartitionValue(f.add.PartitionValues, col)
 }
 
-func (f fileInfo) Min(col string) (any, bool) { return f.stats.Min(strings.Split(col, ".")...) }
+func (f fileInfo) Min(path []string) (any, bool) { return f.stats.Min(path...) }
 
-func (f fileInfo) Max(col string) (any, bool) { return f.stats.Max(strings.Split(col, ".")...) }
+func (f fileInfo) Max(path []string) (any, bool) { return f.stats.Max(path...) }
 
-func (f fileInfo) NullCount(col string) (int64, bool) {
-	return f.stats.Nulls(strings.Split(col, ".")...)
-}
+func (f fileInfo) NullCount(path []string) (int64, bool) { return f.stats.Nulls(path...) }
 
 func (f fileInfo) NumRecords() (int64, bool) {
 	if f.stats == nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +55,7 @@ type value struct {
 // col is a resolved column reference.
 type col struct {
 	path []string
-	name string         // dotted path, as passed to FileInfo
+	name string         // dotted path, for messages (FileInfo is asked by path)
 	typ  arrow.DataType // leaf type as declared in the schema
 	kind valKind
 	// range of the column's storage type, for kInt/kUint
@@ -127,17 +126,7 @@ func (p *Predicate) String() string { return p.expr.String() }
 // values MayMatch may ask a FileInfo about, each once: a caller can then
 // decode only those columns' statistics.
 func (p *Predicate) Columns() []string {
-	var out []string
-	for _, c := range Columns(p.expr) {
-		// FileInfo is asked about the dotted name, which it splits at
-		// dots: a top-level name with a dot is looked up by its first part.
-		for _, name := range []string{c, strings.Split(c, ".")[0]} {
-			if !slices.Contains(out, name) {
-				out = append(out, name)
-			}
-		}
-	}
-	return out
+	return Columns(p.expr)
 }
 
 // Bind resolves e's columns in sch and converts its literals to the columns'
@@ -294,7 +283,8 @@ func (b *binder) columnAnyType(c Column) (*col, error) {
 
 func (b *binder) column(c Column) (*col, error) {
 	name := c.Name()
-	if rc, ok := b.cols[name]; ok {
+	key := c.String() // quoted: a top-level "a.b" is not the field b of a
+	if rc, ok := b.cols[key]; ok {
 		return rc, nil
 	}
 	if len(c.Path) == 0 {
@@ -308,7 +298,7 @@ func (b *binder) column(c Column) (*col, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.cols[name] = rc
+	b.cols[key] = rc
 	return rc, nil
 }
 

@@ -18,13 +18,15 @@ type FileInfo interface {
 	// for a null partition value; ok=false when col is not a partition
 	// column of the file.
 	Partition(col string) (value *string, ok bool)
-	// Min and Max return the stats bounds as decoded by encoding/json:
-	// float64 for numbers, string for strings, dates ('2006-01-02') and
-	// timestamps (ISO-8601, millisecond precision, truncated), bool.
-	Min(col string) (any, bool)
-	Max(col string) (any, bool)
-	// NullCount returns how many values of col are null.
-	NullCount(col string) (int64, bool)
+	// Min and Max return the stats bounds of the column at path (a
+	// top-level name may hold a dot: "a.b" is not the field b of a) as
+	// decoded by encoding/json: float64 for numbers, string for strings,
+	// dates ('2006-01-02') and timestamps (ISO-8601, millisecond
+	// precision, truncated), bool.
+	Min(path []string) (any, bool)
+	Max(path []string) (any, bool)
+	// NullCount returns how many values of the column at path are null.
+	NullCount(path []string) (int64, bool)
 	// NumRecords returns the file's row count.
 	NumRecords() (int64, bool)
 }
@@ -71,7 +73,7 @@ func mayLeaf(l *leaf, f FileInfo) bool {
 	}
 	c := l.col
 	if len(c.path) == 1 {
-		if pv, ok := f.Partition(c.name); ok {
+		if pv, ok := f.Partition(c.path[0]); ok {
 			if pv == nil || *pv == "" { // "" is NULL, as readers take it (fileio.ParsePartitionValue)
 				return l.kind == lNull && !l.not
 			}
@@ -86,7 +88,7 @@ func mayLeaf(l *leaf, f FileInfo) bool {
 		}
 	}
 	nr, nrOK := f.NumRecords()
-	nc, ncOK := f.NullCount(c.name)
+	nc, ncOK := f.NullCount(c.path)
 	allNull := nrOK && ncOK && nc >= nr
 	if l.kind == lNull {
 		if l.not {
@@ -209,10 +211,10 @@ func (b bounds) may(k valKind, op Op, x value) bool {
 
 func statBounds(c *col, f FileInfo) bounds {
 	var b bounds
-	if v, ok := f.Min(c.name); ok {
+	if v, ok := f.Min(c.path); ok {
 		b.lo, b.hasLo = statValue(c, v, false)
 	}
-	if v, ok := f.Max(c.name); ok {
+	if v, ok := f.Max(c.path); ok {
 		b.hi, b.hasHi = statValue(c, v, true)
 	}
 	if c.kind == kString {

@@ -25,13 +25,13 @@ type file struct {
 
 func (f file) Partition(c string) (*string, bool) { v, ok := f.part[c]; return v, ok }
 
-func (f file) stat(kind, c string) (any, bool) {
+func (f file) stat(kind string, path []string) (any, bool) {
 	m, ok := f.stats[kind].(map[string]any)
 	if !ok {
 		return nil, false
 	}
 	var v any = m
-	for _, p := range strings.Split(c, ".") {
+	for _, p := range path {
 		mm, ok := v.(map[string]any)
 		if !ok {
 			return nil, false
@@ -43,10 +43,10 @@ func (f file) stat(kind, c string) (any, bool) {
 	return v, true
 }
 
-func (f file) Min(c string) (any, bool) { return f.stat("minValues", c) }
-func (f file) Max(c string) (any, bool) { return f.stat("maxValues", c) }
-func (f file) NullCount(c string) (int64, bool) {
-	v, ok := f.stat("nullCount", c)
+func (f file) Min(path []string) (any, bool) { return f.stat("minValues", path) }
+func (f file) Max(path []string) (any, bool) { return f.stat("maxValues", path) }
+func (f file) NullCount(path []string) (int64, bool) {
+	v, ok := f.stat("nullCount", path)
 	n, isNum := v.(float64)
 	return int64(n), ok && isNum
 }
@@ -491,6 +491,40 @@ func TestPredicateColumns(t *testing.T) {
 		p := mustBind(t, c.filter, sch)
 		if got := strings.Join(p.Columns(), ","); got != c.want {
 			t.Errorf("%s: Columns() = %s, want %s", c.filter, got, c.want)
+		}
+	}
+}
+
+// A top-level column whose name holds a dot is not the field of a struct
+// of the same path: each is pruned by its own statistics.
+func TestMayMatchDottedName(t *testing.T) {
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "a.b", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "a", Type: arrow.StructOf(arrow.Field{Name: "b", Type: arrow.PrimitiveTypes.Int64, Nullable: true}), Nullable: true},
+	}, nil)
+	f := statsFile(t, nil, `{"numRecords": 3, "minValues": {"a.b": 100, "a": {"b": 1}},
+		"maxValues": {"a.b": 200, "a": {"b": 5}}, "nullCount": {"a.b": 0, "a": {"b": 1}}}`)
+	for where, want := range map[string]bool{
+		`"a.b" = 150`:              true,
+		`"a.b" = 3`:                false,
+		`a.b = 3`:                  true,
+		`a.b = 150`:                false,
+		`"a.b" = 150 AND a.b = 3`:  true,
+		`"a.b" IS NULL`:            false,
+		`a.b IS NULL`:              true,
+		`"a.b" > 150 OR a.b > 100`: true,
+		`"a.b" > 250 OR a.b > 100`: false,
+	} {
+		e, err := expr.Parse(where)
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		p, err := expr.Bind(e, sch)
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		if got := p.MayMatch(f); got != want {
+			t.Errorf("MayMatch(%s) = %v, want %v", where, got, want)
 		}
 	}
 }
