@@ -127,7 +127,7 @@ func (e *Engine) prepare(ctx context.Context, q string, literal bool) (string, [
 	bound := map[*prunedBody]bool{}
 	for _, r := range ps.refs {
 		a := e.tables[r.name]
-		end, atText, ok := scanRef(q, r.loc, r.name, r.at != nil)
+		end, atText, atAlias, ok := scanRef(q, r.loc, r.name, r.at != nil)
 		if !ok {
 			if r.at != nil {
 				return "", nil, fmt.Errorf("%w: cannot resolve the AT clause of %s", ErrSQL, a.name)
@@ -172,7 +172,9 @@ func (e *Engine) prepare(ctx context.Context, q string, literal bool) (string, [
 		if el != nil {
 			e.log.Debug("query: elided", "table", a.name, "columns", el.cols, "elided", el.elided())
 		}
-		if r.alias == "" {
+		if atAlias != "" {
+			text += " " + atAlias
+		} else if r.alias == "" {
 			text += " AS " + quoteIdent(a.name)
 		}
 		edits = append(edits, edit{r.loc, end, text})
@@ -334,50 +336,38 @@ func (e *Engine) atSnapshot(ctx context.Context, a *attached, inner string) (*ta
 // scanRef checks that q names table name at byte offset loc (plain or
 // quoted identifier) and returns where the reference ends; with at, the
 // reference includes the AT (...) clause that follows, whose inner text is
-// returned.
-func scanRef(q string, loc int, name string, at bool) (end int, inner string, ok bool) {
+// returned, and the alias written between the name and AT (`t x AT (…)`,
+// DuckDB's order), if any, which the reference's replacement must keep.
+func scanRef(q string, loc int, name string, at bool) (end int, inner, alias string, ok bool) {
 	if loc < 0 || loc >= len(q) {
-		return 0, "", false
+		return 0, "", "", false
 	}
-	i := loc
-	var ident string
-	if q[i] == '"' {
-		var b strings.Builder
-		for i++; ; i++ {
-			if i >= len(q) {
-				return 0, "", false
-			}
-			if q[i] == '"' {
-				if i+1 < len(q) && q[i+1] == '"' {
-					b.WriteByte('"')
-					i++
-					continue
-				}
-				i++
-				break
-			}
-			b.WriteByte(q[i])
-		}
-		ident = b.String()
-	} else {
-		for i < len(q) && isIdentByte(q[i]) {
-			i++
-		}
-		ident = q[loc:i]
-	}
-	if !strings.EqualFold(ident, name) {
-		return 0, "", false
+	ident, i, ok := scanIdent(q, loc)
+	if !ok || !strings.EqualFold(ident, name) {
+		return 0, "", "", false
 	}
 	if !at {
-		return i, "", true
+		return i, "", "", true
 	}
 	j := skipSpace(q, i)
-	if j+2 > len(q) || !strings.EqualFold(q[j:j+2], "AT") {
-		return 0, "", false
+	if !isWord(q, j, "AT") {
+		// An alias first: [AS] name.
+		a := j
+		if isWord(q, j, "AS") {
+			j = skipSpace(q, j+2)
+		}
+		_, k, ok := scanIdent(q, j)
+		if !ok || k == j {
+			return 0, "", "", false
+		}
+		alias = q[a:k]
+		if j = skipSpace(q, k); !isWord(q, j, "AT") {
+			return 0, "", "", false
+		}
 	}
 	j = skipSpace(q, j+2)
 	if j >= len(q) || q[j] != '(' {
-		return 0, "", false
+		return 0, "", "", false
 	}
 	open := j
 	depth := 0
@@ -392,11 +382,43 @@ func scanRef(q string, loc int, name string, at bool) (end int, inner string, ok
 		case ')':
 			depth--
 			if depth == 0 {
-				return j + 1, q[open+1 : j], true
+				return j + 1, q[open+1 : j], alias, true
 			}
 		}
 	}
-	return 0, "", false
+	return 0, "", "", false
+}
+
+// scanIdent reads the plain or quoted identifier at q[i:] and returns it
+// (unquoted) and where it ends.
+func scanIdent(q string, i int) (ident string, end int, ok bool) {
+	if i < len(q) && q[i] == '"' {
+		var b strings.Builder
+		for i++; ; i++ {
+			if i >= len(q) {
+				return "", 0, false
+			}
+			if q[i] == '"' {
+				if i+1 < len(q) && q[i+1] == '"' {
+					b.WriteByte('"')
+					i++
+					continue
+				}
+				return b.String(), i + 1, true
+			}
+			b.WriteByte(q[i])
+		}
+	}
+	start := i
+	for i < len(q) && isIdentByte(q[i]) {
+		i++
+	}
+	return q[start:i], i, true
+}
+
+// isWord reports whether keyword w (upper case) starts at q[i:] as a word.
+func isWord(q string, i int, w string) bool {
+	return i+len(w) <= len(q) && strings.EqualFold(q[i:i+len(w)], w) && (i+len(w) == len(q) || !isIdentByte(q[i+len(w)]))
 }
 
 func isIdentByte(c byte) bool {

@@ -79,6 +79,9 @@ func TestTimeTravelSpecAndAT(t *testing.T) {
 		{"SELECT count(*) FROM t AT (TIMESTAMP => TIMESTAMPTZ '" + ts(1) + "')", "20"},
 		{"SELECT (SELECT count(*) FROM t) - (SELECT count(*) FROM t AT (VERSION => 1))", "20"},
 		{"SELECT count(*) FROM t AT (VERSION => 1) JOIN t AT (VERSION => 2) USING (id)", "10"},
+		// An alias comes before AT, as DuckDB's grammar has it.
+		{"SELECT count(*) FROM t x AT (VERSION => 1) WHERE x.id < 5", "5"},
+		{`SELECT count(*), max(b.id) FROM t AS a AT (VERSION => 1) JOIN t "b" AT (VERSION => 2) ON a.id + 10 = "b".id`, "10|19"},
 	} {
 		if got := rowsOf(t, e, c.sql); !slices.Equal(got, []string{c.want}) {
 			t.Errorf("%s: %v, want %s", c.sql, got, c.want)
