@@ -12,6 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/loglake/loglake/query"
 	"github.com/loglake/loglake/table"
@@ -246,6 +251,56 @@ func TestSQLPruningAfterSettings(t *testing.T) {
 		mustRun(t, e, "SET default_collation = 'nocase'")
 	}
 	check(`SELECT count(*) FROM t WHERE level = 'warn'`, false)
+}
+
+// On a timestamp_ntz column too, CAST(col AS DATE) prunes as a day range
+// against a date, and not at all against a timestamp, which DuckDB compares
+// with the date's midnight.
+func TestSQLPruningNTZDates(t *testing.T) {
+	ctx := context.Background()
+	sch := &table.Schema{Fields: []*table.Field{{Name: "id", Type: table.TypeLong, Nullable: true},
+		{Name: "tn", Type: table.TypeTimestampNTZ, Nullable: true}}}
+	tbl, err := table.Create(ctx, source(t, "mem"), table.CreateOptions{Schema: sch}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := func(d int, hour int) int64 {
+		return time.Date(2026, 1, d, hour, 0, 0, 0, time.UTC).UnixMicro()
+	}
+	for i, tns := range [][]int64{{day(2, 20), day(2, 21)}, {day(1, 10)}, {day(3, 1)}} {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sch.Arrow())
+		for j, tn := range tns {
+			b.Field(0).(*array.Int64Builder).Append(int64(10*i + j))
+			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(tn))
+		}
+		rec := b.NewRecordBatch()
+		if _, err := tbl.Append(ctx, []arrow.RecordBatch{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+		b.Release()
+	}
+	pruned, full, logs := pruneEngines(t)
+	for _, e := range []*query.Engine{pruned, full} {
+		if err := e.Attach(ctx, "n", tbl, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for q, wantPruned := range map[string]bool{
+		`SELECT id FROM n WHERE CAST(tn AS DATE) = DATE '2026-01-02'`:            true,
+		`SELECT id FROM n WHERE tn::DATE < '2026-01-02'`:                         true,
+		`SELECT id FROM n WHERE CAST(tn AS DATE) < TIMESTAMP '2026-01-02 13:00'`: false,
+		`SELECT id FROM n WHERE CAST(tn AS DATE) > TIMESTAMP '2026-01-02 13:00'`: false,
+	} {
+		want := sortedRows(t, full, q)
+		logs.take(t)
+		if got := sortedRows(t, pruned, q); !slices.Equal(got, want) {
+			t.Errorf("%s\n pruned   %v\n unpruned %v", q, got, want)
+		}
+		if kept, of := logs.take(t); wantPruned != (kept < of) {
+			t.Errorf("%s read %d of %d files, want pruning %v", q, kept, of, wantPruned)
+		}
+	}
 }
 
 func mustRun(t *testing.T, e *query.Engine, q string) {
