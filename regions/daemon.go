@@ -310,11 +310,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.listen(d.addr)
 		}
 	}
+	started := time.Now()
+	d.log.Info("region starting", "ingest", d.ingest, "egress", d.egress,
+		"landing", storage.RedactURL(d.cfg.Landing), "table", storage.RedactURL(d.cfg.Table), "central", storage.RedactURL(d.cfg.Central))
 	// Say when a stop was asked for: draining can take up to
-	// shutdown_timeout, and a silent daemon looks hung.
-	// The watcher is waited for before "region stopped", so a stop that was
-	// asked for is always logged, and logged first, even when the loops
-	// drain before the watcher runs.
+	// shutdown_timeout, and a silent daemon looks hung. The watcher is
+	// waited for before "region stopped", so a stop that was asked for is
+	// always logged, after "region starting" and before "region stopped",
+	// even when the loops drain before the watcher runs.
 	stopped, watched := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(watched)
@@ -329,9 +332,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	endWatch := sync.OnceFunc(func() { close(stopped); <-watched })
 	defer endWatch()
-	started := time.Now()
-	d.log.Info("region starting", "ingest", d.ingest, "egress", d.egress,
-		"landing", storage.RedactURL(d.cfg.Landing), "table", storage.RedactURL(d.cfg.Table), "central", storage.RedactURL(d.cfg.Central))
 
 	// loops is cancelled by ctx or by a loop's fatal error; each loop then
 	// drains its current batch on its own.
