@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -433,7 +434,17 @@ func convert(c *col, lit Literal) (value, position, error) {
 			return bad()
 		}
 		if c.f32 {
-			f = float64(float32(f)) // compare as the column stores values
+			// Compare as the column stores values, as DuckDB does; a
+			// finite literal beyond float32's range lies between the
+			// largest float32 and the infinity it would round to.
+			switch g := float64(float32(f)); {
+			case math.IsInf(g, 1) && !math.IsInf(f, 1):
+				return value{f: math.MaxFloat32}, between, nil
+			case math.IsInf(g, -1) && !math.IsInf(f, -1):
+				return value{f: math.Inf(-1)}, between, nil
+			default:
+				f = g
+			}
 		}
 		return value{f: f}, exact, nil
 	case kUint:
@@ -446,22 +457,21 @@ func convert(c *col, lit Literal) (value, position, error) {
 			}
 			return value{u: u}, exact, nil
 		}
-		f, err := strconv.ParseFloat(lit.Text, 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) {
+		fl, isInt, ok := numberFloor(lit.Text)
+		if !ok {
 			return bad()
 		}
-		fl := math.Floor(f)
 		switch {
-		case fl < 0:
+		case fl.Sign() < 0:
 			return value{}, below, nil
-		case fl >= 1<<64 || fl > float64(c.maxU):
+		case !fl.IsUint64() || fl.Uint64() > c.maxU:
 			return value{}, above, nil
 		}
 		pos := exact
-		if fl != f {
+		if !isInt {
 			pos = between
 		}
-		return value{u: uint64(fl)}, pos, nil
+		return value{u: fl.Uint64()}, pos, nil
 	case kInt:
 		if c.tk != tkNone {
 			if lit.Kind != String {
@@ -481,24 +491,58 @@ func convert(c *col, lit Literal) (value, position, error) {
 			}
 			return value{i: i}, exact, nil
 		}
-		f, err := strconv.ParseFloat(lit.Text, 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) {
+		fl, isInt, ok := numberFloor(lit.Text)
+		if !ok {
 			return bad()
 		}
-		fl := math.Floor(f)
 		switch {
-		case fl < float64(c.minI):
+		case !fl.IsInt64() && fl.Sign() < 0 || fl.IsInt64() && fl.Int64() < c.minI:
 			return value{}, below, nil
-		case fl >= float64(c.maxI)+1: // for int64 this is 2^63, as float64(MaxInt64) rounds up
+		case !fl.IsInt64() || fl.Int64() > c.maxI:
 			return value{}, above, nil
 		}
 		pos := exact
-		if fl != f {
+		if !isInt {
 			pos = between
 		}
-		return value{i: int64(fl)}, pos, nil
+		return value{i: fl.Int64()}, pos, nil
 	}
 	return bad()
+}
+
+// numberFloor returns the floor of numeric literal s, exactly (a float64
+// would read 9007199254740993.5 as 9007199254740994, an integer), and
+// whether s is an integer. Infinities become ±2^64, beyond every integer
+// column; NaN and non-numbers are not ok.
+func numberFloor(s string) (floor *big.Int, isInt, ok bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) {
+		return nil, false, false
+	}
+	if math.Abs(f) >= 1<<70 { // also ±Inf; no need to be exact out there
+		b := new(big.Int).Lsh(big.NewInt(1), 64)
+		if f < 0 {
+			b.Neg(b)
+		}
+		return b, true, true
+	}
+	// Bound the text and its exponent so big.Rat's work stays small
+	// (1e-100000000 is short, and 10^100000000 is not).
+	small := len(s) <= 400
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(s[i+1:])
+		small = small && err == nil && e >= -400 && e <= 400
+	}
+	var r *big.Rat
+	if small {
+		r, ok = new(big.Rat).SetString(strings.TrimPrefix(s, "+"))
+	}
+	if !small || !ok {
+		fl := math.Floor(f) // a float64 is the best at hand
+		b, _ := new(big.Float).SetFloat64(fl).Int(nil)
+		return b, fl == f, true
+	}
+	return new(big.Int).Div(r.Num(), r.Denom()), r.IsInt(), true // Div floors: Denom > 0
 }
 
 // Layouts accepted for date and timestamp literals.

@@ -487,3 +487,74 @@ func TestFilterMatchesCompute(t *testing.T) {
 		}
 	}
 }
+
+// Literals compare exactly with integer columns (a float64 reads
+// 9007199254740993.5 as an integer, -9223372036854775809 as MinInt64), a
+// float32 column's +Inf stays above any finite literal, and statistics
+// past 2^53, which a float64 cannot hold exactly, do not prune.
+func TestLiteralPrecision(t *testing.T) {
+	sch := arrow.NewSchema([]arrow.Field{
+		{Name: "i", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "u", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+		{Name: "f", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
+	defer b.Release()
+	b.Field(0).(*array.Int64Builder).AppendValues([]int64{9007199254740993, 9007199254740994, math.MaxInt64, math.MinInt64}, nil)
+	b.Field(1).(*array.Uint64Builder).AppendValues([]uint64{1 << 53, 1<<53 + 1, math.MaxUint64, 0}, nil)
+	b.Field(2).(*array.Float32Builder).AppendValues([]float32{float32(math.Inf(1)), math.MaxFloat32, 0.1, float32(math.Inf(-1))}, nil)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	stats := `{"numRecords": 4, "minValues": {"i": -9223372036854775808, "u": 0, "f": "-Infinity"},
+		"maxValues": {"i": 9223372036854775807, "u": 18446744073709551615, "f": "Infinity"},
+		"nullCount": {"i": 0, "u": 0, "f": 0}}`
+	oneRow := `{"numRecords": 1, "minValues": {"i": 9007199254740993, "u": 9007199254740993},
+		"maxValues": {"i": 9007199254740993, "u": 9007199254740993}, "nullCount": {"i": 0, "u": 0}}`
+	for _, c := range []struct {
+		where string
+		want  int
+	}{
+		{"i = 9007199254740993.5", 0},
+		{"i <= 9007199254740993.5", 2}, // 9007199254740993 and MinInt64
+		{"i > 9223372036854775806.5", 1},
+		{"i = -9223372036854775809", 0},
+		{"i > -9223372036854775809", 4},
+		{"i < 1e30", 4},
+		{"i > -1e-500", 3},
+		{"u > 18446744073709551614.5", 1},
+		{"u = 9007199254740992.5", 0},
+		{"u >= 9007199254740992.5", 2},
+		{"f > 3.5e38", 1},
+		{"f > 1e300", 1},
+		{"f = 1e39", 0},
+		{"f != 1e39", 4},
+		{"f < -1e300", 1},
+		{"f = 0.1", 1},
+	} {
+		e, err := expr.Parse(c.where)
+		if err != nil {
+			t.Fatalf("%s: %v", c.where, err)
+		}
+		p, err := expr.Bind(e, sch)
+		if err != nil {
+			t.Fatalf("%s: %v", c.where, err)
+		}
+		if n, err := p.Count(rec); err != nil || n != c.want {
+			t.Errorf("%s: %d rows (%v), want %d", c.where, n, err, c.want)
+		}
+		if c.want > 0 && !p.MayMatch(statsFile(t, nil, stats)) {
+			t.Errorf("%s: pruned a file with %d matching rows", c.where, c.want)
+		}
+	}
+	for _, where := range []string{"i = 9007199254740993", "i > 9007199254740992", "i >= 9007199254740993",
+		"u = 9007199254740993", "u > 9007199254740992"} {
+		e, _ := expr.Parse(where)
+		p, err := expr.Bind(e, sch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.MayMatch(statsFile(t, nil, oneRow)) {
+			t.Errorf("%s: pruned the file whose only row is 9007199254740993", where)
+		}
+	}
+}

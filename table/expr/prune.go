@@ -247,14 +247,16 @@ func statValue(c *col, v any, upper bool) (value, bool) {
 		return value{f: x}, true
 	case kUint:
 		x, ok := jsonNumber(v)
-		if !ok || x < 0 || x > 1<<53 || x != math.Trunc(x) {
+		// From 2^53 on, a float64 stands for several integers: 2^53+1
+		// reads as 2^53, a bound below the true one.
+		if !ok || x < 0 || x >= 1<<53 || x != math.Trunc(x) {
 			return value{}, false
 		}
 		return value{u: uint64(x)}, true
 	}
 	if c.tk == tkNone {
 		x, ok := jsonNumber(v)
-		if !ok || math.Abs(x) > 1<<53 || x != math.Trunc(x) {
+		if !ok || math.Abs(x) >= 1<<53 || x != math.Trunc(x) {
 			return value{}, false
 		}
 		return value{i: int64(x)}, true
