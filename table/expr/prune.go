@@ -324,6 +324,9 @@ func parsePartition(c *col, s string) (value, bool) {
 		i, err := strconv.ParseInt(s, 10, 64)
 		return value{i: i}, err == nil
 	}
+	if (c.tk == tkDate32 || c.tk == tkDate64) && len(s) > 10 && (s[10] == ' ' || s[10] == 'T') {
+		s = s[:10] // the date as written, as readers take it (a zone is not applied)
+	}
 	t, ok := parseTime(s, time.UTC)
 	if !ok {
 		return value{}, false

@@ -158,6 +158,10 @@ func TestMayMatch(t *testing.T) {
 		{"p IS NOT NULL", map[string]*string{"p": strp("")}, stats, false},
 		{"p = ''", map[string]*string{"p": strp("")}, stats, false},
 		{"d IS NULL", map[string]*string{"d": strp("")}, stats, true},
+		// A date partition value with a time: the date as written, as readers take it.
+		{"d = '2026-11-24'", map[string]*string{"d": strp("2026-11-24 22:00:00-05:00")}, stats, true},
+		{"d = '2026-11-25'", map[string]*string{"d": strp("2026-11-24 22:00:00-05:00")}, stats, false},
+		{"d = '2026-11-24'", map[string]*string{"d": strp("2026-11-24T23:00:00")}, stats, true},
 		{"p != 'eu'", map[string]*string{"p": nil}, stats, false},
 		{"p = 'us' OR i > 4", onePart, stats, true},
 		{"p = 'us' OR i > 5", onePart, stats, false},
