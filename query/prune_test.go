@@ -108,20 +108,39 @@ func pruneEngines(t *testing.T) (pruned, full *query.Engine, logs *prunedLog) {
 	return pruned, full, logs
 }
 
+// attach attaches the tables to each engine under their names.
+func attach(t *testing.T, engines []*query.Engine, tables map[string]*table.Table) {
+	t.Helper()
+	for _, e := range engines {
+		for name, tbl := range tables {
+			if err := e.Attach(context.Background(), name, tbl, nil, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// comparePruned runs q on both engines, fails the test when the rows
+// differ, and returns how many files the pruned run read of how many.
+func comparePruned(t *testing.T, pruned, full *query.Engine, logs *prunedLog, q string) (kept, of int) {
+	t.Helper()
+	want := sortedRows(t, full, q)
+	logs.take(t)
+	if got := sortedRows(t, pruned, q); !slices.Equal(got, want) {
+		t.Errorf("%s\n pruned   %v\n unpruned %v", q, got, want)
+	}
+	if len(want) == 0 || want[0] == "0" {
+		t.Logf("%s: empty result", q)
+	}
+	return logs.take(t)
+}
+
 // Every pruning rule gives the same rows as the same statement over all
 // files; the cases marked prune must also read fewer files.
 func TestSQLPruningMatchesUnpruned(t *testing.T) {
-	ctx := context.Background()
 	tt, u := pruneTables(t)
 	pruned, full, logs := pruneEngines(t)
-	for _, e := range []*query.Engine{pruned, full} {
-		if err := e.Attach(ctx, "t", tt, nil, ""); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Attach(ctx, "u", u, nil, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	attach(t, []*query.Engine{pruned, full}, map[string]*table.Table{"t": tt, "u": u})
 	for _, c := range []struct {
 		name, sql string
 		prune     bool // fewer files must be read
@@ -194,18 +213,8 @@ func TestSQLPruningMatchesUnpruned(t *testing.T) {
 		{"query", `SELECT count(*) FROM query('SELECT * FROM t WHERE id < 5')`, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			want := sortedRows(t, full, c.sql)
-			logs.take(t)
-			got := sortedRows(t, pruned, c.sql)
-			if !slices.Equal(got, want) {
-				t.Errorf("%s\n pruned   %v\n unpruned %v", c.sql, got, want)
-			}
-			kept, of := logs.take(t)
-			if c.prune && kept >= of {
+			if kept, of := comparePruned(t, pruned, full, logs, c.sql); c.prune && kept >= of {
 				t.Errorf("%s read %d of %d files: nothing pruned", c.sql, kept, of)
-			}
-			if len(want) == 0 || want[0] == "0" {
-				t.Logf("%s: empty result", c.sql)
 			}
 		})
 	}
@@ -215,22 +224,12 @@ func TestSQLPruningMatchesUnpruned(t *testing.T) {
 // (UTC days, byte-wise order): later statements are not pruned. Settings
 // that change only how a statement runs keep pruning on.
 func TestSQLPruningAfterSettings(t *testing.T) {
-	ctx := context.Background()
 	tt, _ := pruneTables(t)
 	pruned, full, logs := pruneEngines(t)
-	for _, e := range []*query.Engine{pruned, full} {
-		if err := e.Attach(ctx, "t", tt, nil, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	attach(t, []*query.Engine{pruned, full}, map[string]*table.Table{"t": tt})
 	check := func(q string, wantPruned bool) {
 		t.Helper()
-		want := sortedRows(t, full, q)
-		logs.take(t)
-		if got := sortedRows(t, pruned, q); !slices.Equal(got, want) {
-			t.Errorf("%s\n pruned   %v\n unpruned %v", q, got, want)
-		}
-		if kept, of := logs.take(t); wantPruned != (kept < of) {
+		if kept, of := comparePruned(t, pruned, full, logs, q); wantPruned != (kept < of) {
 			t.Errorf("%s read %d of %d files, want pruning %v", q, kept, of, wantPruned)
 		}
 	}
@@ -281,23 +280,14 @@ func TestSQLPruningNTZDates(t *testing.T) {
 		b.Release()
 	}
 	pruned, full, logs := pruneEngines(t)
-	for _, e := range []*query.Engine{pruned, full} {
-		if err := e.Attach(ctx, "n", tbl, nil, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	attach(t, []*query.Engine{pruned, full}, map[string]*table.Table{"n": tbl})
 	for q, wantPruned := range map[string]bool{
 		`SELECT id FROM n WHERE CAST(tn AS DATE) = DATE '2026-01-02'`:            true,
 		`SELECT id FROM n WHERE tn::DATE < '2026-01-02'`:                         true,
 		`SELECT id FROM n WHERE CAST(tn AS DATE) < TIMESTAMP '2026-01-02 13:00'`: false,
 		`SELECT id FROM n WHERE CAST(tn AS DATE) > TIMESTAMP '2026-01-02 13:00'`: false,
 	} {
-		want := sortedRows(t, full, q)
-		logs.take(t)
-		if got := sortedRows(t, pruned, q); !slices.Equal(got, want) {
-			t.Errorf("%s\n pruned   %v\n unpruned %v", q, got, want)
-		}
-		if kept, of := logs.take(t); wantPruned != (kept < of) {
+		if kept, of := comparePruned(t, pruned, full, logs, q); wantPruned != (kept < of) {
 			t.Errorf("%s read %d of %d files, want pruning %v", q, kept, of, wantPruned)
 		}
 	}
