@@ -43,8 +43,9 @@
 // two representable values of the column (2.5 against an integer column,
 // 10:00:00.5 against a seconds timestamp) is compared exactly, as SQL would;
 // against a float32 column a literal is rounded to float32 first, so that
-// f32 = 0.1 finds the rows that stored 0.1. IS [NOT] NULL applies to columns
-// of any type.
+// f32 = 0.1 finds the rows that stored 0.1 (one beyond float32's range lies
+// between the largest float32 and infinity). IS [NOT] NULL applies to
+// columns of any type.
 //
 // Comparisons with NULL are unknown, NOT unknown is unknown, and only rows
 // whose predicate is TRUE are kept. x IN (1, NULL) is TRUE when x = 1 and
