@@ -42,6 +42,11 @@ func newCSVHeader(m *mapping, fields []string) *csvHeader {
 
 // parseCSVRecord parses one CSV record (possibly spanning lines).
 func parseCSVRecord(raw []byte) ([]string, error) {
+	if n := len(raw); n > 0 && raw[n-1] == '\r' {
+		// The reader took the record's "\r\n" off; encoding/csv would
+		// drop this '\r' too at the end of its input, which the line had not.
+		raw = append(raw[:n:n], '\r', '\n')
+	}
 	r := csv.NewReader(bytes.NewReader(raw))
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true

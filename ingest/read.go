@@ -255,6 +255,7 @@ func (fr *fileReader) readCSV(ctx context.Context, f *fileCtx, src io.Reader, ou
 	var lineNo int64
 	var csvRec []byte // CSV: physical lines of a record being assembled
 	var csvStart int64
+	var csvQuoted bool // csvRec ends inside a quoted field
 	var header *csvHeader
 	headerDone := fr.format != FormatCSV
 	headerBad := false
@@ -330,14 +331,15 @@ func (fr *fileReader) readCSV(ctx context.Context, f *fileCtx, src io.Reader, ou
 					csvStart = lineNo
 				}
 				csvRec = append(csvRec, line...)
-				if bytes.Count(csvRec, []byte{'"'})%2 == 1 && err == nil && len(csvRec) <= fr.maxLine {
+				csvQuoted = endsQuoted(line, csvQuoted)
+				if csvQuoted && err == nil && len(csvRec) <= fr.maxLine {
 					goto next
 				}
 				rec := bytes.TrimSuffix(bytes.TrimSuffix(csvRec, []byte{'\n'}), []byte{'\r'})
-				if bytes.Count(csvRec, []byte{'"'})%2 == 1 {
+				if csvQuoted {
 					n = note{err: "unterminated quoted CSV field"}
 				}
-				csvRec = nil
+				csvRec, csvQuoted = nil, false
 				// Blank as the decoder means it (isBlank): a line it
 				// decodes must not have been skipped as the header.
 				if !headerDone && n.err == "" && !isBlank(rec) {
@@ -355,7 +357,12 @@ func (fr *fileReader) readCSV(ctx context.Context, f *fileCtx, src io.Reader, ou
 			} else {
 				if csvRec != nil {
 					addLine(csvRec, csvStart, note{err: "unterminated quoted CSV field"})
-					csvRec = nil
+					csvRec, csvQuoted = nil, false
+				}
+				if !headerDone {
+					// A header cut at the size limit (or by a read error)
+					// names no columns; the next record is no header either.
+					headerDone, headerBad = true, true
 				}
 				addLine(data, lineNo, n)
 			}
@@ -574,4 +581,32 @@ func send(ctx context.Context, out chan<- *chunk, c *chunk) error {
 		putChunk(c)
 		return ctx.Err()
 	}
+}
+
+// endsQuoted reports whether a CSV record whose text so far ends with line
+// is inside a quoted field after it; quoted says whether it was before.
+// As in encoding/csv, a quote opens a quoted field only at the start of a
+// field ("" inside one is a quote); elsewhere it is a stray quote, which
+// makes its record bad but does not join the lines after it (counting
+// quotes did, swallowing every record up to the next stray quote).
+func endsQuoted(line []byte, quoted bool) bool {
+	fieldStart := true // a physical line outside quotes starts a record
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if quoted {
+			if c == '"' {
+				if i+1 < len(line) && line[i+1] == '"' {
+					i++
+				} else {
+					quoted = false
+				}
+			}
+			continue
+		}
+		if c == '"' && fieldStart {
+			quoted = true
+		}
+		fieldStart = c == ','
+	}
+	return quoted
 }

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // readLine is one line as the reader hands it to the decoders.
@@ -215,5 +218,94 @@ func TestReadLinesEmptyReads(t *testing.T) {
 	c := <-out
 	if c == nil || len(c.notes) != 1 || !strings.Contains(c.notes[0].err, io.ErrNoProgress.Error()) {
 		t.Fatalf("a reader returning nothing: chunk %+v, want one line noting %v", c, io.ErrNoProgress)
+	}
+}
+
+// decodeCSVFile reads and decodes data as one CSV landing file with lines
+// of at most maxLine bytes into columns a and b, and returns each row's a,
+// b and _rescued_data ("" for NULL), in order.
+func decodeCSVFile(t *testing.T, data string, maxLine int) [][3]string {
+	t.Helper()
+	ctx := context.Background()
+	landing := memTable(t)
+	if err := landing.Put(ctx, "f.csv", []byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := ParseSchema([]byte("a string, b string"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := newMapping(completeSchema(sch).Arrow(), "ts", []string{ColDate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := &fileReader{landing: landing, m: m, format: FormatCSV, maxLine: maxLine, retries: 1, onBytes: func(int64) {},
+		quarant: func(context.Context, string, error) { t.Fatal("quarantined a readable file") }}
+	out := make(chan *chunk, 1024)
+	if err := fr.read(ctx, newFileCtx("f.csv"), out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	b := newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
+	defer b.release()
+	for c := range out {
+		decodeChunk(b, c, FormatCSV)
+	}
+	rec := b.finish()
+	defer rec.Release()
+	str := func(col, i int) string {
+		if arr := rec.Column(col); arr.IsValid(i) {
+			return arr.ValueStr(i)
+		}
+		return ""
+	}
+	var rows [][3]string
+	for i := range int(rec.NumRows()) {
+		rows = append(rows, [3]string{str(m.lookup([]byte("a")), i), str(m.lookup([]byte("b")), i), str(m.rescued, i)})
+	}
+	return rows
+}
+
+// CSV records as encoding/csv reads them: a stray quote inside an unquoted
+// field makes its record bad without joining the lines after it; a header
+// cut at the line limit leaves no header (every record a bad row, none
+// taken as the header); a '\r' before the record's "\r\n" is data.
+func TestCSVRecords(t *testing.T) {
+	for _, c := range []struct {
+		name, data string
+		maxLine    int
+		want       []string // per row: a|b, or "bad:" + a fragment of _rescued_data
+	}{
+		{"stray quote", "a,b\nx\"y,1\n2,3\n4,5\n", 100, []string{`bad:x\"y,1`, "2|3", "4|5"}},
+		{"quoted field over lines", "a,b\n\"x\ny\",1\n2,3\n", 100, []string{"x\ny|1", "2|3"}},
+		{"doubled quotes", "a,b\n\"x\"\"\ny\",1\n\"\",3\n", 100, []string{"x\"\ny|1", "|3"}},
+		{"quote closes mid-line", "a,b\n\"x\",\"y\nz\"\n4,5\n", 100, []string{"x|y\nz", "4|5"}},
+		{"unterminated", "a,b\n\"x,1\n2,3\n", 100, []string{"bad:unterminated"}},
+		{"header over the limit", "a,b,xxxxxxxxxxxxxxxxxxxxxxxx\n1,2\n6,7\n", 20, []string{"bad:longer than", "bad:1,2", "bad:6,7"}},
+		{"carriage return before CRLF", "a,b\r\n1,x\r\r\n1,2\r\n", 100, []string{"1|x\r", "1|2"}},
+		{"carriage return kept", "a,b\r\n\"x\r\",2\r\n", 100, []string{"x\r|2"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rows := decodeCSVFile(t, c.data, c.maxLine)
+			var got []string
+			for _, r := range rows {
+				if r[2] != "" {
+					got = append(got, "bad:"+r[2])
+				} else {
+					got = append(got, r[0]+"|"+r[1])
+				}
+			}
+			ok := len(got) == len(c.want)
+			for i := 0; ok && i < len(got); i++ {
+				if w := c.want[i]; strings.HasPrefix(w, "bad:") {
+					ok = strings.HasPrefix(got[i], "bad:") && strings.Contains(got[i], w[4:])
+				} else {
+					ok = got[i] == w
+				}
+			}
+			if !ok {
+				t.Errorf("rows %q, want %q", got, c.want)
+			}
+		})
 	}
 }
