@@ -200,6 +200,25 @@ func FuzzTimeText(f *testing.F) {
 	})
 }
 
+// readDecode reads landing file key (lines of at most maxLine bytes) and
+// decodes it with m into one record.
+func readDecode(t testing.TB, landing storage.Bucket, m *mapping, key string, format Format, maxLine int) arrow.RecordBatch {
+	t.Helper()
+	fr := &fileReader{landing: landing, m: m, format: format, maxLine: maxLine, retries: 1, onBytes: func(int64) {},
+		quarant: func(context.Context, string, error) { t.Fatal("quarantined a readable file") }}
+	out := make(chan *chunk, 1024)
+	if err := fr.read(context.Background(), newFileCtx(key), out); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	close(out)
+	b := newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
+	defer b.release()
+	for c := range out {
+		decodeChunk(b, c, format)
+	}
+	return b.finish()
+}
+
 // FuzzDecodeFile drives a whole landing file, NDJSON or CSV (header, quoted
 // fields spanning lines, over-long lines), through the reader and the
 // decoders. It must never panic, every NDJSON line that is not blank must
@@ -245,20 +264,7 @@ func FuzzDecodeFile(f *testing.F) {
 		if err := bucket.Put(ctx, key, data); err != nil {
 			t.Fatal(err)
 		}
-		fr := &fileReader{landing: bucket, m: m, format: format, maxLine: 256, retries: 1, onBytes: func(int64) {},
-			quarant: func(context.Context, string, error) { t.Fatal("quarantined a readable file") }}
-		out := make(chan *chunk, 1024)
-		fc := newFileCtx(key)
-		if err := fr.read(ctx, fc, out); err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		close(out)
-		b := newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
-		defer b.release()
-		for c := range out {
-			decodeChunk(b, c, format)
-		}
-		rec := b.finish()
+		rec := readDecode(t, bucket, m, key, format, 256)
 		defer rec.Release()
 		lines := bytes.Count(data, []byte{'\n'}) + 1
 		if isCSV {

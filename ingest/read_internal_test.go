@@ -11,9 +11,6 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-	"time"
-
-	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // readLine is one line as the reader hands it to the decoders.
@@ -239,19 +236,7 @@ func decodeCSVFile(t *testing.T, data string, maxLine int) [][3]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fr := &fileReader{landing: landing, m: m, format: FormatCSV, maxLine: maxLine, retries: 1, onBytes: func(int64) {},
-		quarant: func(context.Context, string, error) { t.Fatal("quarantined a readable file") }}
-	out := make(chan *chunk, 1024)
-	if err := fr.read(ctx, newFileCtx("f.csv"), out); err != nil {
-		t.Fatal(err)
-	}
-	close(out)
-	b := newBuilder(m, memory.DefaultAllocator, time.Unix(0, 0), "")
-	defer b.release()
-	for c := range out {
-		decodeChunk(b, c, FormatCSV)
-	}
-	rec := b.finish()
+	rec := readDecode(t, landing, m, "f.csv", FormatCSV, maxLine)
 	defer rec.Release()
 	str := func(col, i int) string {
 		if arr := rec.Column(col); arr.IsValid(i) {
