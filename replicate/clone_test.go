@@ -766,12 +766,7 @@ func TestCloneDivergedFork(t *testing.T) {
 	}
 	tabletest.Append(t, src, 200, 100, nil)
 	before := rt.Latest(t, dst).Version()
-	for _, dry := range []bool{true, false} { // a dry run refuses as the real one does
-		_, err = replicate.Clone(ctx, srcB, dstB, &replicate.Options{DryRun: dry})
-		if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", del.Version)) {
-			t.Fatalf("clone into a diverged fork (dry run %v): err = %v, want ErrDiverged naming version %d", dry, err, del.Version)
-		}
-	}
+	wantDiverged(t, srcB, dstB, fmt.Sprintf("version %d", del.Version))
 	if v := rt.Latest(t, dst).Version(); v != before {
 		t.Fatalf("refused clone wrote to the fork: version %d -> %d", before, v)
 	}
@@ -824,12 +819,7 @@ func TestCloneForkDryRunSchema(t *testing.T) {
 	if _, err := src.Commit(ctx, rt.Latest(t, src), &table.Commit{Actions: []table.Action{{MetaData: &without}}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, dry := range []bool{true, false} {
-		_, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{DryRun: dry})
-		if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), "src_col") {
-			t.Fatalf("dry run %v: err = %v, want ErrDiverged naming src_col", dry, err)
-		}
-	}
+	wantDiverged(t, srcB, dstB, "src_col")
 }
 
 // TestCloneForkThatOptimized: a fork (or replica) that ran OPTIMIZE of its
@@ -870,12 +860,7 @@ func TestCloneForkThatOptimized(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := rt.Latest(t, dst).Version()
-	for _, dry := range []bool{true, false} { // a dry run refuses as the real one does
-		_, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{DryRun: dry})
-		if !errors.Is(err, replicate.ErrDiverged) {
-			t.Fatalf("clone of a DELETE into a fork that compacted its files (dry run %v): err = %v, want ErrDiverged", dry, err)
-		}
-	}
+	wantDiverged(t, srcB, dstB, "")
 	if v := rt.Latest(t, dst).Version(); v != before {
 		t.Fatalf("refused clone wrote to the fork: version %d -> %d", before, v)
 	}
@@ -905,12 +890,7 @@ func TestCloneForkOwnColumn(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := rt.Latest(t, dst).Version()
-	for _, dry := range []bool{true, false} { // a dry run refuses as the real one does
-		_, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{DryRun: dry})
-		if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), "fork_col") {
-			t.Fatalf("clone of a schema change into a fork with a column of its own (dry run %v): err = %v, want ErrDiverged naming fork_col", dry, err)
-		}
-	}
+	wantDiverged(t, srcB, dstB, "fork_col")
 	if v := rt.Latest(t, dst).Version(); v != before {
 		t.Fatalf("refused clone wrote to the fork: version %d -> %d", before, v)
 	}
@@ -980,5 +960,17 @@ func TestCloneRacingInitialVersions(t *testing.T) {
 	}
 	for v := int64(2); v <= latest.Version(); v++ {
 		rt.SameRows(t, rt.At(t, src, v), rt.At(t, dst, v))
+	}
+}
+
+// wantDiverged checks that a dry run and then a real clone of srcB into the
+// fork dstB both refuse with ErrDiverged, the error naming what.
+func wantDiverged(t *testing.T, srcB, dstB storage.Bucket, what string) {
+	t.Helper()
+	for _, dry := range []bool{true, false} {
+		_, err := replicate.Clone(context.Background(), srcB, dstB, &replicate.Options{DryRun: dry})
+		if !errors.Is(err, replicate.ErrDiverged) || !strings.Contains(err.Error(), what) {
+			t.Fatalf("clone into a diverged fork (dry run %v): err = %v, want ErrDiverged naming %q", dry, err, what)
+		}
 	}
 }
