@@ -34,7 +34,10 @@ type gdKillTarget struct {
 	// instances is the most processes of this kind started at once with the
 	// same arguments (several daemons of one region, racing clones).
 	instances int
-	// maxDelay bounds the random time from start to SIGKILL.
+	// maxDelay bounds the random time from start to SIGKILL until a process
+	// of this kind has been seen to end on its own; from then on the kill is
+	// drawn within that observed run time, so that it lands mid-work even
+	// when the tables are small enough for a one-shot command to finish fast.
 	maxDelay time.Duration
 	// oneShot commands that end on their own before the kill must exit 0.
 	oneShot bool
@@ -115,6 +118,9 @@ func TestGameDayKill9(t *testing.T) {
 	began := time.Now()
 	type tally struct{ trials, started, killed, exited int }
 	byTarget := map[string]*tally{}
+	// ranFor is, per target, how long its last process that ended on its
+	// own ran: the window the next kill is drawn in.
+	ranFor := map[string]time.Duration{}
 	var failures []string
 	procs := 0
 	for i := range trials {
@@ -129,7 +135,11 @@ func TestGameDayKill9(t *testing.T) {
 		tg := gdPickTarget(rnd)
 		n := 1 + rnd.IntN(tg.instances)
 		args := tg.args(w, rnd)
-		delay := 30*time.Millisecond + time.Duration(rnd.Int64N(int64(tg.maxDelay)))
+		window := tg.maxDelay
+		if d, ok := ranFor[tg.name]; ok {
+			window = max(d, time.Millisecond)
+		}
+		delay := time.Duration(rnd.Int64N(int64(window)))
 		var ps []*gdProc
 		for range n {
 			procs++
@@ -141,7 +151,10 @@ func TestGameDayKill9(t *testing.T) {
 			running, err := p.kill()
 			if running {
 				killed++
-			} else if tg.oneShot && err != nil {
+				continue
+			}
+			ranFor[tg.name] = p.ran
+			if tg.oneShot && err != nil {
 				failures = append(failures, fmt.Sprintf("trial %d (seed %d): loglake %s exited on its own with %v: %s",
 					i, tseed, strings.Join(args, " "), err, p.tail()))
 			}
@@ -242,6 +255,7 @@ type gdProc struct {
 	cmd  *exec.Cmd
 	done chan error
 	log  string
+	ran  time.Duration // from start to exit; set before done is sent
 }
 
 func gdStartProc(t *testing.T, bin, logFile string, args []string) *gdProc {
@@ -256,8 +270,11 @@ func gdStartProc(t *testing.T, bin, logFile string, args []string) *gdProc {
 		t.Fatal(err)
 	}
 	p := &gdProc{cmd: cmd, done: make(chan error, 1), log: logFile}
+	started := time.Now()
 	go func() {
-		p.done <- cmd.Wait()
+		err := cmd.Wait()
+		p.ran = time.Since(started)
+		p.done <- err
 		f.Close()
 	}()
 	return p
