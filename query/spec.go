@@ -117,7 +117,7 @@ func (e *Engine) RegisterSpec(ctx context.Context, spec Spec, where string) erro
 			b.Close()
 		}
 	}()
-	t, err := table.Open(ctx, b, &table.Options{Logger: e.log})
+	t, err := table.Open(ctx, b, &table.Options{Logger: e.log, ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("query: open %s: %w", storage.RedactURL(spec.URL), err)
 	}

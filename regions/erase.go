@@ -462,7 +462,11 @@ func (e *eraser) purgeCache(ctx context.Context, t *table.Table, et erasedTable)
 	if err != nil {
 		return err
 	}
-	for _, r := range snap.Tombstones() {
+	tombstones, err := snap.Tombstones()
+	if err != nil {
+		return err
+	}
+	for _, r := range tombstones {
 		if r.Size == nil {
 			continue // no size in the log: the query engine never cached it under one either
 		}

@@ -517,6 +517,10 @@ func fleetPhase(b *testing.B, bucket storage.Bucket, clk *fleetClock, frac float
 		}
 	}
 	st.maxFiles = max(st.maxFiles, len(snap.Files()))
+	tombstones, err := snap.Tombstones()
+	if err != nil {
+		b.Fatal(err)
+	}
 	logf := b.Logf
 	if len(os.Getenv("LOGLAKE_BENCH_FLEET_COMMITS")) > 0 {
 		// A long run: print the phase now as well, so a run cut short
@@ -528,7 +532,7 @@ func fleetPhase(b *testing.B, bucket storage.Bucket, clk *fleetClock, frac float
 	}
 	logf("at %3.0f%% (%d commits, version %d, fake %s): %d live files, %.1f MiB live; %d data objects stored (%.1f MiB); %d log objects; checkpoint %d: %.1f KiB, %d tombstones; open %s; phase: %s",
 		frac*100, clk.n.Load(), snap.Version(), clk.now().Format("15:04"), len(snap.Files()), float64(liveBytes)/(1<<20),
-		stored, float64(storedBytes)/(1<<20), logObjects, cpVersion, float64(cpBytes)/1024, len(snap.Tombstones()),
+		stored, float64(storedBytes)/(1<<20), logObjects, cpVersion, float64(cpBytes)/1024, len(tombstones),
 		openTime.Round(time.Millisecond), rate)
 	if frac == 1 {
 		b.ReportMetric(float64(len(snap.Files())), "files")

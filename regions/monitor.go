@@ -48,7 +48,7 @@ func (d *Daemon) monitorLag(ctx context.Context, bk *buckets) {
 	check := func() error {
 		var err error
 		if src == nil {
-			if src, err = table.Open(ctx, bk.regional, nil); err != nil {
+			if src, err = table.Open(ctx, bk.regional, &table.Options{ReadOnly: true}); err != nil {
 				src = nil
 				if errors.Is(err, table.ErrNoTable) {
 					return nil // nothing ingested yet: no lag
@@ -148,7 +148,7 @@ func (d *Daemon) observeLatency(ctx context.Context, bk *buckets) {
 		case ev = <-d.latency:
 		}
 		if src == nil {
-			t, err := table.Open(ctx, bk.regional, nil)
+			t, err := table.Open(ctx, bk.regional, &table.Options{ReadOnly: true})
 			if err != nil {
 				d.m.latencyDropped.Inc()
 				continue

@@ -168,7 +168,7 @@ func ReadProgress(ctx context.Context, consumers []Consumer) (*Progress, error) 
 	p := &Progress{Consumers: make([]ConsumerProgress, 0, len(consumers))}
 	for _, c := range consumers {
 		cp := ConsumerProgress{Target: storage.RedactURL(c.Target.URL()), AppID: c.AppID, Version: -1}
-		t, err := table.Open(ctx, c.Target, nil)
+		t, err := table.Open(ctx, c.Target, &table.Options{ReadOnly: true})
 		switch {
 		case errors.Is(err, table.ErrNoTable):
 		case err != nil:

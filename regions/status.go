@@ -372,7 +372,7 @@ func (s *statusRun) readTable(ctx context.Context, url string, e *tableEntry) er
 		return err
 	}
 	e.bucket = b
-	t, err := table.Open(ctx, b, &table.Options{Logger: s.o.Logger})
+	t, err := table.Open(ctx, b, &table.Options{Logger: s.o.Logger, ReadOnly: true})
 	if err != nil {
 		return err
 	}

@@ -117,7 +117,11 @@ func (c *cloner) setDestinationRefs(snap *table.Snapshot) error {
 		}
 		c.dstRefs[key] = true
 	}
-	for _, r := range snap.Tombstones() {
+	tombstones, err := snap.Tombstones()
+	if err != nil {
+		return err
+	}
+	for _, r := range tombstones {
 		key, err := table.FileKey(r.Path)
 		if err != nil {
 			return err

@@ -27,6 +27,10 @@ func (c *cloner) sync(ctx context.Context, dstT *table.Table) error {
 	if err != nil {
 		return err
 	}
+	srcTombstones, err := srcSnap.Tombstones()
+	if err != nil {
+		return err
+	}
 	replica := c.res.Mode == ModeReplica
 	c.res.Mode = ModeSync
 	c.res.Metrics.SourceTableSize = srcSnap.SizeBytes()
@@ -55,7 +59,7 @@ func (c *cloner) sync(ctx context.Context, dstT *table.Table) error {
 			}
 		}
 		removedBySource := map[string]bool{}
-		for _, r := range srcSnap.Tombstones() {
+		for _, r := range srcTombstones {
 			removedBySource[r.Path] = true
 		}
 		now := time.Now().UnixMilli()

@@ -37,12 +37,12 @@ const checkpointBatchRows = 1 << 14
 const checkpointRowGroupRows = 1 << 12
 
 // readCheckpoint reads the parts of a classic single- or multi-part
-// checkpoint and returns its protocol, metaData, txn, add and remove actions
-// in file order. Other actions (commitInfo, cdc, domainMetadata) are skipped.
+// checkpoint and returns its protocol, metaData, txn, add and (with
+// removes) remove actions in file order. Other actions (commitInfo, cdc, domainMetadata) are skipped.
 // A checkpoint that carries V2-spec actions (checkpointMetadata, sidecar) is
 // refused with a *FeatureError; undecodable bytes give an error wrapping
 // ErrCorrupt.
-func readCheckpoint(ctx context.Context, b storage.Bucket, parts []logFile) ([]Action, error) {
+func readCheckpoint(ctx context.Context, b storage.Bucket, parts []logFile, removes bool) ([]Action, error) {
 	var out []Action
 	for _, p := range parts {
 		if err := ctx.Err(); err != nil {
@@ -52,7 +52,7 @@ func readCheckpoint(ctx context.Context, b storage.Bucket, parts []logFile) ([]A
 		if err != nil {
 			return nil, fmt.Errorf("read checkpoint %s: %w", p.key, err)
 		}
-		actions, err := decodeCheckpoint(ctx, data)
+		actions, err := decodeCheckpoint(ctx, data, removes)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", p.key, err)
 		}
@@ -70,15 +70,16 @@ func readCheckpoint(ctx context.Context, b storage.Bucket, parts []logFile) ([]A
 	return out, nil
 }
 
-// decodeCheckpoint decodes one checkpoint file. It first tries with the
-// add.stats_parsed column (needed only when add.stats is missing); if that
-// column defeats the Arrow reader (an exotic stats type), it retries without
-// it rather than failing the whole checkpoint.
-func decodeCheckpoint(ctx context.Context, data []byte) ([]Action, error) {
-	actions, usedParsed, err := decodeCheckpointFile(ctx, data, true)
+// decodeCheckpoint decodes one checkpoint file, its remove actions only
+// with removes. It first tries with the add.stats_parsed column (needed only
+// when add.stats is missing); if that column defeats the Arrow reader (an
+// exotic stats type), it retries without it rather than failing the whole
+// checkpoint.
+func decodeCheckpoint(ctx context.Context, data []byte, removes bool) ([]Action, error) {
+	actions, usedParsed, err := decodeCheckpointFile(ctx, data, checkpointColumns{parsed: true, removes: removes})
 	var fe *FeatureError
 	if err != nil && usedParsed && !errors.As(err, &fe) && ctx.Err() == nil {
-		if actions2, _, err2 := decodeCheckpointFile(ctx, data, false); err2 == nil {
+		if actions2, _, err2 := decodeCheckpointFile(ctx, data, checkpointColumns{removes: removes}); err2 == nil {
 			return actions2, nil
 		}
 	}
@@ -89,7 +90,7 @@ func decodeCheckpoint(ctx context.Context, data []byte) ([]Action, error) {
 // usedParsed reports whether add.stats_parsed was among the columns read.
 // The Arrow and Parquet readers are trusted with untrusted bytes only behind
 // a recover: a panic on malformed input becomes ErrCorrupt.
-func decodeCheckpointFile(ctx context.Context, data []byte, withParsed bool) (actions []Action, usedParsed bool, err error) {
+func decodeCheckpointFile(ctx context.Context, data []byte, cols checkpointColumns) (actions []Action, usedParsed bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			actions = nil
@@ -102,7 +103,7 @@ func decodeCheckpointFile(ctx context.Context, data []byte, withParsed bool) (ac
 	}
 	defer pf.Close()
 
-	leaves, usedParsed := checkpointLeaves(pf, withParsed)
+	leaves, usedParsed := checkpointLeaves(pf, cols)
 	if len(leaves) == 0 {
 		return nil, false, fmt.Errorf("%w: checkpoint has no action columns", ErrCorrupt)
 	}
@@ -242,8 +243,14 @@ var checkpointFields = map[string]map[string]bool{
 	"sidecar":            nil,
 }
 
+// checkpointColumns chooses the optional columns a checkpoint is read with.
+type checkpointColumns struct {
+	parsed  bool // add.stats_parsed
+	removes bool // remove.*: a read-only snapshot does without
+}
+
 // checkpointLeaves returns the Parquet leaf column indices to read.
-func checkpointLeaves(pf *file.Reader, withParsed bool) (leaves []int, usedParsed bool) {
+func checkpointLeaves(pf *file.Reader, cols checkpointColumns) (leaves []int, usedParsed bool) {
 	sc := pf.MetaData().Schema
 	for i := 0; i < sc.NumColumns(); i++ {
 		path := sc.Column(i).ColumnPath()
@@ -257,8 +264,11 @@ func checkpointLeaves(pf *file.Reader, withParsed bool) (leaves []int, usedParse
 		if children != nil && !children[path[1]] {
 			continue
 		}
+		if path[0] == "remove" && !cols.removes {
+			continue
+		}
 		if path[0] == "add" && path[1] == "stats_parsed" {
-			if !withParsed {
+			if !cols.parsed {
 				continue
 			}
 			usedParsed = true

@@ -97,7 +97,7 @@ func TestCheckpointAfterBigCommit(t *testing.T) {
 	if got, want := len(snap.Files()), 20+999+2000+999-3000+1; got != want {
 		t.Errorf("fresh snapshot has %d files, want %d", got, want)
 	}
-	if got := len(snap.Tombstones()); got != 3000 {
+	if got := len(tombstones(t, snap)); got != 3000 {
 		t.Errorf("fresh snapshot has %d tombstones, want 3000", got)
 	}
 	// Its version's state comes from the checkpoint alone; the commit is

@@ -48,7 +48,7 @@ func FuzzReadCheckpoint(f *testing.F) {
 		if err := b.Put(ctx, part[0].key, data); err != nil {
 			t.Fatal(err)
 		}
-		actions, err := readCheckpoint(ctx, b, part)
+		actions, err := readCheckpoint(ctx, b, part, true)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupportedFeature) {
 				t.Fatalf("error %v is neither ErrCorrupt nor ErrUnsupportedFeature", err)

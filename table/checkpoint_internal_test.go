@@ -174,7 +174,7 @@ func TestReadCheckpointCorpus(t *testing.T) {
 		t.Run(fmt.Sprintf("%s@%d", tc.table, tc.version), func(t *testing.T) {
 			ctx := context.Background()
 			b := loadCorpusLog(t, tc.table)
-			got, err := readCheckpoint(ctx, b, checkpointParts(t, b, tc.version))
+			got, err := readCheckpoint(ctx, b, checkpointParts(t, b, tc.version), true)
 			if err != nil {
 				t.Fatalf("readCheckpoint: %v", err)
 			}
@@ -201,6 +201,14 @@ func TestReadCheckpointCorpus(t *testing.T) {
 				t.Errorf("got %d adds, %d removes, %d txns, %d protocol, %d metaData; want %d, %d, %d, 1, 1",
 					adds, removes, txns, protocols, metas, tc.adds, tc.removes, tc.txns)
 			}
+			// Read-only (no remove columns): the same actions, less the removes.
+			noRemoves, err := readCheckpoint(ctx, b, checkpointParts(t, b, tc.version), false)
+			if err != nil {
+				t.Fatalf("readCheckpoint without removes: %v", err)
+			}
+			if want := slices.DeleteFunc(slices.Clone(got), func(a Action) bool { return a.Remove != nil }); !reflect.DeepEqual(noRemoves, want) {
+				t.Errorf("without removes: %d actions, want the %d others", len(noRemoves), len(want))
+			}
 			if tc.spot != nil {
 				f := cp.files[tc.spot.path]
 				if f == nil {
@@ -217,7 +225,7 @@ func TestReadCheckpointCorpus(t *testing.T) {
 			want := newReplayState()
 			from := int64(0)
 			if tc.base >= 0 {
-				base, err := readCheckpoint(ctx, b, checkpointParts(t, b, tc.base))
+				base, err := readCheckpoint(ctx, b, checkpointParts(t, b, tc.base), true)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -461,7 +469,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			if len(parts) != 1 || parts[0].key != checkpointKey(tc.version) || parts[0].parts != 1 {
 				t.Fatalf("checkpoint files %+v, want one %s", parts, checkpointKey(tc.version))
 			}
-			got, err := readCheckpoint(ctx, b, parts)
+			got, err := readCheckpoint(ctx, b, parts, true)
 			if err != nil {
 				t.Fatalf("readCheckpoint: %v", err)
 			}
@@ -622,7 +630,7 @@ func TestReadMultiPartCheckpoint(t *testing.T) {
 	if len(parts) != 3 {
 		t.Fatalf("listed %d parts, want 3", len(parts))
 	}
-	got, err := readCheckpoint(ctx, b, parts)
+	got, err := readCheckpoint(ctx, b, parts, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -698,7 +706,7 @@ func TestReadCheckpointV2Refused(t *testing.T) {
 	ctx := context.Background()
 	for _, sidecar := range []bool{true, false} {
 		t.Run(fmt.Sprint("sidecar=", sidecar), func(t *testing.T) {
-			got, err := decodeCheckpoint(ctx, v2Checkpoint(t, sidecar))
+			got, err := decodeCheckpoint(ctx, v2Checkpoint(t, sidecar), true)
 			var fe *FeatureError
 			if sidecar {
 				if !errors.As(err, &fe) || fe.Feature != "v2Checkpoint" || fe.Op != "read" || !errors.Is(err, ErrUnsupportedFeature) {
@@ -720,7 +728,7 @@ func TestReadCheckpointV2Refused(t *testing.T) {
 // near-endless loop).
 func TestReadCheckpointIgnoresArrowSchema(t *testing.T) {
 	data := v2Checkpoint(t, false, "ARROW:schema", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xff, 0x10, 0, 0}, 64)))
-	got, err := decodeCheckpoint(context.Background(), data)
+	got, err := decodeCheckpoint(context.Background(), data, true)
 	if err != nil || len(got) != 2 || got[0].Protocol == nil || got[1].MetaData == nil {
 		t.Fatalf("got %+v, %v; want protocol and metaData", got, err)
 	}
@@ -774,7 +782,7 @@ func TestReadCheckpointCorrupt(t *testing.T) {
 			if err := b.Put(ctx, key, tc.data); err != nil {
 				t.Fatal(err)
 			}
-			got, err := readCheckpoint(ctx, b, []logFile{{version: 5, key: key, part: 1, parts: 1}})
+			got, err := readCheckpoint(ctx, b, []logFile{{version: 5, key: key, part: 1, parts: 1}}, true)
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("readCheckpoint = %d actions, %v; want ErrCorrupt", len(got), err)
 			}
@@ -787,7 +795,7 @@ func TestReadCheckpointCorrupt(t *testing.T) {
 
 func TestReadCheckpointMissingPart(t *testing.T) {
 	b := newMemBucket(t)
-	_, err := readCheckpoint(context.Background(), b, []logFile{{version: 1, key: checkpointKey(1), part: 1, parts: 1}})
+	_, err := readCheckpoint(context.Background(), b, []logFile{{version: 1, key: checkpointKey(1), part: 1, parts: 1}}, true)
 	if !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("err = %v, want storage.ErrNotFound", err)
 	}
@@ -903,7 +911,7 @@ func BenchmarkReadCheckpoint(b *testing.B) {
 	b.ReportAllocs()
 	defer reportCPU(b)()
 	for b.Loop() {
-		actions, err := readCheckpoint(ctx, bucket, parts)
+		actions, err := readCheckpoint(ctx, bucket, parts, true)
 		if err != nil || len(actions) != 10_000+2+6+50 {
 			b.Fatalf("%d actions, %v", len(actions), err)
 		}

@@ -61,6 +61,12 @@ type Commit struct {
 // replay commits without loading its snapshot (the caller vouches that the
 // table's protocol is writable, as the replayed source's was).
 func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, error) {
+	if err := t.writable("commit"); err != nil {
+		return -1, err
+	}
+	if read != nil && read.noTombstones {
+		return -1, fmt.Errorf("%w: cannot commit on a snapshot read without its tombstones", ErrReadOnly)
+	}
 	if read == nil && !c.ExactVersion {
 		return -1, errors.New("table: Commit without a read snapshot needs ExactVersion")
 	}
@@ -411,7 +417,11 @@ func (t *Table) committed(ctx context.Context, version int64, attempts int, md *
 	if !periodic && !bigCommit(n, snap) {
 		return
 	}
-	if err := WriteCheckpoint(ctx, t.bucket, version, snap.checkpointActions(t.now())); err != nil {
+	actions, err := snap.checkpointActions(t.now())
+	if err == nil {
+		err = WriteCheckpoint(ctx, t.bucket, version, actions)
+	}
+	if err != nil {
 		t.log.Warn("checkpoint failed", "version", version, "err", err)
 		return
 	}

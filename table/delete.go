@@ -57,6 +57,9 @@ type DeleteResult struct {
 // one read makes it re-plan on the newer snapshot. Append-only tables
 // (delta.appendOnly=true) are refused before anything is read.
 func (t *Table) Delete(ctx context.Context, opts *DeleteOptions) (*DeleteResult, error) {
+	if err := t.writable("delete"); err != nil {
+		return nil, err
+	}
 	if opts == nil || opts.Where == "" {
 		return nil, errors.New("table: DELETE needs a predicate (to delete everything, say so: e.g. WHERE date IS NULL OR date IS NOT NULL)")
 	}

@@ -32,6 +32,9 @@ var (
 	// ErrConstraint: rows violate a NOT NULL column, a column invariant
 	// (delta.invariants) or a CHECK constraint (delta.constraints.*).
 	ErrConstraint = errors.New("table: constraint violated")
+	// ErrReadOnly: a table opened with Options.ReadOnly was asked to write,
+	// vacuum, clean its log or list its tombstones.
+	ErrReadOnly = errors.New("table: opened read-only")
 )
 
 // FeatureError names the protocol feature that made the table unreadable or

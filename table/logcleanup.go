@@ -51,6 +51,9 @@ type LogCleanupResult struct {
 // as Delta reads it) keeps its whole log: CleanupLog then deletes nothing,
 // whoever calls it.
 func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCleanupResult, error) {
+	if err := t.writable("clean the log"); err != nil {
+		return nil, err
+	}
 	o := LogCleanupOptions{}
 	if opts != nil {
 		o = *opts
@@ -183,11 +186,14 @@ func (t *Table) expiredLog(ctx context.Context, cutoff time.Time, interval int64
 // (VACUUM may already have deleted their files, and keeping them forever
 // makes checkpoints grow with history). A table whose retention property
 // does not parse keeps every tombstone.
-func (s *Snapshot) checkpointActions(now time.Time) []Action {
-	all := s.actions()
+func (s *Snapshot) checkpointActions(now time.Time) ([]Action, error) {
+	all, err := s.actions()
+	if err != nil {
+		return nil, err
+	}
 	expired, ok := s.tombstoneExpiry(now)
 	if !ok {
-		return all
+		return all, nil
 	}
 	out := all[:0]
 	for _, a := range all {
@@ -196,7 +202,7 @@ func (s *Snapshot) checkpointActions(now time.Time) []Action {
 		}
 		out = append(out, a)
 	}
-	return out
+	return out, nil
 }
 
 // tombstoneExpiry reports which tombstones are older than

@@ -64,7 +64,7 @@ func TestLogCleanupAfterCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(cp.Tombstones()); n != 0 {
+	if n := len(tombstones(t, cp)); n != 0 {
 		t.Fatalf("checkpoint kept %d expired tombstones", n)
 	}
 	if _, err := fresh.SnapshotAt(ctx, 14); !errors.Is(err, table.ErrVersionNotFound) {
@@ -91,7 +91,7 @@ func TestLogCleanupRetention(t *testing.T) {
 		t.Fatalf("%d commits: default 30-day retention must keep all", c)
 	}
 	cp, err := tbl.SnapshotAt(ctx, 12)
-	if err != nil || len(cp.Tombstones()) != 27 {
+	if err != nil || len(tombstones(t, cp)) != 27 {
 		t.Fatalf("checkpoint 12 tombstones: %v", err)
 	}
 	future := func() time.Time { return time.Now().Add(31 * 24 * time.Hour) }
@@ -150,7 +150,7 @@ func TestFakeClockRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(cp.Tombstones()); n != 0 {
+	if n := len(tombstones(t, cp)); n != 0 {
 		t.Fatalf("checkpoint 20 kept %d tombstones older than 7 days", n)
 	}
 	if _, err := tbl.SnapshotAt(ctx, 4); !errors.Is(err, table.ErrVersionNotFound) {
@@ -345,24 +345,24 @@ func TestHandleTombstonesExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	removed := int(res.NumRemovedFiles)
-	if n := len(latest(t, writer).Tombstones()); removed == 0 || n != removed {
+	if n := len(tombstones(t, latest(t, writer))); removed == 0 || n != removed {
 		t.Fatalf("writer: %d tombstones right after OPTIMIZE, want its %d removes", n, removed)
 	}
-	if n := len(latest(t, reader).Tombstones()); n != removed {
+	if n := len(tombstones(t, latest(t, reader))); n != removed {
 		t.Fatalf("reader: %d tombstones right after OPTIMIZE, want %d", n, removed)
 	}
 	now = now.Add(30 * time.Minute)
 	appendN(t, writer, 50, 10)
-	if n := len(latest(t, writer).Tombstones()); n != removed {
+	if n := len(tombstones(t, latest(t, writer))); n != removed {
 		t.Fatalf("writer: %d tombstones 30 minutes on, want %d (inside the hour)", n, removed)
 	}
 	now = now.Add(31 * time.Minute)
 	appendN(t, writer, 60, 10)
-	if n := len(latest(t, writer).Tombstones()); n != 0 {
+	if n := len(tombstones(t, latest(t, writer))); n != 0 {
 		t.Fatalf("writer: %d tombstones 61 minutes after OPTIMIZE, want 0 (past the hour)", n)
 	}
 	snap := latest(t, reader) // a refresh over the last two commits
-	if n := len(snap.Tombstones()); n != 0 {
+	if n := len(tombstones(t, snap)); n != 0 {
 		t.Fatalf("reader: %d tombstones after refreshing past the hour, want 0", n)
 	}
 	if n := len(tabletest.IDs(t, snap, "")); n != 70 {

@@ -131,7 +131,7 @@ func logGrowth(b *testing.B, n int, step time.Duration, retention bool) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			logGrowthReport(b, bucket, clock, c, time.Since(start), rate, len(writer.Tombstones()))
+			logGrowthReport(b, bucket, clock, c, time.Since(start), rate, len(tombstones(b, writer)))
 			last, lastC = time.Now(), c
 		}
 	}
@@ -180,7 +180,7 @@ func logGrowthReport(b *testing.B, bucket storage.Bucket, clock func() time.Time
 	}
 	b.Logf("%6d commits (%s, %.0f commits/s since the last line): %d live files, %d tombstones (writer's handle: %d), "+
 		"checkpoint %d of %.1f KiB, %d log objects, open %s (median of 5)",
-		commits, took.Round(time.Second), rate, len(snap.Files()), len(snap.Tombstones()), writerTombstones, cpVersion,
+		commits, took.Round(time.Second), rate, len(snap.Files()), len(tombstones(b, snap)), writerTombstones, cpVersion,
 		float64(cpBytes)/1024, logObjects, open.Round(100*time.Microsecond))
 	b.ReportMetric(float64(cpBytes)/1024, fmt.Sprintf("checkpoint-KiB@%d", commits))
 	b.ReportMetric(float64(open.Microseconds())/1000, fmt.Sprintf("open-ms@%d", commits))

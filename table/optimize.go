@@ -100,6 +100,9 @@ type optimizeBin struct {
 // to compact, it re-plans on the newer snapshot, and reports nothing to do
 // when nothing is left.
 func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeResult, error) {
+	if err := t.writable("optimize"); err != nil {
+		return nil, err
+	}
 	o := OptimizeOptions{}
 	if opts != nil {
 		o = *opts

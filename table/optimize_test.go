@@ -61,6 +61,15 @@ func appendN(t testing.TB, tbl *table.Table, first int64, n int) {
 	}
 }
 
+func tombstones(t testing.TB, s *table.Snapshot) []*table.Remove {
+	t.Helper()
+	rs, err := s.Tombstones()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
 func latest(t testing.TB, tbl *table.Table) *table.Snapshot {
 	t.Helper()
 	s, err := tbl.Snapshot(context.Background())

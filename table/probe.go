@@ -171,7 +171,11 @@ func (t *Table) CommitHead(ctx context.Context, v int64) (Change, error) {
 // into its table: for writers that commit at exact versions and so do not
 // get Commit's checkpoints (a replica mirrors its source's).
 func (s *Snapshot) WriteCheckpoint(ctx context.Context) error {
-	return WriteCheckpoint(ctx, s.bucket, s.version, s.actions())
+	actions, err := s.actions()
+	if err != nil {
+		return err
+	}
+	return WriteCheckpoint(ctx, s.bucket, s.version, actions)
 }
 
 // CheckWrite returns a *FeatureError naming what loglake cannot honour

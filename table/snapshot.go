@@ -38,7 +38,10 @@ type Snapshot struct {
 	metadata   *Metadata
 	files      *fileMap
 	tombstones *tombstoneMap
-	txns       map[string]Txn
+	// noTombstones: the snapshot was loaded read-only (Options.ReadOnly)
+	// and does not know its tombstones.
+	noTombstones bool
+	txns         map[string]Txn
 	// While a snapshot is built from nothing (a checkpoint and the commits
 	// after it), nothing else sees it: fb and tb then build files and
 	// tombstones in place, without the copy per insert that sharing needs.
@@ -108,8 +111,16 @@ func (s *Snapshot) Live(path string) bool {
 }
 
 // Tombstones returns the removed files still remembered by the log, sorted by
-// path (VACUUM and checkpoints use them).
-func (s *Snapshot) Tombstones() []*Remove {
+// path (VACUUM and checkpoints use them). A snapshot of a table opened
+// read-only does not know them: ErrReadOnly.
+func (s *Snapshot) Tombstones() ([]*Remove, error) {
+	if s.noTombstones {
+		return nil, fmt.Errorf("%w: the snapshot was read without its tombstones", ErrReadOnly)
+	}
+	return s.tombstoneList(), nil
+}
+
+func (s *Snapshot) tombstoneList() []*Remove {
 	out := make([]*Remove, 0, s.tombstones.Len())
 	for it := s.tombstones.Iterator(); !it.Done(); {
 		_, r, _ := it.Next()
@@ -169,8 +180,11 @@ func cmpString(a, b string) int {
 }
 
 // actions returns the snapshot's state as actions, in the order a checkpoint
-// stores them.
-func (s *Snapshot) actions() []Action {
+// stores them; a snapshot without its tombstones has no such state.
+func (s *Snapshot) actions() ([]Action, error) {
+	if s.noTombstones {
+		return nil, fmt.Errorf("%w: no checkpoint of a snapshot read without its tombstones", ErrReadOnly)
+	}
 	out := make([]Action, 0, 2+len(s.txns)+s.files.Len()+s.tombstones.Len())
 	out = append(out, Action{Protocol: s.protocol}, Action{MetaData: s.metadata})
 	for _, id := range slices.Sorted(maps.Keys(s.txns)) {
@@ -180,10 +194,10 @@ func (s *Snapshot) actions() []Action {
 	for _, f := range s.Files() {
 		out = append(out, Action{Add: f})
 	}
-	for _, r := range s.Tombstones() {
+	for _, r := range s.tombstoneList() {
 		out = append(out, Action{Remove: r})
 	}
-	return out
+	return out, nil
 }
 
 // clone starts a newer snapshot derived from s without touching s: files
@@ -200,6 +214,8 @@ func (s *Snapshot) clone() *Snapshot {
 		tombstones: s.tombstones,
 		txns:       maps.Clone(s.txns),
 		commitTime: s.commitTime,
+
+		noTombstones: s.noTombstones,
 
 		deletionVectors: s.deletionVectors,
 		tombstoneFloor:  s.tombstoneFloor,
@@ -224,10 +240,15 @@ func (s *Snapshot) apply(actions []Action) {
 				s.deletionVectors = true
 			}
 		case a.Remove != nil:
-			if s.fb != nil {
+			switch {
+			case s.fb != nil:
 				s.fb.Delete(a.Remove.Path)
-				s.tb.Set(a.Remove.Path, a.Remove)
-			} else {
+				if !s.noTombstones {
+					s.tb.Set(a.Remove.Path, a.Remove)
+				}
+			case s.noTombstones:
+				s.files = s.files.Delete(a.Remove.Path)
+			default:
 				s.files = s.files.Delete(a.Remove.Path)
 				s.tombstones = s.tombstones.Set(a.Remove.Path, a.Remove)
 			}
@@ -265,14 +286,16 @@ func commitTimestamp(actions []Action, modTime time.Time) int64 {
 }
 
 // emptySnapshot is the state before version 0, to be built up by apply and
-// sealed before anyone else sees it.
-func emptySnapshot(b storage.Bucket) *Snapshot {
+// sealed before anyone else sees it; without tombstones it does not keep
+// them (a read-only table's).
+func emptySnapshot(b storage.Bucket, tombstones bool) *Snapshot {
 	return &Snapshot{
-		bucket:  b,
-		version: -1,
-		fb:      immutable.NewSortedMapBuilder[string, *Add](pathOrder{}),
-		tb:      immutable.NewSortedMapBuilder[string, *Remove](pathOrder{}),
-		txns:    map[string]Txn{},
+		bucket:       b,
+		version:      -1,
+		fb:           immutable.NewSortedMapBuilder[string, *Add](pathOrder{}),
+		tb:           immutable.NewSortedMapBuilder[string, *Remove](pathOrder{}),
+		txns:         map[string]Txn{},
+		noTombstones: !tombstones,
 	}
 }
 
@@ -291,7 +314,7 @@ func (s *Snapshot) seal() {
 // that keeps opening independent of the history's length. A hint that does
 // not hold up (missing parts, no commit at or after it) is an error; the
 // caller then lists.
-func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint, now time.Time) (*Snapshot, error) {
+func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint, now time.Time, tombstones bool) (*Snapshot, error) {
 	parts := []logFile{{version: lc.Version, key: fmt.Sprintf("%s%020d.checkpoint.parquet", logDir, lc.Version), part: 1, parts: 1}}
 	if lc.Parts != nil && *lc.Parts > 1 {
 		parts = parts[:0]
@@ -300,8 +323,8 @@ func loadFromHint(ctx context.Context, b storage.Bucket, lc lastCheckpoint, now 
 				key: fmt.Sprintf("%s%020d.checkpoint.%010d.%010d.parquet", logDir, lc.Version, i, *lc.Parts)})
 		}
 	}
-	s := emptySnapshot(b)
-	actions, err := readCheckpoint(ctx, b, parts)
+	s := emptySnapshot(b, tombstones)
+	actions, err := readCheckpoint(ctx, b, parts, tombstones)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %d: %w", lc.Version, err)
 	}
@@ -376,11 +399,12 @@ func (s *Snapshot) hintInsideRetention(hintTime int64, now time.Time) bool {
 	return now.Sub(time.UnixMilli(hintTime)) < retain/2
 }
 
-// loadSnapshot replays a segment into a snapshot.
-func loadSnapshot(ctx context.Context, b storage.Bucket, seg segment) (*Snapshot, error) {
-	s := emptySnapshot(b)
+// loadSnapshot replays a segment into a snapshot, with or without its
+// tombstones.
+func loadSnapshot(ctx context.Context, b storage.Bucket, seg segment, tombstones bool) (*Snapshot, error) {
+	s := emptySnapshot(b, tombstones)
 	if len(seg.checkpoint) > 0 {
-		actions, err := readCheckpoint(ctx, b, seg.checkpoint)
+		actions, err := readCheckpoint(ctx, b, seg.checkpoint, tombstones)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %d: %w", seg.checkpoint[0].version, err)
 		}

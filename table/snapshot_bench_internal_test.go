@@ -19,7 +19,7 @@ func snapshotAdds(n int) []Action {
 
 // builtSnapshot is a sealed snapshot holding adds, as a load leaves it.
 func builtSnapshot(adds []Action) *Snapshot {
-	s := emptySnapshot(nil)
+	s := emptySnapshot(nil, true)
 	s.apply(adds)
 	s.seal()
 	return s

@@ -93,7 +93,7 @@ func TestStaleHintStrayCommit(t *testing.T) {
 	if seg.checkpoint[0].version != 20 {
 		t.Fatalf("newest checkpoint %d, want 20", seg.checkpoint[0].version)
 	}
-	truth, err := loadSnapshot(ctx, b, seg)
+	truth, err := loadSnapshot(ctx, b, seg, true)
 	if err != nil {
 		t.Fatal(err)
 	}

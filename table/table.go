@@ -34,6 +34,13 @@ type Options struct {
 	// VACUUM and log cleanup (default time.Now). Simulations inject one to
 	// live through days of history in minutes.
 	Now func() time.Time
+	// ReadOnly opens the table for reading only: its snapshots skip the
+	// tombstones (the remove actions a checkpoint keeps for VACUUM until
+	// delta.deletedFileRetentionDuration passes — after an OPTIMIZE most of
+	// its rows, and most of the cost of opening the table), and Commit
+	// (so Append, Optimize and Delete), Vacuum, CleanupLog and Tombstones
+	// return ErrReadOnly.
+	ReadOnly bool
 }
 
 // Hooks are called on commit events; any may be nil.
@@ -51,6 +58,7 @@ type Table struct {
 	log          *slog.Logger
 	hooks        Hooks
 	noLogCleanup bool
+	readOnly     bool
 	now          func() time.Time
 
 	mu     sync.Mutex
@@ -68,6 +76,7 @@ func newTable(b storage.Bucket, opts *Options) *Table {
 		}
 		t.hooks = opts.Hooks
 		t.noLogCleanup = opts.NoLogCleanup
+		t.readOnly = opts.ReadOnly
 	}
 	return t
 }
@@ -218,6 +227,14 @@ func (t *Table) LatestVersion(ctx context.Context) (int64, error) {
 	return latest, nil
 }
 
+// writable refuses op on a table opened with Options.ReadOnly.
+func (t *Table) writable(op string) error {
+	if t.readOnly {
+		return fmt.Errorf("%w: cannot %s", ErrReadOnly, op)
+	}
+	return nil
+}
+
 // Bucket is the table's storage location.
 func (t *Table) Bucket() storage.Bucket { return t.bucket }
 
@@ -252,7 +269,7 @@ func (t *Table) load(ctx context.Context, version int64) (*Snapshot, error) {
 		if lc, ok, err := readLastCheckpoint(ctx, t.bucket); err != nil {
 			return nil, err
 		} else if ok {
-			s, err := loadFromHint(ctx, t.bucket, lc, t.now())
+			s, err := loadFromHint(ctx, t.bucket, lc, t.now(), !t.readOnly)
 			if err == nil || ctx.Err() != nil {
 				return s, err
 			}
@@ -264,7 +281,7 @@ func (t *Table) load(ctx context.Context, version int64) (*Snapshot, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, err := loadSnapshot(ctx, t.bucket, seg)
+		s, err := loadSnapshot(ctx, t.bucket, seg, !t.readOnly)
 		if version < 0 && errors.Is(err, ErrVersionNotFound) && attempt < 3 {
 			// Log cleanup deleted a listed commit under a newer checkpoint
 			// while it was being read (a short delta.logRetentionDuration):

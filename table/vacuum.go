@@ -100,6 +100,9 @@ const DefaultVacuumGrace = time.Hour
 // vacuumProtocolCheck feature requires: a table with a writer feature
 // loglake does not implement is refused by name.
 func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult, error) {
+	if err := t.writable("vacuum"); err != nil {
+		return nil, err
+	}
 	o := VacuumOptions{}
 	if opts != nil {
 		o = *opts
@@ -153,7 +156,11 @@ func (t *Table) Vacuum(ctx context.Context, opts *VacuumOptions) (*VacuumResult,
 	// A tombstone's time is its deletionTimestamp; without one, the
 	// snapshot's commit time (the remove is at most that old).
 	removedAt := map[string]int64{}
-	for _, r := range snap.Tombstones() {
+	tombstones, err := snap.Tombstones()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range tombstones {
 		key, err := FileKey(r.Path)
 		if err != nil {
 			return nil, err

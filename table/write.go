@@ -57,8 +57,12 @@ type openFile struct {
 	done   chan error
 }
 
-// NewWriter returns a Writer for data matching snap's schema.
+// NewWriter returns a Writer for data matching snap's schema. A read-only
+// table refuses before any data file is written.
 func (t *Table) NewWriter(snap *Snapshot, opts *WriteOptions) (*Writer, error) {
+	if err := t.writable("write"); err != nil {
+		return nil, err
+	}
 	if err := checkWrite(snap.protocol, snap.metadata); err != nil {
 		return nil, err
 	}

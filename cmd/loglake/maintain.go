@@ -249,7 +249,7 @@ func (rg *regionalGuard) register(fl *pflag.FlagSet) {
 // egress progress (an inactive guard for the central table).
 func (rg *regionalGuard) open(ctx context.Context, url string) (*table.Table, *regions.Guard, error) {
 	if rg.config == "" {
-		t, err := openTable(ctx, url)
+		t, err := openTable(ctx, url, nil)
 		return t, &regions.Guard{}, err
 	}
 	cfg, err := regions.Load(rg.config)

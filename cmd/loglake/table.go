@@ -15,15 +15,19 @@ import (
 	"github.com/loglake/loglake/table"
 )
 
+// readOnly opens a table for the commands that only read it: its
+// tombstones (after an OPTIMIZE most of a checkpoint) are not decoded.
+var readOnly = &table.Options{ReadOnly: true}
+
 // openTable opens the Delta table at url.
 // Reading never creates anything: a mistyped location is an error, not a
 // new directory.
-func openTable(ctx context.Context, url string) (*table.Table, error) {
+func openTable(ctx context.Context, url string, opts *table.Options) (*table.Table, error) {
 	b, err := openLocation(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	t, err := table.Open(ctx, b, nil)
+	t, err := table.Open(ctx, b, opts)
 	if errors.Is(err, table.ErrNoTable) {
 		return nil, fmt.Errorf("%s: %w", b.URL(), err)
 	}
@@ -52,13 +56,13 @@ func (f *snapshotFlags) open(ctx context.Context, url string) (*table.Snapshot, 
 		if err != nil {
 			return nil, err
 		}
-		_, s, err := table.OpenAt(ctx, b, nil, f.version)
+		_, s, err := table.OpenAt(ctx, b, readOnly, f.version)
 		if errors.Is(err, table.ErrNoTable) {
 			return nil, fmt.Errorf("%s: %w", b.URL(), err)
 		}
 		return s, err
 	}
-	t, err := openTable(ctx, url)
+	t, err := openTable(ctx, url, readOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +129,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		t, err := openTable(ctx, args[0])
+		t, err := openTable(ctx, args[0], readOnly)
 		if err != nil {
 			return err
 		}
