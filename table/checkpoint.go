@@ -13,7 +13,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 
 	"github.com/loglake/loglake/storage"
 )
@@ -120,7 +122,11 @@ func decodeCheckpointFile(ctx context.Context, data []byte, cols checkpointColum
 	}
 	// The footer's row count is untrusted: size the hint by the bytes too.
 	hint := min(pf.NumRows(), int64(len(data)/16))
-	actions, err = decodeRowGroups(ctx, pf, leaves, hint)
+	groups := allRowGroups(pf)
+	if !cols.removes {
+		groups = nonRemoveRowGroups(pf, leaves)
+	}
+	actions, err = decodeRowGroups(ctx, pf, leaves, groups, hint)
 	if err != nil {
 		return nil, usedParsed, err
 	}
@@ -131,17 +137,17 @@ func decodeCheckpointFile(ctx context.Context, data []byte, cols checkpointColum
 // goroutines (every open of a table waits for its checkpoint, and ours
 // has a row group per checkpointRowGroupRows actions) and returns the
 // actions in file order.
-func decodeRowGroups(ctx context.Context, pf *file.Reader, leaves []int, hint int64) ([]Action, error) {
-	groups := pf.NumRowGroups()
-	parts := make([][]Action, groups)
-	errs := make([]error, groups)
+func decodeRowGroups(ctx context.Context, pf *file.Reader, leaves, groups []int, hint int64) ([]Action, error) {
+	n := len(groups)
+	parts := make([][]Action, n)
+	errs := make([]error, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range max(1, min(runtime.GOMAXPROCS(0), groups)) {
+	for range max(1, min(runtime.GOMAXPROCS(0), n)) {
 		wg.Go(func() {
 			var fr *pqarrow.FileReader
-			for g := int(next.Add(1) - 1); g < groups; g = int(next.Add(1) - 1) {
-				if parts[g], fr, errs[g] = decodeRowGroup(ctx, pf, fr, leaves, g, hint/int64(groups)); errs[g] != nil {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if parts[i], fr, errs[i] = decodeRowGroup(ctx, pf, fr, leaves, groups[i], hint/int64(pf.NumRowGroups())); errs[i] != nil {
 					return
 				}
 			}
@@ -198,6 +204,59 @@ func decodeRowGroup(ctx context.Context, pf *file.Reader, fr *pqarrow.FileReader
 		return nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return actions, fr, nil
+}
+
+func allRowGroups(pf *file.Reader) []int {
+	groups := make([]int, pf.NumRowGroups())
+	for g := range groups {
+		groups[g] = g
+	}
+	return groups
+}
+
+// nonRemoveRowGroups returns the row groups of pf that may hold an action
+// other than remove, for a read without the removes. The statistics of a
+// row group of removes only (our checkpoints store them last, so after an
+// OPTIMIZE most row groups are such) show remove.path set in every row and
+// every other selected non-repeated leaf null in every row; it is skipped.
+// A row group without statistics is read.
+func nonRemoveRowGroups(pf *file.Reader, leaves []int) []int {
+	md := pf.MetaData()
+	removePath := md.Schema.ColumnIndexByName("remove.path")
+	var groups []int
+	for g := range md.NumRowGroups() {
+		rg := md.RowGroup(g)
+		if removePath < 0 || nullCount(rg, removePath) != 0 || !allNull(rg, md.Schema, leaves) {
+			groups = append(groups, g)
+		}
+	}
+	return groups
+}
+
+// allNull reports whether the statistics of rg show each of the
+// non-repeated leaves null in every row (a repeated leaf's null count is not
+// per row).
+func allNull(rg *metadata.RowGroupMetaData, sc *schema.Schema, leaves []int) bool {
+	for _, i := range leaves {
+		if sc.Column(i).MaxRepetitionLevel() == 0 && nullCount(rg, i) != rg.NumRows() {
+			return false
+		}
+	}
+	return true
+}
+
+// nullCount is the null count of column i in rg's statistics, -1 when
+// they have none.
+func nullCount(rg *metadata.RowGroupMetaData, i int) int64 {
+	cc, err := rg.ColumnChunk(i)
+	if err != nil {
+		return -1
+	}
+	st, err := cc.Statistics()
+	if err != nil || st == nil || !st.HasNullCount() {
+		return -1
+	}
+	return st.NullCount()
 }
 
 // probeColumnChunks opens the page readers of the first row group's

@@ -932,3 +932,49 @@ func BenchmarkWriteCheckpoint(b *testing.B) {
 		}
 	}
 }
+
+// A read without the removes skips the row groups of removes only (an
+// OPTIMIZE's tombstones, stored last) and returns every other action; a
+// remove in a row group with other actions does not make it skipped.
+func TestReadCheckpointSkipsRemoveRowGroups(t *testing.T) {
+	ctx := context.Background()
+	actions := stateActions(sampleCheckpointActions(20))
+	for i := range 3 * checkpointRowGroupRows {
+		ts := int64(1_700_000_000_000 + i)
+		size := int64(1000 + i)
+		d := "2024-01-01"
+		actions = append(actions, Action{Remove: &Remove{Path: fmt.Sprintf("date=%s/part-%05d.parquet", d, i), DeletionTimestamp: &ts,
+			DataChange: true, Size: &size, PartitionValues: map[string]*string{"date": &d}}})
+	}
+	data, _, _, err := encodeCheckpoint(actions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	leaves, _ := checkpointLeaves(pf, checkpointColumns{parsed: true})
+	groups := nonRemoveRowGroups(pf, leaves)
+	if total := pf.NumRowGroups(); total < 4 || !slices.Equal(groups, []int{0}) {
+		t.Fatalf("row groups read without removes: %v of %d, want [0] (the one with the adds)", groups, total)
+	}
+	b := newMemBucket(t)
+	if err := b.Put(ctx, checkpointKey(9), data); err != nil {
+		t.Fatal(err)
+	}
+	parts := []logFile{{version: 9, key: checkpointKey(9), part: 1, parts: 1}}
+	all, err := readCheckpoint(ctx, b, parts, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readCheckpoint(ctx, b, parts, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.DeleteFunc(slices.Clone(all), func(a Action) bool { return a.Remove != nil })
+	if len(all) != len(actions) || len(want) != 2+6+20 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("without removes: %d actions of %d; want the %d others", len(got), len(all), len(want))
+	}
+}
