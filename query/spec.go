@@ -117,22 +117,28 @@ func (e *Engine) RegisterSpec(ctx context.Context, spec Spec, where string) erro
 			b.Close()
 		}
 	}()
-	t, err := table.Open(ctx, b, &table.Options{Logger: e.log, ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("query: open %s: %w", storage.RedactURL(spec.URL), err)
-	}
+	opts := &table.Options{Logger: e.log, ReadOnly: true}
+	var t *table.Table
 	var snap *table.Snapshot
-	switch {
-	case !spec.At.IsZero():
-		if snap, err = SnapshotAsOf(ctx, t, spec.At); err != nil {
-			return fmt.Errorf("query: table %s (%s) at %s: %w", spec.Name, storage.RedactURL(spec.URL), spec.At.UTC().Format(time.RFC3339Nano), err)
+	if spec.Version >= 0 && spec.At.IsZero() {
+		// Read the log only up to the version asked for: commits after it
+		// (even a damaged one) do not stop a read of an older version.
+		t, snap, err = table.OpenAt(ctx, b, opts, spec.Version)
+		if errors.Is(err, table.ErrNoTable) {
+			return fmt.Errorf("query: open %s: %w", storage.RedactURL(spec.URL), err)
 		}
-	case spec.Version >= 0:
-		if snap, err = t.SnapshotAt(ctx, spec.Version); err != nil {
+		if err != nil {
 			return fmt.Errorf("query: table %s (%s) at version %d: %w", spec.Name, storage.RedactURL(spec.URL), spec.Version, err)
 		}
-	default:
-		if snap, err = t.Snapshot(ctx); err != nil {
+	} else {
+		if t, err = table.Open(ctx, b, opts); err != nil {
+			return fmt.Errorf("query: open %s: %w", storage.RedactURL(spec.URL), err)
+		}
+		if !spec.At.IsZero() {
+			if snap, err = SnapshotAsOf(ctx, t, spec.At); err != nil {
+				return fmt.Errorf("query: table %s (%s) at %s: %w", spec.Name, storage.RedactURL(spec.URL), spec.At.UTC().Format(time.RFC3339Nano), err)
+			}
+		} else if snap, err = t.Snapshot(ctx); err != nil {
 			return fmt.Errorf("query: %s: %w", storage.RedactURL(spec.URL), err)
 		}
 	}
