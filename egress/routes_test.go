@@ -261,3 +261,64 @@ func mustCheck(t *testing.T, routes []egress.Route) []egress.Route {
 	}
 	return r
 }
+
+// TestRouteRemovedAndAddedBack: a route removed and later added back
+// forwards nothing for the versions in between (its gap predicate is
+// FALSE, which must parse) and carries on after its return.
+func TestRouteRemovedAndAddedBack(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	side := memBucket(t, "side")
+	targets := map[string]storage.Bucket{"mem://main": f.dst, "mem://side": side}
+	open := func(_ context.Context, url string) (storage.Bucket, error) { return targets[url], nil }
+	both := []egress.Route{{Name: egress.DefaultRoute, Table: "mem://main"}, {Name: "side", Table: "mem://side"}}
+	r, err := egress.NewRouter(f.src, both, egress.RouterOptions{Options: egress.Options{Region: "eu-1"}, Open: open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := map[int64]int64{} // row id -> regional version
+	for i, routes := range [][]egress.Route{both, both[:1], both} {
+		if i > 0 {
+			if err := r.SetRoutes(routes); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 3 {
+			first := int64(len(f.rows))
+			v := f.appendRows(t, 10)
+			for id := first; id < int64(len(f.rows)); id++ {
+				version[id] = v
+			}
+			if _, err := r.RunOnce(ctx); err != nil {
+				t.Fatalf("phase %d: %v", i, err)
+			}
+		}
+	}
+	sets, err := egress.ReadRouteSets(ctx, f.src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sets) != 3 || sets[2].Version < 0 {
+		t.Fatalf("route sets %+v: want 3, all switched", sets)
+	}
+	gone, back := sets[1].Version, sets[2].Version
+	var wantMain, wantSide []int64
+	for _, row := range f.rows {
+		if row.Approved == nil || !*row.Approved {
+			continue
+		}
+		wantMain = append(wantMain, row.ID)
+		if v := version[row.ID]; v < gone || v >= back {
+			wantSide = append(wantSide, row.ID)
+		}
+	}
+	if len(wantSide) == len(wantMain) {
+		t.Fatalf("no approved row between versions %d and %d: the test proves nothing", gone, back)
+	}
+	if d := egresstest.Diff(readCentral(t, f.dst), map[string][]int64{"eu-1": wantMain}); d != "" {
+		t.Errorf("main:\n%s", d)
+	}
+	if d := egresstest.Diff(readCentral(t, side), map[string][]int64{"eu-1": wantSide}); d != "" {
+		t.Errorf("side (removed from version %d to %d):\n%s", gone, back, d)
+	}
+}

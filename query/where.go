@@ -26,6 +26,8 @@ func whereSQL(e expr.Expr, sch *table.Schema) (string, error) {
 			return "", err
 		}
 		return "(NOT " + x + ")", nil
+	case expr.Const:
+		return e.String(), nil
 	case expr.Column:
 		c, _, err := columnSQL(e, sch)
 		if err != nil {

@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -151,6 +152,9 @@ type IsNull struct {
 	Not bool
 }
 
+// Const is TRUE or FALSE on its own: every row, or none.
+type Const struct{ Value bool }
+
 // Like is Col LIKE Pattern, or NOT LIKE when Not is set.
 type Like struct {
 	Col     Column
@@ -166,6 +170,7 @@ func (Compare) expr() {}
 func (In) expr()      {}
 func (IsNull) expr()  {}
 func (Like) expr()    {}
+func (Const) expr()   {}
 
 // precedence: higher binds tighter.
 func prec(e Expr) int {
@@ -227,6 +232,11 @@ func (e IsNull) String() string {
 		return e.Col.String() + " IS NOT NULL"
 	}
 	return e.Col.String() + " IS NULL"
+}
+
+// String renders TRUE or FALSE.
+func (e Const) String() string {
+	return Literal{Kind: Bool, Text: strconv.FormatBool(e.Value)}.String()
 }
 
 // String renders the LIKE test.

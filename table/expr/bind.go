@@ -71,7 +71,8 @@ type col struct {
 type leafKind int
 
 const (
-	lNever leafKind = iota // never TRUE (comparison with NULL)
+	lNever leafKind = iota // never TRUE (comparison with NULL, FALSE)
+	lTrue                  // TRUE for every row (TRUE)
 	lConst                 // b for non-null rows, unknown for null rows
 	lCmp                   // col op lit
 	lNull                  // IS NULL (not: IS NOT NULL)
@@ -174,6 +175,11 @@ func (b *binder) bind(e Expr, neg bool) (*node, error) {
 		return &node{kind: k, kids: []*node{ln, rn}}, nil
 	case Not:
 		return b.bind(e.X, !neg)
+	case Const:
+		if e.Value != neg {
+			return leafNode(&leaf{kind: lTrue}), nil
+		}
+		return leafNode(&leaf{kind: lNever}), nil
 	case Column:
 		return b.bind(Compare{Col: e, Op: OpEq, Value: Literal{Kind: Bool, Text: "true"}}, neg)
 	case Compare:

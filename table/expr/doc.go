@@ -23,6 +23,7 @@
 //	         | column IS [NOT] NULL
 //	         | column [NOT] LIKE string
 //	         | column                            -- bare boolean: column = TRUE
+//	         | TRUE | FALSE                      -- every row, no row
 //	op      := '=' | '!=' | '<>' | '<' | '<=' | '>' | '>='
 //	column  := name ( '.' name )*                -- dots select struct fields
 //	name    := [A-Za-z_][A-Za-z0-9_]* | '"' ( any char but '"' | '""' )* '"'

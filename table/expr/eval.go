@@ -212,6 +212,10 @@ func (ev *evaluator) leaf(l *leaf) ([]uint64, error) {
 	if l.kind == lNever || ev.n == 0 {
 		return out, nil
 	}
+	if l.kind == lTrue {
+		fillOnes(out, ev.tail)
+		return out, nil
+	}
 	r, err := ev.resolve(l.col)
 	if err != nil {
 		return nil, err

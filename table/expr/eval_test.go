@@ -136,6 +136,11 @@ func TestFilter(t *testing.T) {
 	}{
 		{"i > 1", []int64{1, 3, 4}},
 		{"NOT i > 1", []int64{0, 5}},
+		{"TRUE", []int64{0, 1, 2, 3, 4, 5}},
+		{"FALSE", nil},
+		{"NOT FALSE", []int64{0, 1, 2, 3, 4, 5}},
+		{"NOT TRUE OR i = 1", []int64{0}},
+		{"TRUE AND i IS NULL", []int64{2}},
 		{"1 < i", []int64{1, 3, 4}},
 		{"i = NULL", nil},
 		{"NOT (i = NULL)", nil},

@@ -287,6 +287,9 @@ func (p *parser) cmp() (Expr, error) {
 		// literal op column
 		p.i++
 		if p.peek().kind != tOp {
+			if lit.Kind == Bool {
+				return Const{Value: lit.Text == "true"}, nil // TRUE or FALSE on its own
+			}
 			return nil, p.fail("comparison operator")
 		}
 		op := parseOp(p.next().text)

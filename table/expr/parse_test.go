@@ -39,6 +39,9 @@ func TestParse(t *testing.T) {
 		{"x is null or y IS NOT NULL", "x IS NULL OR y IS NOT NULL", []string{"x", "y"}},
 		{"msg LIKE 'time%' AND msg NOT LIKE '%out'", "msg LIKE 'time%' AND msg NOT LIKE '%out'", []string{"msg"}},
 		{"flag = FALSE", "flag = FALSE", []string{"flag"}},
+		{"FALSE", "FALSE", nil},
+		{"true", "TRUE", nil},
+		{"NOT false AND (TRUE OR a)", "NOT FALSE AND (TRUE OR a)", []string{"a"}},
 		{"  a\t=\n1 ", "a = 1", []string{"a"}},
 	}
 	for _, tt := range tests {
@@ -105,7 +108,8 @@ func TestParseErrors(t *testing.T) {
 		{"a = 1 AND", 10, "expr: syntax error at position 10: expected column name, found end of input"},
 		{"a. = 1", 4, `expr: syntax error at position 4: expected field name after '.', found "="`},
 		{"1 = 2", 5, `expr: syntax error at position 5: expected column name, found "2"`},
-		{"TRUE", 5, "expr: syntax error at position 5: expected comparison operator, found end of input"},
+		{"1", 2, "expr: syntax error at position 2: expected comparison operator, found end of input"},
+		{"TRUE IS NULL", 6, `expr: syntax error at position 6: expected AND, OR or end of input, found "IS"`},
 		{"a = 1 # c", 7, `expr: syntax error at position 7: expected a column, literal, operator or parenthesis, found "#"`},
 		{"a == 1", 4, `expr: syntax error at position 4: expected literal (string, number, TRUE, FALSE or NULL), found "="`},
 	}

@@ -68,8 +68,11 @@ func mayNode(nd *node, f FileInfo) bool {
 }
 
 func mayLeaf(l *leaf, f FileInfo) bool {
-	if l.kind == lNever {
+	switch l.kind {
+	case lNever:
 		return false
+	case lTrue:
+		return true
 	}
 	c := l.col
 	if len(c.path) == 1 {

@@ -93,6 +93,11 @@ func TestMayMatch(t *testing.T) {
 		want  bool
 	}{
 		{"i > 5", nil, stats, false},
+		{"FALSE", nil, stats, false},
+		{"NOT TRUE", nil, stats, false},
+		{"TRUE", nil, stats, true},
+		{"FALSE OR i = 3", nil, stats, true},
+		{"TRUE AND i > 5", nil, stats, false},
 		{"i > 4", nil, stats, true},
 		{"i >= 5", nil, stats, true},
 		{"i < 1", nil, stats, false},
