@@ -205,7 +205,10 @@ func readRouteSets(ctx context.Context, source storage.Bucket, cache map[string]
 // Streams returns the streams the committed route sets define (sets with
 // Version -1 are ignored). A route is one stream per (name, table): a
 // predicate change is a switch within it; a route removed and added back
-// later forwards nothing in between.
+// later forwards nothing in between. A table is its location, however
+// spelled (storage.LocationKey: a trailing slash, a connection parameter):
+// two streams of one name into one table would share its txn, and the
+// older one, seeing the newer one's progress, would stop short.
 func Streams(sets []RouteSet) []Stream {
 	type key struct{ name, table string }
 	var out []Stream
@@ -216,7 +219,10 @@ func Streams(sets []RouteSet) []Stream {
 		}
 		now := map[key]bool{}
 		for _, r := range s.Routes {
-			k := key{r.Name, r.Table}
+			k := key{r.Name, storage.LocationKey(r.Table)}
+			if k.table == "" {
+				k.table = r.Table
+			}
 			now[k] = true
 			i, ok := open[k]
 			if !ok {
@@ -229,7 +235,7 @@ func Streams(sets []RouteSet) []Stream {
 				continue
 			}
 			st := &out[i]
-			st.SchemaMode = r.SchemaMode
+			st.Table, st.SchemaMode = r.Table, r.SchemaMode // the newest spelling
 			if st.Stop > 0 { // back after a gap: nothing forwarded in it
 				st.Switches = append(st.Switches, PredicateSwitch{Version: st.Stop, Predicate: NoRows})
 				st.Stop = 0

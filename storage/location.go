@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -136,15 +137,40 @@ func isURLEnd(c byte) bool {
 // share keys: one is the other or lies inside it. A table inside its own
 // landing location would ingest its own Parquet files as logs.
 func Overlap(a, b string) bool {
-	ua, err1 := url.Parse(a)
-	ub, err2 := url.Parse(b)
-	if err1 != nil || err2 != nil || ua.Scheme != ub.Scheme || ua.Host != ub.Host {
+	ka, kb := LocationKey(a), LocationKey(b)
+	if ka == "" || kb == "" {
 		return false
 	}
-	pa := strings.Trim(ua.Path, "/") + "/"
-	pb := strings.Trim(ub.Path, "/") + "/"
-	if pa == "/" || pb == "/" {
+	sa, pa, _ := strings.Cut(ka, "//")
+	sb, pb, _ := strings.Cut(kb, "//")
+	if sa != sb {
+		return false
+	}
+	ha, pa, _ := strings.Cut(pa, "/")
+	hb, pb, _ := strings.Cut(pb, "/")
+	if ha != hb {
+		return false
+	}
+	if pa == "" || pb == "" {
 		return true // a whole bucket contains everything in it
 	}
-	return strings.HasPrefix(pa, pb) || strings.HasPrefix(pb, pa)
+	return strings.HasPrefix(pa+"/", pb+"/") || strings.HasPrefix(pb+"/", pa+"/")
+}
+
+// LocationKey names the storage a location (as returned by ParseLocation)
+// points at, whatever its spelling: scheme, bucket and cleaned path, without
+// a trailing slash or the query's connection parameters (endpoint, region).
+// Two locations with the same key hold the same objects. It is "" for a
+// location that does not parse.
+func LocationKey(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil || u.Scheme == "" {
+		return ""
+	}
+	p := strings.Trim(path.Clean("/"+u.Path), "/")
+	host := u.Host
+	if u.Scheme == "file" && host == "localhost" {
+		host = ""
+	}
+	return u.Scheme + "://" + host + "/" + p
 }

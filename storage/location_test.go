@@ -126,3 +126,33 @@ func TestOverlap(t *testing.T) {
 		}
 	}
 }
+
+func TestLocationKey(t *testing.T) {
+	same := [][]string{
+		{"file:///x/central", "file:///x/central/", "file://localhost/x/central", "file:///x/./central", "file:///x//central"},
+		{"s3://b/t", "s3://b/t/?region=us-east-1", "s3://b//t?endpoint=http://127.0.0.1:7070&use_path_style=true"},
+		{"azblob://c", "azblob://c/"},
+	}
+	for _, group := range same {
+		for _, loc := range group[1:] {
+			if a, b := storage.LocationKey(group[0]), storage.LocationKey(loc); a != b || a == "" {
+				t.Errorf("LocationKey(%q) = %q, LocationKey(%q) = %q: want the same", group[0], a, loc, b)
+			}
+		}
+	}
+	differ := [][2]string{
+		{"file:///x/central", "file:///x/central2"},
+		{"s3://b/t", "gs://b/t"},
+		{"s3://b/t", "s3://c/t"},
+		{"s3://b/t", "s3://b/T"},
+		{"s3://b/a/t", "s3://b/t"},
+	}
+	for _, d := range differ {
+		if storage.LocationKey(d[0]) == storage.LocationKey(d[1]) {
+			t.Errorf("LocationKey(%q) = LocationKey(%q): want them different", d[0], d[1])
+		}
+	}
+	if k := storage.LocationKey("::"); k != "" {
+		t.Errorf(`LocationKey("::") = %q, want ""`, k)
+	}
+}
