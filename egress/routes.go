@@ -235,7 +235,8 @@ func Streams(sets []RouteSet) []Stream {
 				continue
 			}
 			st := &out[i]
-			st.Table, st.SchemaMode = r.Table, r.SchemaMode // the newest spelling
+			// The newest set's spelling of the table and schema mode.
+			st.Table, st.SchemaMode = r.Table, r.SchemaMode
 			if st.Stop > 0 { // back after a gap: nothing forwarded in it
 				st.Switches = append(st.Switches, PredicateSwitch{Version: st.Stop, Predicate: NoRows})
 				st.Stop = 0
