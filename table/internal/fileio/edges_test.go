@@ -211,6 +211,13 @@ func TestAllNullChunks(t *testing.T) {
 					t.Fatal(err)
 				}
 				s, err := cs.Statistics()
+				if isFloat := f.Type.ID() == arrow.FLOAT64 || f.Type.ID() == arrow.FLOAT32; isFloat {
+					if s != nil {
+						t.Fatalf("%s: Parquet statistics on a float column (DuckDB trusts their NaN-less min/max)", f.Name)
+					}
+					nulls = wantNulls
+					continue
+				}
 				if err != nil || s == nil {
 					t.Fatalf("%s: no statistics (%v)", f.Name, err)
 				}

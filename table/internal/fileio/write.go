@@ -197,6 +197,7 @@ func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWr
 		pqarrow.WithCoerceTimestamps(arrow.Microsecond),
 		pqarrow.WithTruncatedTimestamps(true),
 	)
+	pprops = append(pprops, noFloatStats(sch, pprops, aprops)...)
 	fw := &FileWriter{pprops: pprops, aprops: aprops,
 		sink: &countingWriter{w: w}, schema: sch, stats: newStatsCollector(sch),
 		rgRows: o.RowGroupRows, rgBytes: o.RowGroupBytes,
@@ -207,6 +208,26 @@ func NewFileWriter(w io.Writer, sch *arrow.Schema, opts *WriterOptions) (*FileWr
 		}
 	}
 	return fw, nil
+}
+
+// noFloatStats turns off the Parquet statistics of float and double
+// columns. The format leaves NaN out of min and max, and DuckDB (1.5)
+// trusts them anyway: a file holding NaN and -0 has min -0 and max 0, and
+// DuckDB's "score = 0" returned the NaN row, "score > 1" lost it. The
+// table's own statistics (the add action's) handle NaN, and prune files.
+func noFloatStats(sch *arrow.Schema, pprops []parquet.WriterProperty, aprops pqarrow.ArrowWriterProperties) []parquet.WriterProperty {
+	ps, err := pqarrow.ToParquet(sch, parquet.NewWriterProperties(pprops...), aprops)
+	if err != nil {
+		return nil // the writer reports it
+	}
+	var out []parquet.WriterProperty
+	for i := range ps.NumColumns() {
+		c := ps.Column(i)
+		if t := c.PhysicalType(); t == parquet.Types.Float || t == parquet.Types.Double {
+			out = append(out, parquet.WithStatsPath(c.ColumnPath(), false))
+		}
+	}
+	return out
 }
 
 // open starts the Parquet file, with dictionaries off for the string
