@@ -55,6 +55,11 @@ func ParseSpec(s string) (Spec, error) {
 		return sp, nil
 	}
 	if ts, ok := parseTravelTime(suffix); ok {
+		if ts.IsZero() {
+			// The zero time.Time is "no timestamp" in a Spec; as a
+			// timestamp it is before any commit.
+			return Spec{}, fmt.Errorf("%w: %q: %w: %s is before the first commit", ErrName, s, ErrTimestamp, suffix)
+		}
 		sp.URL, sp.At = u[:at], ts
 		return sp, nil
 	}
