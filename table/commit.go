@@ -118,6 +118,12 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		ci = &cp
 	}
 	ci.TxnID = uuid.NewString()
+	// A replayed commit (ExactVersion) keeps its source's timestamp;
+	// a new one comes after the commits before it.
+	stampAfter := func(prev int64) bool { return !c.ExactVersion && ci.after(prev) }
+	if read != nil {
+		stampAfter(read.commitTime)
+	}
 	actions := make([]Action, 0, len(c.Actions)+2)
 	actions = append(actions, Action{CommitInfo: ci})
 	if c.AppID != "" {
@@ -140,11 +146,26 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 	// state plus them plus this commit, so none is read twice.
 	var winners []commit
 	transient, races := 0, 0
+	// restamp moves the commit's timestamp past the winners' and encodes
+	// it again when a writer with a later clock got there first.
+	restamp := func(ws []commit) error {
+		moved := false
+		for _, w := range ws {
+			moved = stampAfter(w.timestamp) || moved
+		}
+		if moved {
+			data, err = encodeCommit(actions)
+		}
+		return err
+	}
 	if c.CatchUp && !c.ExactVersion && read != nil {
 		if winners, err = t.catchUp(ctx, c, cst, version); err != nil {
 			return -1, err
 		}
 		version += int64(len(winners))
+		if err := restamp(winners); err != nil {
+			return -1, err
+		}
 	}
 	started := t.now()
 	for attempt := 1; ; attempt++ {
@@ -209,6 +230,9 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		}
 		winners = append(winners, caught...)
 		version += 1 + int64(len(caught))
+		if err := restamp(append(caught, winner)); err != nil {
+			return -1, err
+		}
 		t.log.Debug("commit lost a version race; retrying", "version", version, "attempt", attempt)
 	}
 }
@@ -603,6 +627,18 @@ func commitTxnID(actions []Action) string {
 		}
 	}
 	return ""
+}
+
+// after moves ci's timestamp past prev (Unix ms) and reports whether it
+// did. Time travel by timestamp searches commit times as a sorted sequence
+// (as Delta's in-commit timestamps require of writers); the 50 writers of
+// a central table stamp them with 50 clocks.
+func (ci *CommitInfo) after(prev int64) bool {
+	if ci.Timestamp > prev {
+		return false
+	}
+	ci.Timestamp = prev + 1
+	return true
 }
 
 func (t *Table) commitInfo(c *Commit, readVersion int64, blind bool) *CommitInfo {
