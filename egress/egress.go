@@ -159,9 +159,10 @@ func (e *Egress) open(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var st sourceState
-		if err := st.setMetadata(snap.Metadata(), e.parsed); err != nil {
-			return fmt.Errorf("%w (source table %s)", err, e.source.URL())
+		for _, s := range e.preds {
+			if err := checkPredicate(snap, s.pred); err != nil {
+				return fmt.Errorf("%w (source table %s)", err, e.source.URL())
+			}
 		}
 		e.src = t
 	}
@@ -174,6 +175,20 @@ func (e *Egress) open(ctx context.Context) error {
 			return fmt.Errorf("egress: central table %s: %w", e.central.URL(), err)
 		}
 		e.dst = t
+	}
+	return nil
+}
+
+// checkPredicate binds p to the newest schema of the source: a column no
+// version has (a misspelling) is an error, not a filter that matches no
+// row.
+func checkPredicate(snap *table.Snapshot, p expr.Expr) error {
+	sch, err := snap.Schema()
+	if err != nil {
+		return err
+	}
+	if _, err := expr.Bind(p, sch.Arrow()); err != nil {
+		return fmt.Errorf("%w: %v", ErrPredicate, err)
 	}
 	return nil
 }
@@ -507,7 +522,7 @@ func (e *Egress) usePredicate(i int) error {
 	if e.st.schema == nil {
 		return nil
 	}
-	pred, err := expr.Bind(p, e.st.schema.Arrow())
+	pred, err := expr.BindMissingNull(p, e.st.schema.Arrow())
 	if err != nil {
 		return fmt.Errorf("%w: from source version %d: %v", ErrPredicate, e.preds[i].from, err)
 	}

@@ -30,13 +30,15 @@ type sourceState struct {
 }
 
 // setMetadata installs the schema of a metaData action and binds the
-// predicate to it.
+// predicate to it: a column the source gained after this version is NULL in
+// its rows, as a scan of the newest version reads them (that the column
+// exists at all was checked against the newest schema, see checkPredicate).
 func (s *sourceState) setMetadata(md *table.Metadata, parsed expr.Expr) error {
 	sch, err := table.ParseSchema(md.SchemaString)
 	if err != nil {
 		return err
 	}
-	pred, err := expr.Bind(parsed, sch.Arrow())
+	pred, err := expr.BindMissingNull(parsed, sch.Arrow())
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrPredicate, err)
 	}

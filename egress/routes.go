@@ -299,6 +299,18 @@ func RecordRoutes(ctx context.Context, source storage.Bucket, routes []Route, to
 	if _, err := open(); err != nil {
 		return RouteSet{}, err
 	}
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return RouteSet{}, err
+	}
+	for _, r := range routes {
+		// A filter on a column the table does not have would be recorded
+		// for good (its versions keep it after a corrected set).
+		p, _ := expr.Parse(r.Predicate) // checked by CheckRoutes
+		if err := checkPredicate(snap, p); err != nil {
+			return RouteSet{}, fmt.Errorf("route %q: %w", r.Name, err)
+		}
+	}
 	data, err := json.Marshal(RouteSet{Routes: routes})
 	if err != nil {
 		return RouteSet{}, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -331,5 +332,25 @@ func TestRouteRemovedAndAddedBack(t *testing.T) {
 	}
 	if d := egresstest.Diff(readCentral(t, side), map[string][]int64{"eu-1": wantSide}); d != "" {
 		t.Errorf("side (removed from version %d to %d):\n%s", gone, back, d)
+	}
+}
+
+// TestRecordRoutesRefusesUnknownColumn: a route filter on a column the
+// regional table does not have is refused before anything is recorded
+// (review: recorded, it failed its versions for good, even after the
+// configuration was corrected).
+func TestRecordRoutesRefusesUnknownColumn(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.appendRows(t, 10)
+	_, err := egress.RecordRoutes(ctx, f.src, []egress.Route{{Name: "errors", Table: "mem://fork", Predicate: "levle = 'ERROR'"}}, nil)
+	if !errors.Is(err, egress.ErrPredicate) || !strings.Contains(err.Error(), "levle") {
+		t.Fatalf("RecordRoutes with a misspelled column: %v, want ErrPredicate naming it", err)
+	}
+	if sets, err := egress.ReadRouteSets(ctx, f.src); err != nil || len(sets) != 0 {
+		t.Fatalf("route sets after the refusal: %+v, %v; want none", sets, err)
+	}
+	if _, err := egress.RecordRoutes(ctx, f.src, []egress.Route{{Name: "errors", Table: "mem://fork", Predicate: "level = 'ERROR'"}}, nil); err != nil {
+		t.Fatalf("the corrected route: %v", err)
 	}
 }

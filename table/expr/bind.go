@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,9 +114,10 @@ type node struct {
 // Predicate is an Expr bound to a schema: type-checked and ready to filter
 // records and prune files. It is immutable and safe for concurrent use.
 type Predicate struct {
-	expr Expr
-	sch  *arrow.Schema
-	root *node
+	expr    Expr
+	sch     *arrow.Schema
+	root    *node
+	missing map[string]bool // columns read as NULL (BindMissingNull)
 }
 
 // Expr returns the expression p was bound from.
@@ -128,7 +130,7 @@ func (p *Predicate) String() string { return p.expr.String() }
 // values MayMatch may ask a FileInfo about, each once: a caller can then
 // decode only those columns' statistics.
 func (p *Predicate) Columns() []string {
-	return Columns(p.expr)
+	return slices.DeleteFunc(Columns(p.expr), func(c string) bool { return p.missing[c] })
 }
 
 // Bind resolves e's columns in sch and converts its literals to the columns'
@@ -136,18 +138,48 @@ func (p *Predicate) Columns() []string {
 // float64, string, large_string, string_view, dictionaries of those, bool,
 // date32, date64 and timestamp (any unit and zone), also inside structs.
 func Bind(e Expr, sch *arrow.Schema) (*Predicate, error) {
-	b := binder{sch: sch, cols: map[string]*col{}}
+	return bind(e, sch, false)
+}
+
+// BindMissingNull is Bind for a table read at an older version: a column
+// (or nested field) sch lacks — one the table gained later — is NULL in
+// every row, as the table's newer schema reads those rows, instead of an
+// ErrUnknownColumn. Whether the column exists at all is the caller's to
+// check, against the newest schema.
+func BindMissingNull(e Expr, sch *arrow.Schema) (*Predicate, error) {
+	return bind(e, sch, true)
+}
+
+func bind(e Expr, sch *arrow.Schema, missingNull bool) (*Predicate, error) {
+	b := binder{sch: sch, cols: map[string]*col{}, missingNull: missingNull, missing: map[string]bool{}}
 	root, err := b.bind(e, false)
 	if err != nil {
 		return nil, err
 	}
-	return &Predicate{expr: e, sch: sch, root: root}, nil
+	return &Predicate{expr: e, sch: sch, root: root, missing: b.missing}, nil
 }
 
 type binder struct {
-	sch  *arrow.Schema
-	cols map[string]*col
+	sch         *arrow.Schema
+	cols        map[string]*col
+	missingNull bool
+	missing     map[string]bool // top-level columns read as NULL (missingNull)
 }
+
+// absent reports whether err says c is not in the schema and such a column
+// reads as NULL.
+func (b *binder) absent(c Column, err error) bool {
+	if !b.missingNull || !errors.Is(err, ErrUnknownColumn) || len(c.Path) == 0 {
+		return false
+	}
+	if _, ok := lookup(b.sch, c.Path[:1]); !ok {
+		b.missing[c.Path[0]] = true
+	}
+	return true
+}
+
+// never is a leaf that holds for no row: a comparison with NULL.
+func never() *node { return leafNode(&leaf{kind: lNever}) }
 
 func (b *binder) bind(e Expr, neg bool) (*node, error) {
 	switch e := e.(type) {
@@ -184,6 +216,9 @@ func (b *binder) bind(e Expr, neg bool) (*node, error) {
 		return b.bind(Compare{Col: e, Op: OpEq, Value: Literal{Kind: Bool, Text: "true"}}, neg)
 	case Compare:
 		c, err := b.column(e.Col)
+		if b.absent(e.Col, err) {
+			return never(), nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -201,12 +236,21 @@ func (b *binder) bind(e Expr, neg bool) (*node, error) {
 		return leafNode(cmpLeaf(c, op, v, pos)), nil
 	case IsNull:
 		c, err := b.columnAnyType(e.Col)
+		if b.absent(e.Col, err) {
+			if e.Not != neg {
+				return never(), nil
+			}
+			return leafNode(&leaf{kind: lTrue}), nil
+		}
 		if err != nil {
 			return nil, err
 		}
 		return leafNode(&leaf{kind: lNull, col: c, not: e.Not != neg}), nil
 	case In:
 		c, err := b.column(e.Col)
+		if b.absent(e.Col, err) {
+			return never(), nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -230,6 +274,9 @@ func (b *binder) bind(e Expr, neg bool) (*node, error) {
 		return leafNode(l), nil
 	case Like:
 		c, err := b.column(e.Col)
+		if b.absent(e.Col, err) {
+			return never(), nil
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -560,6 +561,62 @@ func TestLiteralPrecision(t *testing.T) {
 		}
 		if !p.MayMatch(statsFile(t, nil, oneRow)) {
 			t.Errorf("%s: pruned the file whose only row is 9007199254740993", where)
+		}
+	}
+}
+
+// A column the schema lacks (one the table gained later) is NULL in every
+// row under BindMissingNull, with SQL's three-valued logic; Bind refuses it.
+func TestBindMissingNull(t *testing.T) {
+	rec := testRecord(t)
+	all := []int64{0, 1, 2, 3, 4, 5}
+	for _, tt := range []struct {
+		where string
+		want  []int64
+	}{
+		{"tenant = 'a'", nil},
+		{"NOT tenant = 'a'", nil},
+		{"tenant != 'a'", nil},
+		{"tenant IN ('a', 'b')", nil},
+		{"tenant NOT IN ('a')", nil},
+		{"tenant LIKE 'a%'", nil},
+		{"tenant NOT LIKE 'a%'", nil},
+		{"tenant", nil},
+		{"NOT tenant", nil},
+		{"tenant IS NULL", all},
+		{"tenant IS NOT NULL", nil},
+		{"NOT tenant IS NULL", nil},
+		{"tenant = 'a' OR i = 1", []int64{0}},
+		{"NOT (tenant = 'a' AND i = 1)", []int64{1, 3, 4, 5}}, // NULL AND FALSE is FALSE
+		{"tenant.deep.field = 1 OR s = 'apple'", []int64{0}},
+		{"i > 1 AND tenant IS NULL", []int64{1, 3, 4}},
+	} {
+		e, err := expr.Parse(tt.where)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := expr.Bind(e, testSchema); !errors.Is(err, expr.ErrUnknownColumn) {
+			t.Errorf("Bind(%s): %v, want ErrUnknownColumn", tt.where, err)
+		}
+		p, err := expr.BindMissingNull(e, testSchema)
+		if err != nil {
+			t.Fatalf("BindMissingNull(%s): %v", tt.where, err)
+		}
+		mask, err := p.Mask(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for i, m := range mask {
+			if m {
+				got = append(got, int64(i))
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: rows %v, want %v", tt.where, got, tt.want)
+		}
+		if slices.Contains(p.Columns(), "tenant") {
+			t.Errorf("%s: Columns() = %v lists the missing column", tt.where, p.Columns())
 		}
 	}
 }
