@@ -198,8 +198,8 @@ type EgressStatus struct {
 	AppID   string `json:"appId"`
 	// Start and Stop are the regional versions the route's stream covers
 	// (Stop 0: no end; a route removed by a switch stops there).
-	Start int64 `json:"start,omitempty"`
-	Stop  int64 `json:"stop,omitempty"`
+	Start int64 `json:"start"`
+	Stop  int64 `json:"stop"`
 	// Forwarded is the regional version recorded in the central table's
 	// txn for AppID: everything up to it has been forwarded (-1: nothing yet).
 	Forwarded *int64 `json:"forwardedVersion"`

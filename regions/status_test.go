@@ -1,6 +1,7 @@
 package regions_test
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -100,5 +101,19 @@ func TestDeployConfigMap(t *testing.T) {
 	}
 	if cfg.Name != "eu-west-1" || cfg.Metrics.Address != "0.0.0.0:9464" {
 		t.Fatalf("region %q metrics %q", cfg.Name, cfg.Metrics.Address)
+	}
+}
+
+// docs/status.md: the JSON report's keys are never left out; a route's
+// start and stop are there when they are 0 (review: omitted).
+func TestEgressStatusJSONKeys(t *testing.T) {
+	data, err := json.Marshal(&regions.EgressStatus{Route: "central"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"start":0`, `"stop":0`, `"forwardedVersion":null`} {
+		if !strings.Contains(string(data), key) {
+			t.Errorf("%s: no %s", data, key)
+		}
 	}
 }
