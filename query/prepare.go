@@ -311,8 +311,12 @@ func (e *Engine) atSnapshot(ctx context.Context, a *attached, inner string) (*ta
 	switch strings.ToUpper(strings.TrimSpace(unit)) {
 	case "VERSION":
 		var v int64
-		if err := e.db.QueryRowContext(ctx, "SELECT CAST(("+val+") AS BIGINT)").Scan(&v); err != nil {
+		var whole bool
+		if err := e.db.QueryRowContext(ctx, "SELECT CAST(("+val+") AS BIGINT), CAST(("+val+") AS BIGINT) = ("+val+")").Scan(&v, &whole); err != nil {
 			return nil, fmt.Errorf("%w: AT (%s): %v", ErrSQL, inner, err)
+		}
+		if !whole { // the cast rounds: 0.6 would read version 1
+			return nil, fmt.Errorf("%w: AT (%s): a version is a whole number", ErrSQL, inner)
 		}
 		snap, err := a.t.SnapshotAt(ctx, v)
 		if err != nil {

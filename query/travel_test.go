@@ -74,6 +74,8 @@ func TestTimeTravelSpecAndAT(t *testing.T) {
 	}
 	for _, c := range []struct{ sql, want string }{
 		{"SELECT count(*) FROM t AT (VERSION => 1)", "10"},
+		{"SELECT count(*) FROM t AT (VERSION => 1.0)", "10"},
+		{"SELECT count(*) FROM t AT (VERSION => '1')", "10"},
 		{"SELECT count(*) FROM t AT (version => 1 + 1) WHERE id < 15", "15"},
 		{"SELECT count(*) FROM t AT (TIMESTAMP => '" + ts(0) + "')", "10"},
 		{"SELECT count(*) FROM t AT (TIMESTAMP => TIMESTAMPTZ '" + ts(1) + "')", "20"},
@@ -93,6 +95,8 @@ func TestTimeTravelSpecAndAT(t *testing.T) {
 	}{
 		{"SELECT count(*) FROM t AT (TIMESTAMP => '" + stamps[2].Add(time.Hour).Format(time.RFC3339Nano) + "')", query.ErrTimestamp},
 		{"SELECT count(*) FROM t AT (VERSION => 9)", table.ErrVersionNotFound},
+		{"SELECT count(*) FROM t AT (VERSION => 0.6)", query.ErrSQL}, // not rounded to 1 (review)
+		{"SELECT count(*) FROM t AT (VERSION => 1.5)", query.ErrSQL},
 	} {
 		rows, err := e.Query(ctx, c.sql)
 		if err == nil {
