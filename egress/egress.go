@@ -677,11 +677,36 @@ func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn int64, ch
 	return out, err
 }
 
+// Forwardable reports whether a source commit carries rows egress
+// forwards: data added (dataChange) by a commit that removes none. A commit
+// that removes data (DELETE, a rewrite) is skipped — rows forwarded stay,
+// rewritten rows are not forwarded again —, and one that adds no data
+// (OPTIMIZE, metadata, a txn) has none: neither is egress lag.
+func Forwardable(actions []table.Action) bool {
+	if removesData(actions) {
+		return false
+	}
+	for _, a := range actions {
+		if a.Add != nil && a.Add.DataChange {
+			return true
+		}
+	}
+	return false
+}
+
+func removesData(actions []table.Action) bool {
+	for _, a := range actions {
+		if a.Remove != nil && a.Remove.DataChange {
+			return true
+		}
+	}
+	return false
+}
+
 // readChange forwards one source commit's new rows into the batch.
 func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, central centralPlan, write func(arrow.Record) error) error {
 	var adds []*table.Add
 	at := map[string]int{} // path -> index in adds: a later add of a path replaces an earlier one
-	deletes := false
 	for _, a := range c.Actions {
 		switch {
 		case a.MetaData != nil:
@@ -695,11 +720,9 @@ func (e *Egress) readChange(ctx context.Context, c table.Change, b *batch, centr
 			}
 			at[a.Add.Path] = len(adds)
 			adds = append(adds, a.Add)
-		case a.Remove != nil && a.Remove.DataChange:
-			deletes = true
 		}
 	}
-	if deletes {
+	if removesData(c.Actions) {
 		// skipChangeCommits: rows already forwarded stay; rewritten rows are
 		// not forwarded again.
 		b.skipped++

@@ -593,8 +593,9 @@ func (s *statusRun) replica(ctx context.Context, r Replica) ReplicaStatus {
 // behind, and the age at now of the oldest version it has not applied (0
 // when caught up). The daemon's lag gauges and `loglake status` both use it.
 //
-// With dataOnly (egress), commits that add no data — the table's CREATE,
-// OPTIMIZE's rearrangements, skipped deletes — are not lag: egress commits
+// With dataOnly (egress), commits egress does not forward (see
+// egress.Forwardable) — the table's CREATE, OPTIMIZE's rearrangements,
+// DELETEs, also copy-on-write ones that add rewritten files — are not lag: egress commits
 // only when it forwards rows, so an idle region's txn stays behind them
 // while there is nothing to forward. Up to lagScan such commits are looked
 // through; past that the lag counts from the first commit not looked at.
@@ -615,7 +616,7 @@ func streamLag(ctx context.Context, src *table.Table, head, done int64, now time
 		return lag, 0, fmt.Errorf("commit %d is not in the log", done+1)
 	}
 	for _, ch := range chs {
-		if !dataOnly || addsData(ch.Actions) {
+		if !dataOnly || egress.Forwardable(ch.Actions) {
 			return head - ch.Version + 1, max(now.Sub(ch.Timestamp), 0), nil
 		}
 	}
@@ -629,14 +630,6 @@ func streamLag(ctx context.Context, src *table.Table, head, done int64, now time
 // lagScan bounds how many data-less commits streamLag looks through.
 const lagScan = 64
 
-func addsData(actions []table.Action) bool {
-	for _, a := range actions {
-		if a.Add != nil && a.Add.DataChange {
-			return true
-		}
-	}
-	return false
-}
 
 // Thresholds are the lags a report must stay within; nil fields are not
 // checked (0 is a threshold: "fully caught up").
