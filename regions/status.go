@@ -630,7 +630,6 @@ func streamLag(ctx context.Context, src *table.Table, head, done int64, now time
 // lagScan bounds how many data-less commits streamLag looks through.
 const lagScan = 64
 
-
 // Thresholds are the lags a report must stay within; nil fields are not
 // checked (0 is a threshold: "fully caught up").
 type Thresholds struct {
