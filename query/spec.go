@@ -54,6 +54,10 @@ func ParseSpec(s string) (Spec, error) {
 		sp.URL, sp.Version = u[:at], v
 		return sp, nil
 	}
+	if digits := strings.TrimLeft(suffix, "+- "); digits != suffix && digits != "" && strings.Trim(digits, "0123456789") == "" {
+		// "@-1", "@+1", "@ 3": a version, mistyped; not part of the path.
+		return Spec{}, fmt.Errorf("%w: %q: version %q: want a whole number from 0", ErrName, s, suffix)
+	}
 	if ts, ok := parseTravelTime(suffix); ok {
 		if ts.IsZero() {
 			// The zero time.Time is "no timestamp" in a Spec; as a

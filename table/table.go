@@ -403,7 +403,7 @@ func (t *Table) versionAtOrBefore(ctx context.Context, ts time.Time) (v, last in
 		return 0, 0, err
 	}
 	if i == 0 {
-		return 0, 0, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, ts.UTC().Format(time.RFC3339))
+		return 0, 0, fmt.Errorf("%w: no version at or before %s", ErrVersionNotFound, ts.UTC().Format(time.RFC3339Nano))
 	}
 	if i == len(commits) {
 		last = before
