@@ -483,7 +483,7 @@ func TestParseSpec(t *testing.T) {
 		{"t=file:///d/t@2026-11-24", query.Spec{Name: "t", URL: "file:///d/t", Version: -1, At: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)}, false},
 		{"t=file:///d/t@2026-11-24T10:00:00+02:00", query.Spec{Name: "t", URL: "file:///d/t", Version: -1, At: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}, false},
 		{"t=file:///d/t@0001-01-01", query.Spec{}, true}, // the zero time: not "no timestamp" (review: read the latest)
-		{"t=file:///d/t@-1", query.Spec{}, true}, // not a path ending in "@-1" (review)
+		{"t=file:///d/t@-1", query.Spec{}, true},         // not a path ending in "@-1" (review)
 		{"t=file:///d/t@+1", query.Spec{}, true},
 		{"t=file:///d/t@ 3", query.Spec{}, true},
 		{"t=file:///d/t@0001-01-01T01:00:00+01:00", query.Spec{}, true},
