@@ -43,18 +43,8 @@ func TestCommitTimestampsGrowWithVersions(t *testing.T) {
 		stale := latest(t, behind)
 		appendN(t, open(9*time.Second+time.Duration(i)*time.Second), int64(20+20*i), 5)
 		rec := tabletest.Rows(int64(30+20*i), 5)
-		w, err := behind.NewWriter(stale, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
+		adds := tabletest.WriteFiles(t, behind, stale, nil, rec)
 		rec.Release()
-		adds, err := w.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
 		if v, err := behind.Commit(ctx, stale, &table.Commit{Actions: adds, Operation: "WRITE", CatchUp: catchUp}); err != nil || v != int64(4+2*i) {
 			t.Fatalf("commit after a fast writer's (catch up %v): version %d, %v", catchUp, v, err)
 		}

@@ -51,17 +51,7 @@ func roundTripDuckDB(t *testing.T, opts *table.WriteOptions) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := tbl.NewWriter(snap, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-		adds, err := w.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		adds := tabletest.WriteFiles(t, tbl, snap, opts, rec)
 		if _, err := tbl.Commit(ctx, snap, &table.Commit{Actions: adds, Operation: "WRITE"}); err != nil {
 			t.Fatal(err)
 		}
@@ -218,17 +208,7 @@ func TestDuckDBFiltersFloatsWithNaN(t *testing.T) {
 		rec := rb.NewRecordBatch()
 		rb.Release()
 		for _, opts := range []*table.WriteOptions{nil, {Writer: &table.WriterOptions{CompressionLevel: 1, PlainDistinct: true, DictLowCardinality: true}}} {
-			w, err := tbl.NewWriter(snap, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Write(ctx, rec); err != nil {
-				t.Fatal(err)
-			}
-			adds, err := w.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			adds := tabletest.WriteFiles(t, tbl, snap, opts, rec)
 			key, err := table.FileKey(adds[0].Add.Path)
 			if err != nil {
 				t.Fatal(err)

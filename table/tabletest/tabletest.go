@@ -177,6 +177,25 @@ func Append(t testing.TB, tbl *table.Table, first int64, n int, c *table.Commit)
 	return v
 }
 
+// WriteFiles writes rec through a Writer on snap (opts may be nil) and
+// returns the add actions of its files, not committed.
+func WriteFiles(t testing.TB, tbl *table.Table, snap *table.Snapshot, opts *table.WriteOptions, rec arrow.Record) []table.Action {
+	t.Helper()
+	ctx := context.Background()
+	w, err := tbl.NewWriter(snap, opts)
+	if err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	if err := w.Write(ctx, rec); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	adds, err := w.Close()
+	if err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	return adds
+}
+
 func testCreateAppendScan(t *testing.T, b storage.Bucket) {
 	ctx := context.Background()
 	tbl := Create(t, b, nil)
