@@ -312,10 +312,13 @@ func (e *Engine) atSnapshot(ctx context.Context, a *attached, inner string) (*ta
 	case "VERSION":
 		var v int64
 		var whole bool
-		if err := e.db.QueryRowContext(ctx, "SELECT CAST(("+val+") AS BIGINT), CAST(("+val+") AS BIGINT) = ("+val+")").Scan(&v, &whole); err != nil {
+		// The cast to BIGINT rounds (0.6 and '0.6' would read version 1):
+		// the value, as a number, must equal its cast.
+		q := "SELECT CAST((" + val + ") AS BIGINT), typeof((" + val + ")) <> 'BOOLEAN' AND CAST((" + val + ") AS DOUBLE) = CAST((" + val + ") AS BIGINT)"
+		if err := e.db.QueryRowContext(ctx, q).Scan(&v, &whole); err != nil {
 			return nil, fmt.Errorf("%w: AT (%s): %v", ErrSQL, inner, err)
 		}
-		if !whole { // the cast rounds: 0.6 would read version 1
+		if !whole {
 			return nil, fmt.Errorf("%w: AT (%s): a version is a whole number", ErrSQL, inner)
 		}
 		snap, err := a.t.SnapshotAt(ctx, v)

@@ -97,6 +97,8 @@ func TestTimeTravelSpecAndAT(t *testing.T) {
 		{"SELECT count(*) FROM t AT (VERSION => 9)", table.ErrVersionNotFound},
 		{"SELECT count(*) FROM t AT (VERSION => 0.6)", query.ErrSQL}, // not rounded to 1 (review)
 		{"SELECT count(*) FROM t AT (VERSION => 1.5)", query.ErrSQL},
+		{"SELECT count(*) FROM t AT (VERSION => '0.6')", query.ErrSQL},
+		{"SELECT count(*) FROM t AT (VERSION => true)", query.ErrSQL},
 	} {
 		rows, err := e.Query(ctx, c.sql)
 		if err == nil {

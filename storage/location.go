@@ -137,40 +137,62 @@ func isURLEnd(c byte) bool {
 // share keys: one is the other or lies inside it. A table inside its own
 // landing location would ingest its own Parquet files as logs.
 func Overlap(a, b string) bool {
-	ka, kb := LocationKey(a), LocationKey(b)
-	if ka == "" || kb == "" {
+	la, ok1 := parseLoc(a)
+	lb, ok2 := parseLoc(b)
+	if !ok1 || !ok2 || la.store != lb.store {
 		return false
 	}
-	sa, pa, _ := strings.Cut(ka, "//")
-	sb, pb, _ := strings.Cut(kb, "//")
-	if sa != sb {
-		return false
-	}
-	ha, pa, _ := strings.Cut(pa, "/")
-	hb, pb, _ := strings.Cut(pb, "/")
-	if ha != hb {
-		return false
-	}
-	if pa == "" || pb == "" {
+	if la.path == "" || lb.path == "" {
 		return true // a whole bucket contains everything in it
 	}
-	return strings.HasPrefix(pa+"/", pb+"/") || strings.HasPrefix(pb+"/", pa+"/")
+	return strings.HasPrefix(la.path+"/", lb.path+"/") || strings.HasPrefix(lb.path+"/", la.path+"/")
 }
 
 // LocationKey names the storage a location (as returned by ParseLocation)
-// points at, whatever its spelling: scheme, bucket and cleaned path, without
-// a trailing slash or the query's connection parameters (endpoint, region).
-// Two locations with the same key hold the same objects. It is "" for a
-// location that does not parse.
+// points at, whatever its spelling: scheme, bucket, the query parameters
+// that choose the store (an S3 endpoint, an Azure storage account) and the
+// cleaned path, without a trailing slash or the parameters that only
+// change how it is reached (region, path style). Two locations with the
+// same key hold the same objects. It is "" for a location that does not
+// parse.
 func LocationKey(loc string) string {
-	u, err := url.Parse(loc)
-	if err != nil || u.Scheme == "" {
+	l, ok := parseLoc(loc)
+	if !ok {
 		return ""
 	}
-	p := strings.Trim(path.Clean("/"+u.Path), "/")
+	return l.store + "/" + l.path
+}
+
+// connectionParams are query parameters that change how a store is
+// reached, not which store it is. Any other parameter (endpoint,
+// storage_account, …) is part of the store's identity.
+var connectionParams = map[string]bool{
+	"region": true, "use_path_style": true, "s3ForcePathStyle": true, "awssdk": true,
+	"profile": true, "anonymous": true, "dualstack": true, "fips": true, "accelerate": true,
+}
+
+// loc is a parsed location: store is scheme, bucket and the identifying
+// query; path is cleaned, without leading or trailing slashes.
+type loc struct{ store, path string }
+
+func parseLoc(s string) (loc, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return loc{}, false
+	}
 	host := u.Host
 	if u.Scheme == "file" && host == "localhost" {
 		host = ""
 	}
-	return u.Scheme + "://" + host + "/" + p
+	store := u.Scheme + "://" + host
+	q := u.Query()
+	for k := range q {
+		if connectionParams[k] {
+			q.Del(k)
+		}
+	}
+	if len(q) > 0 {
+		store += "?" + q.Encode() // sorted by key
+	}
+	return loc{store: store, path: strings.Trim(path.Clean("/"+u.Path), "/")}, true
 }
