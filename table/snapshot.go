@@ -410,7 +410,18 @@ func loadSnapshot(ctx context.Context, b storage.Bucket, seg segment, tombstones
 		}
 		s.apply(actions)
 		s.version = seg.checkpoint[0].version
-		s.commitTime = seg.checkpoint[0].modTime.UnixMilli()
+		if len(seg.commits) == 0 {
+			// The version's commit time, as every other load has it: the
+			// next commit's timestamp is stamped after it (not the
+			// checkpoint file's time, written later by any writer's clock).
+			ts, err := readCommitTime(ctx, b, s.version)
+			if err != nil {
+				// The commit may be cleaned up already: the checkpoint's
+				// time is the best left.
+				ts = seg.checkpoint[0].modTime.UnixMilli()
+			}
+			s.commitTime = ts
+		}
 	}
 	if err := s.replay(ctx, seg.commits); err != nil {
 		return nil, err
