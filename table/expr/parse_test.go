@@ -145,6 +145,7 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"egress_approved = true", "a = 1 AND (b = 'x' OR NOT c)", "x NOT IN (1, NULL, 'a''b')",
 		`"we""ird".f IS NOT NULL`, "s NOT LIKE '%a\\_b%'", "5 <= x", "x <> -1.5e-3", "((a))",
+		"TRUE", "NOT FALSE OR a",
 	} {
 		f.Add(s)
 	}
