@@ -487,6 +487,19 @@ func (e *Egress) position(csnap *table.Snapshot) int64 {
 	return txn
 }
 
+// passedSince is when the first of the versions a batch passes over was
+// committed (now, if later): the age `loglake status` gives the stream's
+// lag. They are recorded AdvanceAfter after it — also by `egress --once`
+// runs that each live shorter than that, whose lag status would otherwise
+// show for good.
+func (e *Egress) passedSince(changes []table.Change) time.Time {
+	now := e.opts.Now()
+	if len(changes) > 0 && changes[0].Timestamp.Before(now) {
+		return changes[0].Timestamp
+	}
+	return now
+}
+
 // advanceDue reports whether the versions passed over since txn should be
 // recorded in the central table now.
 func (e *Egress) advanceDue(txn int64) bool {
@@ -664,7 +677,7 @@ func (e *Egress) batch(ctx context.Context, csnap *table.Snapshot, txn int64, ch
 		e.met.sourceVersions.Add(float64(b.to - b.from))
 		e.cursor = b.to
 		if e.pendingSince.IsZero() {
-			e.pendingSince = e.opts.Now()
+			e.pendingSince = e.passedSince(changes)
 		}
 		if !e.advanceDue(txn) {
 			return res, nil

@@ -381,6 +381,26 @@ func TestVersionsWithoutMatchesAdvanceLazily(t *testing.T) {
 	checkCentral(t, f.dst, map[string][]int64{"eu-1": nil})
 }
 
+// A run that passes over versions committed more than AdvanceAfter ago
+// records them at once: `egress --once` runs from cron each live shorter
+// than AdvanceAfter, and status would show their lag for good (review).
+func TestOldVersionsWithoutMatchesAdvanceAtOnce(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		later   time.Duration // the egress clock ahead of the source's commits
+		commits int
+	}{{0, 0}, {10 * time.Minute, 1}} {
+		f := newFixture(t)
+		f.appendRows(t, 5)
+		f.appendRows(t, 5)
+		clock := func() time.Time { return time.Now().Add(tc.later) }
+		sum, err := f.egress(t, egress.Options{Predicate: "id < 0", Now: clock}).RunOnce(ctx)
+		if err != nil || sum.Commits != tc.commits || sum.Rows != 0 || sum.LagVersions != 0 {
+			t.Fatalf("versions %s old: RunOnce = %+v, %v; want %d commits", tc.later, sum, err, tc.commits)
+		}
+	}
+}
+
 func TestSourceLogCleaned(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
