@@ -137,7 +137,7 @@ type Options struct {
 	// matching rows are recorded in the central table with a commit that
 	// carries only the txn: once AdvanceEvery such versions have
 	// accumulated (default DefaultAdvanceEvery), or the oldest of them was
-	// passed over AdvanceAfter ago (default DefaultAdvanceAfter). Until
+	// committed AdvanceAfter ago (default DefaultAdvanceAfter). Until
 	// then the position is kept in memory only, and a restarted Egress
 	// re-reads (and again drops) those versions.
 	AdvanceEvery int
