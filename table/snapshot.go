@@ -39,7 +39,8 @@ type Snapshot struct {
 	files      *fileMap
 	tombstones *tombstoneMap
 	// noTombstones: the snapshot was loaded read-only (Options.ReadOnly)
-	// and does not know its tombstones.
+	// without the checkpoint's tombstones, so tombstones holds only those of
+	// the commits after it.
 	noTombstones bool
 	txns         map[string]Txn
 	// While a snapshot is built from nothing (a checkpoint and the commits
@@ -240,15 +241,10 @@ func (s *Snapshot) apply(actions []Action) {
 				s.deletionVectors = true
 			}
 		case a.Remove != nil:
-			switch {
-			case s.fb != nil:
+			if s.fb != nil {
 				s.fb.Delete(a.Remove.Path)
-				if !s.noTombstones {
-					s.tb.Set(a.Remove.Path, a.Remove)
-				}
-			case s.noTombstones:
-				s.files = s.files.Delete(a.Remove.Path)
-			default:
+				s.tb.Set(a.Remove.Path, a.Remove)
+			} else {
 				s.files = s.files.Delete(a.Remove.Path)
 				s.tombstones = s.tombstones.Set(a.Remove.Path, a.Remove)
 			}
@@ -286,8 +282,8 @@ func commitTimestamp(actions []Action, modTime time.Time) int64 {
 }
 
 // emptySnapshot is the state before version 0, to be built up by apply and
-// sealed before anyone else sees it; without tombstones it does not keep
-// them (a read-only table's).
+// sealed before anyone else sees it; without tombstones, it is to be built
+// from a checkpoint read without them (a read-only table's).
 func emptySnapshot(b storage.Bucket, tombstones bool) *Snapshot {
 	return &Snapshot{
 		bucket:       b,
