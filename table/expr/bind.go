@@ -166,22 +166,49 @@ type binder struct {
 	missing     map[string]bool // top-level columns read as NULL (missingNull)
 }
 
-// absent reports whether err says c is not in the schema and such a column
-// reads as NULL.
-func (b *binder) absent(c Column, err error) bool {
-	if !b.missingNull || !errors.Is(err, ErrUnknownColumn) || len(c.Path) == 0 {
-		return false
+// nullLeaf binds a test of a column the schema lacks, read as NULL in every
+// row (missingNull): IS NULL holds everywhere, IS NOT NULL and every
+// comparison nowhere (unknown, under NOT too). ok is false for other
+// expressions and for columns the schema has.
+func (b *binder) nullLeaf(e Expr, neg bool) (nd *node, ok bool) {
+	var c Column
+	isNull := false
+	switch e := e.(type) {
+	case Compare:
+		c = e.Col
+	case In:
+		c = e.Col
+	case Like:
+		c = e.Col
+	case IsNull:
+		c, isNull = e.Col, e.Not == neg
+	default:
+		return nil, false
+	}
+	if !b.missingNull || len(c.Path) == 0 {
+		return nil, false
+	}
+	if _, ok := lookup(b.sch, c.Path); ok {
+		return nil, false
 	}
 	if _, ok := lookup(b.sch, c.Path[:1]); !ok {
 		b.missing[c.Path[0]] = true
 	}
-	return true
+	if isNull {
+		return always(), true
+	}
+	return never(), true
 }
 
-// never is a leaf that holds for no row: a comparison with NULL.
-func never() *node { return leafNode(&leaf{kind: lNever}) }
+// never is a leaf that holds for no row (a comparison with NULL, FALSE),
+// always one that holds for every row (TRUE).
+func never() *node  { return leafNode(&leaf{kind: lNever}) }
+func always() *node { return leafNode(&leaf{kind: lTrue}) }
 
 func (b *binder) bind(e Expr, neg bool) (*node, error) {
+	if nd, ok := b.nullLeaf(e, neg); ok {
+		return nd, nil
+	}
 	switch e := e.(type) {
 	case And, Or:
 		var l, r Expr
@@ -209,16 +236,13 @@ func (b *binder) bind(e Expr, neg bool) (*node, error) {
 		return b.bind(e.X, !neg)
 	case Const:
 		if e.Value != neg {
-			return leafNode(&leaf{kind: lTrue}), nil
+			return always(), nil
 		}
-		return leafNode(&leaf{kind: lNever}), nil
+		return never(), nil
 	case Column:
 		return b.bind(Compare{Col: e, Op: OpEq, Value: Literal{Kind: Bool, Text: "true"}}, neg)
 	case Compare:
 		c, err := b.column(e.Col)
-		if b.absent(e.Col, err) {
-			return never(), nil
-		}
 		if err != nil {
 			return nil, err
 		}
@@ -236,21 +260,12 @@ func (b *binder) bind(e Expr, neg bool) (*node, error) {
 		return leafNode(cmpLeaf(c, op, v, pos)), nil
 	case IsNull:
 		c, err := b.columnAnyType(e.Col)
-		if b.absent(e.Col, err) {
-			if e.Not != neg {
-				return never(), nil
-			}
-			return leafNode(&leaf{kind: lTrue}), nil
-		}
 		if err != nil {
 			return nil, err
 		}
 		return leafNode(&leaf{kind: lNull, col: c, not: e.Not != neg}), nil
 	case In:
 		c, err := b.column(e.Col)
-		if b.absent(e.Col, err) {
-			return never(), nil
-		}
 		if err != nil {
 			return nil, err
 		}
@@ -274,9 +289,6 @@ func (b *binder) bind(e Expr, neg bool) (*node, error) {
 		return leafNode(l), nil
 	case Like:
 		c, err := b.column(e.Col)
-		if b.absent(e.Col, err) {
-			return never(), nil
-		}
 		if err != nil {
 			return nil, err
 		}
