@@ -314,7 +314,7 @@ func (e *Engine) atSnapshot(ctx context.Context, a *attached, inner string) (*ta
 		var whole bool
 		// The cast to BIGINT rounds (0.6 and '0.6' would read version 1):
 		// the value, as a number, must equal its cast.
-		q := "SELECT CAST((" + val + ") AS BIGINT), typeof((" + val + ")) <> 'BOOLEAN' AND CAST((" + val + ") AS DOUBLE) = CAST((" + val + ") AS BIGINT)"
+		q := "SELECT CAST(v AS BIGINT), typeof(v) <> 'BOOLEAN' AND CAST(v AS DOUBLE) = CAST(v AS BIGINT) FROM (SELECT (" + val + ") AS v)"
 		if err := e.db.QueryRowContext(ctx, q).Scan(&v, &whole); err != nil {
 			return nil, fmt.Errorf("%w: AT (%s): %v", ErrSQL, inner, err)
 		}
