@@ -595,9 +595,9 @@ func (s *statusRun) replica(ctx context.Context, r Replica) ReplicaStatus {
 //
 // With dataOnly (egress), commits egress does not forward (see
 // egress.Forwardable) — the table's CREATE, OPTIMIZE's rearrangements,
-// DELETEs, also copy-on-write ones that add rewritten files — are not lag: egress commits
-// only when it forwards rows, so an idle region's txn stays behind them
-// while there is nothing to forward. Up to lagScan such commits are looked
+// DELETEs, also copy-on-write ones that add rewritten files — are not lag:
+// egress commits only when it forwards rows, so an idle region's txn stays
+// behind them while there is nothing to forward. Up to lagScan such commits are looked
 // through; past that the lag counts from the first commit not looked at.
 func streamLag(ctx context.Context, src *table.Table, head, done int64, now time.Time, dataOnly bool) (int64, time.Duration, error) {
 	lag := max(head-done, 0)

@@ -40,7 +40,8 @@ const checkpointRowGroupRows = 1 << 12
 
 // readCheckpoint reads the parts of a classic single- or multi-part
 // checkpoint and returns its protocol, metaData, txn, add and (with
-// removes) remove actions in file order. Other actions (commitInfo, cdc, domainMetadata) are skipped.
+// removes) remove actions in file order. Other actions (commitInfo, cdc,
+// domainMetadata) are skipped.
 // A checkpoint that carries V2-spec actions (checkpointMetadata, sidecar) is
 // refused with a *FeatureError; undecodable bytes give an error wrapping
 // ErrCorrupt.
