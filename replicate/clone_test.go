@@ -974,3 +974,25 @@ func wantDiverged(t *testing.T, srcB, dstB storage.Bucket, what string) {
 		}
 	}
 }
+
+// TestCloneResumedCommitTime: an initial clone killed between its
+// checkpoint and its commit is completed by the next run with the source's
+// commit time (it once took the checkpoint's time, later by the whole copy).
+func TestCloneResumedCommitTime(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	tabletest.AppendBatches(t, src, 3, 10)
+	clone(t, srcB, dstB, nil)
+	if err := dstB.Delete(ctx, "_delta_log/00000000000000000003.json"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if res := clone(t, srcB, dstB, nil); res.CommitsWritten != 1 {
+		t.Fatalf("rerun: %+v", res)
+	}
+	want, got := history(t, src)[3], history(t, open(t, dstB))[3]
+	if got == nil || got.Timestamp != want.Timestamp {
+		t.Fatalf("version 3: source's commit time %d, the completed clone commit's %+v", want.Timestamp, got)
+	}
+}

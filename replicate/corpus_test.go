@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/loglake/loglake/replicate"
 	"github.com/loglake/loglake/storage"
@@ -84,4 +85,32 @@ func paths(s *table.Snapshot) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestCloneSparkCommitTime: Spark writes a commit's commitInfo after its
+// adds; the initial clone's commit still carries the source's commit time
+// (it once took the commit file's modification time), so time travel by
+// timestamp agrees on both sides.
+func TestCloneSparkCommitTime(t *testing.T) {
+	ctx := context.Background()
+	dir, _ := filepath.Abs(filepath.Join(corpusDir, "table_with_edge_timestamps"))
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("corpus absent: %v", err)
+	}
+	srcB, err := storage.Open(ctx, "file://"+filepath.ToSlash(dir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srcB.Close()
+	dstB := location(t, "mem")
+	clone(t, srcB, dstB, nil)
+	src, dst := open(t, srcB), open(t, dstB)
+	want, got := history(t, src)[0], history(t, dst)[0]
+	if want == nil || got == nil || got.Timestamp != want.Timestamp {
+		t.Fatalf("version 0: source's commit time %+v, clone's %+v", want, got)
+	}
+	at := time.UnixMilli(want.Timestamp)
+	if v, err := dst.VersionAsOf(ctx, at); err != nil || v != 0 {
+		t.Fatalf("clone's version as of the source's commit time: %d, %v", v, err)
+	}
 }

@@ -102,7 +102,7 @@ func (c *cloner) initialAtTarget(ctx context.Context, snap *table.Snapshot) erro
 			return fmt.Errorf("replicate: checkpoint %d of %s: %w", c.target, c.dst.URL(), err)
 		}
 	}
-	written, err := c.writeCloneCommit(ctx, c.target, c.commitTime(ctx, snap), state)
+	written, err := c.writeCloneCommit(ctx, c.target, c.sourceCommitTime(ctx, c.target, snap.Timestamp()), state)
 	if err != nil {
 		return err
 	}
@@ -238,16 +238,16 @@ func stateActions(snap *table.Snapshot, appID string, v int64) []table.Action {
 	return out
 }
 
-// commitTime is the source's commit time of snap's version, read from that
-// commit (a snapshot loaded from a checkpoint of its version only knows the
+// sourceCommitTime is the source's commit time of version v, read from
+// that commit, or fallback when the source's log no longer has it (a
+// snapshot loaded from a checkpoint of its version only knows the
 // checkpoint file's time). The replica fast path checks it against the
 // source's commit to recognize its source.
-func (c *cloner) commitTime(ctx context.Context, snap *table.Snapshot) int64 {
-	v := snap.Version()
+func (c *cloner) sourceCommitTime(ctx context.Context, v int64, fallback time.Time) int64 {
 	if ch, err := c.srcT.CommitHead(ctx, v); err == nil {
 		return ch.Timestamp.UnixMilli()
 	}
-	return snap.Timestamp().UnixMilli()
+	return fallback.UnixMilli()
 }
 
 // writeCloneCommit writes commit v of the destination: a CLONE commitInfo
@@ -307,7 +307,7 @@ func (c *cloner) ensureCloneCommit(ctx context.Context, dstSnap *table.Snapshot)
 	c.res.Metrics.SourceTableSize = dstSnap.SizeBytes()
 	c.res.Metrics.SourceNumOfFiles = int64(len(dstSnap.Files()))
 	state := stateActions(dstSnap, c.appID, v)
-	written, err := c.writeCloneCommit(ctx, v, dstSnap.Timestamp().UnixMilli(), state)
+	written, err := c.writeCloneCommit(ctx, v, c.sourceCommitTime(ctx, v, dstSnap.Timestamp()), state)
 	if written {
 		c.res.CommitsWritten++
 	}

@@ -119,9 +119,10 @@ func (t *Table) ProbeLatest(ctx context.Context) (int64, bool, error) {
 // its commitInfo, protocol, metaData and txns, which come first in the
 // commits loglake writes (and in those of most writers); the rest of a
 // large commit (a CLONE commit lists every file) is not fetched. The
-// timestamp is the commit's as Changes gives it, provided the commitInfo
-// comes before the files. The actions are decoded and validated like any
-// commit's; nothing is gated (see Feed).
+// timestamp is the commit's as Changes gives it: when the commitInfo comes
+// after the files (Spark's order), the rest of the commit is read for it.
+// The actions are decoded and validated like any commit's; nothing is
+// gated (see Feed).
 func (t *Table) CommitHead(ctx context.Context, v int64) (Change, error) {
 	ch := Change{Version: v}
 	r, err := t.bucket.NewReader(ctx, CommitKey(v), 0, -1)
@@ -155,15 +156,14 @@ func (t *Table) CommitHead(ctx context.Context, v int64) (Change, error) {
 			return ch, rerr
 		}
 	}
-	if ts := commitTimestamp(ch.Actions, time.Time{}); ts > 0 {
-		ch.Timestamp = time.UnixMilli(ts).UTC()
-		return ch, nil
+	ts := commitTimestamp(ch.Actions, time.Time{})
+	if ts <= 0 {
+		// Spark writes commitInfo after the files: read it there.
+		if ts, err = readCommitTime(ctx, t.bucket, v); err != nil {
+			return ch, err
+		}
 	}
-	o, err := t.bucket.Stat(ctx, CommitKey(v))
-	if err != nil {
-		return ch, err
-	}
-	ch.Timestamp = time.UnixMilli(o.ModTime.UnixMilli()).UTC()
+	ch.Timestamp = time.UnixMilli(ts).UTC()
 	return ch, nil
 }
 
