@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -362,6 +363,40 @@ func (c *cloner) full(ctx context.Context) error {
 // Appends of its own (a live fork's egress route) are what a fork is for
 // and are kept; what a removal of its own decided, a replay would undo.
 func (c *cloner) checkDiverged(ctx context.Context, dstT *table.Table, head int64) error {
+	_, err := c.walkBack(ctx, dstT, head, func(ch table.Change) (bool, error) {
+		if c.byClone(ch) {
+			return true, nil // the last clone commit
+		}
+		removes := slices.ContainsFunc(ch.Actions, func(a table.Action) bool { return a.Remove != nil && a.Remove.DataChange })
+		if removes {
+			op := ""
+			if ci := ch.CommitInfo(); ci != nil {
+				op = ci.Operation
+			}
+			return false, fmt.Errorf("%w: %s version %d (%s) removes data on its own since the last clone commit; "+
+				"cloning %s again would resurrect or delete rows the fork decided about. A diverged fork is "+
+				"not cloned into: clone into a new location to re-fork (docs/live-fork.md)",
+				ErrDiverged, c.dst.URL(), ch.Version, op, c.src.URL())
+		}
+		return false, nil
+	})
+	return err
+}
+
+// byClone reports whether a clone of this source wrote commit ch.
+func (c *cloner) byClone(ch table.Change) bool {
+	for _, a := range ch.Actions {
+		if a.Txn != nil && a.Txn.AppID == c.appID {
+			return true
+		}
+	}
+	return false
+}
+
+// walkBack calls visit on the destination's commits from head back to the
+// first its log holds, newest first, until visit reports done or fails. It
+// reports whether visit was done.
+func (c *cloner) walkBack(ctx context.Context, dstT *table.Table, head int64, visit func(table.Change) (done bool, err error)) (bool, error) {
 	const chunk = 100
 	for hi := head; hi >= 0; {
 		lo := max(hi-chunk+1, 0)
@@ -379,40 +414,24 @@ func (c *cloner) checkDiverged(ctx context.Context, dstT *table.Table, head int6
 					continue
 				}
 				if err != nil {
-					return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+					return false, fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
 				}
 				chs = append(chs, one...)
 			}
 		} else if err != nil {
-			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+			return false, fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
 		}
 		for i := len(chs) - 1; i >= 0; i-- {
-			ch := chs[i]
-			op := ""
-			removes := false
-			for _, a := range ch.Actions {
-				switch {
-				case a.Txn != nil && a.Txn.AppID == c.appID:
-					return nil // the last clone commit
-				case a.Remove != nil && a.Remove.DataChange:
-					removes = true
-				case a.CommitInfo != nil:
-					op = a.CommitInfo.Operation
-				}
-			}
-			if removes {
-				return fmt.Errorf("%w: %s version %d (%s) removes data on its own since the last clone commit; "+
-					"cloning %s again would resurrect or delete rows the fork decided about. A diverged fork is "+
-					"not cloned into: clone into a new location to re-fork (docs/live-fork.md)",
-					ErrDiverged, c.dst.URL(), ch.Version, op, c.src.URL())
+			if done, err := visit(chs[i]); done || err != nil {
+				return done, err
 			}
 		}
 		if first {
-			return nil
+			return false, nil
 		}
 		hi = lo - 1
 	}
-	return nil
+	return false, nil
 }
 
 // metricsFromSource fills the source-size metrics from the cloned version's

@@ -996,3 +996,110 @@ func TestCloneResumedCommitTime(t *testing.T) {
 		t.Fatalf("version 3: source's commit time %d, the completed clone commit's %+v", want.Timestamp, got)
 	}
 }
+
+// cleanLog deletes the source's commits 0..upTo (its checkpoints stay), as
+// log cleanup past a clone's recorded version leaves it.
+func cleanLog(t *testing.T, b storage.Bucket, upTo int) {
+	t.Helper()
+	for v := 0; v <= upTo; v++ {
+		if err := b.Delete(context.Background(), fmt.Sprintf("_delta_log/%020d.json", v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCloneSyncRefusesFork: when the source's log no longer holds the
+// commits after a fork's recorded version, comparing live files cannot tell
+// what the fork compacted or deleted from what the source added, nor the
+// fork's own files from source files whose tombstones expired. Both used to
+// double the rows; a fork is now refused, and a destination with clone
+// commits only (after a sync: a fork by its numbering alone) is synced.
+func TestCloneSyncRefusesFork(t *testing.T) {
+	ctx := context.Background()
+	t.Run("fork compacted", func(t *testing.T) {
+		srcB, dstB := location(t, "mem"), location(t, "mem")
+		src := tabletest.Create(t, srcB, map[string]string{"delta.checkpointInterval": "2"})
+		tabletest.AppendBatches(t, src, 4, 100)
+		clone(t, srcB, dstB, nil)
+		if _, err := open(t, dstB).Optimize(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		tabletest.Append(t, src, 400, 10, nil)
+		tabletest.Append(t, src, 410, 10, nil) // checkpoint 6
+		cleanLog(t, srcB, 5)
+		before := rt.Latest(t, open(t, dstB)).Version()
+		wantDiverged(t, srcB, dstB, "(version 5, OPTIMIZE)")
+		if v := rt.Latest(t, open(t, dstB)).Version(); v != before {
+			t.Fatalf("a refused sync committed: version %d, was %d", v, before)
+		}
+	})
+	t.Run("source tombstones expired", func(t *testing.T) {
+		srcB, dstB := location(t, "mem"), location(t, "mem")
+		src := tabletest.Create(t, srcB, map[string]string{"delta.checkpointInterval": "2",
+			"delta.deletedFileRetentionDuration": "interval 1 millisecond"})
+		tabletest.AppendBatches(t, src, 4, 100)
+		clone(t, srcB, dstB, nil)
+		tabletest.Append(t, open(t, dstB), 9000, 10, nil) // the fork's own
+		if _, err := src.Optimize(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		tabletest.Append(t, src, 400, 10, nil) // checkpoint 6, without the expired tombstones
+		cleanLog(t, srcB, 5)
+		wantDiverged(t, srcB, dstB, "(version 5, WRITE)")
+	})
+	t.Run("clone commits only", func(t *testing.T) {
+		srcB, dstB := location(t, "mem"), location(t, "mem")
+		src := tabletest.Create(t, srcB, map[string]string{"delta.checkpointInterval": "2",
+			"delta.deletedFileRetentionDuration": "interval 1 millisecond"})
+		tabletest.Append(t, src, 0, 100, nil)
+		clone(t, srcB, dstB, nil) // replica at 1
+		tabletest.AppendBatches(t, src, 3, 10)
+		tabletest.Append(t, src, 1000, 10, nil) // 5, then 6 below: checkpoint 6
+		tabletest.Append(t, src, 1010, 10, nil)
+		cleanLog(t, srcB, 5)
+		if res := clone(t, srcB, dstB, nil); res.Mode != replicate.ModeSync {
+			t.Fatalf("first sync: %+v", res)
+		}
+		tabletest.Append(t, src, 2000, 10, nil) // replayed as a fork (7 → 3)
+		clone(t, srcB, dstB, nil)
+		if _, err := src.Optimize(ctx, nil); err != nil { // 8: its tombstones expire
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		tabletest.Append(t, src, 3000, 10, nil)
+		tabletest.Append(t, src, 3010, 10, nil) // 10: checkpoint
+		cleanLog(t, srcB, 9)
+		if res := clone(t, srcB, dstB, nil); res.Mode != replicate.ModeSync {
+			t.Fatalf("second sync: %+v", res)
+		}
+		rt.SameRows(t, rt.Latest(t, open(t, srcB)), rt.Latest(t, open(t, dstB)))
+	})
+}
+
+// TestCloneOwnDeleteDuringReplay: a DELETE of the destination's own that
+// takes the version a replica replay was about to write turns it into a
+// fork, and that fork is refused at once, as the next run would refuse it
+// (which did not, once a clone commit followed the DELETE).
+func TestCloneOwnDeleteDuringReplay(t *testing.T) {
+	ctx := context.Background()
+	srcB, inner := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	tabletest.Append(t, src, 0, 100, nil)
+	clone(t, srcB, inner, nil)
+	removeFile(t, src, false) // a remove without size: the next run takes the full path
+	tabletest.Append(t, src, 100, 100, nil)
+	clone(t, srcB, inner, nil)
+	for i := 2; i <= 4; i++ {
+		tabletest.Append(t, src, int64(i*100), 100, nil) // 4..6
+	}
+	own := open(t, inner)
+	dstB := &interloper{Bucket: inner, key: "_delta_log/00000000000000000005.json", before: func() {
+		removeFile(t, own, true) // the destination's own DELETE takes version 5
+	}}
+	if _, err := replicate.Clone(ctx, srcB, dstB, nil); !errors.Is(err, replicate.ErrDiverged) {
+		t.Fatalf("replay that lost version 5 to a DELETE of the destination's own: %v, want ErrDiverged", err)
+	}
+	tabletest.Append(t, src, 1000, 10, nil)
+	wantDiverged(t, srcB, inner, "removes data on its own")
+}

@@ -31,7 +31,9 @@
 // When the source's log no longer holds the commits after the recorded
 // version (log cleanup), Clone compares live file sets instead, copies what
 // is missing, and writes one CLONE commit (ModeSync); the destination then
-// keeps its own version numbering from there on.
+// keeps its own version numbering from there on. A fork with commits of its
+// own is refused then (ErrDiverged): live files cannot tell its own
+// decisions from the source's.
 //
 // See docs/replicate.md for the runbooks.
 package replicate

@@ -157,6 +157,15 @@ func (c *cloner) commitChange(ctx context.Context, dstT *table.Table, ch table.C
 			c.log.Warn("clone: destination received a commit of its own; continuing as a fork",
 				"destination", c.dst.URL(), "version", ch.Version)
 			c.res.Mode = ModeFork
+			// That commit is refused as the next run would refuse it: once
+			// a clone commit follows it, checkDiverged stops before it.
+			head, err := dstT.Snapshot(ctx)
+			if err != nil {
+				return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+			}
+			if err := c.checkDiverged(ctx, dstT, head.Version()); err != nil {
+				return err
+			}
 		case errors.Is(err, table.ErrConflict) && attempt < maxForkAttempts:
 			c.log.Info("clone: fork commit conflicted with the fork's own writers; retrying", "source_version", ch.Version, "err", err)
 		default:

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/loglake/loglake/storage"
 	"github.com/loglake/loglake/table"
 )
 
@@ -18,20 +19,19 @@ import (
 // sync is the fallback when the source's log no longer has the commits
 // after the recorded version: compare the source's live files at the target
 // with the destination's, copy what is missing, and commit one CLONE with
-// the adds and removes. In a pure replica every destination file came from
-// the source, so every file the source no longer has is removed; in a fork
-// only files the source's log still remembers removing are, so the fork's
-// own files are kept.
+// the adds and removes: every destination file the source no longer has is
+// removed. That is right only while every destination file came from the
+// source, so a destination with commits of its own is refused (syncable).
 func (c *cloner) sync(ctx context.Context, dstT *table.Table) error {
+	if c.res.Mode == ModeFork {
+		if err := c.syncable(ctx, dstT); err != nil {
+			return err
+		}
+	}
 	srcSnap, err := c.sourceSnapshot(ctx)
 	if err != nil {
 		return err
 	}
-	srcTombstones, err := srcSnap.Tombstones()
-	if err != nil {
-		return err
-	}
-	replica := c.res.Mode == ModeReplica
 	c.res.Mode = ModeSync
 	c.res.Metrics.SourceTableSize = srcSnap.SizeBytes()
 	c.res.Metrics.SourceNumOfFiles = int64(len(srcSnap.Files()))
@@ -58,15 +58,11 @@ func (c *cloner) sync(ctx context.Context, dstT *table.Table) error {
 				jobs = append(jobs, copyJob{path: f.Path, size: f.Size})
 			}
 		}
-		removedBySource := map[string]bool{}
-		for _, r := range srcTombstones {
-			removedBySource[r.Path] = true
-		}
 		now := time.Now().UnixMilli()
 		var removes []table.Action
 		var removedSize int64
 		for _, f := range dstSnap.Files() {
-			if srcFiles[f.Path] || (!replica && !removedBySource[f.Path]) {
+			if srcFiles[f.Path] {
 				continue
 			}
 			size := f.Size
@@ -129,4 +125,49 @@ func (c *cloner) sync(ctx context.Context, dstT *table.Table) error {
 			return fmt.Errorf("replicate: commit to %s: %w", c.dst.URL(), err)
 		}
 	}
+}
+
+// syncable refuses, with ErrDiverged, to sync a fork that may hold files of
+// its own. Without the source's commits after the recorded version, the
+// live files alone cannot tell apart a source file the fork compacted or
+// deleted (which the sync would add back) from one added since, nor a fork
+// file of its own from a source file whose tombstone the source has
+// expired (which the sync would keep): either duplicates or resurrects
+// rows. A destination whose state a clone set whole (the initial CLONE, a
+// sync) with only clone commits after it is a replica in all but its
+// version numbers, and is synced like one.
+func (c *cloner) syncable(ctx context.Context, dstT *table.Table) error {
+	refuse := func(why string) error {
+		return fmt.Errorf("%w: %s %s, and the source's log no longer holds the commits after the version it "+
+			"recorded: comparing live files would duplicate or resurrect rows. Clone into a new location "+
+			"to re-fork (docs/live-fork.md), and keep the source's delta.logRetentionDuration longer than "+
+			"the interval between clones", ErrDiverged, c.dst.URL(), why)
+	}
+	head := c.res.DestinationVersion
+	whole, err := c.walkBack(ctx, dstT, head, func(ch table.Change) (bool, error) {
+		if !c.byClone(ch) {
+			op := ""
+			if ci := ch.CommitInfo(); ci != nil {
+				op = ci.Operation
+			}
+			return false, refuse(fmt.Sprintf("has commits of its own (version %d, %s)", ch.Version, op))
+		}
+		return c.setsWholeState(ch), nil
+	})
+	if err == nil && !whole {
+		err = refuse("no longer has the clone commit that set its state in its log")
+	}
+	return err
+}
+
+// setsWholeState reports whether ch is a CLONE commit of this source that
+// set the destination's whole state (the initial clone's, a sync's), not a
+// replayed source commit that was itself a CLONE of another table.
+func (c *cloner) setsWholeState(ch table.Change) bool {
+	ci := ch.CommitInfo()
+	if ci == nil || ci.Operation != "CLONE" {
+		return false
+	}
+	src, _ := ci.OperationParameters["source"].(string)
+	return src != "" && storage.LocationKey(src) == storage.LocationKey(c.src.URL())
 }

@@ -29,6 +29,16 @@ type Change struct {
 	Metadata *Metadata
 }
 
+// CommitInfo returns the commit's commitInfo action, nil if it has none.
+func (c Change) CommitInfo() *CommitInfo {
+	for _, a := range c.Actions {
+		if a.CommitInfo != nil {
+			return a.CommitInfo
+		}
+	}
+	return nil
+}
+
 // Changes returns the raw commits after version `after` up to and including
 // `upTo` (upTo < 0: the latest), oldest first, at most max commits (max <= 0:
 // no limit). It returns ErrVersionNotFound if commit after+1 is no longer in
