@@ -272,8 +272,16 @@ func TestRefuseWriterFeatures(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Feature != "changeDataFeed" {
 		t.Fatalf("CDF rewrite: err = %v, want FeatureError changeDataFeed", err)
 	}
+	// The same rewrite with its change data (another writer's UPDATE, as
+	// a clone replays it) is complete.
+	cdc := []table.Action{{Remove: &table.Remove{Path: f.Path, DataChange: true}}, {Add: &add},
+		{CDC: &table.CDC{Path: "_change_data/cdc-0.parquet", Size: 1}}}
+	if _, err := tbl.Commit(ctx, snap, &table.Commit{Operation: "UPDATE", Actions: cdc}); err != nil {
+		t.Fatalf("CDF rewrite with cdc files: %v", err)
+	}
+	snap = latest(t, tbl)
 	if _, err := tbl.Commit(ctx, snap, &table.Commit{Operation: "DELETE", Actions: []table.Action{
-		{Remove: &table.Remove{Path: f.Path, DataChange: true}}}}); err != nil {
+		{Remove: &table.Remove{Path: add.Path, DataChange: true}}}}); err != nil {
 		t.Fatalf("CDF whole-file delete: %v", err)
 	}
 	// DELETE that would rewrite a file is refused before it writes any.

@@ -144,17 +144,21 @@ func checkColumnFeatures(fields []*Field, prefix string) error {
 // OPTIMIZE does); with delta.enableChangeDataFeed a commit that removes and
 // adds data is a rewrite whose change data would need cdc files, which
 // loglake does not write (whole-file removes and appends need none: readers
-// derive their change data from the add and remove actions).
+// derive their change data from the add and remove actions). A rewrite that
+// carries its cdc files (another writer's UPDATE or MERGE, as a clone
+// replays it) is complete and passes.
 func checkCommit(actions []Action, mds ...*Metadata) error {
-	var removes, adds int
+	var removes, adds, cdcs int
 	var removed string
 	for _, a := range actions {
-		if a.Remove != nil && a.Remove.DataChange {
+		switch {
+		case a.Remove != nil && a.Remove.DataChange:
 			removes++
 			removed = a.Remove.Path
-		}
-		if a.Add != nil && a.Add.DataChange {
+		case a.Add != nil && a.Add.DataChange:
 			adds++
+		case a.CDC != nil:
+			cdcs++
 		}
 	}
 	if removes == 0 {
@@ -167,7 +171,7 @@ func checkCommit(actions []Action, mds ...*Metadata) error {
 		if propTrue(md, "delta.appendOnly") {
 			return &AppendOnlyError{Removes: removes, Path: removed}
 		}
-		if err := checkRewrite(md); adds > 0 && err != nil {
+		if err := checkRewrite(md); adds > 0 && cdcs == 0 && err != nil {
 			return err
 		}
 	}
