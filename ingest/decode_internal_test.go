@@ -174,7 +174,13 @@ func FuzzTimeText(f *testing.F) {
 		{"2026-01-20T10:00:00Z", "2026-11-20T10:00:00Z"}} {
 		f.Add(s[0], s[1])
 	}
+	f.Add("2026-11-24T10:00:00Z", "9999-12-31T23:30:00-01:00")
+	f.Add("2026-11-24T10:00:00Z", "0001-01-01T00:30:00+01:00")
 	f.Fuzz(func(t *testing.T, before, s string) {
+		// Whatever path parses it, a time is one a date partition holds.
+		if us, ok := parseTimeText([]byte(s), "ms", nil); ok && (us < minMicros || us > maxMicros) {
+			t.Fatalf("%q parsed as %d µs, outside years 1-9999 in UTC", s, us)
+		}
 		us, ok := fastRFC3339([]byte(s), nil)
 		var hc hourCache
 		fastRFC3339([]byte(before), &hc)

@@ -125,6 +125,25 @@ func TestRescuedFields(t *testing.T) {
 	}
 }
 
+// TestTimeOutOfRangeInUTC: a time in range in its own offset but not in
+// UTC (year 10000 or year 0 there) is rescued, not stored: it was, and its
+// date partition (date=10000-01-01) made every later read of the table
+// fail.
+func TestTimeOutOfRangeInUTC(t *testing.T) {
+	lines := `{"ts":"9999-12-31T23:30:00-01:00","message":"late"}` + "\n" +
+		`{"ts":"Fri, 31 Dec 9999 23:30:00 -0100","message":"rfc1123"}` + "\n" +
+		`{"ts":"0001-01-01T00:30:00+01:00","message":"early"}` + "\n"
+	rows, sum := ingestOne(t, map[string][]byte{"f.json": []byte(lines)}, nil)
+	if len(rows) != 3 || sum.Rescued != 3 {
+		t.Fatalf("%d rows, %d rescued", len(rows), sum.Rescued)
+	}
+	for _, r := range rows {
+		if r["ts"] != nil || !strings.Contains(fmt.Sprint(r["_rescued_data"]), `"ts":`) {
+			t.Fatalf("row %v: want ts null and rescued", r)
+		}
+	}
+}
+
 // TestFieldMapping covers timestamps, numbers, booleans, nested objects,
 // escapes and case-insensitive names.
 func TestFieldMapping(t *testing.T) {

@@ -90,8 +90,10 @@ func parseTimeText(b []byte, unit string, hc *hourCache) (int64, bool) {
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700", "2006-01-02 15:04:05.999999999Z07:00", time.RFC1123Z} {
 		if t, err := time.Parse(layout, string(b)); err == nil {
+			// The instant must be in range in UTC, where its date
+			// partition is: 9999-12-31T23:30:00-01:00 is year 10000.
 			us := t.UnixMicro()
-			if t.Year() < 1 || t.Year() > 9999 {
+			if us < minMicros || us > maxMicros {
 				return 0, false
 			}
 			return us, true
