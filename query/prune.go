@@ -561,7 +561,7 @@ func (tr *translator) implied(e node) expr.Expr {
 		in, _ := e["input"].(node)
 		lo, _ := e["lower"].(node)
 		hi, _ := e["upper"].(node)
-		if in == nil || lo == nil || hi == nil {
+		if in == nil || lo == nil || hi == nil || stringsWithTimestamps(lo, hi) {
 			return nil
 		}
 		a, b := tr.compare(in, expr.OpGe, lo), tr.compare(in, expr.OpLe, hi)
@@ -586,7 +586,7 @@ func (tr *translator) implied(e node) expr.Expr {
 				return nil
 			}
 			col, t, ok := tr.column(cs[0])
-			if !ok {
+			if !ok || stringsWithTimestamps(cs[1:]...) {
 				return nil
 			}
 			var vals []expr.Literal
@@ -783,6 +783,26 @@ func (tr *translator) literal(n node, t table.DataType) (expr.Literal, bool) {
 		}
 	}
 	return expr.Literal{}, false
+}
+
+// stringsWithTimestamps reports whether the operands of a BETWEEN or IN
+// mix string literals with timestamp ones. DuckDB casts all the operands to
+// one type, so the strings become timestamps there, while literal casts
+// each to the column's type: on a date column '2026-11-23T23:00:00-01'
+// would be the 23rd here and the 24th in DuckDB, and pruning would lose the
+// 24th's rows. Such a filter is left to DuckDB.
+func stringsWithTimestamps(operands ...any) bool {
+	var str, ts bool
+	for _, o := range operands {
+		n, _ := o.(node)
+		_, typ, ok := constSQL(n)
+		if !ok {
+			continue
+		}
+		str = str || typ == "VARCHAR"
+		ts = ts || typ == "TIMESTAMP" || typ == "TIMESTAMP WITH TIME ZONE"
+	}
+	return str && ts
 }
 
 // constSQL renders a constant or a cast of a string constant as SQL, with
