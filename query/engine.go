@@ -180,8 +180,15 @@ func (s *startingDuckDB) Close() error {
 }
 
 // DB is the underlying database, for callers that need database/sql
-// directly (prepared statements, transactions).
-func (e *Engine) DB() *sql.DB { return e.db }
+// directly (prepared statements, transactions). What runs through it is
+// not seen by Query, so a setting it changes would go unnoticed: Query does
+// not prune once DB has been called.
+func (e *Engine) DB() *sql.DB {
+	e.qmu.Lock()
+	e.meaningChanged = true
+	e.qmu.Unlock()
+	return e.db
+}
 
 // Query runs a SQL statement and returns its rows. Tables given to Attach
 // get views over only the files the statement can read (see prepare).

@@ -258,6 +258,34 @@ func TestSQLPruningAfterSettings(t *testing.T) {
 	check(`SELECT count(*) FROM t WHERE level = 'warn'`, false)
 }
 
+// A temporary table named like an attached one shadows it in DuckDB: a
+// filter on that name must not be pruned (it read the Delta table's files
+// then, and the unfiltered statement the temporary table). Statements run
+// through DB are not seen: pruning stops once it is taken.
+func TestSQLPruningAfterShadowingOrDB(t *testing.T) {
+	tt, _ := pruneTables(t)
+	pruned, full, logs := pruneEngines(t)
+	attach(t, []*query.Engine{pruned, full}, map[string]*table.Table{"t": tt})
+	for _, e := range []*query.Engine{pruned, full} {
+		mustRun(t, e, "CREATE TEMP TABLE t AS SELECT 42::BIGINT AS id")
+	}
+	comparePruned(t, pruned, full, logs, `SELECT count(*), sum(id) FROM t WHERE id < 100`)
+	if got := rowsOf(t, pruned, `SELECT count(*), sum(id) FROM t WHERE id < 100`); !slices.Equal(got, []string{"1|42"}) {
+		t.Fatalf("filter on the shadowed name: %v, want the temporary table's 1|42", got)
+	}
+	tt2, _ := pruneTables(t)
+	pruned2, full2, logs2 := pruneEngines(t)
+	attach(t, []*query.Engine{pruned2, full2}, map[string]*table.Table{"t": tt2})
+	day := `SELECT count(*), sum(id) FROM t WHERE date = '2026-11-23'`
+	if kept, of := comparePruned(t, pruned2, full2, logs2, day); kept >= of {
+		t.Fatalf("read %d of %d files before DB was taken: nothing pruned", kept, of)
+	}
+	pruned2.DB()
+	if kept, of := comparePruned(t, pruned2, full2, logs2, day); kept < of {
+		t.Fatalf("read %d of %d files after DB was taken: still pruned", kept, of)
+	}
+}
+
 // On a timestamp_ntz column too, CAST(col AS DATE) prunes as a day range
 // against a date, and not at all against a timestamp, which DuckDB compares
 // with the date's midnight.
@@ -322,6 +350,16 @@ func TestChangesMeaning(t *testing.T) {
 		"SELECT 1":                            false,
 		"settings":                            false,
 		`SET "TimeZone" = 'UTC'`:              true,
+		// DuckDB nests block comments, and runs every statement of a query.
+		"/* a /* nested */ comment */ SET TimeZone = 'UTC'": true,
+		"SELECT 1; SET TimeZone = 'UTC'":                    true,
+		"; SET TimeZone = 'UTC'":                            true,
+		// Objects that can shadow an attached table's name.
+		"CREATE TEMP TABLE t AS SELECT 1":                true,
+		"create or replace temporary view v as select 1": true,
+		"USE memory.s2":                                   true,
+		"CREATE TABLE x (a INTEGER)":                      false,
+		"/* a /* nested */ comment */ SELECT 1; SELECT 2": false,
 	} {
 		if got := query.ChangesMeaning(q); got != want {
 			t.Errorf("changesMeaning(%q) = %v, want %v", q, got, want)

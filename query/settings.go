@@ -17,15 +17,38 @@ var harmlessSettings = map[string]bool{
 	"functions": true, "collations": true,
 }
 
-// changesMeaning reports whether statement q is a SET, RESET or PRAGMA that
-// may change what a filter means — the time zone a DATE cast uses, the
+// changesMeaning reports whether a statement of q is a SET, RESET or PRAGMA
+// that may change what a filter means — the time zone a DATE cast uses, the
 // collation strings compare with, how literals are cast — so that files
 // pruned by UTC days and byte-wise order could hold matching rows. DuckDB
 // keeps such settings per connection or database, beyond this statement.
 func changesMeaning(q string) bool {
-	words := leadingWords(q, 3)
+	for _, stmt := range SplitStatements(q) {
+		if statementChangesMeaning(stmt) {
+			return true
+		}
+	}
+	return false
+}
+
+// statementChangesMeaning is changesMeaning for one statement. Besides
+// settings, a temporary object or a USE can make a name the walk takes for
+// an attached table resolve to another relation (DuckDB looks in the temp
+// schema, then the current one), so they count too.
+func statementChangesMeaning(q string) bool {
+	words := leadingWords(q, 4)
 	if len(words) == 0 {
 		return false
+	}
+	switch words[0] {
+	case "use", "attach":
+		return true
+	case "create":
+		words = words[1:]
+		if len(words) >= 2 && words[0] == "or" && words[1] == "replace" {
+			words = words[2:]
+		}
+		return len(words) > 0 && (words[0] == "temp" || words[0] == "temporary")
 	}
 	switch words[0] {
 	case "set", "reset":
@@ -60,11 +83,11 @@ func leadingWords(q string, n int) []string {
 			}
 			i += j + 1
 		case strings.HasPrefix(q[i:], "/*"):
-			j := strings.Index(q[i+2:], "*/")
+			j := blockCommentEnd(q, i)
 			if j < 0 {
 				return out
 			}
-			i += j + 4
+			i = j
 		case c == '"':
 			j := strings.IndexByte(q[i+1:], '"')
 			if j < 0 {
@@ -84,4 +107,27 @@ func leadingWords(q string, n int) []string {
 		}
 	}
 	return out
+}
+
+// blockCommentEnd returns the index just past the block comment that opens
+// at q[i:], or -1 if it does not end. DuckDB nests block comments: in
+// "/* a /* b */ c */" the comment ends at the last "*/".
+func blockCommentEnd(q string, i int) int {
+	depth := 0
+	for i < len(q)-1 {
+		switch q[i : i+2] {
+		case "/*":
+			depth++
+			i += 2
+		case "*/":
+			depth--
+			i += 2
+			if depth == 0 {
+				return i
+			}
+		default:
+			i++
+		}
+	}
+	return -1
 }
