@@ -308,10 +308,16 @@ func TestInvalidOptions(t *testing.T) {
 	for _, o := range []ingest.Options{
 		{Format: "xml"}, {SchemaMode: "merge"}, {OnChange: "panic"}, {Stream: "a/b"}, {Stream: ".."}, {Stream: "."}, {EpochUnit: "h"},
 		{Include: []string{"{a,b"}},
+		// A bad line's rescued copy of up to 7.4 times its size must fit
+		// 32-bit string offsets.
+		{MaxLineBytes: 256<<20 + 1},
 	} {
 		if _, err := ingest.New(b, b, &o); !errors.Is(err, ingest.ErrConfig) {
 			t.Errorf("New(%+v) = %v, want ErrConfig", o, err)
 		}
+	}
+	if _, err := ingest.New(b, b, &ingest.Options{MaxLineBytes: 256 << 20}); err != nil {
+		t.Errorf("MaxLineBytes 256 MiB: %v", err)
 	}
 }
 

@@ -74,11 +74,14 @@ const (
 
 // Defaults.
 const (
-	DefaultMaxFiles         = 1000
-	DefaultMaxBytes         = 10 << 30
-	DefaultTargetFileSize   = 128 << 20
-	DefaultMaxLineBytes     = 1 << 20
-	maxLineLimit            = 1 << 30 // cells address a line's bytes with 32 bits
+	DefaultMaxFiles       = 1000
+	DefaultMaxBytes       = 10 << 30
+	DefaultTargetFileSize = 128 << 20
+	DefaultMaxLineBytes   = 1 << 20
+	// maxLineLimit bounds MaxLineBytes so that a bad line's rescued copy
+	// (escaped, 6 bytes for an invalid byte, plus base64: up to 7.4 times
+	// its size) fits the 32-bit offsets of an Arrow string column.
+	maxLineLimit            = 256 << 20
 	DefaultFileRetries      = 3
 	DefaultIndexEvery       = 50
 	DefaultBackfillInterval = time.Minute
@@ -148,7 +151,7 @@ type Options struct {
 	// DefaultTargetFileSize).
 	TargetFileSize int64
 	// MaxLineBytes is the longest line decoded (default DefaultMaxLineBytes,
-	// at most 1 GiB); a longer line becomes a rescued row holding its first MaxLineBytes
+	// at most 256 MiB); a longer line becomes a rescued row holding its first MaxLineBytes
 	// bytes and its real length.
 	MaxLineBytes int
 	// Workers is the number of decoding goroutines (default GOMAXPROCS).
