@@ -1103,3 +1103,41 @@ func TestCloneOwnDeleteDuringReplay(t *testing.T) {
 	tabletest.Append(t, src, 1000, 10, nil)
 	wantDiverged(t, srcB, inner, "removes data on its own")
 }
+
+// TestCloneResumeAfterSourceVacuum: an initial clone interrupted mid-copy,
+// then the source compacts and vacuums the files it was copying. The
+// claimed version can never complete; a rerun that wants a later version
+// moves the claim there (every rerun failed with ErrMissingFile), while a
+// rerun pinned to the claimed version still fails, naming the file.
+func TestCloneResumeAfterSourceVacuum(t *testing.T) {
+	ctx := context.Background()
+	srcB, dstB := location(t, "mem"), location(t, "mem")
+	src := tabletest.Create(t, srcB, nil)
+	tabletest.AppendBatches(t, src, 6, 50)
+	claimed := rt.Latest(t, src).Version()
+	cctx, cancel := context.WithCancel(ctx)
+	_, err := replicate.Clone(cctx, srcB, dstB, &replicate.Options{Parallel: 1, Progress: func(p replicate.Progress) {
+		if p.Files == 2 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted clone: %v", err)
+	}
+	if _, err := src.Optimize(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	zero := time.Duration(0)
+	if _, err := src.Vacuum(ctx, &table.VacuumOptions{Retain: &zero, Force: true, Grace: time.Nanosecond,
+		Now: func() time.Time { return time.Now().Add(time.Minute) }}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{Version: &claimed}); !errors.Is(err, replicate.ErrMissingFile) {
+		t.Fatalf("rerun pinned to the claimed version %d: %v, want ErrMissingFile", claimed, err)
+	}
+	res := clone(t, srcB, dstB, nil)
+	if res.Mode != replicate.ModeInitial || res.DestinationVersion != claimed+1 {
+		t.Fatalf("rerun at the latest version: %+v", res)
+	}
+	rt.SameRows(t, rt.Latest(t, src), rt.Latest(t, open(t, dstB)))
+}

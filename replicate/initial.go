@@ -45,7 +45,24 @@ func (c *cloner) initial(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := c.initialAtTarget(ctx, snap); err != nil {
+	err = c.initialAtTarget(ctx, snap)
+	if errors.Is(err, ErrMissingFile) && c.target < want && !c.opts.DryRun {
+		// The claimed version's files are gone from the source (its
+		// VACUUM): that initial clone can never complete, and no table is
+		// at the destination yet. The claim moves to the version this run
+		// wants; what was copied and is still live is kept.
+		c.log.Warn("clone: the interrupted initial clone's version lost source files; cloning the requested version instead",
+			"claimed", c.target, "requested", want, "err", err)
+		if err := c.dst.Put(ctx, initialCloneKey, fmt.Appendf(nil, "%s@%d", c.res.SourceTableID, want)); err != nil {
+			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+		}
+		c.target, c.initialAt = want, want
+		if snap, err = c.writableSourceSnapshot(ctx); err != nil {
+			return err
+		}
+		err = c.initialAtTarget(ctx, snap)
+	}
+	if err != nil {
 		return err
 	}
 	if want == c.target || c.opts.DryRun {
