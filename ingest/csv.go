@@ -95,7 +95,7 @@ func (b *builder) csvLine(f *fileCtx, line int64, raw []byte, h *csvHeader) {
 			if col >= 0 && !dup {
 				b.cells[col] = cell{}
 			}
-			b.rescueField(h.names[i], appendQuoted(nil, text))
+			b.rescueField(h.names[i][1:len(h.names[i])-1], h.names[i], appendQuoted(nil, text))
 		}
 	}
 	b.commitRow(f, line, -1)

@@ -259,12 +259,29 @@ func (b *builder) startRow() {
 }
 
 // rescueField records an input field the row could not hold, verbatim:
-// rawKey is the key's JSON text with quotes, rawVal the value's JSON text.
-func (b *builder) rescueField(rawKey, rawVal []byte) {
+// name is its key, rawKey the key's JSON text with quotes, rawVal the
+// value's JSON text. A key the rescue's envelope uses itself (_file, _line),
+// or such a name with more leading underscores, gets one more: a JSON
+// reader keeps one value of a repeated key, and would lose the field.
+func (b *builder) rescueField(name, rawKey, rawVal []byte) {
+	if envelopeName(name) {
+		b.rescue = append(b.rescue, '"', '_')
+		rawKey = rawKey[1:]
+	}
 	b.rescue = append(b.rescue, rawKey...)
 	b.rescue = append(b.rescue, ':')
 	b.rescue = append(b.rescue, rawVal...)
 	b.rescue = append(b.rescue, ',')
+}
+
+// envelopeName reports whether name is _file or _line after any number of
+// leading underscores.
+func envelopeName(name []byte) bool {
+	i := 0
+	for i < len(name) && name[i] == '_' {
+		i++
+	}
+	return i > 0 && (string(name[i:]) == "file" || string(name[i:]) == "line")
 }
 
 // commitRow appends the staged row. rescued, when not negative, is where

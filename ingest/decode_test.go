@@ -125,6 +125,28 @@ func TestRescuedFields(t *testing.T) {
 	}
 }
 
+// TestRescuedEnvelopeNames: input fields named like the rescue's own
+// _file and _line get one more leading underscore, so that no rescued
+// field shares a key with the envelope (a JSON reader keeps one value of a
+// repeated key: the input's were lost to every reader).
+func TestRescuedEnvelopeNames(t *testing.T) {
+	line := `{"message":"m","_file":"mine","_line":"x","__file":1,"\u005f_line":2,"file":3}`
+	rows, _ := ingestOne(t, map[string][]byte{"f.json": []byte(line + "\n")}, nil)
+	want := `{"__file":"mine","__line":"x","___file":1,"_\u005f_line":2,"file":3,"_file":"f.json","_line":1}`
+	if len(rows) != 1 || rows[0]["_rescued_data"] != want {
+		t.Fatalf("rows %v, want _rescued_data %s", rows, want)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(want), &got); err != nil || len(got) != 7 {
+		t.Fatalf("%d distinct keys (%v), want 7", len(got), err)
+	}
+	csv := "message,_file,_line\nm,mine,x\n"
+	rows, _ = ingestOne(t, map[string][]byte{"f.csv": []byte(csv)}, &ingest.Options{Format: ingest.FormatCSV})
+	if want := `{"__file":"mine","__line":"x","_file":"f.csv","_line":2}`; len(rows) != 1 || rows[0]["_rescued_data"] != want {
+		t.Fatalf("CSV rows %v, want _rescued_data %s", rows, want)
+	}
+}
+
 // TestTimeOutOfRangeInUTC: a time in range in its own offset but not in
 // UTC (year 10000 or year 0 there) is rescued, not stored: it was, and its
 // date partition (date=10000-01-01) made every later read of the table

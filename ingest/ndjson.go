@@ -70,17 +70,17 @@ func (b *builder) ndjsonFields(data []byte) error {
 				switch {
 				case col < 0:
 					b.noteNewCol(name, vk, isInt)
-					b.rescueField(s.b[keyStart:keyEnd], s.b[valStart:s.pos])
+					b.rescueField(name, s.b[keyStart:keyEnd], s.b[valStart:s.pos])
 				case b.cells[col].set:
 					// A key repeated (or repeated in another case) keeps
 					// its first value; the later ones are rescued, not lost.
-					b.rescueField(s.b[keyStart:keyEnd], s.b[valStart:s.pos])
+					b.rescueField(name, s.b[keyStart:keyEnd], s.b[valStart:s.pos])
 				case vk == vNull:
 					b.cells[col] = cell{}
 				default:
 					if !b.setJSON(col, vk, vraw, vesc, isInt) {
 						b.cells[col] = cell{}
-						b.rescueField(s.b[keyStart:keyEnd], s.b[valStart:s.pos])
+						b.rescueField(name, s.b[keyStart:keyEnd], s.b[valStart:s.pos])
 					}
 				}
 			}
