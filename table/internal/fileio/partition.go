@@ -393,8 +393,11 @@ func SplitByPartition(rec arrow.Record, partCols []string) ([]PartitionedRecord,
 	n := int(rec.NumRows())
 	if n > 0 && allUniform(rec, partIdx) {
 		// One partition, the usual case of a chunk of logs: no grouping.
-		part := array.NewRecordBatch(dataSchema, dataCols, int64(n))
-		return []PartitionedRecord{{Values: partitionValues(rec, partCols, partIdx, 0), Record: part}}, nil
+		vals, err := partitionValues(rec, partCols, partIdx, 0)
+		if err != nil {
+			return nil, err
+		}
+		return []PartitionedRecord{{Values: vals, Record: array.NewRecordBatch(dataSchema, dataCols, int64(n))}}, nil
 	}
 
 	// Group id per row: fold the columns' codes pairwise.
@@ -440,7 +443,10 @@ func SplitByPartition(rec arrow.Record, partCols []string) ([]PartitionedRecord,
 	var values []map[string]*string
 	var key strings.Builder
 	for g := int32(0); g < ngroups; g++ {
-		vals := partitionValues(rec, partCols, partIdx, first[g])
+		vals, err := partitionValues(rec, partCols, partIdx, first[g])
+		if err != nil {
+			return nil, err
+		}
 		key.Reset()
 		for _, c := range partCols {
 			if v := vals[c]; v == nil {
@@ -525,13 +531,23 @@ func SplitByPartition(rec arrow.Record, partCols []string) ([]PartitionedRecord,
 }
 
 // partitionValues returns row r's values of the partition columns
-// partCols, at partIdx in rec.
-func partitionValues(rec arrow.Record, partCols []string, partIdx []int, r int) map[string]*string {
+// partCols, at partIdx in rec. A date or timestamp outside years 0001-9999
+// is refused: its value ("10000-01-01") would be a directory no reader
+// parses, and every later read of the table would fail on it.
+func partitionValues(rec arrow.Record, partCols []string, partIdx []int, r int) (map[string]*string, error) {
 	vals := make(map[string]*string, len(partCols))
 	for j, c := range partCols {
-		vals[c] = FormatPartitionValue(rec.Column(partIdx[j]), r)
+		arr := rec.Column(partIdx[j])
+		v := FormatPartitionValue(arr, r)
+		switch arr.DataType().ID() {
+		case arrow.DATE32, arrow.DATE64, arrow.TIMESTAMP:
+			if v != nil && (len(*v) < 10 || (*v)[4] != '-' || (*v)[0] == '-' || (*v)[:4] == "0000") {
+				return nil, fmt.Errorf("%w: %q for column %s: outside years 0001-9999", ErrPartitionValue, *v, c)
+			}
+		}
+		vals[c] = v
 	}
-	return vals
+	return vals, nil
 }
 
 // allUniform reports whether each column at idx holds one value in every

@@ -394,3 +394,39 @@ func FuzzParsePartitionValue(f *testing.F) {
 		}
 	})
 }
+
+// A date or timestamp partition value outside years 0001-9999 is refused:
+// "10000-01-01" was written as a directory that made every later read of
+// the table fail.
+func TestSplitByPartitionRefusesOutOfRangeDates(t *testing.T) {
+	day := func(y, m, d int) arrow.Date32 {
+		return arrow.Date32FromTime(time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC))
+	}
+	sch := arrow.NewSchema([]arrow.Field{{Name: "date", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	for _, tc := range []struct {
+		dates []arrow.Date32
+		ok    bool
+	}{
+		{[]arrow.Date32{day(9999, 12, 31), day(1, 1, 1)}, true},
+		{[]arrow.Date32{day(10000, 1, 1)}, false},
+		{[]arrow.Date32{day(2026, 1, 1), day(10000, 1, 1)}, false},
+		{[]arrow.Date32{day(0, 12, 31)}, false},
+	} {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
+		for i, d := range tc.dates {
+			b.Field(0).(*array.Date32Builder).Append(d)
+			b.Field(1).(*array.Int64Builder).Append(int64(i))
+		}
+		rec := b.NewRecordBatch()
+		parts, err := fileio.SplitByPartition(rec, []string{"date"})
+		if tc.ok != (err == nil) || !tc.ok && !errors.Is(err, fileio.ErrPartitionValue) {
+			t.Errorf("%v: err = %v, want ok %v", tc.dates, err, tc.ok)
+		}
+		for _, p := range parts {
+			p.Record.Release()
+		}
+		rec.Release()
+		b.Release()
+	}
+}
