@@ -63,6 +63,9 @@ type Daemon struct {
 	reload  chan struct{}
 	loopErr string // the last loop failure
 	lagErr  string // the last lag check's failure ("" after a success)
+	// lagWatched is set when the lag monitor runs (egress, or a central
+	// table to measure against): health then waits for its first check.
+	lagWatched bool
 }
 
 // Health is the JSON body of /healthz.
@@ -208,7 +211,7 @@ func (d *Daemon) updateStatusLocked() {
 			}
 		}
 	}
-	if status == "ok" && h.LastCheck.IsZero() {
+	if status == "ok" && d.lagWatched && h.LastCheck.IsZero() {
 		status = "starting"
 	}
 	if status == "ok" && d.lagErr != "" {
@@ -375,6 +378,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		auxWG.Go(func() { d.watchConfig(loops) })
 	}
 	if d.egress || bk.central != nil {
+		d.mu.Lock()
+		d.lagWatched = true
+		d.mu.Unlock()
 		auxWG.Go(func() { d.monitorLag(loops, bk) })
 		auxWG.Go(func() { d.observeLatency(aux, bk) })
 	}

@@ -505,3 +505,18 @@ func TestDaemonLogsStop(t *testing.T) {
 		}
 	}
 }
+
+// An ingest-only region (no egress, no central table) runs no lag monitor,
+// so health does not wait for a lag check: it stayed "starting" (HTTP 503)
+// forever, and a readiness probe never passed.
+func TestIngestOnlyRegionHealthy(t *testing.T) {
+	env := newRegionEnv(t, "")
+	generate(t, context.Background(), env.landing, 1, 1)
+	cfg := env.config(t, "ing-only", "egress:\n  enabled: false\n")
+	cfg.Central = ""
+	r := startDaemon(t, cfg, nil)
+	waitFor(t, 10*time.Second, "healthz ok", func() (bool, string) {
+		h := r.d.Health()
+		return h.Status == "ok", fmt.Sprintf("%+v", h)
+	})
+}
