@@ -47,6 +47,13 @@ type Commit struct {
 	// lost PUT per commit, at one GET when nothing landed. Ignored with
 	// ExactVersion.
 	CatchUp bool
+	// WrittenSince is when the caller began writing the data files the
+	// commit adds (zero: when Commit is called). VACUUM keeps an orphan
+	// younger than its grace whatever the retention; a commit whose files
+	// are older than half of it is refused (ErrConflict) rather than name
+	// files a VACUUM may have deleted: the whole rewrite counts, not only
+	// the wait for a free version.
+	WrittenSince time.Time
 }
 
 // Commit writes c as the next version after read, with optimistic
@@ -131,6 +138,9 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		actions = append(actions, Action{Txn: &Txn{AppID: c.AppID, Version: c.AppVersion, LastUpdated: &now}})
 	}
 	actions = append(actions, dataActions...)
+	if !c.ExactVersion {
+		stampRemoves(actions, ci.Timestamp)
+	}
 	data, err := encodeCommit(actions)
 	if err != nil {
 		return -1, err
@@ -154,6 +164,7 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 			moved = stampAfter(w.timestamp) || moved
 		}
 		if moved {
+			stampRemoves(actions, ci.Timestamp)
 			data, err = encodeCommit(actions)
 		}
 		return err
@@ -168,12 +179,15 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		}
 	}
 	started := t.now()
+	if !c.WrittenSince.IsZero() && c.WrittenSince.Before(started) {
+		started = c.WrittenSince
+	}
 	for attempt := 1; ; attempt++ {
 		if waited := t.now().Sub(started); waited > DefaultVacuumGrace/2 {
 			// Files written before this commit may soon look like
 			// orphans to a VACUUM with a short retention: the caller
 			// writes them again rather than name deleted files.
-			return -1, fmt.Errorf("%w: the commit waited %s for a free version; its files may be vacuumed as never committed, write them again", ErrConflict, waited.Round(time.Second))
+			return -1, fmt.Errorf("%w: the commit's files were written %s ago (half the VACUUM grace: %s); they may be vacuumed as never committed, write them again", ErrConflict, waited.Round(time.Second), DefaultVacuumGrace/2)
 		}
 		put := time.Now()
 		err := t.bucket.PutIfAbsent(ctx, CommitKey(version), data)
@@ -633,6 +647,22 @@ func commitTxnID(actions []Action) string {
 // did. Time travel by timestamp searches commit times as a sorted sequence
 // (as Delta's in-commit timestamps require of writers); the 50 writers of
 // a central table stamp them with 50 clocks.
+// stampRemoves makes the deletion time of the commit's removes at least
+// its timestamp ts. VACUUM measures the retention of a removed file from
+// it: a remove stamped when its commit was planned (a DELETE that then
+// lost version races for minutes) would expire before versions committed
+// meanwhile, which still read the file. The caller's removes are copied,
+// not changed.
+func stampRemoves(actions []Action, ts int64) {
+	for i, a := range actions {
+		if r := a.Remove; r != nil && (r.DeletionTimestamp == nil || *r.DeletionTimestamp < ts) {
+			cp := *r
+			cp.DeletionTimestamp = &ts
+			actions[i].Remove = &cp
+		}
+	}
+}
+
 func (ci *CommitInfo) after(prev int64) bool {
 	if ci.Timestamp > prev {
 		return false

@@ -112,6 +112,7 @@ func (t *Table) Delete(ctx context.Context, opts *DeleteOptions) (*DeleteResult,
 				return nil, err
 			}
 		}
+		written := t.now()
 		adds, err := t.rewriteWithout(ctx, snap, plan.partial, pred)
 		if t.replanAfterVanished(ctx, err, addsOf(plan.partial), res.Attempts) {
 			continue
@@ -144,11 +145,12 @@ func (t *Table) Delete(ctx context.Context, opts *DeleteOptions) (*DeleteResult,
 			"executionTimeMs":     strconv.FormatInt(time.Since(start).Milliseconds(), 10),
 		}
 		v, retry, err := t.commitRewrite(ctx, snap, &Commit{
-			Actions:    actions,
-			Operation:  "DELETE",
-			Parameters: map[string]any{"predicate": jsonList(pred.String())},
-			Metrics:    res.Metrics,
-			ReadFiles:  plan.read,
+			Actions:      actions,
+			Operation:    "DELETE",
+			Parameters:   map[string]any{"predicate": jsonList(pred.String())},
+			Metrics:      res.Metrics,
+			ReadFiles:    plan.read,
+			WrittenSince: written,
 		}, adds, res.Attempts)
 		if retry {
 			continue

@@ -66,6 +66,12 @@ func (t *Table) CleanupLog(ctx context.Context, opts *LogCleanupOptions) (*LogCl
 	if err != nil {
 		return nil, err
 	}
+	// Deleting log files is a write: a writer feature loglake does not
+	// honour (checkpointProtection restricts exactly this) is refused by
+	// name, as VACUUM and OPTIMIZE refuse it.
+	if err := checkWrite(snap.protocol, snap.metadata); err != nil {
+		return nil, err
+	}
 	if propIs(snap.metadata, "delta.enableExpiredLogCleanup", "false") {
 		return res, nil
 	}

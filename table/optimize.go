@@ -152,6 +152,7 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 		if len(removed) == 0 || o.DryRun {
 			return res, nil
 		}
+		written := t.now()
 		adds, err := t.compact(ctx, snap, plan, &o, sortIdx)
 		if t.replanAfterVanished(ctx, err, removed, res.Attempts) {
 			continue
@@ -195,7 +196,8 @@ func (t *Table) Optimize(ctx context.Context, opts *OptimizeOptions) (*OptimizeR
 				"sortBy":    jsonList(o.SortBy...),
 				"auto":      false,
 			},
-			Metrics: res.Metrics,
+			Metrics:      res.Metrics,
+			WrittenSince: written,
 		}, adds, res.Attempts)
 		if retry {
 			continue

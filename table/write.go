@@ -244,6 +244,7 @@ func (t *Table) Append(ctx context.Context, recs []arrow.Record, c *Commit) (int
 	if err != nil {
 		return -1, err
 	}
+	written := t.now()
 	w, err := t.NewWriter(snap, nil)
 	if err != nil {
 		return -1, err
@@ -263,6 +264,7 @@ func (t *Table) Append(ctx context.Context, recs []arrow.Record, c *Commit) (int
 	}
 	cc := *c
 	cc.Actions = append(append([]Action{}, c.Actions...), adds...)
+	cc.WrittenSince = written
 	if cc.Metrics == nil {
 		cc.Metrics = fileMetrics(adds)
 	}
