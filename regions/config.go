@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -337,6 +338,9 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 	if c.Central != "" && c.Table != "" && c.Central != c.Table && storage.Overlap(c.Central, c.Table) {
 		bad("central", "overlaps the regional table (one is inside the other); give each table its own location")
 	}
+	if c.Central != "" && c.Landing != "" && storage.Overlap(c.Central, c.Landing) {
+		bad("central", "overlaps the landing location: ingest would load the central table's files")
+	}
 
 	if c.Cloud == "" && tableScheme != "" {
 		for cloud, schemes := range cloudSchemes {
@@ -356,6 +360,26 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 			if f.scheme != "" && !containsString(schemes, f.scheme) {
 				bad(f.field, "a %s:// URL does not belong to cloud %q (want %s://)", f.scheme, c.Cloud, strings.Join(schemes, ":// or "))
 			}
+		}
+	}
+
+	// A zero the file spells out for a setting where zero has no meaning
+	// of its own is refused: it would silently stand for the default.
+	for _, f := range []struct {
+		field string
+		zero  bool
+	}{
+		{"ingest.interval", c.Ingest.Interval == 0}, {"ingest.backfill_interval", c.Ingest.BackfillInterval == 0},
+		{"ingest.max_files", c.Ingest.MaxFiles == 0}, {"ingest.max_bytes", c.Ingest.MaxBytes == 0},
+		{"ingest.target_file_size", c.Ingest.TargetFileSize == 0},
+		{"egress.interval", c.Egress.Interval == 0}, {"egress.max_rows", c.Egress.MaxRows == 0},
+		{"egress.max_bytes", c.Egress.MaxBytes == 0}, {"egress.max_versions", c.Egress.MaxVersions == 0},
+		{"metrics.lag_interval", c.Metrics.LagInterval == 0}, {"shutdown_timeout", c.ShutdownTimeout == 0},
+		{"maintenance.interval", c.Maintenance.Interval == 0}, {"maintenance.min_files", c.Maintenance.MinFiles == 0},
+		{"maintenance.target_file_size", c.Maintenance.TargetFileSize == 0},
+	} {
+		if f.zero && c.lines[f.field] > 0 {
+			bad(f.field, "must be above 0 (leave it out for the default)")
 		}
 	}
 
@@ -411,8 +435,11 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 				if r.Table == c.Table || storage.Overlap(r.Table, c.Table) {
 					bad(field+".table", "overlaps the regional table; give each table its own location")
 				}
+				if c.Landing != "" && storage.Overlap(r.Table, c.Landing) {
+					bad(field+".table", "overlaps the landing location: ingest would load the route table's files")
+				}
 			}
-			routes[i] = egress.Route{Name: r.Name, Predicate: r.Predicate, Table: r.Table}
+			routes[i] = egress.Route{Name: r.Name, Predicate: r.Predicate, Table: r.Table, SchemaMode: egress.SchemaMode(r.SchemaMode)}
 		}
 		// egress owns the rules (names, predicates, defaults).
 		if _, err := egress.CheckRoutes(routes); err != nil {
@@ -444,6 +471,8 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 	if a := c.Metrics.Address; a != "" {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			bad("metrics.address", "%q: want host:port, e.g. 127.0.0.1:9464 or :9464", a)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil && !namedPort(port) {
+			bad("metrics.address", "%q: port %q is not a number from 0 to 65535", a, port)
 		}
 	}
 	if c.Metrics.LagInterval == 0 {
@@ -555,4 +584,11 @@ func (c *Config) IngestStream() string {
 		return ingest.DefaultStream
 	}
 	return c.Ingest.Stream
+}
+
+// namedPort reports whether port is a service name (http, https) the
+// system resolves, as net.Listen accepts it.
+func namedPort(port string) bool {
+	_, err := net.LookupPort("tcp", port)
+	return err == nil
 }

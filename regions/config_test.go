@@ -196,6 +196,19 @@ func TestParseErrors(t *testing.T) {
 		{"bad clean source", minimal + "ingest:\n  clean_source: archive\n", []string{"r.yaml:5: ingest: ", "unknown clean source mode \"archive\""}},
 		{"short max file age", minimal + "ingest:\n  max_file_age: 24h\n", []string{"r.yaml:5: ingest: ", "max file age 24h0m0s"}},
 		{"bad metrics address", minimal + "metrics:\n  address: \"9090\"\n", []string{"r.yaml:6: metrics.address: \"9090\": want host:port"}},
+		{"metrics port out of range", minimal + "metrics:\n  address: \":99999\"\n", []string{"r.yaml:6: metrics.address: \":99999\": port \"99999\" is not a number from 0 to 65535"}},
+		// Zero would silently stand for the default.
+		{"explicit zero", minimal + "egress:\n  max_rows: 0\n  interval: 0s\nshutdown_timeout: 0s\n", []string{
+			"r.yaml:6: egress.max_rows: must be above 0 (leave it out for the default)", "r.yaml:7: egress.interval: must be above 0",
+			"r.yaml:8: shutdown_timeout: must be above 0"}},
+		{"size rounding to zero", minimal + "egress:\n  max_bytes: 0.5B\n", []string{"r.yaml:6: egress.max_bytes: must be above 0"}},
+		// Ingest would load the tables' own files.
+		{"central inside landing", strings.Replace(minimal, "file:///data/central", "file:///data/landing/central", 1), []string{
+			"r.yaml:4: central: overlaps the landing location"}},
+		{"route table inside landing", minimal[:strings.Index(minimal, "central:")] + "egress:\n  routes:\n    - name: c\n      table: file:///data/landing/c\n", []string{
+			"egress.routes[0].table: overlaps the landing location"}},
+		{"bad route schema mode", minimal[:strings.Index(minimal, "central:")] + "egress:\n  routes:\n    - name: c\n      table: file:///data/c\n      schema_mode: rescu\n", []string{
+			"egress.routes: route \"c\": ", "unknown schema mode \"rescu\""}},
 		{"bad log level", minimal + "log:\n  level: verbose\n", []string{"r.yaml:6: log.level: unknown value \"verbose\""}},
 		{"missing schema file", minimal + "ingest:\n  schema: nope.txt\n", []string{"r.yaml:6: ingest.schema: open "}},
 		{"unset environment variable", strings.Replace(minimal, "file:///data/central", "s3://${LOGLAKE_TEST_UNSET_VAR}/c", 1), []string{
@@ -275,6 +288,8 @@ func TestParseSize(t *testing.T) {
 		{"1.5", 0, true},
 		{"MiB", 0, true},
 		{"12XB", 0, true},
+		{"8388608TiB", 0, true}, // 2^63 bytes: one past the largest
+		{"8388607TiB", 8388607 << 40, false},
 		{"", 0, true},
 	}
 	for _, tt := range tests {

@@ -575,6 +575,10 @@ func EgressOnce(ctx context.Context, cfg *Config, log *slog.Logger) (egress.Summ
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if !cfg.EgressEnabled() {
+		return egress.Summary{}, &ConfigError{File: cfg.File, Field: "egress.enabled", Line: cfg.Line("egress.enabled"),
+			Msg: "is false: this region does not egress (its stream would be unguarded by maintenance and reported as disabled)"}
+	}
 	routes := cfg.Routes()
 	if len(routes) == 0 {
 		return egress.Summary{}, &ConfigError{File: cfg.File, Field: "central", Msg: "required to run egress (or egress.routes)"}

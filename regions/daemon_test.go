@@ -520,3 +520,15 @@ func TestIngestOnlyRegionHealthy(t *testing.T) {
 		return h.Status == "ok", fmt.Sprintf("%+v", h)
 	})
 }
+
+// EgressOnce refuses a region whose egress is disabled, as the daemon
+// does: it forwarded rows, and created a stream maintenance does not guard.
+func TestEgressOnceRefusesDisabledEgress(t *testing.T) {
+	env := newRegionEnv(t, "")
+	cfg := env.config(t, "off", "egress:\n  enabled: false\n")
+	_, err := regions.EgressOnce(context.Background(), cfg, nil)
+	var ce *regions.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "egress.enabled" {
+		t.Fatalf("EgressOnce with egress disabled: %v, want a ConfigError on egress.enabled", err)
+	}
+}

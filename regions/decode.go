@@ -43,7 +43,8 @@ func ParseSize(s string) (Size, error) {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil || f < 0 || math.IsNaN(f) || f*u.mult > math.MaxInt64 {
+		// float64(MaxInt64) is 2^63: a product equal to it overflows too.
+		if err != nil || f < 0 || math.IsNaN(f) || f*u.mult >= math.MaxInt64 {
 			break
 		}
 		return Size(f * u.mult), nil

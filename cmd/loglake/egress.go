@@ -29,7 +29,7 @@ now, prints a summary and exits; otherwise it polls like 'loglake run'
 		if err != nil {
 			return err
 		}
-		cfg, err := loadRegion(cmd, configFile, metricsAddr, vb)
+		cfg, err := loadRegion(cmd, configFile, metricsAddr, vb, once)
 		if err != nil {
 			return err
 		}

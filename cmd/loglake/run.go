@@ -29,7 +29,7 @@ file) reloads the egress routes without a restart (docs/egress.md).`,
 	}
 	vb := addVerbosity(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := loadRegion(cmd, configFile, metricsAddr, vb)
+		cfg, err := loadRegion(cmd, configFile, metricsAddr, vb, false)
 		if err != nil {
 			return err
 		}
@@ -58,13 +58,18 @@ file) reloads the egress routes without a restart (docs/egress.md).`,
 // loadRegion loads --config, then applies what the command line and the
 // environment override (flag > environment > YAML): --metrics-address and
 // the log level (-q, -v).
-func loadRegion(cmd *cobra.Command, file, metricsAddr string, vb *verbosity) (*regions.Config, error) {
+func loadRegion(cmd *cobra.Command, file, metricsAddr string, vb *verbosity, oneShot bool) (*regions.Config, error) {
 	if file == "" {
 		return nil, usagef("--config is required")
 	}
 	cfg, err := regions.Load(file)
 	if err != nil {
 		return nil, usageError{err}
+	}
+	if oneShot && cfg.Line("log.level") == 0 {
+		// A one-shot command logs warnings and errors unless asked (-v),
+		// as every command does; the file's level is for the daemon.
+		cfg.Log.Level = "warn"
 	}
 	if cmd.Flags().Changed("metrics-address") {
 		cfg.Metrics.Address = metricsAddr

@@ -83,6 +83,18 @@ breach on stderr. See docs/status.md.`,
 			if len(req.Regions)+len(req.Tables)+len(req.Replicas) == 0 {
 				return usageError{fmt.Errorf("nothing to report on: give region config files, table URLs or --replica")}
 			}
+			// Zero commits read or objects listed is skipping them (the
+			// options' zero is their default); a zero size or timeout
+			// means nothing.
+			if opts.History == 0 {
+				opts.History = -1
+			}
+			if opts.BacklogLimit == 0 {
+				opts.BacklogLimit = -1
+			}
+			if opts.Timeout == 0 || opts.SmallFileSize == 0 {
+				return usageError{fmt.Errorf("--timeout and --small-file-size take a value above 0")}
+			}
 			// A threshold given as 0 means "fully caught up"; one not given is
 			// not checked.
 			if f := cmd.Flags(); f.Changed("max-lag-versions") {
@@ -115,8 +127,8 @@ breach on stderr. See docs/status.md.`,
 	countVar(f, &maxLagV, "max-lag-versions", 0, 0, "exit 3 if an egress or replica lag exceeds this many versions")
 	durationVar(f, &maxLag, "max-lag", 0, "exit 3 if an egress or replica lag exceeds this duration (e.g. 2m)")
 	countVar(f, &maxFiles, "max-backlog-files", 0, 0, "exit 3 if a region's ingest backlog exceeds this many files")
-	countVar(f, &opts.History, "history", regions.DefaultStatusHistory, -1, "newest commits read per table to find the last OPTIMIZE and VACUUM (-1: skip)")
-	countVar(f, &opts.BacklogLimit, "backlog-limit", regions.DefaultBacklogLimit, -1, "landing objects listed at most to count a backlog (-1: skip)")
+	countVar(f, &opts.History, "history", regions.DefaultStatusHistory, -1, "newest commits read per table to find the last OPTIMIZE and VACUUM (0 or -1: skip)")
+	countVar(f, &opts.BacklogLimit, "backlog-limit", regions.DefaultBacklogLimit, -1, "landing objects listed at most to count a backlog (0 or -1: skip)")
 	sizeVar(f, &opts.SmallFileSize, "small-file-size", regions.DefaultSmallFileSize, "data files below this size count as small")
 	durationVar(f, &opts.Timeout, "timeout", regions.DefaultStatusTimeout, "time allowed to read one table or location")
 	root.AddCommand(cmd)
