@@ -295,6 +295,7 @@ func Status(ctx context.Context, req StatusRequest, opts *StatusOptions) *Report
 		do(func() { s.table(ctx, u) })
 	}
 	wg.Wait()
+	sharedStreams(req.Regions, rep.Regions)
 	// Tables only met as replicas or sources are complete now too.
 	for _, u := range s.order {
 		e := s.tables[u]
@@ -302,6 +303,50 @@ func Status(ctx context.Context, req StatusRequest, opts *StatusOptions) *Report
 		rep.Tables = append(rep.Tables, e.st)
 	}
 	return rep
+}
+
+// sharedStreams marks regions that share a name but not a regional table
+// and egress into one target: their streams are one (txn egress:<name>),
+// so the rows of whichever forwards second are skipped as already
+// forwarded, and each would show lag 0. Their lag is made unknown (a
+// threshold then breaches) and the clash is their error.
+func sharedStreams(cfgs []*Config, sts []RegionStatus) {
+	type stream struct{ name, target string }
+	tables := map[stream]map[string]bool{}
+	for _, c := range cfgs {
+		if !c.EgressEnabled() {
+			continue
+		}
+		for _, r := range c.Routes() {
+			k := stream{c.Name, storage.LocationKey(r.Table)}
+			if tables[k] == nil {
+				tables[k] = map[string]bool{}
+			}
+			tables[k][storage.LocationKey(c.Table)] = true
+		}
+	}
+	for i, c := range cfgs {
+		if !c.EgressEnabled() {
+			continue
+		}
+		for _, r := range c.Routes() {
+			if len(tables[stream{c.Name, storage.LocationKey(r.Table)}]) < 2 {
+				continue
+			}
+			st := &sts[i]
+			msg := fmt.Sprintf("another region config is also named %q and egresses another regional table into %s: "+
+				"both write stream egress:%s there, and the second one's rows are skipped; give each region its own name", c.Name, r.Table, c.Name)
+			if st.Error == "" {
+				st.Error = msg
+			}
+			for _, e := range append([]*EgressStatus{st.Egress}, st.Routes...) {
+				if e != nil {
+					e.LagVersions, e.LagSeconds = nil, nil
+				}
+			}
+			break
+		}
+	}
 }
 
 // statusRun is one Status call: its options and the tables it has read,
