@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type Egress struct {
 	mu  sync.Mutex
 	src *table.Table
 	dst *table.Table
+	// srcHash identifies the source table (sourceHash of its id) in the
+	// target's source-of txn; set with src.
+	srcHash int64
 	// cursor is the last source version forwarded or passed over; it is
 	// ahead of the central txn only by versions that had no rows to forward.
 	// -2: not read yet.
@@ -164,7 +168,7 @@ func (e *Egress) open(ctx context.Context) error {
 				return fmt.Errorf("%w (source table %s)", err, e.source.URL())
 			}
 		}
-		e.src = t
+		e.src, e.srcHash = t, sourceHash(snap.Metadata().ID)
 	}
 	if e.dst == nil {
 		t, err := table.Open(ctx, e.central, e.tableOptions())
@@ -330,6 +334,9 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 		if err != nil {
 			return sum, err
 		}
+		if err := e.checkStream(csnap); err != nil {
+			return sum, err
+		}
 		e.position(csnap)
 	}
 	sum.Route = e.opts.Route
@@ -362,6 +369,9 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 		}
 		csnap, err := e.dst.Snapshot(ctx)
 		if err != nil {
+			return sum, err
+		}
+		if err := e.checkStream(csnap); err != nil {
 			return sum, err
 		}
 		txn := e.position(csnap)
@@ -465,6 +475,18 @@ func dropThrough(changes []table.Change, v int64) []table.Change {
 		changes = changes[1:]
 	}
 	return changes
+}
+
+// checkStream refuses (ErrForeignStream) a target whose txn of this stream
+// another source table's egress wrote: its version counts that table's
+// versions, and this one would skip its own rows as forwarded.
+func (e *Egress) checkStream(csnap *table.Snapshot) error {
+	if id, ok := csnap.AppVersion(sourceAppID(e.appID)); ok && id != e.srcHash {
+		return fmt.Errorf("%w: %s holds stream %s of another source table than %s (two regions of one name, "+
+			"or a regional table created anew); give the region another name, or see docs/egress.md",
+			ErrForeignStream, e.central.URL(), e.appID, e.source.URL())
+	}
+	return nil
 }
 
 // position reconciles the in-memory cursor with the central txn and returns
@@ -787,8 +809,20 @@ func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, ad
 	for _, a := range adds {
 		outBytes += a.Add.Size
 	}
+	// The stream's txn version counts this source table's versions only: a
+	// txn another table's egress wrote (two regions of one name, a regional
+	// table created anew) would make this one skip its rows. The source
+	// table is named beside the txn, once, and checked on every commit.
+	actions := adds
+	if err := e.checkStream(csnap); err != nil {
+		e.discard(adds)
+		return res, err
+	}
+	if _, ok := csnap.AppVersion(sourceAppID(e.appID)); !ok {
+		actions = append(slices.Clip(adds), table.Action{Txn: &table.Txn{AppID: sourceAppID(e.appID), Version: e.srcHash}})
+	}
 	c := &table.Commit{
-		Actions:   adds,
+		Actions:   actions,
 		Operation: "STREAMING UPDATE",
 		Parameters: map[string]any{"outputMode": "Append", "queryId": e.appID,
 			"epochId": strconv.FormatInt(b.to, 10)},

@@ -719,3 +719,28 @@ func withTenant(t *testing.T, rec arrow.Record, value string) arrow.Record {
 	cols[idx[0]] = col
 	return array.NewRecord(rec.Schema(), cols, rec.NumRows())
 }
+
+// A second regional table egressing under a region name another table's
+// egress already used in the central table is refused: the stream's txn
+// counts the other table's versions, and its rows were skipped (lost) while
+// the second egress reported success. The first table's stream goes on.
+func TestForeignStreamRefused(t *testing.T) {
+	ctx := context.Background()
+	a := newFixture(t)
+	a.appendRows(t, 30)
+	a.appendRows(t, 30)
+	if _, err := a.egress(t, egress.Options{}).RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newFixture(t) // another table: same region name, same central table
+	b.dst = a.dst
+	b.appendRows(t, 40)
+	if _, err := b.egress(t, egress.Options{}).RunOnce(ctx); !errors.Is(err, egress.ErrForeignStream) {
+		t.Fatalf("egress of another table under the same name: %v, want ErrForeignStream", err)
+	}
+	a.appendRows(t, 30)
+	if _, err := a.egress(t, egress.Options{}).RunOnce(ctx); err != nil {
+		t.Fatalf("the stream's own table after the refusal: %v", err)
+	}
+	checkCentral(t, a.dst, map[string][]int64{"eu-1": egresstest.Approved(a.rows)})
+}

@@ -3,6 +3,8 @@ package egress
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"log/slog"
 	"time"
 
@@ -90,6 +92,11 @@ var (
 	// removed them before egress read them). Resuming would lose data, so
 	// egress stops; see docs/egress.md for the way out.
 	ErrSourceLogCleaned = errors.New("egress: source commits to forward were cleaned from the source log")
+	// ErrForeignStream: the target's txn of this stream was written from
+	// another source table (two regions of one name, or a regional table
+	// created anew): its version says nothing of this table, and
+	// forwarding from it would skip rows.
+	ErrForeignStream = errors.New("egress: the target's stream was written from another source table")
 )
 
 // Options configure an Egress. Zero values take the documented defaults.
@@ -257,6 +264,17 @@ func (s *Summary) add(o Summary) {
 // AppID returns the central table's txn appId of a region's egress stream
 // to its default route (the single-target configuration).
 func AppID(region string) string { return "egress:" + region }
+
+// sourceAppID is the appId of the txn that names, by a hash of its table
+// id (sourceHash), the source table a stream's txn appID forwards from.
+func sourceAppID(appID string) string { return "source-of:" + appID }
+
+// sourceHash is a table id as a txn version: 63 bits of its FNV-1a hash.
+func sourceHash(tableID string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(tableID))
+	return int64(h.Sum64() & math.MaxInt64)
+}
 
 // RouteAppID returns the txn appId of one route of a region's egress:
 // "egress:<region>" for DefaultRoute (so a single-target region upgraded
