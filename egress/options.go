@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
