@@ -48,11 +48,10 @@ type Commit struct {
 	// ExactVersion.
 	CatchUp bool
 	// WrittenSince is when the caller began writing the data files the
-	// commit adds (zero: when Commit is called). VACUUM keeps an orphan
-	// younger than its grace whatever the retention; a commit whose files
-	// are older than half of it is refused (ErrConflict) rather than name
-	// files a VACUUM may have deleted: the whole rewrite counts, not only
-	// the wait for a free version.
+	// commit adds (zero: when Commit is called). A commit whose files are
+	// older than half the table's deleted-file retention (at least the
+	// VACUUM grace) is refused (ErrConflict) rather than name files a
+	// VACUUM may have deleted as orphans: see filesFresh.
 	WrittenSince time.Time
 }
 
@@ -179,15 +178,9 @@ func (t *Table) Commit(ctx context.Context, read *Snapshot, c *Commit) (int64, e
 		}
 	}
 	started := t.now()
-	if !c.WrittenSince.IsZero() && c.WrittenSince.Before(started) {
-		started = c.WrittenSince
-	}
 	for attempt := 1; ; attempt++ {
-		if waited := t.now().Sub(started); waited > DefaultVacuumGrace/2 {
-			// Files written before this commit may soon look like
-			// orphans to a VACUUM with a short retention: the caller
-			// writes them again rather than name deleted files.
-			return -1, fmt.Errorf("%w: the commit's files were written %s ago (half the VACUUM grace: %s); they may be vacuumed as never committed, write them again", ErrConflict, waited.Round(time.Second), DefaultVacuumGrace/2)
+		if err := t.filesFresh(read, c, started); err != nil {
+			return -1, err
 		}
 		put := time.Now()
 		err := t.bucket.PutIfAbsent(ctx, CommitKey(version), data)
@@ -647,6 +640,33 @@ func commitTxnID(actions []Action) string {
 // did. Time travel by timestamp searches commit times as a sorted sequence
 // (as Delta's in-commit timestamps require of writers); the 50 writers of
 // a central table stamp them with 50 clocks.
+// filesFresh refuses (ErrConflict) a commit whose data files may have been
+// vacuumed as orphans before it lands: VACUUM keeps an orphan younger than
+// both its retention and DefaultVacuumGrace. A commit that has waited half
+// the grace for a free version gives up (a VACUUM forced down to the grace
+// may run meanwhile); the files' whole life since c.WrittenSince (a long
+// OPTIMIZE or DELETE) may reach half the table's deleted-file retention,
+// which an unforced VACUUM keeps to. The caller writes its files again.
+func (t *Table) filesFresh(read *Snapshot, c *Commit, started time.Time) error {
+	now := t.now()
+	if waited := now.Sub(started); waited > DefaultVacuumGrace/2 {
+		return fmt.Errorf("%w: the commit waited %s for a free version; its files may be vacuumed as never committed, write them again", ErrConflict, waited.Round(time.Second))
+	}
+	if c.WrittenSince.IsZero() {
+		return nil
+	}
+	limit := DefaultVacuumGrace
+	if read != nil {
+		if r, err := read.DeletedFileRetention(); err == nil {
+			limit = max(limit, r)
+		}
+	}
+	if age := now.Sub(c.WrittenSince); age > limit/2 {
+		return fmt.Errorf("%w: the commit's files were written over %s, more than half the table's deleted-file retention (%s): they may be vacuumed as never committed, write them again", ErrConflict, age.Round(time.Second), limit)
+	}
+	return nil
+}
+
 // stampRemoves makes the deletion time of the commit's removes at least
 // its timestamp ts. VACUUM measures the retention of a removed file from
 // it: a remove stamped when its commit was planned (a DELETE that then

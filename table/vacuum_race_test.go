@@ -55,43 +55,54 @@ type fakeClock struct {
 func (c *fakeClock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
-// An OPTIMIZE whose rewrite took longer than half the VACUUM grace does not
-// commit its files: a VACUUM may have taken them for orphans meanwhile (it
-// did, and the OPTIMIZE committed the deleted files: the table lost every
-// row). The whole rewrite counts, not only the wait for a free version: the
-// OPTIMIZE discards its files, re-plans and writes again.
+// An OPTIMIZE whose rewrite took longer than half the table's deleted-file
+// retention (here 1 hour, as a fleet sets it) does not commit its files: a
+// VACUUM keeping to that retention may have taken them for orphans
+// meanwhile (one did, and the OPTIMIZE committed the deleted files: the
+// table lost every row). The whole rewrite counts, not only the wait for a
+// free version: the OPTIMIZE discards its files, re-plans and writes again.
+// With the default 7-day retention the same 2-hour rewrite commits.
 func TestLongRewriteNotCommittedAfterVacuumGrace(t *testing.T) {
-	ctx := context.Background()
-	inner := openMem(t)
-	tbl := tabletest.Create(t, inner, nil)
-	for i := range 4 {
-		appendN(t, tbl, int64(i*30), 30)
-	}
-	want := rowStrings(t, latest(t, tbl))
-	clock := &fakeClock{t: time.Now()}
-	var moved sync.Once
-	hb := &hookBucket{Bucket: inner, onUpload: func() { // the rewrite's first file: it then takes 2 hours
-		moved.Do(func() { clock.set(clock.now().Add(2 * time.Hour)) })
-	}}
-	otbl, err := table.Open(ctx, hb, &table.Options{Now: clock.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := otbl.Optimize(ctx, nil)
-	if err != nil || res.Attempts != 2 {
-		t.Fatalf("optimize: %+v, %v; want the 2-hour attempt refused and a second one", res, err)
-	}
-	if got := rowStrings(t, latest(t, tbl)); !slices.Equal(got, want) {
-		t.Fatalf("after OPTIMIZE: %d rows, want %d", len(got), len(want))
-	}
-	var data []string
-	for _, k := range keys(t, inner) {
-		if strings.HasPrefix(k, "date=") {
-			data = append(data, k)
+	for _, tc := range []struct {
+		retention string
+		attempts  int
+	}{{"interval 1 hour", 2}, {"", 1}} {
+		ctx := context.Background()
+		inner := openMem(t)
+		var props map[string]string
+		if tc.retention != "" {
+			props = map[string]string{"delta.deletedFileRetentionDuration": tc.retention}
 		}
-	}
-	if live := len(latest(t, tbl).Files()); len(data) != 12+live {
-		t.Fatalf("%d data objects: want the 12 compacted and %d live, the refused attempt's discarded", len(data), live)
+		tbl := tabletest.Create(t, inner, props)
+		for i := range 4 {
+			appendN(t, tbl, int64(i*30), 30)
+		}
+		want := rowStrings(t, latest(t, tbl))
+		clock := &fakeClock{t: time.Now()}
+		var moved sync.Once
+		hb := &hookBucket{Bucket: inner, onUpload: func() { // the rewrite's first file: it then takes 2 hours
+			moved.Do(func() { clock.set(clock.now().Add(2 * time.Hour)) })
+		}}
+		otbl, err := table.Open(ctx, hb, &table.Options{Now: clock.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := otbl.Optimize(ctx, nil)
+		if err != nil || res.Attempts != tc.attempts {
+			t.Fatalf("retention %q: optimize %+v, %v; want %d attempts", tc.retention, res, err, tc.attempts)
+		}
+		if got := rowStrings(t, latest(t, tbl)); !slices.Equal(got, want) {
+			t.Fatalf("after OPTIMIZE: %d rows, want %d", len(got), len(want))
+		}
+		var data []string
+		for _, k := range keys(t, inner) {
+			if strings.HasPrefix(k, "date=") {
+				data = append(data, k)
+			}
+		}
+		if live := len(latest(t, tbl).Files()); len(data) != 12+live {
+			t.Fatalf("%d data objects: want the 12 compacted and %d live, a refused attempt's discarded", len(data), live)
+		}
 	}
 }
 
