@@ -358,7 +358,8 @@ func TestChangesMeaning(t *testing.T) {
 		"CREATE TEMP TABLE t AS SELECT 1":                true,
 		"create or replace temporary view v as select 1": true,
 		"USE memory.s2":                                   true,
-		"CREATE TABLE x (a INTEGER)":                      false,
+		"CREATE TABLE temp.t AS SELECT 1":                 true,
+		"CREATE OR REPLACE VIEW t AS SELECT 1":            true,
 		"/* a /* nested */ comment */ SELECT 1; SELECT 2": false,
 	} {
 		if got := query.ChangesMeaning(q); got != want {

@@ -32,8 +32,8 @@ func changesMeaning(q string) bool {
 }
 
 // statementChangesMeaning is changesMeaning for one statement. Besides
-// settings, a temporary object or a USE can make a name the walk takes for
-// an attached table resolve to another relation (DuckDB looks in the temp
+// settings, DDL and USE/ATTACH can make a name the walk takes for an
+// attached table resolve to another relation (DuckDB looks in the temp
 // schema, then the current one), so they count too.
 func statementChangesMeaning(q string) bool {
 	words := leadingWords(q, 4)
@@ -41,14 +41,11 @@ func statementChangesMeaning(q string) bool {
 		return false
 	}
 	switch words[0] {
-	case "use", "attach":
+	case "use", "attach", "detach", "create", "drop", "alter":
+		// Any object created or dropped may take an attached name: a
+		// temporary table (CREATE TABLE temp.t, CREATE LOCAL TEMP …), or
+		// a view replacing the engine's own (CREATE OR REPLACE VIEW t).
 		return true
-	case "create":
-		words = words[1:]
-		if len(words) >= 2 && words[0] == "or" && words[1] == "replace" {
-			words = words[2:]
-		}
-		return len(words) > 0 && (words[0] == "temp" || words[0] == "temporary")
 	}
 	switch words[0] {
 	case "set", "reset":

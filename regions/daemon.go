@@ -340,6 +340,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// drains its current batch on its own.
 	loops, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
+	d.mu.Lock()
+	d.lagWatched = d.egress || bk.central != nil // set before a loop can report running
+	d.mu.Unlock()
 	var (
 		wg       sync.WaitGroup
 		errMu    sync.Mutex
@@ -378,9 +381,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		auxWG.Go(func() { d.watchConfig(loops) })
 	}
 	if d.egress || bk.central != nil {
-		d.mu.Lock()
-		d.lagWatched = true
-		d.mu.Unlock()
 		auxWG.Go(func() { d.monitorLag(loops, bk) })
 		auxWG.Go(func() { d.observeLatency(aux, bk) })
 	}

@@ -311,14 +311,14 @@ func Status(ctx context.Context, req StatusRequest, opts *StatusOptions) *Report
 // forwarded, and each would show lag 0. Their lag is made unknown (a
 // threshold then breaches) and the clash is their error.
 func sharedStreams(cfgs []*Config, sts []RegionStatus) {
-	type stream struct{ name, target string }
+	type stream struct{ appID, target string }
 	tables := map[stream]map[string]bool{}
 	for _, c := range cfgs {
 		if !c.EgressEnabled() {
 			continue
 		}
 		for _, r := range c.Routes() {
-			k := stream{c.Name, storage.LocationKey(r.Table)}
+			k := stream{egress.RouteAppID(c.Name, r.Name), storage.LocationKey(r.Table)}
 			if tables[k] == nil {
 				tables[k] = map[string]bool{}
 			}
@@ -330,12 +330,12 @@ func sharedStreams(cfgs []*Config, sts []RegionStatus) {
 			continue
 		}
 		for _, r := range c.Routes() {
-			if len(tables[stream{c.Name, storage.LocationKey(r.Table)}]) < 2 {
+			if len(tables[stream{egress.RouteAppID(c.Name, r.Name), storage.LocationKey(r.Table)}]) < 2 {
 				continue
 			}
 			st := &sts[i]
 			msg := fmt.Sprintf("another region config is also named %q and egresses another regional table into %s: "+
-				"both write stream egress:%s there, and the second one's rows are skipped; give each region its own name", c.Name, r.Table, c.Name)
+				"both write stream %s there, and the second one's rows are skipped; give each region its own name", c.Name, r.Table, egress.RouteAppID(c.Name, r.Name))
 			if st.Error == "" {
 				st.Error = msg
 			}
