@@ -1135,6 +1135,20 @@ func TestCloneResumeAfterSourceVacuum(t *testing.T) {
 	if _, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{Version: &claimed}); !errors.Is(err, replicate.ErrMissingFile) {
 		t.Fatalf("rerun pinned to the claimed version %d: %v, want ErrMissingFile", claimed, err)
 	}
+	claim := func() string {
+		data, err := dstB.Get(ctx, "_loglake/clone/initial")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	before := claim()
+	if res, err := replicate.Clone(ctx, srcB, dstB, &replicate.Options{DryRun: true}); err != nil || res.CommitsWritten != 1 {
+		t.Fatalf("dry run of the rerun: %+v, %v; want the later version planned", res, err)
+	}
+	if after := claim(); after != before {
+		t.Fatalf("the dry run moved the claim: %q, was %q", after, before)
+	}
 	res := clone(t, srcB, dstB, nil)
 	if res.Mode != replicate.ModeInitial || res.DestinationVersion != claimed+1 {
 		t.Fatalf("rerun at the latest version: %+v", res)

@@ -46,17 +46,10 @@ func (c *cloner) initial(ctx context.Context) error {
 		}
 	}
 	err = c.initialAtTarget(ctx, snap)
-	if errors.Is(err, ErrMissingFile) && c.target < want && !c.opts.DryRun {
-		// The claimed version's files are gone from the source (its
-		// VACUUM): that initial clone can never complete, and no table is
-		// at the destination yet. The claim moves to the version this run
-		// wants; what was copied and is still live is kept.
-		c.log.Warn("clone: the interrupted initial clone's version lost source files; cloning the requested version instead",
-			"claimed", c.target, "requested", want, "err", err)
-		if err := c.dst.Put(ctx, initialCloneKey, fmt.Appendf(nil, "%s@%d", c.res.SourceTableID, want)); err != nil {
-			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+	if errors.Is(err, ErrMissingFile) && c.target < want {
+		if err = c.moveClaim(ctx, want); err != nil {
+			return err
 		}
-		c.target, c.initialAt = want, want
 		if snap, err = c.writableSourceSnapshot(ctx); err != nil {
 			return err
 		}
@@ -132,6 +125,55 @@ func (c *cloner) initialAtTarget(ctx context.Context, snap *table.Snapshot) erro
 	c.log.Info("clone: initial clone done", "source", c.src.URL(), "destination", c.dst.URL(), "version", c.target,
 		"copied_files", c.res.Metrics.NumCopiedFiles, "copied_bytes", c.res.Metrics.CopiedFilesSize)
 	return nil
+}
+
+// moveClaim moves the destination's claim from c.target, whose files are
+// gone from the source (its VACUUM: that initial clone can never complete),
+// to version want, and retargets this run there. What was copied and is
+// still live is kept. Only while nothing of a table is at the destination
+// and the claim still names c.target: a racing clone that moved it first is
+// joined, and one that has begun the log is left to finish (this run then
+// fails, and its rerun replays).
+func (c *cloner) moveClaim(ctx context.Context, want int64) error {
+	c.log.Warn("clone: the interrupted initial clone's version lost source files; cloning the requested version instead",
+		"claimed", c.target, "requested", want)
+	claimed := c.target
+	if _, err := c.claimOwner(ctx); err != nil {
+		return err
+	}
+	if c.initialAt != claimed { // moved by a racing clone: join it
+		if c.initialAt > want {
+			return fmt.Errorf("%w: %s is an interrupted initial clone of source version %d, requested %d", ErrAhead, c.dst.URL(), c.initialAt, want)
+		}
+		c.target = c.initialAt
+		return nil
+	}
+	if logged, err := c.hasLog(ctx); err != nil || logged {
+		if err == nil {
+			err = fmt.Errorf("%w: %s: another clone began the table at a later version meanwhile; rerun", ErrMissingFile, c.dst.URL())
+		}
+		return err
+	}
+	if !c.opts.DryRun {
+		if err := c.dst.Put(ctx, initialCloneKey, fmt.Appendf(nil, "%s@%d", c.res.SourceTableID, want)); err != nil {
+			return fmt.Errorf("replicate: destination %s: %w", c.dst.URL(), err)
+		}
+	}
+	c.target, c.initialAt = want, want
+	return nil
+}
+
+// hasLog reports whether the destination holds any _delta_log/ object.
+func (c *cloner) hasLog(ctx context.Context) (bool, error) {
+	it := c.dst.List(ctx, "_delta_log/", "")
+	_, err := it.Next(ctx)
+	switch {
+	case err == io.EOF:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("replicate: list destination %s: %w", c.dst.URL(), err)
+	}
+	return true, nil
 }
 
 // initialCloneKey names, in a destination without a table, the source table
@@ -281,6 +323,7 @@ func (c *cloner) writeCloneCommit(ctx context.Context, v int64, ts int64, state 
 			"source":        c.src.URL(),
 			"sourceVersion": v,
 			"isShallow":     false,
+			paramWholeState: true,
 		},
 		OperationMetrics: c.res.Metrics.commitMetrics(),
 		ReadVersion:      &readVersion,

@@ -101,7 +101,7 @@ func (c *cloner) sync(ctx context.Context, dstT *table.Table) error {
 			Actions:   actions,
 			Operation: "CLONE",
 			Parameters: map[string]any{
-				"source": c.src.URL(), "sourceVersion": c.target, "isShallow": false,
+				"source": c.src.URL(), "sourceVersion": c.target, "isShallow": false, paramWholeState: true,
 			},
 			Metrics:    c.res.Metrics.commitMetrics(),
 			AppID:      c.appID,
@@ -162,12 +162,27 @@ func (c *cloner) syncable(ctx context.Context, dstT *table.Table) error {
 
 // setsWholeState reports whether ch is a CLONE commit of this source that
 // set the destination's whole state (the initial clone's, a sync's), not a
-// replayed source commit that was itself a CLONE of another table.
+// replayed source commit that was itself a CLONE of another table. Such
+// commits say so (paramWholeState); an older one without the parameter
+// counts only as an initial clone (written at its source version): an
+// older sync into a fork kept the fork's own files.
 func (c *cloner) setsWholeState(ch table.Change) bool {
 	ci := ch.CommitInfo()
 	if ci == nil || ci.Operation != "CLONE" {
 		return false
 	}
-	src, _ := ci.OperationParameters["source"].(string)
-	return src != "" && storage.LocationKey(src) == storage.LocationKey(c.src.URL())
+	p := ci.OperationParameters
+	if src, _ := p["source"].(string); src == "" || storage.LocationKey(src) != storage.LocationKey(c.src.URL()) {
+		return false
+	}
+	if whole, ok := p[paramWholeState].(bool); ok {
+		return whole
+	}
+	v, ok := p["sourceVersion"].(float64) // decoded JSON
+	return ok && int64(v) == ch.Version
 }
+
+// paramWholeState marks, in a CLONE commit's operationParameters, one that
+// set the destination's whole state to the source's (the initial clone, a
+// sync of a destination holding the source's files alone).
+const paramWholeState = "loglakeWholeState"
