@@ -92,7 +92,7 @@ func (in *Ingester) cleanSource(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if now.Sub(m.Created) < in.opts.CleanRetention {
+		if now.Sub(in.cleanFrom(m)) < in.opts.CleanRetention {
 			break
 		}
 		if err := in.cleanFiles(ctx, m); err != nil {
@@ -116,9 +116,36 @@ func (in *Ingester) cleanSource(ctx context.Context) error {
 	return nil
 }
 
+// noteCommitted records that this process committed batch b at t (under
+// in.mu, as a run holds it).
+func (in *Ingester) noteCommitted(b int64, t time.Time) {
+	if in.committedAt == nil {
+		in.committedAt = map[int64]time.Time{}
+	}
+	in.committedAt[b] = t
+}
+
+// cleanFrom is when batch m's clean retention starts: when it was planned,
+// or, later, when this process committed it (a batch resumed from an old
+// plan, whose files were deleted in the run that first committed them).
+// Batches are cleaned in order, so entries before m are no longer needed.
+func (in *Ingester) cleanFrom(m *Manifest) time.Time {
+	from := m.Created
+	if t, ok := in.committedAt[m.Batch]; ok && t.After(from) {
+		from = t
+	}
+	for b := range in.committedAt {
+		if b < m.Batch {
+			delete(in.committedAt, b)
+		}
+	}
+	return from
+}
+
 // cleanFiles moves or deletes the landing files of m that are still as m
 // lists them. A file that changed since (replaced with new content) is
-// left alone: its new content may not be ingested yet.
+// left alone: its new content may not be ingested yet; so is a quarantined
+// one (unreadable: none of its lines is in the table).
 func (in *Ingester) cleanFiles(ctx context.Context, m *Manifest) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(cleanWorkers)
@@ -134,6 +161,12 @@ func (in *Ingester) cleanFiles(ctx context.Context, m *Manifest) error {
 			if refOf(f, m.Batch).changed(fileFromObject(o)) {
 				in.log.Warn("clean source: landing file changed since it was ingested; left in place", "key", f.Key, "batch", m.Batch)
 				return nil
+			}
+			if _, err := in.tbl.Stat(ctx, quarantineKey(in.opts.Stream, f.Key)); err == nil {
+				in.log.Warn("clean source: landing file was quarantined (unreadable); left in place", "key", f.Key, "batch", m.Batch)
+				return nil
+			} else if !errors.Is(err, storage.ErrNotFound) {
+				return err
 			}
 			if in.opts.CleanSource == CleanMove {
 				if err := in.opts.CleanDestination.Copy(ctx, f.Key, in.landing, f.Key); err != nil {

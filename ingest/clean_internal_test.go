@@ -1,11 +1,14 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/loglake/loglake/storage"
 )
@@ -53,5 +56,112 @@ func TestCleanSourceSkipsPlannedBatch(t *testing.T) {
 	}
 	if in.cleaned != 1 {
 		t.Errorf("clean progress %d, want 1", in.cleaned)
+	}
+}
+
+// A batch resumed from a plan older than the clean retention starts its
+// retention when it is committed, not when it was planned: its file was
+// deleted in the very run that first committed it.
+func TestCleanRetentionFromCommit(t *testing.T) {
+	ctx := context.Background()
+	landing, tbl := memTable(t), memTable(t)
+	if err := landing.Put(ctx, "a.json", []byte(`{"message":"A"}`+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := landing.Stat(ctx, "a.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := writeManifest(ctx, tbl, &Manifest{Stream: DefaultStream, Batch: 1, Created: now.Add(-8 * 24 * time.Hour).UTC(),
+		Landing: landing.URL(), Files: []ManifestFile{fileFromObject(obj)}}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := New(landing, tbl, &Options{CleanSource: CleanDelete, CleanRetention: 7 * 24 * time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := landing.Stat(ctx, "a.json"); err != nil {
+		t.Fatalf("deleted in the run that committed it (retention 7 days): %v", err)
+	}
+	now = now.Add(8 * 24 * time.Hour)
+	if err := in.cleanSource(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := landing.Stat(ctx, "a.json"); err == nil {
+		t.Fatal("not deleted 8 days after its commit")
+	}
+}
+
+// A quarantined file (unreadable: none of its lines ingested) is never
+// cleaned: clean_source delete removed it with its batch.
+func TestCleanSkipsQuarantined(t *testing.T) {
+	ctx := context.Background()
+	landing, tbl := memTable(t), memTable(t)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte(`{"message":"A"}` + "\n"))
+	zw.Close()
+	data := buf.Bytes()
+	data[len(data)-8] ^= 0xff // break the CRC-32
+	if err := landing.Put(ctx, "a.json.gz", data); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	in, err := New(landing, tbl, &Options{CleanSource: CleanDelete, CleanRetention: 7 * 24 * time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := in.RunOnce(ctx); err != nil || sum.Quarantined != 1 {
+		t.Fatalf("first run: %+v, %v; want the file quarantined", sum, err)
+	}
+	now = now.Add(8 * 24 * time.Hour)
+	if err := in.cleanSource(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := landing.Stat(ctx, "a.json.gz"); err != nil {
+		t.Fatalf("a quarantined file was cleaned: %v", err)
+	}
+}
+
+// With OnChange reingest, a file replaced between its batch's plan and the
+// read is not read in that batch: its new content, recorded under the
+// listed size and tag, was seen changed by the next listing and ingested a
+// second time. It is ingested once, by a later batch.
+func TestReplacedBeforeReadIngestedOnce(t *testing.T) {
+	ctx := context.Background()
+	landing, tbl := memTable(t), memTable(t)
+	if err := landing.Put(ctx, "a.json", []byte(`{"message":"A"}`+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := landing.Stat(ctx, "a.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Planned (manifest 1), then the file is replaced before it is read.
+	if _, err := writeManifest(ctx, tbl, &Manifest{Stream: DefaultStream, Batch: 1, Created: time.Now().UTC(),
+		Landing: landing.URL(), Files: []ManifestFile{fileFromObject(obj)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := landing.Put(ctx, "a.json", []byte(`{"message":"B1"}`+"\n"+`{"message":"B2"}`+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	var rows int64
+	for range 2 {
+		in, err := New(landing, tbl, &Options{OnChange: ChangeReingest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := in.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows += sum.Rows
+	}
+	if rows != 2 {
+		t.Fatalf("%d rows ingested, want B's 2 once", rows)
 	}
 }

@@ -102,6 +102,7 @@ func newFileCtx(key string) *fileCtx {
 // fileCtx is what rows of one landing file share.
 type fileCtx struct {
 	key      string
+	listed   ManifestFile   // the file as its batch listed it (zero in tests that build one alone)
 	keyBytes []byte         // key, for _source_file
 	keyJSON  []byte         // key as a quoted JSON string, for _rescued_data
 	pathVals map[int][]byte // string columns filled from key=value path segments

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // compileGlob turns a glob into an anchored regexp: '**' matches across
@@ -14,7 +15,7 @@ import (
 // character, '{a,b}' either alternative.
 func compileGlob(p string) (*regexp.Regexp, error) {
 	var sb strings.Builder
-	sb.WriteString("^")
+	sb.WriteString("(?s)^") // ** crosses any byte, a newline in a key too
 	depth := 0
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -38,7 +39,11 @@ func compileGlob(p string) (*regexp.Regexp, error) {
 		case c == ',' && depth > 0:
 			sb.WriteString("|")
 		default:
-			sb.WriteString(regexp.QuoteMeta(string(c)))
+			// A whole character: string(c) of one byte of a multi-byte
+			// one is another character (0xC3 is "Ã"), and never matched.
+			_, n := utf8.DecodeRuneInString(p[i:])
+			sb.WriteString(regexp.QuoteMeta(p[i : i+n]))
+			i += n - 1
 		}
 	}
 	if depth != 0 {
@@ -110,6 +115,16 @@ func (in *Ingester) discover(ctx context.Context, full bool) error {
 			return fmt.Errorf("ingest: listing %s: %w", in.landing.URL(), err)
 		}
 		if !in.match.match(o.Key) {
+			continue
+		}
+		if !utf8.ValidString(o.Key) {
+			// The batch's state is JSON, which cannot hold the key: a
+			// restart would read another key and ingest the file again.
+			if !in.changedSeen[o.Key] {
+				in.changedSeen[o.Key] = true
+				in.skipped++
+				in.log.Error("landing key is not valid UTF-8; the file is not ingested (rename it)", "key", strings.ToValidUTF8(o.Key, "\uFFFD"))
+			}
 			continue
 		}
 		f := fileFromObject(o)

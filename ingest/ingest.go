@@ -41,6 +41,10 @@ type Ingester struct {
 	skipped     int
 	lastFull    time.Time
 	cleaned     int64 // cleanSource progress as last read (0: unknown)
+	// committedAt holds when this process committed a batch: a batch
+	// resumed from an old plan starts its clean retention then, not when
+	// it was planned (Manifest.Created).
+	committedAt map[int64]time.Time
 	// corrupt holds the landing keys whose compressed data failed its
 	// checksum in the batch being run (key → error text): their rows were
 	// already decoded, so the batch is run again without them.
@@ -508,6 +512,7 @@ func (in *Ingester) runBatch(ctx context.Context, t *table.Table, snap *table.Sn
 		return res, err
 	}
 	res.Version = v
+	in.noteCommitted(m.Batch, now)
 	for _, f := range m.Files {
 		l := now.Sub(f.ModTime)
 		res.Latencies = append(res.Latencies, l)
@@ -589,6 +594,7 @@ func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Sn
 	}
 	fr := &fileReader{landing: in.landing, m: mp, format: in.opts.Format, maxLine: in.opts.MaxLineBytes,
 		retries: in.opts.FileRetries, onBytes: onBytes, retryGap: 200 * time.Millisecond, corrupt: &in.corrupt,
+		reingest: in.opts.OnChange == ChangeReingest, log: in.log,
 		quarant: func(ctx context.Context, key string, err error) {
 			st.quarantined.Add(1)
 			in.log.Error("landing file unreadable; quarantined", "key", key, "batch", m.Batch, "err", err)
@@ -620,6 +626,7 @@ func (in *Ingester) pipeline(ctx context.Context, t *table.Table, snap *table.Sn
 		defer close(files)
 		for _, f := range m.Files {
 			fc := newFileCtx(f.Key)
+			fc.listed = f
 			fc.pathVals = pathValues(mp, f.Key)
 			select {
 			case files <- fc:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -158,6 +159,10 @@ type fileReader struct {
 	quarant  func(ctx context.Context, key string, err error) // records an unreadable file
 	retryGap time.Duration
 	corrupt  *sync.Map // keys whose compressed data failed its checksum: key → error text
+	// reingest is set with OnChange reingest: a file replaced since the
+	// batch listed it is then skipped (see changedSinceListed).
+	reingest bool
+	log      *slog.Logger
 }
 
 // badChecksum reports whether err says decompressed data already returned
@@ -189,6 +194,9 @@ func (fr *fileReader) skipCorrupt(ctx context.Context, f *fileCtx, out chan<- *c
 func (fr *fileReader) read(ctx context.Context, f *fileCtx, out chan<- *chunk) error {
 	if skip, err := fr.skipCorrupt(ctx, f, out); skip || err != nil {
 		return err
+	}
+	if fr.changedSinceListed(ctx, f) {
+		return nil
 	}
 	var rc io.ReadCloser
 	var err error
@@ -229,6 +237,25 @@ func (fr *fileReader) read(ctx context.Context, f *fileCtx, out chan<- *chunk) e
 	}
 	defer closeDec()
 	return fr.readFrom(ctx, f, dec, out)
+}
+
+// changedSinceListed reports whether file f was replaced since its batch
+// listed it, in which case it is not read (with OnChange reingest only).
+// The batch records the file as listed: its new content, read now, would
+// be recorded under the old size and tag, and the next listing would see
+// the file changed and ingest that content a second time. Skipped, the
+// new content is ingested once, by a later batch; the listed content is
+// gone either way.
+func (fr *fileReader) changedSinceListed(ctx context.Context, f *fileCtx) bool {
+	if !fr.reingest || f.listed.Key == "" {
+		return false
+	}
+	o, err := fr.landing.Stat(ctx, f.key)
+	if err != nil || !refOf(f.listed, 0).changed(fileFromObject(o)) {
+		return false // a missing file is the reader's to report
+	}
+	fr.log.Warn("landing file replaced since its batch was planned; its new content goes to a later batch", "key", f.key)
+	return true
 }
 
 // readFrom sends the chunks of file f, whose decompressed bytes src reads,
