@@ -88,14 +88,26 @@ func hidden(key string) bool {
 	return false
 }
 
-func (m *matcher) match(key string) bool {
-	if hidden(key) || strings.HasSuffix(key, "/") {
-		return false
+func (m *matcher) match(key string) bool { return m.skip(key) == "" }
+
+// skip returns why key is not a landing file to ingest (PlanHidden,
+// PlanBadKey, PlanGlob), or "" when it is one. Discovery, the backlog and
+// the dry run all decide by it.
+func (m *matcher) skip(key string) string {
+	switch {
+	case hidden(key):
+		return PlanHidden
+	case !utf8.ValidString(key):
+		// Only file:// lists such a key. The batch state is JSON, which
+		// cannot hold it: a restart would read another key and ingest the
+		// file again.
+		return PlanBadKey
+	case strings.HasSuffix(key, "/"),
+		len(m.include) > 0 && !slices.ContainsFunc(m.include, func(re *regexp.Regexp) bool { return re.MatchString(key) }),
+		slices.ContainsFunc(m.exclude, func(re *regexp.Regexp) bool { return re.MatchString(key) }):
+		return PlanGlob
 	}
-	if len(m.include) > 0 && !slices.ContainsFunc(m.include, func(re *regexp.Regexp) bool { return re.MatchString(key) }) {
-		return false
-	}
-	return !slices.ContainsFunc(m.exclude, func(re *regexp.Regexp) bool { return re.MatchString(key) })
+	return ""
 }
 
 // discover lists the landing location (all of it when full, else after
@@ -114,14 +126,9 @@ func (in *Ingester) discover(ctx context.Context, full bool) error {
 		if err != nil {
 			return fmt.Errorf("ingest: listing %s: %w", in.landing.URL(), err)
 		}
-		if !in.match.match(o.Key) {
-			continue
-		}
-		if !utf8.ValidString(o.Key) {
-			// The batch's state is JSON, which cannot hold the key: a
-			// restart would read another key and ingest the file again.
-			if !in.changedSeen[o.Key] {
-				in.changedSeen[o.Key] = true
+		if r := in.match.skip(o.Key); r != "" {
+			if r == PlanBadKey && !in.warned[o.Key] {
+				in.warned[o.Key] = true
 				in.skipped++
 				in.log.Error("landing key is not valid UTF-8; the file is not ingested (rename it)", "key", strings.ToValidUTF8(o.Key, "\uFFFD"))
 			}
@@ -139,8 +146,8 @@ func (in *Ingester) discover(ctx context.Context, full bool) error {
 				continue
 			}
 			if in.opts.OnChange == ChangeIgnore {
-				if !in.changedSeen[o.Key] {
-					in.changedSeen[o.Key] = true
+				if !in.warned[o.Key] {
+					in.warned[o.Key] = true
 					in.skipped++
 					in.metrics.changed.Inc()
 					in.log.Warn("landing file changed after ingestion; ignored (OnChange=ignore)",

@@ -62,6 +62,11 @@ func TestNonUTF8KeyLeftOut(t *testing.T) {
 			t.Fatal(err)
 		}
 		rows += sum.Rows
+		// The dry run says so too (it said "ingest", and the backlog
+		// counted the file for good).
+		if p, err := in.Plan(ctx); err != nil || p.Skipped[PlanBadKey] != 1 || p.Ingest != 0 {
+			t.Fatalf("plan: %+v, %v; want the key skipped as %s", p, err, PlanBadKey)
+		}
 	}
 	if rows != 2 {
 		t.Fatalf("%d rows over two runs, want cafe.json's 2 once", rows)

@@ -33,14 +33,14 @@ type Ingester struct {
 	match        *matcher
 	metrics      *metrics
 
-	mu          sync.Mutex
-	t           *table.Table
-	idx         *index
-	pending     map[string]ManifestFile
-	changedSeen map[string]bool
-	skipped     int
-	lastFull    time.Time
-	cleaned     int64 // cleanSource progress as last read (0: unknown)
+	mu       sync.Mutex
+	t        *table.Table
+	idx      *index
+	pending  map[string]ManifestFile
+	warned   map[string]bool // keys warned about once per process (changed, not UTF-8)
+	skipped  int
+	lastFull time.Time
+	cleaned  int64 // cleanSource progress as last read (0: unknown)
 	// committedAt holds when this process committed a batch: a batch
 	// resumed from an old plan starts its clean retention then, not when
 	// it was planned (Manifest.Created).
@@ -79,7 +79,7 @@ func New(landing, tbl storage.Bucket, opts *Options) (*Ingester, error) {
 		return nil, fmt.Errorf("ingest: registering metrics: %w", err)
 	}
 	in := &Ingester{landing: landing, tbl: tbl, opts: o, log: o.Logger.With("stream", o.Stream), match: mt,
-		metrics: met, idx: newIndex(), pending: map[string]ManifestFile{}, changedSeen: map[string]bool{}}
+		metrics: met, idx: newIndex(), pending: map[string]ManifestFile{}, warned: map[string]bool{}}
 	// Validate a custom schema now rather than at the first batch.
 	sch := completeSchema(o.Schema)
 	if _, err := newMapping(sch.Arrow(), o.TimeColumn, []string{ColDate}); err != nil {

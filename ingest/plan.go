@@ -26,6 +26,9 @@ const (
 	PlanHidden = "hidden"
 	// PlanGlob: the Include/Exclude globs leave the file out.
 	PlanGlob = "glob"
+	// PlanBadKey: the key is not valid UTF-8 (possible on file:// only),
+	// which the batch state cannot hold; rename the file.
+	PlanBadKey = "bad-key"
 	// PlanExpired: the file is not in the ingested-files index and its
 	// ModTime is older than MaxFileAge, so it is ignored.
 	PlanExpired = "expired"
@@ -110,11 +113,9 @@ func (in *Ingester) Plan(ctx context.Context) (*Plan, error) {
 		pf := PlanFile{Key: o.Key, Size: o.Size}
 		f := fileFromObject(o)
 		ref, ingested := idx.get(o.Key)
-		switch {
-		case hidden(o.Key):
-			pf.Reason = PlanHidden
-		case !in.match.match(o.Key):
-			pf.Reason = PlanGlob
+		switch skip := in.match.skip(o.Key); {
+		case skip != "":
+			pf.Reason = skip
 		case inPlanned[o.Key]:
 			pf.Reason, pf.Batch = PlanPlanned, p.Committed+1
 		case !ingested && idx.expired(f):

@@ -235,7 +235,7 @@ func writePlan(w io.Writer, f render.Format, p *ingest.Plan) error {
 	}
 	if f == render.Table {
 		var skipped []string
-		for _, r := range []string{ingest.PlanPlanned, ingest.PlanIngested, ingest.PlanChanged, ingest.PlanExpired, ingest.PlanHidden, ingest.PlanGlob} {
+		for _, r := range []string{ingest.PlanPlanned, ingest.PlanIngested, ingest.PlanChanged, ingest.PlanExpired, ingest.PlanHidden, ingest.PlanGlob, ingest.PlanBadKey} {
 			if n := p.Skipped[r]; n > 0 {
 				skipped = append(skipped, fmt.Sprintf("%d %s", n, r))
 			}
