@@ -148,11 +148,11 @@ func (c *cloner) moveClaim(ctx context.Context, want int64) error {
 		c.target = c.initialAt
 		return nil
 	}
-	if logged, err := c.hasLog(ctx); err != nil || logged {
-		if err == nil {
-			err = fmt.Errorf("%w: %s: another clone began the table at a later version meanwhile; rerun", ErrMissingFile, c.dst.URL())
-		}
-		return err
+	switch logged, err := table.HasLog(ctx, c.dst); {
+	case err != nil:
+		return fmt.Errorf("replicate: list destination %s: %w", c.dst.URL(), err)
+	case logged:
+		return fmt.Errorf("%w: %s: another clone began the table at a later version meanwhile; rerun", ErrMissingFile, c.dst.URL())
 	}
 	if !c.opts.DryRun {
 		if err := c.dst.Put(ctx, initialCloneKey, fmt.Appendf(nil, "%s@%d", c.res.SourceTableID, want)); err != nil {
@@ -161,19 +161,6 @@ func (c *cloner) moveClaim(ctx context.Context, want int64) error {
 	}
 	c.target, c.initialAt = want, want
 	return nil
-}
-
-// hasLog reports whether the destination holds any _delta_log/ object.
-func (c *cloner) hasLog(ctx context.Context) (bool, error) {
-	it := c.dst.List(ctx, "_delta_log/", "")
-	_, err := it.Next(ctx)
-	switch {
-	case err == io.EOF:
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("replicate: list destination %s: %w", c.dst.URL(), err)
-	}
-	return true, nil
 }
 
 // initialCloneKey names, in a destination without a table, the source table
@@ -207,7 +194,7 @@ func (c *cloner) claimDestination(ctx context.Context) error {
 		}
 		// A log without a readable table (a checkpoint written before a
 		// killed clone's commit) is the clone's to complete.
-		if strings.HasPrefix(o.Key, "_delta_log/") {
+		if table.IsLogKey(o.Key) {
 			continue
 		}
 		// A concurrent clone of this source may have claimed the

@@ -19,6 +19,23 @@ const (
 	lastCheckpointKey = logDir + "_last_checkpoint"
 )
 
+// IsLogKey reports whether key is in the table's log (_delta_log/).
+func IsLogKey(key string) bool { return strings.HasPrefix(key, logDir) }
+
+// HasLog reports whether b holds any object of a table's log: a commit, a
+// checkpoint or the hint, readable as a table or not (a checkpoint written
+// before its commit).
+func HasLog(ctx context.Context, b storage.Bucket) (bool, error) {
+	_, err := b.List(ctx, logDir, "").Next(ctx)
+	switch {
+	case err == io.EOF:
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
 // CommitKey is the storage key of commit v: _delta_log/%020d.json.
 func CommitKey(v int64) string { return fmt.Sprintf("%s%020d.json", logDir, v) }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sort"
@@ -100,7 +99,7 @@ func OpenAt(ctx context.Context, b storage.Bucket, opts *Options, v int64) (*Tab
 	s, err := t.SnapshotAt(ctx, v)
 	if errors.Is(err, ErrVersionNotFound) {
 		// An empty log is no table, not a missing version.
-		if _, lerr := b.List(ctx, "_delta_log/", "").Next(ctx); lerr == io.EOF {
+		if logged, lerr := HasLog(ctx, b); lerr == nil && !logged {
 			return nil, nil, ErrNoTable
 		}
 	}
