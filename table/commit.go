@@ -636,10 +636,6 @@ func commitTxnID(actions []Action) string {
 	return ""
 }
 
-// after moves ci's timestamp past prev (Unix ms) and reports whether it
-// did. Time travel by timestamp searches commit times as a sorted sequence
-// (as Delta's in-commit timestamps require of writers); the 50 writers of
-// a central table stamp them with 50 clocks.
 // filesFresh refuses (ErrConflict) a commit whose data files may have been
 // vacuumed as orphans before it lands: VACUUM keeps an orphan younger than
 // both its retention and DefaultVacuumGrace. A commit that has waited half
@@ -683,6 +679,10 @@ func stampRemoves(actions []Action, ts int64) {
 	}
 }
 
+// after moves ci's timestamp past prev (Unix ms) and reports whether it
+// did. Time travel by timestamp searches commit times as a sorted sequence
+// (as Delta's in-commit timestamps require of writers); the 50 writers of
+// a central table stamp them with 50 clocks.
 func (ci *CommitInfo) after(prev int64) bool {
 	if ci.Timestamp > prev {
 		return false
