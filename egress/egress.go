@@ -334,7 +334,7 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 		if err != nil {
 			return sum, err
 		}
-		if err := e.checkStream(csnap); err != nil {
+		if _, err := e.checkStream(csnap); err != nil {
 			return sum, err
 		}
 		e.position(csnap)
@@ -371,7 +371,7 @@ func (e *Egress) run(stop, ctx context.Context) (sum Summary, err error) {
 		if err != nil {
 			return sum, err
 		}
-		if err := e.checkStream(csnap); err != nil {
+		if _, err := e.checkStream(csnap); err != nil {
 			return sum, err
 		}
 		txn := e.position(csnap)
@@ -479,14 +479,16 @@ func dropThrough(changes []table.Change, v int64) []table.Change {
 
 // checkStream refuses (ErrForeignStream) a target whose txn of this stream
 // another source table's egress wrote: its version counts that table's
-// versions, and this one would skip its own rows as forwarded.
-func (e *Egress) checkStream(csnap *table.Snapshot) error {
-	if id, ok := csnap.AppVersion(sourceAppID(e.appID)); ok && id != e.srcHash {
-		return fmt.Errorf("%w: %s holds stream %s of another source table than %s (two regions of one name, "+
+// versions, and this one would skip its own rows as forwarded. named
+// reports whether the target names the stream's source table at all.
+func (e *Egress) checkStream(csnap *table.Snapshot) (named bool, err error) {
+	id, ok := csnap.AppVersion(sourceAppID(e.appID))
+	if ok && id != e.srcHash {
+		return true, fmt.Errorf("%w: %s holds stream %s of another source table than %s (two regions of one name, "+
 			"or a regional table created anew); give the region another name, or see docs/egress.md",
 			ErrForeignStream, e.central.URL(), e.appID, e.source.URL())
 	}
-	return nil
+	return ok, nil
 }
 
 // position reconciles the in-memory cursor with the central txn and returns
@@ -814,11 +816,12 @@ func (e *Egress) commit(ctx context.Context, csnap *table.Snapshot, b *batch, ad
 	// table created anew) would make this one skip its rows. The source
 	// table is named beside the txn, once, and checked on every commit.
 	actions := adds
-	if err := e.checkStream(csnap); err != nil {
+	named, err := e.checkStream(csnap)
+	if err != nil {
 		e.discard(adds)
 		return res, err
 	}
-	if _, ok := csnap.AppVersion(sourceAppID(e.appID)); !ok {
+	if !named {
 		actions = append(slices.Clip(adds), table.Action{Txn: &table.Txn{AppID: sourceAppID(e.appID), Version: e.srcHash}})
 	}
 	c := &table.Commit{
