@@ -36,7 +36,7 @@ func changesMeaning(q string) bool {
 // attached table resolve to another relation (DuckDB looks in the temp
 // schema, then the current one), so they count too.
 func statementChangesMeaning(q string) bool {
-	words := leadingWords(q, 4)
+	words := leadingWords(q, 3)
 	if len(words) == 0 {
 		return false
 	}
@@ -46,8 +46,6 @@ func statementChangesMeaning(q string) bool {
 		// temporary table (CREATE TABLE temp.t, CREATE LOCAL TEMP …), or
 		// a view replacing the engine's own (CREATE OR REPLACE VIEW t).
 		return true
-	}
-	switch words[0] {
 	case "set", "reset":
 		words = words[1:]
 		if len(words) > 0 && (words[0] == "global" || words[0] == "session" || words[0] == "local") {
