@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -471,7 +470,7 @@ func (c *Config) validate(errs ConfigErrors) ConfigErrors {
 	if a := c.Metrics.Address; a != "" {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			bad("metrics.address", "%q: want host:port, e.g. 127.0.0.1:9464 or :9464", a)
-		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil && !namedPort(port) {
+		} else if _, err := net.LookupPort("tcp", port); err != nil { // a number to 65535, or a service name
 			bad("metrics.address", "%q: port %q is not a number from 0 to 65535", a, port)
 		}
 	}
@@ -584,11 +583,4 @@ func (c *Config) IngestStream() string {
 		return ingest.DefaultStream
 	}
 	return c.Ingest.Stream
-}
-
-// namedPort reports whether port is a service name (http, https) the
-// system resolves, as net.Listen accepts it.
-func namedPort(port string) bool {
-	_, err := net.LookupPort("tcp", port)
-	return err == nil
 }
