@@ -108,6 +108,11 @@ func (in *Ingester) cleanSource(ctx context.Context) error {
 		return fmt.Errorf("ingest: recording clean source progress: %w", err)
 	}
 	in.cleaned = last
+	for b := range in.committedAt {
+		if b <= last {
+			delete(in.committedAt, b) // cleaned: no longer asked about
+		}
+	}
 	for _, k := range keys {
 		if err := in.tbl.Delete(ctx, k); err != nil {
 			in.log.Debug("deleting an old clean source record failed", "key", k, "err", err)
@@ -116,30 +121,27 @@ func (in *Ingester) cleanSource(ctx context.Context) error {
 	return nil
 }
 
-// noteCommitted records that this process committed batch b at t (under
-// in.mu, as a run holds it).
-func (in *Ingester) noteCommitted(b int64, t time.Time) {
+// noteCommitted records that this process committed batch m at t (under
+// in.mu, as a run holds it), when that matters to cleanSource: a batch
+// committed within a minute of its plan keeps the plan's time.
+func (in *Ingester) noteCommitted(m *Manifest, t time.Time) {
+	if in.opts.CleanSource == CleanOff || t.Sub(m.Created) < time.Minute {
+		return
+	}
 	if in.committedAt == nil {
 		in.committedAt = map[int64]time.Time{}
 	}
-	in.committedAt[b] = t
+	in.committedAt[m.Batch] = t
 }
 
 // cleanFrom is when batch m's clean retention starts: when it was planned,
 // or, later, when this process committed it (a batch resumed from an old
 // plan, whose files were deleted in the run that first committed them).
-// Batches are cleaned in order, so entries before m are no longer needed.
 func (in *Ingester) cleanFrom(m *Manifest) time.Time {
-	from := m.Created
-	if t, ok := in.committedAt[m.Batch]; ok && t.After(from) {
-		from = t
+	if t, ok := in.committedAt[m.Batch]; ok && t.After(m.Created) {
+		return t
 	}
-	for b := range in.committedAt {
-		if b < m.Batch {
-			delete(in.committedAt, b)
-		}
-	}
-	return from
+	return m.Created
 }
 
 // cleanFiles moves or deletes the landing files of m that are still as m

@@ -41,9 +41,9 @@ type Ingester struct {
 	skipped  int
 	lastFull time.Time
 	cleaned  int64 // cleanSource progress as last read (0: unknown)
-	// committedAt holds when this process committed a batch: a batch
-	// resumed from an old plan starts its clean retention then, not when
-	// it was planned (Manifest.Created).
+	// committedAt holds when this process committed a batch long after its
+	// plan (resumed): its clean retention starts then, not when it was
+	// planned (Manifest.Created). Entries go once the batch is cleaned.
 	committedAt map[int64]time.Time
 	// corrupt holds the landing keys whose compressed data failed its
 	// checksum in the batch being run (key → error text): their rows were
@@ -512,7 +512,7 @@ func (in *Ingester) runBatch(ctx context.Context, t *table.Table, snap *table.Sn
 		return res, err
 	}
 	res.Version = v
-	in.noteCommitted(m.Batch, now)
+	in.noteCommitted(m, now)
 	for _, f := range m.Files {
 		l := now.Sub(f.ModTime)
 		res.Latencies = append(res.Latencies, l)
