@@ -226,7 +226,8 @@ func (c *colWriter) writeRows(rec arrow.RecordBatch, off, end int64) error {
 			if st != nil {
 				before = st.NumValues()
 			}
-			if !c.writeDense(cw, arr, defs, &err) {
+			var dense bool
+			if dense, err = c.writeDense(cw, arr, defs); !dense {
 				err = pqarrow.WriteArrowToColumn(c.ctx, cw, arr, defs, nil, f.Nullable)
 			}
 			c.extremes[i].note(st, before, arr)
@@ -274,10 +275,10 @@ func (c *colWriter) defLevels(f arrow.Field, arr arrow.Array) []int16 {
 // values' bytes are already contiguous when every null slot is empty, as
 // the decoders and the Parquet reader leave them; otherwise, or for any
 // other column, it writes nothing and reports false.
-func (c *colWriter) writeDense(cw file.ColumnChunkWriter, arr arrow.Array, defs []int16, err *error) bool {
+func (c *colWriter) writeDense(cw file.ColumnChunkWriter, arr arrow.Array, defs []int16) (bool, error) {
 	w, ok := cw.(*file.ByteArrayColumnChunkWriter)
 	if !ok || arr.NullN() == 0 || len(defs) != arr.Len() || !w.SupportsArrowOffsets() {
-		return false
+		return false, nil
 	}
 	var offs []int32
 	switch a := arr.(type) {
@@ -286,7 +287,7 @@ func (c *colWriter) writeDense(cw file.ColumnChunkWriter, arr arrow.Array, defs 
 	case *array.Binary:
 		offs = a.ValueOffsets()
 	default:
-		return false
+		return false, nil
 	}
 	dense := append(c.dense[:0], offs[0])
 	for i, d := range defs {
@@ -294,7 +295,7 @@ func (c *colWriter) writeDense(cw file.ColumnChunkWriter, arr arrow.Array, defs 
 		case d != 0:
 			dense = append(dense, offs[i+1])
 		case offs[i+1] != offs[i]:
-			return false // a null slot with bytes: the values are not contiguous
+			return false, nil // a null slot with bytes: the values are not contiguous
 		}
 	}
 	c.dense = dense
@@ -302,8 +303,8 @@ func (c *colWriter) writeDense(cw file.ColumnChunkWriter, arr arrow.Array, defs 
 	if b := arr.Data().Buffers()[2]; b != nil && b.Bytes() != nil {
 		values = b.Bytes()
 	}
-	_, *err = w.WriteBatchArrow(values, dense, defs, nil)
-	return true
+	_, err := w.WriteBatchArrow(values, dense, defs, nil)
+	return true, err
 }
 
 // withValueBytes returns arr, a string or binary array whose value buffer
